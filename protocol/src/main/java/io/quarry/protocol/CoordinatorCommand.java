@@ -1,0 +1,45 @@
+package io.quarry.protocol;
+
+import org.apache.pekko.actor.typed.ActorRef;
+
+/** What the coordinator singleton understands from workers and clients. */
+public sealed interface CoordinatorCommand
+    permits CoordinatorCommand.RequestWork,
+        CoordinatorCommand.SubmitRun,
+        CoordinatorCommand.StopRun,
+        CoordinatorCommand.WatchRun,
+        CoordinatorCommand.Local {
+
+  /** Messages private to the coordinator's implementation; they never leave its JVM. */
+  non-sealed interface Local extends CoordinatorCommand, LocalMessage {}
+
+  /**
+   * An idle worker asks for work (work pulling).
+   *
+   * @param incarnation the coordinator incarnation the worker answers to
+   * @param workerId unique within the cluster, e.g. {@code host:port/cpu-0}
+   * @param device the device it trains on ({@code cpu}, {@code gpu:0})
+   */
+  record RequestWork(long incarnation, String workerId, String device, ActorRef<WorkerCommand> worker)
+      implements CoordinatorCommand, QuarryMessage {}
+
+  /** Submit a run; the answer is {@link SubmitReply.Accepted} with the run id or {@link SubmitReply.Rejected} with the error. */
+  record SubmitRun(RunSpec spec, ActorRef<SubmitReply> replyTo) implements CoordinatorCommand, QuarryMessage {}
+
+  /** Stop a run; it goes STOPPING, then STOPPED once every shard has stopped. */
+  record StopRun(String runId, String reason, ActorRef<StopReply> replyTo)
+      implements CoordinatorCommand, QuarryMessage {}
+
+  /** Follow a run: the subscriber receives {@link RunUpdate}s until the run ends. */
+  record WatchRun(String runId, ActorRef<RunUpdate> subscriber) implements CoordinatorCommand, QuarryMessage {}
+
+  /** The answer to {@link SubmitRun}. */
+  sealed interface SubmitReply extends QuarryMessage {
+    record Accepted(String runId, String runDir) implements SubmitReply {}
+
+    record Rejected(String error) implements SubmitReply {}
+  }
+
+  /** The answer to {@link StopRun}. */
+  record StopReply(String runId, boolean accepted, String message) implements QuarryMessage {}
+}

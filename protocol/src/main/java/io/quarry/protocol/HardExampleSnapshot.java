@@ -1,0 +1,33 @@
+package io.quarry.protocol;
+
+import java.util.List;
+
+/**
+ * A worker's answer to {@link WorkerCommand.CollectHardExamples}: its hard-example buffer for the run,
+ * highest loss first, with the window's statistics and a mergeable sketch of every loss it saw.
+ *
+ * @param runId the run
+ * @param merge the merge this answers
+ * @param workerId the worker
+ * @param entries at most K entries, highest loss first, unique sample ids
+ * @param samplesSeen per-sample losses offered since the last merge
+ * @param aboveThreshold how many of them lay above the last merged threshold
+ * @param maxLoss the highest loss seen since the last merge ({@code NaN} if none)
+ * @param lossSketch every loss seen since the last merge, as an encoded {@link io.quarry.protocol.sketch.LossSketch}
+ * @param stepsTrained steps this worker has trained for the run, all shards together
+ */
+public record HardExampleSnapshot(
+    String runId,
+    int merge,
+    String workerId,
+    List<HardExample> entries,
+    long samplesSeen,
+    long aboveThreshold,
+    float maxLoss,
+    byte[] lossSketch,
+    long stepsTrained)
+    implements QuarryMessage {
+  public HardExampleSnapshot {
+    entries = List.copyOf(entries);
+  }
+}

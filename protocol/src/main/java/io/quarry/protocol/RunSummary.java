@@ -1,0 +1,41 @@
+package io.quarry.protocol;
+
+import java.util.List;
+
+/**
+ * How a run ended.
+ *
+ * @param runId the run
+ * @param status {@code COMPLETED}, {@code FAILED} or {@code STOPPED}
+ * @param reason why it failed or stopped; empty when it completed
+ * @param steps shard steps reached, all shards together (what the run achieved)
+ * @param stepsRedone steps trained twice because an attempt was lost after its last checkpoint
+ * @param samples samples trained, all attempts together
+ * @param wallMs wall time from start to end
+ * @param droppedEvents step events dropped under back-pressure
+ * @param merges hard-example merges recorded
+ * @param hardest the final merged hard examples, highest loss first
+ * @param runDir the run directory
+ */
+public record RunSummary(
+    String runId,
+    RunState status,
+    String reason,
+    long steps,
+    long stepsRedone,
+    long samples,
+    long wallMs,
+    long droppedEvents,
+    int merges,
+    List<HardExample> hardest,
+    String runDir)
+    implements QuarryMessage {
+  public RunSummary {
+    hardest = List.copyOf(hardest);
+  }
+
+  /** Samples per second over the wall time. */
+  public double samplesPerSec() {
+    return wallMs <= 0 ? 0.0 : samples * 1000.0 / wallMs;
+  }
+}

@@ -1,0 +1,55 @@
+package io.quarry.protocol;
+
+import java.util.List;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/**
+ * What a worker actor understands. Everything a coordinator sends carries the coordinator's incarnation (a
+ * fencing token): a worker ignores a message from an incarnation older than the newest it has seen.
+ */
+public sealed interface WorkerCommand
+    permits WorkerCommand.FromCoordinator, WorkerCommand.Local {
+
+  /** A message from a coordinator, fenced by its incarnation. */
+  sealed interface FromCoordinator extends WorkerCommand, QuarryMessage
+      permits CoordinatorAnnounced,
+          AssignShard,
+          StopShard,
+          CollectHardExamples,
+          MergedHardExamples,
+          ReleaseRun {
+    /** The incarnation of the coordinator that sent it. */
+    long incarnation();
+  }
+
+  /** Messages private to the worker's implementation; they never leave its JVM. */
+  non-sealed interface Local extends WorkerCommand, LocalMessage {}
+
+  /** A coordinator (re)started and found this worker; the worker answers with {@link CoordinatorCommand.RequestWork} when idle. */
+  record CoordinatorAnnounced(long incarnation, ActorRef<CoordinatorCommand> coordinator)
+      implements FromCoordinator {}
+
+  /** Train one attempt of one shard and report to {@code run}. */
+  record AssignShard(long incarnation, RunSpec spec, ShardAssignment assignment, ActorRef<RunCommand> run)
+      implements FromCoordinator {}
+
+  /** Stop the shard's trainer within one step and report {@link RunCommand.ShardStopped}. */
+  record StopShard(long incarnation, String runId, int shard, String reason) implements FromCoordinator {}
+
+  /** Answer with a snapshot of this worker's hard-example buffer for the run (one all-gather). */
+  record CollectHardExamples(
+      long incarnation, String runId, int merge, ActorRef<HardExampleSnapshot> replyTo)
+      implements FromCoordinator {}
+
+  /** The merged buffer of one all-gather, sent back to every worker of the run. */
+  record MergedHardExamples(
+      long incarnation, String runId, int merge, List<HardExample> entries, double threshold)
+      implements FromCoordinator {
+    public MergedHardExamples {
+      entries = List.copyOf(entries);
+    }
+  }
+
+  /** The run has ended: drop its hard-example buffer. */
+  record ReleaseRun(long incarnation, String runId) implements FromCoordinator {}
+}

@@ -1,0 +1,179 @@
+package io.quarry.protocol.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigRenderOptions;
+import com.typesafe.config.ConfigValueFactory;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A validated run config: the typed view that the coordinator and the workers read, and the resolved HOCON
+ * that travels in {@link io.quarry.protocol.RunSpec} and is written to {@code run.conf}.
+ */
+public final class RunConfig {
+  /** The environment variable that turns fast mode on for every run this process starts. */
+  public static final String DISABLE_TELEMETRY_ENV = "QUARRY_DISABLE_TELEMETRY";
+
+  private static final Config DEFAULTS = ConfigFactory.defaultReference().getConfig("quarry.run");
+
+  private final Config config;
+
+  public final String name;
+  public final String trainer;
+  public final int epochs;
+  public final int batchSize;
+  public final long seed;
+  public final int shards;
+  public final int maxAttempts;
+  public final int checkpointEverySteps;
+  public final double learningRate;
+  public final HardExamples hardExamples;
+  public final Telemetry telemetry;
+  public final Stub stub;
+
+  /** {@code hard-examples.*}. */
+  public record HardExamples(
+      int k, boolean runWindow, String mergeMode, Duration mergeInterval, Duration mergeTimeout, double thresholdQuantile) {}
+
+  /** {@code telemetry.*}. */
+  public record Telemetry(boolean enabled, int everySteps, int bufferSize, int batchSize, Duration batchInterval) {}
+
+  /** {@code stub.*}: the simulated trainer. */
+  public record Stub(
+      long samples,
+      Duration stepTime,
+      double hardFraction,
+      long failAtStep,
+      int failAttempts,
+      long hangAtStep,
+      double slowFactor,
+      List<Integer> faultShards) {
+    /** True when the injected faults apply to {@code shard}. */
+    public boolean faultsApplyTo(int shard) {
+      return faultShards.isEmpty() || faultShards.contains(shard);
+    }
+  }
+
+  private RunConfig(Config config) {
+    this.config = config;
+    name = config.getString("name");
+    trainer = config.getString("trainer");
+    epochs = config.getInt("epochs");
+    batchSize = config.getInt("batch-size");
+    seed = config.getLong("seed");
+    shards = config.getInt("shards");
+    maxAttempts = config.getInt("max-attempts");
+    checkpointEverySteps = config.getInt("checkpoint.every-steps");
+    learningRate = config.getDouble("optimizer.lr");
+    hardExamples = new HardExamples(
+        config.getInt("hard-examples.k"),
+        config.getString("hard-examples.window").equals("run"),
+        config.getString("hard-examples.merge-mode"),
+        config.getDuration("hard-examples.merge-interval"),
+        config.getDuration("hard-examples.merge-timeout"),
+        config.getDouble("hard-examples.threshold-quantile"));
+    telemetry = new Telemetry(
+        config.getBoolean("telemetry.enabled"),
+        config.getInt("telemetry.every-steps"),
+        config.getInt("telemetry.buffer-size"),
+        config.getInt("telemetry.batch-size"),
+        config.getDuration("telemetry.batch-interval"));
+    stub = new Stub(
+        config.getLong("stub.samples"),
+        config.getDuration("stub.step-time"),
+        config.getDouble("stub.hard-fraction"),
+        config.getLong("stub.fail-at-step"),
+        config.getInt("stub.fail-attempts"),
+        config.getLong("stub.hang-at-step"),
+        config.getDouble("stub.slow-factor"),
+        List.copyOf(config.getIntList("stub.fault-shards")));
+  }
+
+  /** Parses and validates run-config HOCON (keys without the {@code quarry.run.} prefix) over the defaults. */
+  public static RunConfig parse(String hocon) {
+    Config user;
+    try {
+      user = ConfigFactory.parseString(hocon).resolve();
+    } catch (ConfigException e) {
+      throw new RunConfigException("run config is not valid HOCON: " + e.getMessage());
+    }
+    return validate(user);
+  }
+
+  /**
+   * Builds a run config from {@code key=value} overrides (as typed on the command line) over the defaults,
+   * then applies {@code QUARRY_DISABLE_TELEMETRY} from {@code env}.
+   */
+  public static RunConfig fromOverrides(List<String> overrides, Map<String, String> env) {
+    Config user = ConfigFactory.empty();
+    for (String override : overrides) user = parseOverride(override).withFallback(user);
+    if (telemetryDisabledBy(env)) user = user.withValue("telemetry.enabled", ConfigValueFactory.fromAnyRef(false));
+    return validate(user);
+  }
+
+  /** True when the environment asks for fast mode. */
+  public static boolean telemetryDisabledBy(Map<String, String> env) {
+    return "true".equalsIgnoreCase(env.getOrDefault(DISABLE_TELEMETRY_ENV, "").trim());
+  }
+
+  /** This config with one more {@code key=value} override applied. */
+  public RunConfig with(String override) {
+    return validate(parseOverride(override).withFallback(config));
+  }
+
+  private static Config parseOverride(String override) {
+    int eq = override.indexOf('=');
+    if (eq <= 0) {
+      throw new RunConfigException("override '" + override + "' is not of the form key=value (e.g. epochs=3)");
+    }
+    String key = override.substring(0, eq).trim();
+    String value = override.substring(eq + 1).trim();
+    try {
+      return ConfigFactory.parseString(quoteKey(key) + " = " + (value.isEmpty() ? "\"\"" : value)).resolve();
+    } catch (ConfigException e) {
+      // Not HOCON (for instance an unbalanced bracket): take the text literally as a string.
+      return ConfigFactory.empty().withValue(key, ConfigValueFactory.fromAnyRef(value));
+    }
+  }
+
+  private static String quoteKey(String key) {
+    if (!key.matches("[A-Za-z0-9_.-]+")) {
+      throw new RunConfigException("override key '" + key + "' is not a config path (letters, digits, '-', '_' and '.')");
+    }
+    return key;
+  }
+
+  private static RunConfig validate(Config user) {
+    List<String> unknown = new ArrayList<>();
+    for (Map.Entry<String, com.typesafe.config.ConfigValue> entry : user.entrySet()) {
+      if (RunConfigSchema.key(entry.getKey()) == null) unknown.add(entry.getKey());
+    }
+    if (!unknown.isEmpty()) {
+      String key = unknown.stream().sorted().findFirst().orElseThrow();
+      throw new RunConfigException("unknown config key '" + key + "' (did you mean '" + RunConfigSchema.nearest(key)
+          + "'?); `quarry local --help` lists the keys");
+    }
+    Config merged = user.withFallback(DEFAULTS).resolve();
+    for (ConfigKey key : RunConfigSchema.keys()) key.check(merged);
+    return new RunConfig(merged);
+  }
+
+  /** The resolved config as HOCON, every key present; parses back to an equal config. */
+  public String toHocon() {
+    return config.root().render(ConfigRenderOptions.defaults().setOriginComments(false).setComments(false).setJson(false));
+  }
+
+  /** The raw value of one key, for trainers that read their own section. */
+  public Config raw() {
+    return config;
+  }
+
+  /** True when per-step telemetry is on. */
+  public boolean telemetryEnabled() {
+    return telemetry.enabled();
+  }
+}

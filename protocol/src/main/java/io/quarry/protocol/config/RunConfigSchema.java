@@ -1,0 +1,92 @@
+package io.quarry.protocol.config;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Every run-config key Quarry knows. The defaults live in {@code reference.conf} under {@code quarry.run}. */
+public final class RunConfigSchema {
+  /** Trainer names a run may ask for. */
+  public static final List<String> TRAINERS = List.of("stub");
+
+  private static final long MAX = Long.MAX_VALUE;
+
+  private static final Map<String, ConfigKey> KEYS = index(List.of(
+      ConfigKey.text("name", "a display name for the run"),
+      ConfigKey.choice("trainer", TRAINERS, "which trainer trains the shards"),
+      ConfigKey.integer("epochs", 1, 1_000_000, "passes over each shard"),
+      ConfigKey.integer("batch-size", 1, 1 << 24, "samples per training step"),
+      ConfigKey.longInt("seed", Long.MIN_VALUE, MAX, "seed of every random choice in the run"),
+      ConfigKey.integer("shards", 0, 1_000_000, "number of shards; 0 = one per worker at run start"),
+      ConfigKey.integer("max-attempts", 1, 1000, "trainer failures of one shard before the run fails"),
+      ConfigKey.integer("checkpoint.every-steps", 1, Integer.MAX_VALUE, "checkpoint every this many shard steps"),
+      ConfigKey.decimal("optimizer.lr", 0.0, 1e6, "base learning rate"),
+      ConfigKey.integer("hard-examples.k", 1, 1 << 24, "size of each worker's buffer and of the merged buffer"),
+      ConfigKey.choice("hard-examples.window", List.of("interval", "run"), "buffer restarts at each merge, or keeps the run's highest"),
+      ConfigKey.choice("hard-examples.merge-mode", List.of("round-robin", "top-k"), "how buffers are merged"),
+      ConfigKey.duration("hard-examples.merge-interval", 10, 86_400_000, "how often buffers are all-gathered"),
+      ConfigKey.duration("hard-examples.merge-timeout", 10, 3_600_000, "a worker slower than this is left out of a merge"),
+      ConfigKey.decimal("hard-examples.threshold-quantile", 0.0, 1.0, "quantile of all losses used as the hard threshold"),
+      ConfigKey.bool("telemetry.enabled", "false = fast mode, lifecycle events only"),
+      ConfigKey.integer("telemetry.every-steps", 1, Integer.MAX_VALUE, "emit a step event every this many steps"),
+      ConfigKey.integer("telemetry.buffer-size", 16, 1 << 24, "step events queued per shard before drops"),
+      ConfigKey.integer("telemetry.batch-size", 1, 1 << 20, "events per batch to the coordinator"),
+      ConfigKey.duration("telemetry.batch-interval", 1, 60_000, "a partial batch is sent after this long"),
+      ConfigKey.longInt("stub.samples", 1, 1L << 40, "size of the simulated dataset"),
+      ConfigKey.duration("stub.step-time", 0, 3_600_000, "pacing of each simulated step; 0 = as fast as possible"),
+      ConfigKey.decimal("stub.hard-fraction", 0.0, 1.0, "fraction of samples planted hard"),
+      ConfigKey.longInt("stub.fail-at-step", -1, MAX, "fail at this shard step (-1 = never)"),
+      ConfigKey.integer("stub.fail-attempts", 0, 1000, "fail only on the first N attempts (0 = every attempt)"),
+      ConfigKey.longInt("stub.hang-at-step", -1, MAX, "hang at this shard step until stopped (-1 = never)"),
+      ConfigKey.decimal("stub.slow-factor", 1.0, 10_000.0, "steps take this many times longer (a straggler)"),
+      ConfigKey.intList("stub.fault-shards", 0, 1_000_000, "shards the faults apply to; empty = every shard")));
+
+  private RunConfigSchema() {}
+
+  /** Every key, in schema order. */
+  public static List<ConfigKey> keys() {
+    return List.copyOf(KEYS.values());
+  }
+
+  /** The key at {@code path}, or {@code null}. */
+  public static ConfigKey key(String path) {
+    return KEYS.get(path);
+  }
+
+  /** The known key nearest to {@code path} by edit distance, for "did you mean" hints. */
+  public static String nearest(String path) {
+    String best = null;
+    int bestDistance = Integer.MAX_VALUE;
+    for (String candidate : KEYS.keySet()) {
+      int distance = editDistance(path, candidate);
+      if (distance < bestDistance) {
+        bestDistance = distance;
+        best = candidate;
+      }
+    }
+    return best;
+  }
+
+  private static Map<String, ConfigKey> index(List<ConfigKey> keys) {
+    Map<String, ConfigKey> byPath = new LinkedHashMap<>();
+    for (ConfigKey key : keys) byPath.put(key.path(), key);
+    return byPath;
+  }
+
+  static int editDistance(String a, String b) {
+    int[] previous = new int[b.length() + 1];
+    int[] current = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) previous[j] = j;
+    for (int i = 1; i <= a.length(); i++) {
+      current[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int substitution = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+        current[j] = Math.min(substitution, Math.min(previous[j] + 1, current[j - 1] + 1));
+      }
+      int[] swap = previous;
+      previous = current;
+      current = swap;
+    }
+    return previous[b.length()];
+  }
+}

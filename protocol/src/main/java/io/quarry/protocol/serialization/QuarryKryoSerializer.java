@@ -1,0 +1,181 @@
+package io.quarry.protocol.serialization;
+
+import com.esotericsoftware.kryo.Kryo;
+import com.esotericsoftware.kryo.KryoException;
+import com.esotericsoftware.kryo.Registration;
+import com.esotericsoftware.kryo.Serializer;
+import com.esotericsoftware.kryo.io.Input;
+import com.esotericsoftware.kryo.io.Output;
+import com.esotericsoftware.kryo.util.DefaultClassResolver;
+import com.esotericsoftware.kryo.util.MapReferenceResolver;
+import com.esotericsoftware.kryo.util.Pool;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.pekko.actor.ExtendedActorSystem;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+
+/**
+ * Pekko serializer for every {@link io.quarry.protocol.QuarryMessage}: Kryo 5 with registration required, so
+ * only the classes in {@link ProtocolRegistry} are ever written or read, and an unregistered class fails with an
+ * error that names it. Kryo instances and output buffers are pooled (Kryo is not thread-safe). Typed
+ * {@link ActorRef}s travel as their serialization format through {@link ActorRefResolver}; any {@link List} or
+ * {@link Map} travels as an unmodifiable copy.
+ */
+public final class QuarryKryoSerializer extends org.apache.pekko.serialization.JSerializer {
+  /** The serializer id Pekko writes beside every message. */
+  public static final int IDENTIFIER = 7301;
+
+  private final ActorRefResolver resolver;
+  private final Pool<Kryo> kryos;
+  private final Pool<Output> outputs;
+
+  public QuarryKryoSerializer(ExtendedActorSystem system) {
+    this.resolver = ActorRefResolver.get(Adapter.toTyped(system));
+    int poolSize = system.settings().config().getInt("quarry.kryo.pool-size");
+    int bufferBytes = system.settings().config().getInt("quarry.kryo.buffer-bytes");
+    this.kryos = new Pool<>(true, false, poolSize) {
+      @Override
+      protected Kryo create() {
+        return newKryo(resolver);
+      }
+    };
+    this.outputs = new Pool<>(true, false, poolSize) {
+      @Override
+      protected Output create() {
+        return new Output(bufferBytes, -1);
+      }
+    };
+  }
+
+  /** A Kryo configured exactly as the serializer uses it (also for tests and benchmarks). */
+  public static Kryo newKryo(ActorRefResolver resolver) {
+    Kryo kryo = new Kryo(new QuarryClassResolver(), new MapReferenceResolver());
+    kryo.setRegistrationRequired(true);
+    kryo.setReferences(false);
+    kryo.register(ActorRef.class, new ActorRefSerializer(resolver), ProtocolRegistry.FIRST_ID - 3);
+    kryo.register(List.class, new ListSerializer(), ProtocolRegistry.FIRST_ID - 2);
+    kryo.register(Map.class, new MapSerializer(), ProtocolRegistry.FIRST_ID - 1);
+    List<Class<?>> classes = ProtocolRegistry.classes();
+    for (int i = 0; i < classes.size(); i++) kryo.register(classes.get(i), ProtocolRegistry.FIRST_ID + i);
+    return kryo;
+  }
+
+  @Override
+  public int identifier() {
+    return IDENTIFIER;
+  }
+
+  @Override
+  public boolean includeManifest() {
+    return false;
+  }
+
+  @Override
+  public byte[] toBinary(Object message) {
+    Kryo kryo = kryos.obtain();
+    Output output = outputs.obtain();
+    try {
+      output.reset();
+      kryo.writeClassAndObject(output, message);
+      return output.toBytes();
+    } catch (KryoException | IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "Quarry's Kryo serializer cannot write " + message.getClass().getName() + ": " + firstLine(e)
+              + " (every class that crosses the wire must be listed in " + ProtocolRegistry.class.getName() + ")",
+          e);
+    } finally {
+      outputs.free(output);
+      kryos.free(kryo);
+    }
+  }
+
+  @Override
+  public Object fromBinaryJava(byte[] bytes, Class<?> manifest) {
+    Kryo kryo = kryos.obtain();
+    try {
+      return kryo.readClassAndObject(new Input(bytes));
+    } catch (KryoException | IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "Quarry's Kryo serializer cannot read a message of " + bytes.length + " bytes: " + firstLine(e), e);
+    } finally {
+      kryos.free(kryo);
+    }
+  }
+
+  private static String firstLine(Throwable e) {
+    String message = String.valueOf(e.getMessage());
+    int newline = message.indexOf('\n');
+    return newline < 0 ? message : message.substring(0, newline);
+  }
+
+  /** Resolves every implementation of {@link ActorRef}, {@link List} and {@link Map} to that interface's registration. */
+  private static final class QuarryClassResolver extends DefaultClassResolver {
+    @Override
+    public Registration getRegistration(Class type) {
+      Registration registration = super.getRegistration(type);
+      if (registration != null) return registration;
+      if (ActorRef.class.isAssignableFrom(type)) return super.getRegistration(ActorRef.class);
+      if (List.class.isAssignableFrom(type)) return super.getRegistration(List.class);
+      if (Map.class.isAssignableFrom(type)) return super.getRegistration(Map.class);
+      return null;
+    }
+  }
+
+  private static final class ActorRefSerializer extends Serializer<ActorRef<?>> {
+    private final ActorRefResolver resolver;
+
+    ActorRefSerializer(ActorRefResolver resolver) {
+      this.resolver = resolver;
+    }
+
+    @Override
+    public void write(Kryo kryo, Output output, ActorRef<?> ref) {
+      output.writeString(resolver.toSerializationFormat(ref));
+    }
+
+    @Override
+    public ActorRef<?> read(Kryo kryo, Input input, Class<? extends ActorRef<?>> type) {
+      return resolver.resolveActorRef(input.readString());
+    }
+  }
+
+  private static final class ListSerializer extends Serializer<List<?>> {
+    @Override
+    public void write(Kryo kryo, Output output, List<?> list) {
+      output.writeVarInt(list.size(), true);
+      for (Object element : list) kryo.writeClassAndObject(output, element);
+    }
+
+    @Override
+    public List<?> read(Kryo kryo, Input input, Class<? extends List<?>> type) {
+      int size = input.readVarInt(true);
+      List<Object> list = new ArrayList<>(size);
+      for (int i = 0; i < size; i++) list.add(kryo.readClassAndObject(input));
+      return Collections.unmodifiableList(list);
+    }
+  }
+
+  private static final class MapSerializer extends Serializer<Map<?, ?>> {
+    @Override
+    public void write(Kryo kryo, Output output, Map<?, ?> map) {
+      output.writeVarInt(map.size(), true);
+      for (Map.Entry<?, ?> entry : map.entrySet()) {
+        kryo.writeClassAndObject(output, entry.getKey());
+        kryo.writeClassAndObject(output, entry.getValue());
+      }
+    }
+
+    @Override
+    public Map<?, ?> read(Kryo kryo, Input input, Class<? extends Map<?, ?>> type) {
+      int size = input.readVarInt(true);
+      Map<Object, Object> map = new LinkedHashMap<>();
+      for (int i = 0; i < size; i++) map.put(kryo.readClassAndObject(input), kryo.readClassAndObject(input));
+      return Collections.unmodifiableMap(map);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+package io.quarry.worker.trainer;
+
+import io.quarry.protocol.ShardAssignment;
+import io.quarry.protocol.config.RunConfig;
+import io.quarry.worker.hardexamples.HardExampleSink;
+import io.quarry.worker.telemetry.TelemetryEmitter;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/** Everything a {@link Trainer} may use while it trains one shard attempt. Safe to call from the training thread. */
+public interface TrainerContext {
+  String runId();
+
+  String workerId();
+
+  /** The device the worker is bound to ({@code cpu}, {@code gpu:0}). */
+  String device();
+
+  RunConfig config();
+
+  ShardAssignment assignment();
+
+  /** Where this shard's checkpoints live (shared by every attempt of the shard). */
+  Path checkpointDir();
+
+  /** The checkpoint to resume from, if this attempt resumes one. */
+  Optional<Path> resumeFrom();
+
+  /** True once the worker has been asked to stop this shard; the trainer returns within one step. */
+  boolean stopRequested();
+
+  /** Where per-sample losses go (the worker's hard-example tracker for this run). */
+  HardExampleSink hardExamples();
+
+  /** Where per-step scalars go; never blocks, drops (and counts) under back-pressure. */
+  TelemetryEmitter telemetry();
+
+  /** Reports a checkpoint the trainer has written completely; the shard resumes from it if this attempt is lost. */
+  void checkpointSaved(long step, Path checkpoint);
+}
