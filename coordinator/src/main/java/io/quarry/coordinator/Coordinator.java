@@ -1,0 +1,373 @@
+package io.quarry.coordinator;
+
+import io.quarry.coordinator.CoordinatorProtocol.OfferAnswered;
+import io.quarry.coordinator.CoordinatorProtocol.RunEnded;
+import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
+import io.quarry.coordinator.run.RunDirectory;
+import io.quarry.coordinator.run.ShardPlan;
+import io.quarry.coordinator.run.ShardTable;
+import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.CoordinatorCommand.RequestWork;
+import io.quarry.protocol.CoordinatorCommand.StopReply;
+import io.quarry.protocol.CoordinatorCommand.StopRun;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.CoordinatorCommand.SubmitRun;
+import io.quarry.protocol.CoordinatorCommand.WatchRun;
+import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunSpec;
+import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunSummary;
+import io.quarry.protocol.RunUpdate;
+import io.quarry.protocol.ServiceKeys;
+import io.quarry.protocol.WorkerCommand;
+import io.quarry.protocol.WorkerState;
+import io.quarry.protocol.config.RunConfig;
+import io.quarry.protocol.config.RunConfigException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.ClusterSingletonSettings;
+import org.apache.pekko.cluster.typed.SingletonActor;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+
+/**
+ * The coordinator (a cluster singleton in a cluster, a plain actor in local mode): it finds workers through the
+ * Receptionist and watches them, accepts runs and starts a {@link RunActor} child for each, and hands idle
+ * workers (who pull work) to the runs that have PENDING shards, oldest run first. Every message it sends to a
+ * worker carries its incarnation.
+ */
+public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
+  private static final DateTimeFormatter RUN_ID_TIME =
+      DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC);
+
+  private record WorkersListed(Set<ActorRef<WorkerCommand>> workers) implements CoordinatorCommand.Local {}
+
+  private record WorkerTerminated(ActorRef<WorkerCommand> worker) implements CoordinatorCommand.Local {}
+
+  private record RunTerminated(String runId) implements CoordinatorCommand.Local {}
+
+  /** A worker as the coordinator sees it. */
+  private static final class WorkerEntry {
+    final ActorRef<WorkerCommand> ref;
+    String id;
+    String device;
+    WorkerState state = WorkerState.UP;
+    String offeredTo;
+    String lentTo;
+
+    WorkerEntry(ActorRef<WorkerCommand> ref) {
+      this.ref = ref;
+    }
+
+    String name() {
+      return id != null ? id : ref.path().toString();
+    }
+  }
+
+  /** A run as the coordinator sees it. */
+  private static final class RunEntry {
+    final ActorRef<RunCommand> actor;
+    boolean wantsWorkers;
+    RunSummary summary;
+
+    RunEntry(ActorRef<RunCommand> actor) {
+      this.actor = actor;
+    }
+  }
+
+  private final long incarnation;
+  private final Path runsDir;
+  private final Clock clock;
+  private final Map<ActorRef<WorkerCommand>, WorkerEntry> workers = new LinkedHashMap<>();
+  private final Map<String, RunEntry> runs = new LinkedHashMap<>();
+
+  private Coordinator(ActorContext<CoordinatorCommand> context, long incarnation, Path runsDir, Clock clock) {
+    super(context);
+    this.incarnation = incarnation;
+    this.runsDir = runsDir;
+    this.clock = clock;
+    ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
+        listing -> new WorkersListed(listing.getServiceInstances(ServiceKeys.WORKER)));
+    context.getSystem().receptionist().tell(Receptionist.subscribe(ServiceKeys.WORKER, listings));
+    context.getLog().info("coordinator incarnation {} started; runs in {}", incarnation, runsDir.toAbsolutePath());
+  }
+
+  /**
+   * A coordinator writing run directories under {@code runsDir}.
+   *
+   * @param incarnation this coordinator's fencing token: larger than that of any coordinator before it
+   */
+  public static Behavior<CoordinatorCommand> create(long incarnation, Path runsDir, Clock clock) {
+    return Behaviors.setup(context -> new Coordinator(context, incarnation, runsDir, clock));
+  }
+
+  /** The singleton's name in the cluster. */
+  public static final String SINGLETON_NAME = "quarry-coordinator";
+
+  /** The cluster role on which the coordinator singleton may run. */
+  public static final String ROLE = "coordinator";
+
+  /**
+   * Starts (or joins) the coordinator cluster singleton and returns a proxy to it. It runs on the oldest node with
+   * the {@code coordinator} role; each time it starts it takes the current time as its incarnation.
+   */
+  public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, Path runsDir) {
+    Behavior<CoordinatorCommand> behavior =
+        Behaviors.setup(context -> create(System.currentTimeMillis(), runsDir, Clock.systemUTC()));
+    return ClusterSingleton.get(system).init(SingletonActor.of(behavior, SINGLETON_NAME)
+        .withSettings(ClusterSingletonSettings.create(system).withRole(ROLE)));
+  }
+
+  @Override
+  public Receive<CoordinatorCommand> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(WorkersListed.class, this::onWorkersListed)
+        .onMessage(WorkerTerminated.class, this::onWorkerTerminated)
+        .onMessage(RequestWork.class, this::onRequestWork)
+        .onMessage(SubmitRun.class, this::onSubmitRun)
+        .onMessage(StopRun.class, this::onStopRun)
+        .onMessage(WatchRun.class, this::onWatchRun)
+        .onMessage(WantsWorkers.class, this::onWantsWorkers)
+        .onMessage(OfferAnswered.class, this::onOfferAnswered)
+        .onMessage(RunEnded.class, this::onRunEnded)
+        .onMessage(RunTerminated.class, this::onRunTerminated)
+        .build();
+  }
+
+  // --- workers ---
+
+  private Behavior<CoordinatorCommand> onWorkersListed(WorkersListed listed) {
+    for (ActorRef<WorkerCommand> ref : listed.workers()) {
+      if (!workers.containsKey(ref)) discovered(ref);
+    }
+    for (WorkerEntry entry : List.copyOf(workers.values())) {
+      if (entry.state != WorkerState.LOST && !listed.workers().contains(entry.ref)) {
+        lost(entry, "deregistered from the receptionist");
+      }
+    }
+    return this;
+  }
+
+  private WorkerEntry discovered(ActorRef<WorkerCommand> ref) {
+    WorkerEntry entry = new WorkerEntry(ref);
+    workers.put(ref, entry);
+    getContext().watchWith(ref, new WorkerTerminated(ref));
+    ref.tell(new WorkerCommand.CoordinatorAnnounced(incarnation, getContext().getSelf()));
+    getContext().getLog().info("worker {} is up", ref.path());
+    return entry;
+  }
+
+  private Behavior<CoordinatorCommand> onWorkerTerminated(WorkerTerminated terminated) {
+    WorkerEntry entry = workers.get(terminated.worker());
+    if (entry != null && entry.state != WorkerState.LOST) lost(entry, "terminated");
+    return this;
+  }
+
+  private void lost(WorkerEntry entry, String reason) {
+    entry.state = WorkerState.LOST;
+    entry.offeredTo = null;
+    entry.lentTo = null;
+    getContext().getLog().warn("worker {} lost: {}", entry.name(), reason);
+    if (entry.id == null) return;
+    for (RunEntry run : runs.values()) {
+      if (run.summary == null) run.actor.tell(new CoordinatorProtocol.WorkerLost(entry.id, reason));
+    }
+  }
+
+  private Behavior<CoordinatorCommand> onRequestWork(RequestWork request) {
+    if (request.incarnation() != incarnation) {
+      // The worker answers an older coordinator: introduce ourselves; it asks again.
+      request.worker().tell(new WorkerCommand.CoordinatorAnnounced(incarnation, getContext().getSelf()));
+      return this;
+    }
+    WorkerEntry entry = workers.get(request.worker());
+    if (entry == null) entry = discovered(request.worker());
+    if (entry.state == WorkerState.LOST) return this;
+    entry.id = request.workerId();
+    entry.device = request.device();
+    entry.state = WorkerState.IDLE;
+    entry.lentTo = null;
+    entry.offeredTo = null;
+    dispatch();
+    return this;
+  }
+
+  /** Offers every idle worker to the oldest run that wants workers (work pulling). */
+  private void dispatch() {
+    for (WorkerEntry worker : workers.values()) {
+      if (worker.state != WorkerState.IDLE || worker.offeredTo != null) continue;
+      RunEntry target = null;
+      String targetId = null;
+      for (Map.Entry<String, RunEntry> run : runs.entrySet()) {
+        if (run.getValue().summary == null && run.getValue().wantsWorkers) {
+          target = run.getValue();
+          targetId = run.getKey();
+          break;
+        }
+      }
+      if (target == null) return;
+      worker.offeredTo = targetId;
+      target.actor.tell(new CoordinatorProtocol.OfferWorker(worker.id, worker.ref));
+    }
+  }
+
+  private Behavior<CoordinatorCommand> onWantsWorkers(WantsWorkers wants) {
+    RunEntry run = runs.get(wants.runId());
+    if (run != null && run.summary == null) {
+      run.wantsWorkers = true;
+      dispatch();
+    }
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onOfferAnswered(OfferAnswered answer) {
+    WorkerEntry worker = workerById(answer.workerId());
+    if (worker != null && answer.runId().equals(worker.offeredTo)) {
+      worker.offeredTo = null;
+      if (answer.accepted()) {
+        worker.state = WorkerState.BUSY;
+        worker.lentTo = answer.runId();
+      }
+    }
+    if (!answer.accepted()) {
+      RunEntry run = runs.get(answer.runId());
+      if (run != null) run.wantsWorkers = false;
+    }
+    dispatch();
+    return this;
+  }
+
+  private WorkerEntry workerById(String workerId) {
+    for (WorkerEntry entry : workers.values()) {
+      if (workerId.equals(entry.id) && entry.state != WorkerState.LOST) return entry;
+    }
+    return null;
+  }
+
+  // --- runs ---
+
+  private Behavior<CoordinatorCommand> onSubmitRun(SubmitRun submit) {
+    RunConfig config;
+    try {
+      config = RunConfig.parse(submit.spec().configHocon());
+    } catch (RunConfigException e) {
+      submit.replyTo().tell(new SubmitReply.Rejected(e.getMessage()));
+      return this;
+    }
+    String runId = submit.spec().runId() != null ? submit.spec().runId() : newRunId();
+    if (runs.containsKey(runId)) {
+      submit.replyTo().tell(new SubmitReply.Rejected("a run with id '" + runId + "' exists already"));
+      return this;
+    }
+    long liveWorkers = workers.values().stream().filter(w -> w.state != WorkerState.LOST).count();
+    int shardCount = config.shards > 0 ? config.shards : (int) Math.max(1, liveWorkers);
+    long samples = config.stub.samples();
+    if (shardCount > samples) {
+      submit.replyTo().tell(new SubmitReply.Rejected("config key 'shards': " + shardCount
+          + " shards for a dataset of " + samples + " samples; allowed: at most one shard per sample"));
+      return this;
+    }
+    RunDirectory directory;
+    try {
+      directory = RunDirectory.create(runsDir, runId, config.toHocon(), clock);
+    } catch (IllegalArgumentException e) {
+      submit.replyTo().tell(new SubmitReply.Rejected(e.getMessage()));
+      return this;
+    } catch (IOException e) {
+      submit.replyTo().tell(new SubmitReply.Rejected("cannot create the run directory under " + runsDir + ": " + e));
+      return this;
+    }
+    ShardTable table = new ShardTable(ShardPlan.plan(samples, shardCount), config.batchSize, config.epochs,
+        config.maxAttempts);
+    RunSpec spec = new RunSpec(runId, config.toHocon());
+    ActorRef<RunCommand> actor = getContext().spawn(
+        RunActor.create(spec, config, table, directory, incarnation, getContext().getSelf(), clock),
+        "run-" + runId,
+        DispatcherSelector.fromConfig("quarry.coordinator.io-dispatcher"));
+    getContext().watchWith(actor, new RunTerminated(runId));
+    runs.put(runId, new RunEntry(actor));
+    submit.replyTo().tell(new SubmitReply.Accepted(runId, directory.path().toString()));
+    return this;
+  }
+
+  private String newRunId() {
+    String id;
+    do {
+      id = "run-" + RUN_ID_TIME.format(clock.instant()) + "-"
+          + Integer.toHexString(ThreadLocalRandom.current().nextInt(0x1000, 0x10000));
+    } while (runs.containsKey(id));
+    return id;
+  }
+
+  private Behavior<CoordinatorCommand> onStopRun(StopRun stop) {
+    RunEntry run = runs.get(stop.runId());
+    if (run == null) {
+      stop.replyTo().tell(new StopReply(stop.runId(), false, "no run with id '" + stop.runId() + "'"));
+    } else if (run.summary != null) {
+      stop.replyTo().tell(new StopReply(stop.runId(), false,
+          "run " + stop.runId() + " is already " + run.summary.status().wireName()));
+    } else {
+      run.actor.tell(new CoordinatorProtocol.Stop(stop.reason(), stop.replyTo()));
+    }
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onWatchRun(WatchRun watch) {
+    RunEntry run = runs.get(watch.runId());
+    if (run == null) {
+      watch.subscriber().tell(new RunUpdate.UnknownRun(watch.runId()));
+    } else if (run.summary != null) {
+      watch.subscriber().tell(new RunUpdate.Finished(watch.runId(), run.summary));
+    } else {
+      run.actor.tell(new CoordinatorProtocol.Watch(watch.subscriber()));
+    }
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onRunEnded(RunEnded ended) {
+    RunEntry run = runs.get(ended.runId());
+    if (run != null) {
+      run.summary = ended.summary();
+      run.wantsWorkers = false;
+    }
+    releaseOffers(ended.runId());
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onRunTerminated(RunTerminated terminated) {
+    RunEntry run = runs.get(terminated.runId());
+    if (run != null && run.summary == null) {
+      // The run actor crashed before it could end the run: record it as failed so watchers are not left hanging.
+      run.summary = new RunSummary(terminated.runId(), RunState.FAILED,
+          "the run actor stopped unexpectedly (see the coordinator log)", 0, 0, 0, 0, 0, 0, List.of(),
+          runsDir.resolve(terminated.runId()).toString());
+      run.wantsWorkers = false;
+    }
+    releaseOffers(terminated.runId());
+    return this;
+  }
+
+  /** Offers to a run that has ended will never be answered: the workers are idle again. */
+  private void releaseOffers(String runId) {
+    for (WorkerEntry worker : workers.values()) {
+      if (runId.equals(worker.offeredTo)) worker.offeredTo = null;
+    }
+    dispatch();
+  }
+}

@@ -1,0 +1,46 @@
+package io.quarry.coordinator;
+
+import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunSummary;
+import io.quarry.protocol.RunUpdate;
+import io.quarry.protocol.WorkerCommand;
+import java.util.List;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/** Messages between the coordinator and its run actors; both live in one JVM, so none crosses the wire. */
+final class CoordinatorProtocol {
+  private CoordinatorProtocol() {}
+
+  // coordinator -> run
+
+  /** An idle worker is offered to the run; it answers {@link OfferAnswered}. */
+  record OfferWorker(String workerId, ActorRef<WorkerCommand> worker) implements RunCommand.Local {}
+
+  /** The worker is gone: its shards of this run go back to PENDING. */
+  record WorkerLost(String workerId, String reason) implements RunCommand.Local {}
+
+  /** Stop the run. */
+  record Stop(String reason, ActorRef<CoordinatorCommand.StopReply> replyTo) implements RunCommand.Local {}
+
+  /** Add a watcher. */
+  record Watch(ActorRef<RunUpdate> subscriber) implements RunCommand.Local {}
+
+  // run -> coordinator
+
+  /** The run has PENDING shards and would take idle workers. */
+  record WantsWorkers(String runId) implements CoordinatorCommand.Local {}
+
+  /** The run took the offered worker (it is now busy with a shard) or did not (it is idle again). */
+  record OfferAnswered(String runId, String workerId, boolean accepted) implements CoordinatorCommand.Local {}
+
+  /** The run reached a final state; its actor stops. */
+  record RunEnded(String runId, RunSummary summary) implements CoordinatorCommand.Local {}
+
+  // merge aggregator -> run
+
+  /** One all-gather has finished: the snapshots that arrived in time, and the workers that did not answer. */
+  record MergeCollected(int merge, List<HardExampleSnapshot> snapshots, List<String> missing)
+      implements RunCommand.Local {}
+}

@@ -1,0 +1,515 @@
+package io.quarry.coordinator;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.quarry.coordinator.CoordinatorProtocol.MergeCollected;
+import io.quarry.coordinator.CoordinatorProtocol.OfferWorker;
+import io.quarry.coordinator.CoordinatorProtocol.Stop;
+import io.quarry.coordinator.CoordinatorProtocol.Watch;
+import io.quarry.coordinator.CoordinatorProtocol.WorkerLost;
+import io.quarry.coordinator.merge.HardExampleMerger;
+import io.quarry.coordinator.merge.MergeMode;
+import io.quarry.coordinator.merge.MergeResult;
+import io.quarry.coordinator.run.RunDirectory;
+import io.quarry.coordinator.run.ShardTable;
+import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.HardExample;
+import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCommand.ShardCheckpointed;
+import io.quarry.protocol.RunCommand.ShardCompleted;
+import io.quarry.protocol.RunCommand.ShardFailed;
+import io.quarry.protocol.RunCommand.ShardStarted;
+import io.quarry.protocol.RunCommand.ShardStopped;
+import io.quarry.protocol.RunCommand.TelemetryBatch;
+import io.quarry.protocol.RunSpec;
+import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunSummary;
+import io.quarry.protocol.RunUpdate;
+import io.quarry.protocol.ShardAssignment;
+import io.quarry.protocol.TelemetryEvent;
+import io.quarry.protocol.WorkerCommand;
+import io.quarry.protocol.config.RunConfig;
+import java.time.Clock;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Set;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+
+/**
+ * One run, from submission to its final state: it hands shards to the workers the coordinator offers, follows
+ * every shard attempt through its lifecycle (retrying failed ones from their last checkpoint, requeueing the
+ * shards of lost workers), all-gathers and merges the hard-example buffers every merge interval, writes the run
+ * directory, and tells its watchers how it goes. Runs on the coordinator's I/O dispatcher because it writes files.
+ */
+final class RunActor extends AbstractBehavior<RunCommand> {
+  private enum MergeTick implements RunCommand.Local {
+    INSTANCE
+  }
+
+  private enum ProgressTick implements RunCommand.Local {
+    INSTANCE
+  }
+
+  private final String runId;
+  private final RunSpec spec;
+  private final RunConfig config;
+  private final long incarnation;
+  private final ActorRef<CoordinatorCommand> coordinator;
+  private final RunDirectory directory;
+  private final ShardTable shards;
+  private final TimerScheduler<RunCommand> timers;
+  private final Clock clock;
+  private final MergeMode mergeMode;
+  private final long startedAtMs;
+
+  /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
+  private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
+  private final Map<String, ActorRef<WorkerCommand>> workersOfShard = new LinkedHashMap<>();
+  private final Set<ActorRef<RunUpdate>> watchers = new HashSet<>();
+
+  private RunState state = RunState.PENDING;
+  private boolean failing;
+  private RunState finalStatus;
+  private String finalReason = "";
+  private int nextMerge;
+  private boolean mergeInFlight;
+  private boolean finalMergeStarted;
+  private List<HardExample> lastMerged = List.of();
+  private long samplesTrained;
+  private long stepsTrained;
+  private long droppedEvents;
+  private float lastLoss = Float.NaN;
+  private boolean progressChanged = true;
+  private boolean completed;
+
+  private RunActor(
+      ActorContext<RunCommand> context,
+      TimerScheduler<RunCommand> timers,
+      RunSpec spec,
+      RunConfig config,
+      ShardTable shards,
+      RunDirectory directory,
+      long incarnation,
+      ActorRef<CoordinatorCommand> coordinator,
+      Clock clock) {
+    super(context);
+    this.timers = timers;
+    this.runId = spec.runId();
+    this.spec = spec;
+    this.config = config;
+    this.shards = shards;
+    this.directory = directory;
+    this.incarnation = incarnation;
+    this.coordinator = coordinator;
+    this.clock = clock;
+    this.mergeMode = MergeMode.fromConfig(config.hardExamples.mergeMode());
+    this.startedAtMs = clock.millis();
+
+    ObjectNode submitted = directory.event("run_submitted");
+    submitted.put("name", config.name);
+    submitted.put("trainer", config.trainer);
+    submitted.put("shards", shards.size());
+    submitted.put("total_steps", shards.totalSteps());
+    submitted.put("telemetry", config.telemetryEnabled());
+    directory.write(submitted);
+    timers.startTimerWithFixedDelay(MergeTick.INSTANCE, config.hardExamples.mergeInterval());
+    timers.startTimerWithFixedDelay(ProgressTick.INSTANCE,
+        context.getSystem().settings().config().getDuration("quarry.coordinator.progress-interval"));
+    coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+  }
+
+  static Behavior<RunCommand> create(
+      RunSpec spec,
+      RunConfig config,
+      ShardTable shards,
+      RunDirectory directory,
+      long incarnation,
+      ActorRef<CoordinatorCommand> coordinator,
+      Clock clock) {
+    return Behaviors.setup(context -> Behaviors.withTimers(timers ->
+        new RunActor(context, timers, spec, config, shards, directory, incarnation, coordinator, clock)));
+  }
+
+  @Override
+  public Receive<RunCommand> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(OfferWorker.class, this::onOfferWorker)
+        .onMessage(ShardStarted.class, this::onShardStarted)
+        .onMessage(ShardCheckpointed.class, this::onShardCheckpointed)
+        .onMessage(ShardCompleted.class, this::onShardCompleted)
+        .onMessage(ShardFailed.class, this::onShardFailed)
+        .onMessage(ShardStopped.class, this::onShardStopped)
+        .onMessage(TelemetryBatch.class, this::onTelemetryBatch)
+        .onMessage(WorkerLost.class, this::onWorkerLost)
+        .onMessage(Stop.class, this::onStop)
+        .onMessage(Watch.class, this::onWatch)
+        .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
+        .onMessage(MergeCollected.class, this::onMergeCollected)
+        .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
+        .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
+          directory.close();
+          return Behaviors.same();
+        })
+        .build();
+  }
+
+  // --- shards and workers ---
+
+  private Behavior<RunCommand> onOfferWorker(OfferWorker offer) {
+    OptionalInt next = acceptingWork() ? shards.nextPending() : OptionalInt.empty();
+    if (next.isEmpty()) {
+      coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), false));
+      return next();
+    }
+    ShardTable.Shard shard = shards.assign(next.getAsInt(), offer.workerId());
+    if (state == RunState.PENDING) {
+      state = RunState.RUNNING;
+      directory.write(directory.event("run_started"));
+    }
+    participants.put(offer.workerId(), offer.worker());
+    workersOfShard.put(offer.workerId(), offer.worker());
+    ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), shard.attempt(), shard.firstSample,
+        shard.sampleCount, directory.checkpointDir(shard.index).toString(), shard.lastCheckpoint());
+    offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));
+    ObjectNode event = shardEvent("shard_assigned", shard.index, shard.attempt(), offer.workerId());
+    if (shard.lastCheckpoint() != null) {
+      event.put("resume_from", shard.lastCheckpoint());
+      event.put("resume_step", shard.checkpointStep());
+    }
+    directory.write(event);
+    coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), true));
+    progressChanged = true;
+    return next();
+  }
+
+  private boolean acceptingWork() {
+    return !failing && (state == RunState.PENDING || state == RunState.RUNNING);
+  }
+
+  private Behavior<RunCommand> onShardStarted(ShardStarted report) {
+    if (shards.started(report.shard(), report.attempt(), report.workerId())) {
+      ObjectNode event = shardEvent("shard_started", report.shard(), report.attempt(), report.workerId());
+      event.put("start_step", report.startStep());
+      directory.write(event);
+    }
+    return next();
+  }
+
+  private Behavior<RunCommand> onShardCheckpointed(ShardCheckpointed report) {
+    if (shards.checkpointed(report.shard(), report.attempt(), report.workerId(), report.step(), report.path())) {
+      progressChanged = true;
+      if (config.telemetryEnabled()) {
+        ObjectNode event = shardEvent("checkpoint", report.shard(), report.attempt(), report.workerId());
+        event.put("step", report.step());
+        event.put("path", report.path());
+        directory.write(event);
+      }
+    }
+    return next();
+  }
+
+  private Behavior<RunCommand> onShardCompleted(ShardCompleted report) {
+    account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
+    if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep())) return next();
+    if (!Float.isNaN(report.finalLoss())) lastLoss = report.finalLoss();
+    ObjectNode event = shardEvent("shard_completed", report.shard(), report.attempt(), report.workerId());
+    event.put("end_step", report.endStep());
+    event.put("steps_trained", report.stepsTrained());
+    event.put("samples_trained", report.samplesTrained());
+    directory.write(event);
+    progressChanged = true;
+    settle();
+    return next();
+  }
+
+  private Behavior<RunCommand> onShardFailed(ShardFailed report) {
+    account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
+    ShardTable.Shard shard = shards.shard(report.shard());
+    long reached = shard.checkpointStep() + report.stepsTrained();
+    ShardTable.FailureOutcome outcome =
+        shards.failed(report.shard(), report.attempt(), report.workerId(), reached, report.reason());
+    if (outcome == ShardTable.FailureOutcome.STALE) return next();
+    ObjectNode event = shardEvent("shard_failed", report.shard(), report.attempt(), report.workerId());
+    event.put("reason", report.reason());
+    event.put("failures", shard.failures());
+    event.put("max_attempts", config.maxAttempts);
+    directory.write(event);
+    if (outcome == ShardTable.FailureOutcome.EXHAUSTED) {
+      fail("shard " + report.shard() + " failed " + shard.failures() + " time(s) (max-attempts = " + config.maxAttempts
+          + "); last error: " + report.reason());
+    } else if (acceptingWork()) {
+      ObjectNode retry = shardEvent("shard_retried", report.shard(), shard.attempt(), null);
+      retry.put("resume_step", shard.checkpointStep());
+      directory.write(retry);
+      coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    }
+    settle();
+    return next();
+  }
+
+  private Behavior<RunCommand> onShardStopped(ShardStopped report) {
+    account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
+    if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep())) return next();
+    ObjectNode event = shardEvent("shard_stopped", report.shard(), report.attempt(), report.workerId());
+    event.put("end_step", report.endStep());
+    directory.write(event);
+    if (acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    settle();
+    return next();
+  }
+
+  private Behavior<RunCommand> onWorkerLost(WorkerLost lost) {
+    boolean involved = participants.remove(lost.workerId()) != null;
+    List<Integer> orphaned = shards.orphan(lost.workerId());
+    if (!involved && orphaned.isEmpty()) return next();
+    ObjectNode event = directory.event("worker_lost");
+    event.put("worker_id", lost.workerId());
+    event.put("reason", lost.reason());
+    directory.write(event);
+    for (int index : orphaned) {
+      ShardTable.Shard shard = shards.shard(index);
+      ObjectNode reassigned = shardEvent("shard_reassigned", index, shard.attempt(), null);
+      reassigned.put("from_worker", lost.workerId());
+      reassigned.put("resume_step", shard.checkpointStep());
+      if (shard.lastCheckpoint() != null) reassigned.put("resume_from", shard.lastCheckpoint());
+      directory.write(reassigned);
+    }
+    if (!orphaned.isEmpty() && acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    progressChanged = true;
+    settle();
+    return next();
+  }
+
+  private void account(long steps, long samples, long dropped) {
+    stepsTrained += steps;
+    samplesTrained += samples;
+    droppedEvents += dropped;
+  }
+
+  // --- stop and fail ---
+
+  private Behavior<RunCommand> onStop(Stop stop) {
+    if (state.isFinal() || finalStatus != null) {
+      stop.replyTo().tell(new CoordinatorCommand.StopReply(runId, false, "run " + runId + " is already "
+          + (finalStatus != null ? finalStatus : state).wireName()));
+      return next();
+    }
+    if (state != RunState.STOPPING) {
+      state = RunState.STOPPING;
+      ObjectNode event = directory.event("run_stopping");
+      event.put("reason", stop.reason());
+      directory.write(event);
+      finalReason = stop.reason();
+      stopActiveShards("run stopped: " + stop.reason());
+    }
+    stop.replyTo().tell(new CoordinatorCommand.StopReply(runId, true, "run " + runId + " is stopping"));
+    settle();
+    return next();
+  }
+
+  private void fail(String reason) {
+    if (failing) return;
+    failing = true;
+    finalReason = reason;
+    stopActiveShards("run failed: " + reason);
+  }
+
+  private void stopActiveShards(String reason) {
+    for (ShardTable.Shard shard : shards.active()) {
+      ActorRef<WorkerCommand> worker = workersOfShard.get(shard.workerId());
+      if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.index, reason));
+    }
+  }
+
+  /** Ends the run once nothing is left to wait for. */
+  private void settle() {
+    if (finalStatus != null) return;
+    if (failing && !shards.anyActive()) {
+      finish(RunState.FAILED);
+    } else if (state == RunState.STOPPING && !shards.anyActive()) {
+      finish(RunState.STOPPED);
+    } else if (shards.allDone()) {
+      finish(RunState.COMPLETED);
+    }
+  }
+
+  private void finish(RunState status) {
+    finalStatus = status;
+    timers.cancel(MergeTick.INSTANCE);
+    if (!mergeInFlight) startFinalMergeOrComplete();
+  }
+
+  private void startFinalMergeOrComplete() {
+    if (!finalMergeStarted && stepsTrained + shards.stepsReached() > 0 && !participants.isEmpty()) {
+      finalMergeStarted = true;
+      startMerge();
+    } else {
+      complete();
+    }
+  }
+
+  // --- hard-example all-gather ---
+
+  private Behavior<RunCommand> onMergeTick() {
+    if (!mergeInFlight && finalStatus == null && !participants.isEmpty()) startMerge();
+    return next();
+  }
+
+  private void startMerge() {
+    mergeInFlight = true;
+    int merge = nextMerge++;
+    getContext().spawn(
+        MergeAggregator.create(runId, merge, incarnation, Map.copyOf(participants),
+            config.hardExamples.mergeTimeout(), getContext().getSelf()),
+        "merge-" + merge);
+  }
+
+  private Behavior<RunCommand> onMergeCollected(MergeCollected collected) {
+    mergeInFlight = false;
+    MergeResult result = HardExampleMerger.merge(collected.merge(), mergeMode, config.hardExamples.k(),
+        config.hardExamples.thresholdQuantile(), collected.snapshots());
+    lastMerged = result.entries();
+    recordMerge(collected, result);
+    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(
+        incarnation, runId, collected.merge(), result.entries(), result.threshold());
+    participants.values().forEach(worker -> worker.tell(merged));
+    if (finalStatus != null) {
+      if (finalMergeStarted) {
+        complete();
+      } else {
+        startFinalMergeOrComplete();
+      }
+    }
+    return next();
+  }
+
+  private void recordMerge(MergeCollected collected, MergeResult result) {
+    ObjectNode record = directory.object();
+    record.put("merge", collected.merge());
+    record.put("ts", java.time.format.DateTimeFormatter.ISO_INSTANT.format(clock.instant()));
+    record.put("mode", mergeMode.configName());
+    record.put("k", config.hardExamples.k());
+    if (Double.isNaN(result.threshold())) record.putNull("threshold");
+    else record.put("threshold", result.threshold());
+    ArrayNode workers = record.putArray("workers");
+    result.workers().forEach(workers::add);
+    ArrayNode missing = record.putArray("missing");
+    collected.missing().forEach(missing::add);
+    ObjectNode counts = record.putObject("counts");
+    result.takenPerWorker().forEach(counts::put);
+    record.put("samples_seen", result.samplesSeen());
+    record.put("above_threshold", result.aboveThreshold());
+    if (Float.isNaN(result.maxLoss())) record.putNull("max_loss");
+    else record.put("max_loss", result.maxLoss());
+    ArrayNode entries = record.putArray("entries");
+    for (HardExample entry : result.entries()) {
+      ObjectNode node = entries.addObject();
+      node.put("sample_id", entry.sampleId());
+      node.put("loss", entry.loss());
+      node.put("worker_id", entry.workerId());
+      node.put("step", entry.step());
+    }
+    directory.merge(record);
+    if (config.telemetryEnabled()) {
+      ObjectNode event = directory.event("hard_examples");
+      event.put("merge", collected.merge());
+      event.put("entries", result.entries().size());
+      event.set("threshold", record.get("threshold"));
+      event.set("missing", missing);
+      directory.write(event);
+    }
+  }
+
+  // --- telemetry and watchers ---
+
+  private Behavior<RunCommand> onTelemetryBatch(TelemetryBatch batch) {
+    for (TelemetryEvent event : batch.events()) {
+      directory.telemetry(batch.workerId(), event);
+      if (event instanceof TelemetryEvent.Step step) {
+        shards.progressed(batch.shard(), batch.attempt(), step.step() + 1);
+        lastLoss = step.loss();
+      }
+    }
+    directory.flush();
+    progressChanged = true;
+    batch.replyTo().tell(RunCommand.TelemetryAck.INSTANCE);
+    return next();
+  }
+
+  private Behavior<RunCommand> onWatch(Watch watch) {
+    watchers.add(watch.subscriber());
+    watch.subscriber().tell(progress());
+    return next();
+  }
+
+  private Behavior<RunCommand> onProgressTick() {
+    if (progressChanged && !watchers.isEmpty()) {
+      RunUpdate.Progressed progress = progress();
+      watchers.forEach(watcher -> watcher.tell(progress));
+    }
+    progressChanged = false;
+    return next();
+  }
+
+  private RunUpdate.Progressed progress() {
+    long elapsedMs = Math.max(1, clock.millis() - startedAtMs);
+    long steps = shards.stepsReached();
+    double samplesPerSec = steps * (double) config.batchSize * 1000.0 / elapsedMs;
+    return new RunUpdate.Progressed(runId, state, steps, shards.totalSteps(), lastLoss, samplesPerSec, elapsedMs);
+  }
+
+  // --- the end ---
+
+  private void complete() {
+    long wallMs = clock.millis() - startedAtMs;
+    RunSummary summary = new RunSummary(runId, finalStatus, finalReason, shards.stepsReached(), shards.stepsRedone(),
+        samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString());
+    ObjectNode event = directory.event("run_completed");
+    event.put("status", finalStatus.wireName());
+    event.put("steps", summary.steps());
+    event.put("total_steps", shards.totalSteps());
+    event.put("steps_trained", stepsTrained);
+    event.put("steps_redone", summary.stepsRedone());
+    event.put("samples", summary.samples());
+    event.put("dropped_events", summary.droppedEvents());
+    event.put("merges", summary.merges());
+    event.put("wall_ms", wallMs);
+    if (!Float.isNaN(lastLoss)) event.put("final_loss", lastLoss);
+    if (finalStatus != RunState.COMPLETED) event.put("reason", finalReason);
+    directory.write(event);
+    directory.close();
+    state = finalStatus;
+    WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
+    workersOfShard.values().forEach(worker -> worker.tell(release));
+    RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
+    watchers.forEach(watcher -> watcher.tell(finished));
+    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary));
+    getContext().getLog().info("run {} {}: {} steps, {} samples in {} ms{}", runId, finalStatus.wireName(),
+        summary.steps(), summary.samples(), wallMs, finalReason.isEmpty() ? "" : " (" + finalReason + ")");
+    completed = true;
+  }
+
+  private Behavior<RunCommand> next() {
+    return completed ? Behaviors.stopped() : this;
+  }
+
+  private ObjectNode shardEvent(String type, int shard, int attempt, String workerId) {
+    ObjectNode event = directory.event(type);
+    if (workerId != null) event.put("worker_id", workerId);
+    event.put("shard", shard);
+    event.put("attempt", attempt);
+    return event;
+  }
+
+}

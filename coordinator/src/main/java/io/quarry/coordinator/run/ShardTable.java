@@ -1,0 +1,256 @@
+package io.quarry.coordinator.run;
+
+import io.quarry.protocol.ShardState;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+
+/**
+ * The lifecycle of every shard of one run, as plain logic: {@code PENDING -> ASSIGNED -> RUNNING -> DONE | FAILED}.
+ * A failed attempt goes back to PENDING with attempt+1 until the shard has failed {@code maxAttempts} times; an
+ * orphaned attempt (its worker was lost) goes back to PENDING with attempt+1 without counting as a failure.
+ * Reports of an attempt the table has moved past are stale and ignored.
+ */
+public final class ShardTable {
+  /** One shard's state. Fields are read by the run actor; only this table changes them. */
+  public static final class Shard {
+    public final int index;
+    public final long firstSample;
+    public final long sampleCount;
+    public final long totalSteps;
+    ShardState state = ShardState.PENDING;
+    int attempt = 1;
+    int failures;
+    String workerId;
+    String lastCheckpoint;
+    long checkpointStep;
+    long progressStep;
+    long endStep;
+    String lastFailure = "";
+
+    Shard(int index, long firstSample, long sampleCount, long totalSteps) {
+      this.index = index;
+      this.firstSample = firstSample;
+      this.sampleCount = sampleCount;
+      this.totalSteps = totalSteps;
+    }
+
+    public ShardState state() {
+      return state;
+    }
+
+    public int attempt() {
+      return attempt;
+    }
+
+    public int failures() {
+      return failures;
+    }
+
+    public String workerId() {
+      return workerId;
+    }
+
+    public String lastCheckpoint() {
+      return lastCheckpoint;
+    }
+
+    public long checkpointStep() {
+      return checkpointStep;
+    }
+
+    /** The highest shard step known to be reached: the end when done, else the furthest report of any source. */
+    public long progressStep() {
+      return state == ShardState.DONE ? endStep : progressStep;
+    }
+
+    public String lastFailure() {
+      return lastFailure;
+    }
+
+    boolean active() {
+      return state == ShardState.ASSIGNED || state == ShardState.RUNNING;
+    }
+  }
+
+  /** What a failure report led to. */
+  public enum FailureOutcome {
+    STALE,
+    RETRY,
+    EXHAUSTED
+  }
+
+  private final List<Shard> shards;
+  private final int maxAttempts;
+  private long stepsRedone;
+
+  public ShardTable(List<ShardPlan.Slice> slices, int batchSize, int epochs, int maxAttempts) {
+    List<Shard> list = new ArrayList<>(slices.size());
+    for (ShardPlan.Slice slice : slices) {
+      list.add(new Shard(slice.shard(), slice.firstSample(), slice.sampleCount(),
+          ShardPlan.stepsFor(slice.sampleCount(), batchSize, epochs)));
+    }
+    this.shards = List.copyOf(list);
+    this.maxAttempts = maxAttempts;
+  }
+
+  public List<Shard> shards() {
+    return shards;
+  }
+
+  public Shard shard(int index) {
+    return shards.get(index);
+  }
+
+  public int size() {
+    return shards.size();
+  }
+
+  /** The lowest-numbered PENDING shard, if any. */
+  public OptionalInt nextPending() {
+    for (Shard shard : shards) if (shard.state == ShardState.PENDING) return OptionalInt.of(shard.index);
+    return OptionalInt.empty();
+  }
+
+  public boolean hasPending() {
+    return nextPending().isPresent();
+  }
+
+  /** Hands the PENDING shard to a worker. */
+  public Shard assign(int index, String workerId) {
+    Shard shard = shards.get(index);
+    if (shard.state != ShardState.PENDING) throw new IllegalStateException("shard " + index + " is " + shard.state);
+    shard.state = ShardState.ASSIGNED;
+    shard.workerId = workerId;
+    shard.progressStep = shard.checkpointStep;
+    return shard;
+  }
+
+  /** The worker's trainer started the attempt. Returns false for a stale report. */
+  public boolean started(int index, int attempt, String workerId) {
+    Shard shard = current(index, attempt, workerId);
+    if (shard == null || shard.state != ShardState.ASSIGNED) return false;
+    shard.state = ShardState.RUNNING;
+    return true;
+  }
+
+  /** A checkpoint of the attempt was written. Returns false for a stale report. */
+  public boolean checkpointed(int index, int attempt, String workerId, long step, String path) {
+    Shard shard = current(index, attempt, workerId);
+    if (shard == null || step < shard.checkpointStep) return false;
+    shard.lastCheckpoint = path;
+    shard.checkpointStep = step;
+    shard.progressStep = Math.max(shard.progressStep, step);
+    return true;
+  }
+
+  /** The attempt reached {@code step} (from telemetry); progress only, never a state change. */
+  public void progressed(int index, int attempt, long step) {
+    Shard shard = shards.get(index);
+    if (shard.attempt == attempt && shard.active()) shard.progressStep = Math.max(shard.progressStep, step);
+  }
+
+  /** The attempt trained the shard to its end. Returns false for a stale report. */
+  public boolean completed(int index, int attempt, String workerId, long endStep) {
+    Shard shard = current(index, attempt, workerId);
+    if (shard == null || !shard.active()) return false;
+    shard.state = ShardState.DONE;
+    shard.endStep = endStep;
+    shard.progressStep = endStep;
+    return true;
+  }
+
+  /**
+   * The attempt's trainer failed after reaching {@code reachedStep}: retry from the last checkpoint, or give up
+   * once the shard has failed {@code maxAttempts} times.
+   */
+  public FailureOutcome failed(int index, int attempt, String workerId, long reachedStep, String reason) {
+    Shard shard = current(index, attempt, workerId);
+    if (shard == null || !shard.active()) return FailureOutcome.STALE;
+    shard.failures++;
+    shard.lastFailure = reason;
+    shard.progressStep = Math.max(shard.progressStep, reachedStep);
+    if (shard.failures >= maxAttempts) {
+      shard.state = ShardState.FAILED;
+      return FailureOutcome.EXHAUSTED;
+    }
+    requeue(shard, true);
+    return FailureOutcome.RETRY;
+  }
+
+  /** The attempt stopped on request, at {@code endStep}: the shard waits, PENDING, for the next attempt. */
+  public boolean stopped(int index, int attempt, String workerId, long endStep) {
+    Shard shard = current(index, attempt, workerId);
+    if (shard == null || !shard.active()) return false;
+    shard.progressStep = Math.max(shard.progressStep, endStep);
+    requeue(shard, false);
+    return true;
+  }
+
+  /** Every active shard of a lost worker goes back to PENDING; returns their indices. */
+  public List<Integer> orphan(String workerId) {
+    List<Integer> orphaned = new ArrayList<>();
+    for (Shard shard : shards) {
+      if (shard.active() && workerId.equals(shard.workerId)) {
+        requeue(shard, true);
+        orphaned.add(shard.index);
+      }
+    }
+    return orphaned;
+  }
+
+  private void requeue(Shard shard, boolean willRedo) {
+    if (willRedo) stepsRedone += Math.max(0, shard.progressStep - shard.checkpointStep);
+    shard.state = ShardState.PENDING;
+    shard.attempt++;
+    shard.workerId = null;
+    shard.progressStep = shard.checkpointStep;
+  }
+
+  private Shard current(int index, int attempt, String workerId) {
+    if (index < 0 || index >= shards.size()) return null;
+    Shard shard = shards.get(index);
+    if (shard.attempt != attempt || !workerId.equals(shard.workerId)) return null;
+    return shard;
+  }
+
+  public boolean allDone() {
+    for (Shard shard : shards) if (shard.state != ShardState.DONE) return false;
+    return true;
+  }
+
+  public boolean anyActive() {
+    for (Shard shard : shards) if (shard.active()) return true;
+    return false;
+  }
+
+  /** Shards currently ASSIGNED or RUNNING. */
+  public List<Shard> active() {
+    List<Shard> active = new ArrayList<>();
+    for (Shard shard : shards) if (shard.active()) active.add(shard);
+    return active;
+  }
+
+  /** Shard steps reached, all shards together (progress, redone steps not counted twice). */
+  public long stepsReached() {
+    long total = 0;
+    for (Shard shard : shards) total += shard.progressStep();
+    return total;
+  }
+
+  /** Steps the run takes when every shard completes. */
+  public long totalSteps() {
+    long total = 0;
+    for (Shard shard : shards) total += shard.totalSteps;
+    return total;
+  }
+
+  /**
+   * Steps trained twice: for every attempt that ended early (failed, stopped, orphaned), the steps it trained
+   * past the checkpoint the next attempt resumes from. Exact when progress was reported up to the end of the
+   * attempt; in fast mode, progress of a lost worker is only known up to its last checkpoint.
+   */
+  public long stepsRedone() {
+    return stepsRedone;
+  }
+}

@@ -1,0 +1,121 @@
+package io.quarry.deploy;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.quarry.coordinator.Coordinator;
+import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.RunSpec;
+import io.quarry.protocol.RunSummary;
+import io.quarry.protocol.RunUpdate;
+import io.quarry.protocol.WorkerCommand;
+import io.quarry.worker.Worker;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+/**
+ * Local mode: one actor system holding the coordinator and N workers, talking through the same protocol (and,
+ * with {@code serialize-messages = on}, the same serializer) as a cluster does.
+ */
+public final class LocalCluster implements AutoCloseable {
+  private static final Duration ASK_TIMEOUT = Duration.ofSeconds(30);
+
+  private final ActorSystem<Void> system;
+  private final ActorRef<CoordinatorCommand> coordinator;
+  private final List<ActorRef<WorkerCommand>> workers = new ArrayList<>();
+  private int followers;
+
+  private LocalCluster(ActorSystem<Void> system, ActorRef<CoordinatorCommand> coordinator) {
+    this.system = system;
+    this.coordinator = coordinator;
+  }
+
+  /** Starts a coordinator writing under {@code runsDir} and {@code workerCount} CPU workers. */
+  public static LocalCluster start(int workerCount, Path runsDir, Config overrides) {
+    Config config = overrides
+        .withFallback(ConfigFactory.parseString("pekko.actor.provider = local"))
+        .withFallback(ConfigFactory.load());
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "quarry", config);
+    ActorRef<CoordinatorCommand> coordinator = system.systemActorOf(
+        Coordinator.create(System.currentTimeMillis(), runsDir, Clock.systemUTC()), "coordinator", Props.empty());
+    LocalCluster cluster = new LocalCluster(system, coordinator);
+    for (int i = 0; i < workerCount; i++) cluster.addWorker("local-" + i, "cpu");
+    return cluster;
+  }
+
+  /** Starts one more worker (local mode has one per simulated device). */
+  public ActorRef<WorkerCommand> addWorker(String workerId, String device) {
+    ActorRef<WorkerCommand> worker = system.systemActorOf(Worker.create(workerId, device), workerId, Props.empty());
+    workers.add(worker);
+    return worker;
+  }
+
+  public ActorSystem<Void> system() {
+    return system;
+  }
+
+  public ActorRef<CoordinatorCommand> coordinator() {
+    return coordinator;
+  }
+
+  public List<ActorRef<WorkerCommand>> workers() {
+    return List.copyOf(workers);
+  }
+
+  public CompletionStage<CoordinatorCommand.SubmitReply> submit(RunSpec spec) {
+    return AskPattern.ask(coordinator, replyTo -> new CoordinatorCommand.SubmitRun(spec, replyTo), ASK_TIMEOUT,
+        system.scheduler());
+  }
+
+  public CompletionStage<CoordinatorCommand.StopReply> stop(String runId, String reason) {
+    return AskPattern.ask(coordinator, replyTo -> new CoordinatorCommand.StopRun(runId, reason, replyTo), ASK_TIMEOUT,
+        system.scheduler());
+  }
+
+  /**
+   * Follows a run: {@code onProgress} sees every progress update (on an actor thread), and the result completes
+   * with the run's summary when it ends (exceptionally if there is no such run).
+   */
+  public CompletableFuture<RunSummary> follow(String runId, Consumer<RunUpdate.Progressed> onProgress) {
+    CompletableFuture<RunSummary> result = new CompletableFuture<>();
+    Behavior<RunUpdate> follower = Behaviors.receive(RunUpdate.class)
+        .onMessage(RunUpdate.Progressed.class, progressed -> {
+          onProgress.accept(progressed);
+          return Behaviors.same();
+        })
+        .onMessage(RunUpdate.Finished.class, finished -> {
+          result.complete(finished.summary());
+          return Behaviors.stopped();
+        })
+        .onMessage(RunUpdate.UnknownRun.class, unknown -> {
+          result.completeExceptionally(new IllegalArgumentException("no run with id '" + runId + "'"));
+          return Behaviors.stopped();
+        })
+        .build();
+    ActorRef<RunUpdate> ref = system.systemActorOf(follower, "follow-" + runId + "-" + (followers++), Props.empty());
+    coordinator.tell(new CoordinatorCommand.WatchRun(runId, ref));
+    return result;
+  }
+
+  @Override
+  public void close() {
+    system.terminate();
+    try {
+      system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      // Shutting down anyway; a hung dispatcher thread must not keep the launcher alive.
+    }
+  }
+}

@@ -1,0 +1,403 @@
+package io.quarry.worker;
+
+import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.HardExample;
+import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.ServiceKeys;
+import io.quarry.protocol.ShardAssignment;
+import io.quarry.protocol.WorkerCommand;
+import io.quarry.protocol.WorkerCommand.AssignShard;
+import io.quarry.protocol.WorkerCommand.CollectHardExamples;
+import io.quarry.protocol.WorkerCommand.CoordinatorAnnounced;
+import io.quarry.protocol.WorkerCommand.FromCoordinator;
+import io.quarry.protocol.WorkerCommand.MergedHardExamples;
+import io.quarry.protocol.WorkerCommand.ReleaseRun;
+import io.quarry.protocol.WorkerCommand.StopShard;
+import io.quarry.protocol.config.RunConfig;
+import io.quarry.worker.hardexamples.HardExampleSink;
+import io.quarry.worker.hardexamples.HardExampleTracker;
+import io.quarry.worker.telemetry.StreamTelemetryEmitter;
+import io.quarry.worker.telemetry.TelemetryEmitter;
+import io.quarry.worker.trainer.ShardResult;
+import io.quarry.worker.trainer.Trainer;
+import io.quarry.worker.trainer.TrainerContext;
+import io.quarry.worker.trainer.TrainerRegistry;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+
+/**
+ * One worker, bound to one device. It registers with the Receptionist, pulls work from the coordinator when
+ * idle, trains one shard attempt at a time in a supervised {@link TrainerRunner} child, keeps a hard-example
+ * tracker per run and answers the coordinator's all-gathers from it. Messages from a coordinator incarnation
+ * older than the newest seen are ignored (fencing).
+ */
+public final class Worker extends AbstractBehavior<WorkerCommand> {
+  private static final Pattern CHECKPOINT_STEP = Pattern.compile("step-(\\d+)$");
+
+  /**
+   * Stops this worker (a device leaving). Its trainer is asked to stop; the coordinator sees the worker terminate
+   * and reassigns its shard.
+   */
+  public enum Shutdown implements WorkerCommand.Local {
+    INSTANCE
+  }
+
+  /** The trainer of the current shard attempt ended. */
+  private record TrainerEnded(TrainerRunner.Outcome outcome) implements WorkerCommand.Local {}
+
+  /** The current attempt's telemetry stream has drained (or given up); time to report the outcome. */
+  private record TelemetryDrained(long token) implements WorkerCommand.Local {}
+
+  /** A run this worker trains for: its tracker (guarded by its own monitor) and the last merged buffer. */
+  private static final class RunTracking {
+    final HardExampleTracker tracker;
+    final AtomicLong stepsTrained = new AtomicLong();
+    volatile List<HardExample> merged = List.of();
+
+    RunTracking(HardExampleTracker tracker) {
+      this.tracker = tracker;
+    }
+  }
+
+  /** The shard attempt in progress. */
+  private static final class CurrentShard {
+    final long token;
+    final String runId;
+    final ShardAssignment assignment;
+    final ActorRef<RunCommand> run;
+    final TelemetryEmitter telemetry;
+    final CompletionStage<Done> telemetryDrained;
+    volatile boolean stopRequested;
+    TrainerRunner.Outcome outcome;
+
+    CurrentShard(long token, String runId, ShardAssignment assignment, ActorRef<RunCommand> run,
+        TelemetryEmitter telemetry, CompletionStage<Done> telemetryDrained) {
+      this.token = token;
+      this.runId = runId;
+      this.assignment = assignment;
+      this.run = run;
+      this.telemetry = telemetry;
+      this.telemetryDrained = telemetryDrained;
+    }
+  }
+
+  private final String workerId;
+  private final String device;
+  private final TrainerRegistry trainers;
+  private final Clock clock;
+  private final Duration drainTimeout;
+  private final Duration ackTimeout;
+  private final ActorRef<TrainerRunner.Outcome> outcomeAdapter;
+  private final Map<String, RunTracking> runs = new HashMap<>();
+
+  private long incarnation = Long.MIN_VALUE;
+  private ActorRef<CoordinatorCommand> coordinator;
+  private CurrentShard current;
+  private long nextToken;
+
+  private Worker(ActorContext<WorkerCommand> context, String workerId, String device, TrainerRegistry trainers, Clock clock) {
+    super(context);
+    this.workerId = workerId;
+    this.device = device;
+    this.trainers = trainers;
+    this.clock = clock;
+    var config = context.getSystem().settings().config();
+    this.drainTimeout = config.getDuration("quarry.worker.telemetry-drain-timeout");
+    this.ackTimeout = config.getDuration("quarry.worker.telemetry-ack-timeout");
+    this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
+    context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, context.getSelf()));
+  }
+
+  /** A worker with a cluster-unique id, bound to {@code device}, training with the trainers on the class path. */
+  public static Behavior<WorkerCommand> create(String workerId, String device) {
+    return create(workerId, device, TrainerRegistry.load(), Clock.systemUTC());
+  }
+
+  public static Behavior<WorkerCommand> create(String workerId, String device, TrainerRegistry trainers, Clock clock) {
+    return Behaviors.setup(context -> new Worker(context, workerId, device, trainers, clock));
+  }
+
+  @Override
+  public Receive<WorkerCommand> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(CoordinatorAnnounced.class, fenced(this::onCoordinatorAnnounced))
+        .onMessage(AssignShard.class, fenced(this::onAssignShard))
+        .onMessage(StopShard.class, fenced(this::onStopShard))
+        .onMessage(CollectHardExamples.class, fenced(this::onCollectHardExamples))
+        .onMessage(MergedHardExamples.class, fenced(this::onMergedHardExamples))
+        .onMessage(ReleaseRun.class, fenced(this::onReleaseRun))
+        .onMessage(TrainerEnded.class, this::onTrainerEnded)
+        .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
+        .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
+        .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
+          // The trainer thread is not an actor: it only stops when asked.
+          if (current != null) current.stopRequested = true;
+          return Behaviors.same();
+        })
+        .build();
+  }
+
+  /** Drops messages from a coordinator incarnation older than the newest this worker has seen. */
+  private <T extends FromCoordinator> org.apache.pekko.japi.function.Function<T, Behavior<WorkerCommand>> fenced(
+      org.apache.pekko.japi.function.Function<T, Behavior<WorkerCommand>> handler) {
+    return message -> {
+      if (message.incarnation() < incarnation) {
+        getContext().getLog().info("worker {}: ignoring {} from stale coordinator incarnation {} (current {})",
+            workerId, message.getClass().getSimpleName(), message.incarnation(), incarnation);
+        return this;
+      }
+      return handler.apply(message);
+    };
+  }
+
+  private Behavior<WorkerCommand> onCoordinatorAnnounced(CoordinatorAnnounced message) {
+    incarnation = message.incarnation();
+    coordinator = message.coordinator();
+    if (current == null) requestWork();
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onAssignShard(AssignShard message) {
+    ShardAssignment assignment = message.assignment();
+    String runId = message.spec().runId();
+    if (current != null) {
+      message.run().tell(new RunCommand.ShardFailed(runId, assignment.shard(), assignment.attempt(), workerId,
+          "worker " + workerId + " is busy with shard " + current.assignment.shard() + " of run " + current.runId, 0, 0, 0));
+      return this;
+    }
+    RunConfig config;
+    Trainer trainer;
+    try {
+      config = RunConfig.parse(message.spec().configHocon());
+      trainer = trainers.get(config.trainer).create(config);
+    } catch (RuntimeException e) {
+      message.run().tell(new RunCommand.ShardFailed(runId, assignment.shard(), assignment.attempt(), workerId,
+          "cannot start trainer: " + e.getMessage(), 0, 0, 0));
+      requestWork();
+      return this;
+    }
+    RunTracking tracking = runs.computeIfAbsent(runId, id -> new RunTracking(
+        new HardExampleTracker(workerId, config.hardExamples.k(), config.hardExamples.runWindow())));
+
+    long token = ++nextToken;
+    TelemetryEmitter telemetry = TelemetryEmitter.DISABLED;
+    CompletionStage<Done> drained = CompletableFuture.completedFuture(Done.getInstance());
+    if (config.telemetryEnabled()) {
+      StreamTelemetryEmitter stream = StreamTelemetryEmitter.start(getContext().getSystem(), config.telemetry,
+          message.run(), runId, workerId, assignment.shard(), assignment.attempt(), ackTimeout, clock);
+      telemetry = stream;
+      drained = stream.completion();
+    }
+    current = new CurrentShard(token, runId, assignment, message.run(), telemetry, drained);
+    TrainerContext context = new ShardContext(runId, config, current, tracking);
+    ActorRef<TrainerRunner.Start> runner = getContext().spawn(
+        TrainerRunner.create(token, trainer, context, outcomeAdapter),
+        "trainer-" + token,
+        DispatcherSelector.fromConfig("quarry.worker.trainer-dispatcher"));
+    message.run().tell(new RunCommand.ShardStarted(runId, assignment.shard(), assignment.attempt(), workerId,
+        resumeStep(assignment)));
+    runner.tell(TrainerRunner.Start.INSTANCE);
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onStopShard(StopShard message) {
+    if (current != null && current.runId.equals(message.runId()) && current.assignment.shard() == message.shard()) {
+      getContext().getLog().info("worker {}: stopping shard {} of run {}: {}", workerId, message.shard(),
+          message.runId(), message.reason());
+      current.stopRequested = true;
+    }
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onCollectHardExamples(CollectHardExamples message) {
+    RunTracking tracking = runs.get(message.runId());
+    HardExampleSnapshot snapshot;
+    if (tracking == null) {
+      snapshot = new HardExampleSnapshot(message.runId(), message.merge(), workerId, List.of(), 0, 0, Float.NaN,
+          new byte[0], 0);
+    } else {
+      synchronized (tracking.tracker) {
+        snapshot = tracking.tracker.snapshot(message.runId(), message.merge(), tracking.stepsTrained.get());
+      }
+    }
+    message.replyTo().tell(snapshot);
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onMergedHardExamples(MergedHardExamples message) {
+    RunTracking tracking = runs.get(message.runId());
+    if (tracking != null) {
+      tracking.merged = message.entries();
+      synchronized (tracking.tracker) {
+        tracking.tracker.setThreshold(message.threshold());
+      }
+    }
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onReleaseRun(ReleaseRun message) {
+    if (current == null || !current.runId.equals(message.runId())) runs.remove(message.runId());
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onTrainerEnded(TrainerEnded message) {
+    CurrentShard shard = current;
+    if (shard == null || shard.token != message.outcome().token()) return this;
+    shard.outcome = message.outcome();
+    CompletionStage<Done> drained = shard.telemetry instanceof StreamTelemetryEmitter stream
+        ? stream.complete()
+        : shard.telemetryDrained;
+    long token = shard.token;
+    getContext().pipeToSelf(
+        drained.toCompletableFuture().orTimeout(drainTimeout.toMillis(), TimeUnit.MILLISECONDS),
+        (done, failure) -> {
+          if (failure != null) {
+            getContext().getLog().warn("worker {}: telemetry of shard {} did not drain: {}", workerId,
+                shard.assignment.shard(), failure.toString());
+          }
+          return new TelemetryDrained(token);
+        });
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onTelemetryDrained(TelemetryDrained message) {
+    CurrentShard shard = current;
+    if (shard == null || shard.token != message.token()) return this;
+    current = null;
+    ShardAssignment a = shard.assignment;
+    long dropped = shard.telemetry.droppedEvents();
+    TrainerRunner.Outcome outcome = shard.outcome;
+    ShardResult result = outcome.result();
+    if (outcome.failure() != null) {
+      String reason = outcome.failure().getMessage() == null
+          ? outcome.failure().getClass().getName()
+          : outcome.failure().getMessage();
+      getContext().getLog().warn("worker {}: shard {} of run {} failed (attempt {}): {}", workerId, a.shard(),
+          shard.runId, a.attempt(), reason);
+      shard.run.tell(new RunCommand.ShardFailed(shard.runId, a.shard(), a.attempt(), workerId, reason, 0, 0, dropped));
+    } else if (result.stopped()) {
+      shard.run.tell(new RunCommand.ShardStopped(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
+          result.stepsTrained(), result.samplesTrained(), dropped));
+    } else {
+      shard.run.tell(new RunCommand.ShardCompleted(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
+          result.stepsTrained(), result.samplesTrained(), dropped, result.finalLoss()));
+    }
+    requestWork();
+    return this;
+  }
+
+  private void requestWork() {
+    if (coordinator != null) {
+      coordinator.tell(new CoordinatorCommand.RequestWork(incarnation, workerId, device, getContext().getSelf()));
+    }
+  }
+
+  private static long resumeStep(ShardAssignment assignment) {
+    if (assignment.resumeFrom() == null) return 0;
+    Matcher matcher = CHECKPOINT_STEP.matcher(assignment.resumeFrom());
+    return matcher.find() ? Long.parseLong(matcher.group(1)) : 0;
+  }
+
+  /** What the trainer of one attempt sees; every method is safe on the training thread. */
+  private final class ShardContext implements TrainerContext, HardExampleSink {
+    private final String runId;
+    private final RunConfig config;
+    private final CurrentShard shard;
+    private final RunTracking tracking;
+    private final ActorRef<RunCommand> run;
+
+    ShardContext(String runId, RunConfig config, CurrentShard shard, RunTracking tracking) {
+      this.runId = runId;
+      this.config = config;
+      this.shard = shard;
+      this.tracking = tracking;
+      this.run = shard.run;
+    }
+
+    @Override
+    public String runId() {
+      return runId;
+    }
+
+    @Override
+    public String workerId() {
+      return workerId;
+    }
+
+    @Override
+    public String device() {
+      return device;
+    }
+
+    @Override
+    public RunConfig config() {
+      return config;
+    }
+
+    @Override
+    public ShardAssignment assignment() {
+      return shard.assignment;
+    }
+
+    @Override
+    public Path checkpointDir() {
+      return Path.of(shard.assignment.checkpointDir());
+    }
+
+    @Override
+    public Optional<Path> resumeFrom() {
+      return Optional.ofNullable(shard.assignment.resumeFrom()).map(Path::of);
+    }
+
+    @Override
+    public boolean stopRequested() {
+      return shard.stopRequested;
+    }
+
+    @Override
+    public HardExampleSink hardExamples() {
+      return this;
+    }
+
+    @Override
+    public TelemetryEmitter telemetry() {
+      return shard.telemetry;
+    }
+
+    @Override
+    public void checkpointSaved(long step, Path checkpoint) {
+      ShardAssignment a = shard.assignment;
+      run.tell(new RunCommand.ShardCheckpointed(runId, a.shard(), a.attempt(), workerId, step, checkpoint.toString()));
+    }
+
+    @Override
+    public void offer(long[] sampleIds, float[] losses, int count, long step) {
+      // One uncontended lock per step, not per sample: the actor thread takes it only to snapshot for a merge.
+      synchronized (tracking.tracker) {
+        tracking.tracker.offer(sampleIds, losses, count, step);
+      }
+      tracking.stepsTrained.incrementAndGet();
+    }
+  }
+}

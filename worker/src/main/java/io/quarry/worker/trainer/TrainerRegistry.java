@@ -1,0 +1,30 @@
+package io.quarry.worker.trainer;
+
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.TreeMap;
+
+/** The trainer factories on the class path, by name. */
+public final class TrainerRegistry {
+  private final Map<String, TrainerFactory> factories = new TreeMap<>();
+
+  private TrainerRegistry() {}
+
+  /** Every factory {@link ServiceLoader} finds. */
+  public static TrainerRegistry load() {
+    TrainerRegistry registry = new TrainerRegistry();
+    for (TrainerFactory factory : ServiceLoader.load(TrainerFactory.class)) {
+      registry.factories.put(factory.name(), factory);
+    }
+    return registry;
+  }
+
+  /** The factory called {@code name}; fails with the names that exist. */
+  public TrainerFactory get(String name) {
+    TrainerFactory factory = factories.get(name);
+    if (factory == null) {
+      throw new IllegalArgumentException("no trainer named '" + name + "' on this worker; available: " + factories.keySet());
+    }
+    return factory;
+  }
+}
