@@ -141,7 +141,7 @@ public final class RunConfig {
   }
 
   private static String quoteKey(String key) {
-    if (!key.matches("[A-Za-z0-9_.-]+")) {
+    if (!key.matches("[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*")) {
       throw new RunConfigException("override key '" + key + "' is not a config path (letters, digits, '-', '_' and '.')");
     }
     return key;

@@ -9,6 +9,7 @@ import com.esotericsoftware.kryo.io.Output;
 import com.esotericsoftware.kryo.util.DefaultClassResolver;
 import com.esotericsoftware.kryo.util.MapReferenceResolver;
 import com.esotericsoftware.kryo.util.Pool;
+import io.quarry.protocol.QuarryMessage;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -97,20 +98,97 @@ public final class QuarryKryoSerializer extends org.apache.pekko.serialization.J
   @Override
   public Object fromBinaryJava(byte[] bytes, Class<?> manifest) {
     Kryo kryo = kryos.obtain();
+    Object message;
     try {
-      return kryo.readClassAndObject(new Input(bytes));
-    } catch (KryoException | IllegalArgumentException e) {
+      message = kryo.readClassAndObject(new BoundedInput(bytes));
+    } catch (RuntimeException e) {
+      // Corrupt input surfaces as KryoException, IllegalArgumentException, NegativeArraySizeException, ...
       throw new IllegalArgumentException(
           "Quarry's Kryo serializer cannot read a message of " + bytes.length + " bytes: " + firstLine(e), e);
     } finally {
       kryos.free(kryo);
     }
+    if (!(message instanceof QuarryMessage)) {
+      throw new IllegalArgumentException("Quarry's Kryo serializer cannot read a message of " + bytes.length
+          + " bytes: it holds " + (message == null ? "null" : "a " + message.getClass().getName())
+          + ", not a " + QuarryMessage.class.getName());
+    }
+    return message;
   }
 
   private static String firstLine(Throwable e) {
     String message = String.valueOf(e.getMessage());
     int newline = message.indexOf('\n');
     return newline < 0 ? message : message.substring(0, newline);
+  }
+
+  /**
+   * An {@link Input} that refuses a declared length longer than the bytes left, so that a few corrupt bytes cannot
+   * make it allocate gigabytes (Kryo allocates an array or string of the declared length before it reads).
+   */
+  private static final class BoundedInput extends Input {
+    BoundedInput(byte[] bytes) {
+      super(bytes);
+    }
+
+    private int checkedLength(int length, int minBytesEach) {
+      if (length < 0 || (long) length * minBytesEach > limit - position) {
+        throw new KryoException("declared length " + length + " does not fit in the " + (limit - position) + " bytes left");
+      }
+      return length;
+    }
+
+    @Override
+    public byte[] readBytes(int length) {
+      return super.readBytes(checkedLength(length, 1));
+    }
+
+    @Override
+    public int[] readInts(int length) {
+      return super.readInts(checkedLength(length, 4));
+    }
+
+    @Override
+    public int[] readInts(int length, boolean optimizePositive) {
+      return super.readInts(checkedLength(length, 1), optimizePositive);
+    }
+
+    @Override
+    public long[] readLongs(int length) {
+      return super.readLongs(checkedLength(length, 8));
+    }
+
+    @Override
+    public long[] readLongs(int length, boolean optimizePositive) {
+      return super.readLongs(checkedLength(length, 1), optimizePositive);
+    }
+
+    @Override
+    public float[] readFloats(int length) {
+      return super.readFloats(checkedLength(length, 4));
+    }
+
+    @Override
+    public double[] readDoubles(int length) {
+      return super.readDoubles(checkedLength(length, 8));
+    }
+
+    /** {@link #readString()} reads a UTF-8 string's char count + 1 with this; every char takes at least a byte. */
+    @Override
+    public int readVarIntFlag(boolean optimizePositive) {
+      int charCountPlusOne = super.readVarIntFlag(optimizePositive);
+      if (charCountPlusOne > 1) checkedLength(charCountPlusOne - 1, 1);
+      return charCountPlusOne;
+    }
+  }
+
+  /** An element count read from the wire; every element takes at least one byte. */
+  private static int checkedSize(Input input) {
+    int size = input.readVarInt(true);
+    if (size < 0 || size > input.limit() - input.position()) {
+      throw new KryoException("declared size " + size + " does not fit in the " + (input.limit() - input.position()) + " bytes left");
+    }
+    return size;
   }
 
   /** Resolves every implementation of {@link ActorRef}, {@link List} and {@link Map} to that interface's registration. */
@@ -153,7 +231,7 @@ public final class QuarryKryoSerializer extends org.apache.pekko.serialization.J
 
     @Override
     public List<?> read(Kryo kryo, Input input, Class<? extends List<?>> type) {
-      int size = input.readVarInt(true);
+      int size = checkedSize(input);
       List<Object> list = new ArrayList<>(size);
       for (int i = 0; i < size; i++) list.add(kryo.readClassAndObject(input));
       return Collections.unmodifiableList(list);
@@ -172,7 +250,7 @@ public final class QuarryKryoSerializer extends org.apache.pekko.serialization.J
 
     @Override
     public Map<?, ?> read(Kryo kryo, Input input, Class<? extends Map<?, ?>> type) {
-      int size = input.readVarInt(true);
+      int size = checkedSize(input);
       Map<Object, Object> map = new LinkedHashMap<>();
       for (int i = 0; i < size; i++) map.put(kryo.readClassAndObject(input), kryo.readClassAndObject(input));
       return Collections.unmodifiableMap(map);

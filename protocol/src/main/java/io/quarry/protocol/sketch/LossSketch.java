@@ -4,8 +4,8 @@ import com.datadoghq.sketch.ddsketch.DDSketch;
 import com.datadoghq.sketch.ddsketch.mapping.BitwiseLinearlyInterpolatedMapping;
 import com.datadoghq.sketch.ddsketch.store.UnboundedSizeDenseStore;
 import com.datadoghq.sketch.ddsketch.encoding.ByteArrayInput;
+import com.datadoghq.sketch.ddsketch.encoding.GrowingByteArrayOutput;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 
 /**
  * The mergeable quantile sketch of per-sample losses that workers keep and the coordinator merges: a DDSketch
@@ -25,19 +25,29 @@ public final class LossSketch {
     return new DDSketch(new BitwiseLinearlyInterpolatedMapping(RELATIVE_ACCURACY), UnboundedSizeDenseStore::new);
   }
 
-  /** The sketch's wire form. */
+  /**
+   * The sketch's wire form: DDSketch's own encoding without the index mapping, which every node knows. (The
+   * mapping is left out because decoding an encoded bitwise mapping yields a different mapping class, which
+   * would then refuse to merge with {@link #create()}'s sketches.)
+   */
   public static byte[] encode(DDSketch sketch) {
-    ByteBuffer buffer = sketch.serialize();
-    byte[] bytes = new byte[buffer.remaining()];
-    buffer.get(bytes);
-    return bytes;
+    GrowingByteArrayOutput output = GrowingByteArrayOutput.withDefaultInitialCapacity();
+    try {
+      sketch.encode(output, true);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot encode a loss sketch: " + e.getMessage(), e);
+    }
+    return output.trimmedCopy();
   }
 
   /** Decodes {@link #encode}'s output; an empty array is an empty sketch. */
   public static DDSketch decode(byte[] bytes) {
     if (bytes == null || bytes.length == 0) return create();
     try {
-      return DDSketch.decode(ByteArrayInput.wrap(bytes), UnboundedSizeDenseStore::new);
+      return DDSketch.decode(
+          ByteArrayInput.wrap(bytes),
+          UnboundedSizeDenseStore::new,
+          new BitwiseLinearlyInterpolatedMapping(RELATIVE_ACCURACY));
     } catch (IOException | RuntimeException e) {
       throw new IllegalArgumentException("corrupt loss sketch (" + bytes.length + " bytes): " + e.getMessage(), e);
     }

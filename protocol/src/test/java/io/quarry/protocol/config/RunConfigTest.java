@@ -1,0 +1,249 @@
+package io.quarry.protocol.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+class RunConfigTest {
+  private static final Map<String, String> NO_ENV = Map.of();
+
+  private static RunConfig overrides(String... overrides) {
+    return RunConfig.fromOverrides(List.of(overrides), NO_ENV);
+  }
+
+  /** Asserts the overrides are rejected with one line that contains every fragment. */
+  private static String rejected(String override, String... fragments) {
+    RunConfigException e = assertThrows(RunConfigException.class, () -> overrides(override));
+    String message = e.getMessage();
+    assertFalse(message.contains("\n") || message.contains("\r"), "one line: " + message);
+    for (String fragment : fragments) assertTrue(message.contains(fragment), "'" + fragment + "' in: " + message);
+    return message;
+  }
+
+  @Test
+  void defaultsParse() {
+    RunConfig config = RunConfig.parse("");
+
+    assertEquals("", config.name);
+    assertEquals("stub", config.trainer);
+    assertEquals(3, config.epochs);
+    assertEquals(32, config.batchSize);
+    assertEquals(42L, config.seed);
+    assertEquals(0, config.shards);
+    assertEquals(3, config.maxAttempts);
+    assertEquals(50, config.checkpointEverySteps);
+    assertEquals(0.01, config.learningRate, 0.0);
+    assertEquals(
+        new RunConfig.HardExamples(128, false, "round-robin", Duration.ofSeconds(1), Duration.ofSeconds(2), 0.9),
+        config.hardExamples);
+    assertEquals(new RunConfig.Telemetry(true, 1, 8192, 512, Duration.ofMillis(200)), config.telemetry);
+    assertEquals(
+        new RunConfig.Stub(10_000, Duration.ofMillis(10), 0.12, -1, 0, -1, 1.0, List.of()), config.stub);
+    assertTrue(config.stub.faultsApplyTo(5));
+  }
+
+  @Test
+  void emptyOverridesGiveTheDefaults() {
+    assertEquals(RunConfig.parse("").raw(), overrides().raw());
+  }
+
+  @Test
+  void schemaAndReferenceConfNameTheSameKeys() {
+    Config reference = ConfigFactory.defaultReference().getConfig("quarry.run");
+    Set<String> inReference = reference.entrySet().stream().map(Map.Entry::getKey).collect(Collectors.toCollection(TreeSet::new));
+    Set<String> inSchema = RunConfigSchema.keys().stream().map(ConfigKey::path).collect(Collectors.toCollection(TreeSet::new));
+
+    Set<String> missingFromReference = new TreeSet<>(inSchema);
+    missingFromReference.removeAll(inReference);
+    Set<String> missingFromSchema = new TreeSet<>(inReference);
+    missingFromSchema.removeAll(inSchema);
+
+    assertTrue(missingFromReference.isEmpty(), "schema keys without a default in reference.conf: " + missingFromReference);
+    assertTrue(missingFromSchema.isEmpty(), "reference.conf keys missing from RunConfigSchema: " + missingFromSchema);
+  }
+
+  @Test
+  void everyDefaultPassesItsOwnSchemaCheck() {
+    Config reference = ConfigFactory.defaultReference().getConfig("quarry.run");
+    for (ConfigKey key : RunConfigSchema.keys()) key.check(reference);
+  }
+
+  @Test
+  void overridesApply() {
+    RunConfig config = overrides("epochs=3", "hard-examples.k=64", "seed=7");
+
+    assertEquals(3, config.epochs);
+    assertEquals(64, config.hardExamples.k());
+    assertEquals(7L, config.seed);
+    assertEquals(32, config.batchSize, "untouched keys keep their default");
+  }
+
+  @Test
+  void laterOverrideOfTheSameKeyWins() {
+    assertEquals(5, overrides("epochs=2", "epochs=5").epochs);
+  }
+
+  @Test
+  void withAppliesOneMoreOverride() {
+    RunConfig config = overrides("seed=7").with("epochs=9");
+
+    assertEquals(9, config.epochs);
+    assertEquals(7L, config.seed);
+  }
+
+  @Test
+  void durationOverridesParse() {
+    RunConfig config = overrides("stub.step-time=5ms", "hard-examples.merge-interval=2s");
+
+    assertEquals(Duration.ofMillis(5), config.stub.stepTime());
+    assertEquals(Duration.ofSeconds(2), config.hardExamples.mergeInterval());
+  }
+
+  @Test
+  void listOverridesParse() {
+    RunConfig config = overrides("stub.fault-shards=[0,2]");
+
+    assertEquals(List.of(0, 2), config.stub.faultShards());
+    assertTrue(config.stub.faultsApplyTo(2));
+    assertFalse(config.stub.faultsApplyTo(1));
+  }
+
+  @Test
+  void choiceOverridesParse() {
+    RunConfig config = overrides("hard-examples.merge-mode=top-k", "hard-examples.window=run", "name=my run");
+
+    assertEquals("top-k", config.hardExamples.mergeMode());
+    assertTrue(config.hardExamples.runWindow());
+    assertEquals("my run", config.name);
+  }
+
+  @Test
+  void toHoconParsesBackToAnEqualConfig() {
+    RunConfig config = overrides(
+        "epochs=4", "hard-examples.k=64", "seed=-7", "stub.step-time=5ms", "stub.fault-shards=[0,2]",
+        "optimizer.lr=0.5", "name=a \"quoted\" name", "telemetry.enabled=false");
+
+    RunConfig reparsed = RunConfig.parse(config.toHocon());
+
+    assertEquals(config.raw(), reparsed.raw());
+    assertEquals(config.toHocon(), reparsed.toHocon());
+    assertEquals(config.hardExamples, reparsed.hardExamples);
+    assertEquals(config.telemetry, reparsed.telemetry);
+    assertEquals(config.stub, reparsed.stub);
+    assertEquals(config.name, reparsed.name);
+    assertEquals(config.seed, reparsed.seed);
+    assertEquals(config.learningRate, reparsed.learningRate, 0.0);
+  }
+
+  @Test
+  void unknownKeyIsRejectedWithTheNearestKnownKey() {
+    rejected("hard-examples.kk=5", "'hard-examples.kk'", "did you mean 'hard-examples.k'");
+    rejected("epoch=5", "'epoch'", "did you mean 'epochs'");
+  }
+
+  @Test
+  void unknownKeyInHoconIsRejected() {
+    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("stub { step-tme = 5ms }"));
+    assertTrue(e.getMessage().contains("'stub.step-tme'") && e.getMessage().contains("'stub.step-time'"), e.getMessage());
+  }
+
+  @Test
+  void outOfRangeIntegerNamesKeyValueAndRange() {
+    rejected("hard-examples.k=0", "'hard-examples.k'", "invalid value 0", "an integer from 1 to 16777216");
+    rejected("epochs=-1", "'epochs'", "invalid value -1", "an integer from 1 to 1000000");
+  }
+
+  @Test
+  void nonNumericIntegerNamesKeyValueAndRange() {
+    rejected("hard-examples.k=abc", "'hard-examples.k'", "abc", "an integer from 1 to");
+  }
+
+  @Test
+  void integerBeyondIntRangeIsRejectedCleanly() {
+    rejected("epochs=99999999999", "'epochs'", "99999999999", "an integer from 1 to 1000000");
+  }
+
+  @Test
+  void unknownTrainerListsTheAllowedTrainers() {
+    rejected("trainer=bogus", "'trainer'", "bogus", "one of " + String.join(", ", RunConfigSchema.TRAINERS));
+  }
+
+  @Test
+  void unknownMergeModeListsTheAllowedModes() {
+    rejected("hard-examples.merge-mode=fastest", "'hard-examples.merge-mode'", "fastest", "one of round-robin, top-k");
+  }
+
+  @Test
+  void badDurationNamesKeyValueAndForm() {
+    rejected("stub.step-time=banana", "'stub.step-time'", "banana", "a duration from 0ms to");
+    rejected("stub.step-time=-5ms", "'stub.step-time'", "-5ms", "a duration from 0ms to");
+  }
+
+  @Test
+  void badListNamesKeyValueAndForm() {
+    rejected("stub.fault-shards=[0,x]", "'stub.fault-shards'", "a list of integers");
+    rejected("stub.fault-shards=[-1]", "'stub.fault-shards'", "a list of integers from 0");
+    rejected("stub.fault-shards=[0,2", "'stub.fault-shards'", "a list of integers");
+  }
+
+  @Test
+  void overrideWithoutEqualsSignIsRejected() {
+    rejected("epochs", "'epochs'", "key=value");
+    rejected("=3", "'=3'", "key=value");
+  }
+
+  @Test
+  void overrideWithAMalformedKeyIsRejectedWithARunConfigException() {
+    rejected("epochs..x=3", "epochs..x");
+    rejected("bad key=3", "'bad key'");
+  }
+
+  @Test
+  void nonBooleanTelemetryFlagIsRejected() {
+    rejected("telemetry.enabled=maybe", "'telemetry.enabled'", "maybe", "true or false");
+  }
+
+  @Test
+  void malformedHoconIsRejectedOnOneLine() {
+    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("epochs = [1,"));
+    assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    assertTrue(e.getMessage().startsWith("run config is not valid HOCON"), e.getMessage());
+  }
+
+  @Test
+  void disableTelemetryEnvironmentVariableTurnsTelemetryOff() {
+    assertFalse(RunConfig.fromOverrides(List.of(), Map.of(RunConfig.DISABLE_TELEMETRY_ENV, "true")).telemetryEnabled());
+    assertFalse(RunConfig.fromOverrides(List.of(), Map.of(RunConfig.DISABLE_TELEMETRY_ENV, " TRUE ")).telemetryEnabled());
+    assertFalse(
+        RunConfig.fromOverrides(List.of("telemetry.enabled=true"), Map.of(RunConfig.DISABLE_TELEMETRY_ENV, "true"))
+            .telemetryEnabled(),
+        "the environment wins over an override");
+  }
+
+  @Test
+  void disableTelemetryEnvironmentVariableFalseOrAbsentLeavesTelemetryOn() {
+    assertTrue(RunConfig.fromOverrides(List.of(), Map.of(RunConfig.DISABLE_TELEMETRY_ENV, "false")).telemetryEnabled());
+    assertTrue(RunConfig.fromOverrides(List.of(), Map.of(RunConfig.DISABLE_TELEMETRY_ENV, "")).telemetryEnabled());
+    assertTrue(RunConfig.fromOverrides(List.of(), NO_ENV).telemetryEnabled());
+    assertFalse(RunConfig.fromOverrides(List.of("telemetry.enabled=false"), NO_ENV).telemetryEnabled());
+  }
+
+  @Test
+  void nearestFindsTheClosestKey() {
+    assertEquals("hard-examples.k", RunConfigSchema.nearest("hard-examples.kk"));
+    assertEquals("stub.step-time", RunConfigSchema.nearest("stub.steptime"));
+    assertEquals(0, RunConfigSchema.editDistance("seed", "seed"));
+    assertEquals(3, RunConfigSchema.editDistance("kitten", "sitting"));
+  }
+}
