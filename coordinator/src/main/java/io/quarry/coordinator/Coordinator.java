@@ -143,6 +143,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(SubmitRun.class, this::onSubmitRun)
         .onMessage(StopRun.class, this::onStopRun)
         .onMessage(WatchRun.class, this::onWatchRun)
+        .onMessage(CoordinatorCommand.GetWorkers.class, this::onGetWorkers)
         .onMessage(WantsWorkers.class, this::onWantsWorkers)
         .onMessage(OfferAnswered.class, this::onOfferAnswered)
         .onMessage(RunEnded.class, this::onRunEnded)
@@ -258,6 +259,15 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       if (workerId.equals(entry.id) && entry.state != WorkerState.LOST) return entry;
     }
     return null;
+  }
+
+  private Behavior<CoordinatorCommand> onGetWorkers(CoordinatorCommand.GetWorkers get) {
+    List<CoordinatorCommand.WorkerInfo> infos = new java.util.ArrayList<>();
+    for (WorkerEntry entry : workers.values()) {
+      infos.add(new CoordinatorCommand.WorkerInfo(entry.id, entry.device, entry.state, entry.lentTo));
+    }
+    get.replyTo().tell(new CoordinatorCommand.WorkersReply(infos));
+    return this;
   }
 
   // --- runs ---

@@ -20,9 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
@@ -30,16 +28,15 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * with {@code serialize-messages = on}, the same serializer) as a cluster does.
  */
 public final class LocalCluster implements AutoCloseable {
-  private static final Duration ASK_TIMEOUT = Duration.ofSeconds(30);
-
   private final ActorSystem<Void> system;
   private final ActorRef<CoordinatorCommand> coordinator;
   private final List<ActorRef<WorkerCommand>> workers = new ArrayList<>();
-  private int followers;
+  private final RunClient client;
 
   private LocalCluster(ActorSystem<Void> system, ActorRef<CoordinatorCommand> coordinator) {
     this.system = system;
     this.coordinator = coordinator;
+    this.client = new RunClient(system, coordinator);
   }
 
   /** Starts a coordinator writing under {@code runsDir} and {@code workerCount} CPU workers. */
@@ -52,6 +49,12 @@ public final class LocalCluster implements AutoCloseable {
         Coordinator.create(System.currentTimeMillis(), runsDir, Clock.systemUTC()), "coordinator", Props.empty());
     LocalCluster cluster = new LocalCluster(system, coordinator);
     for (int i = 0; i < workerCount; i++) cluster.addWorker("local-" + i, "cpu");
+    try {
+      cluster.client.awaitWorkers(workerCount, Duration.ofSeconds(30));
+    } catch (RuntimeException e) {
+      cluster.close();
+      throw e;
+    }
     return cluster;
   }
 
@@ -74,39 +77,22 @@ public final class LocalCluster implements AutoCloseable {
     return List.copyOf(workers);
   }
 
+  /** A client of this cluster's coordinator. */
+  public RunClient client() {
+    return client;
+  }
+
   public CompletionStage<CoordinatorCommand.SubmitReply> submit(RunSpec spec) {
-    return AskPattern.ask(coordinator, replyTo -> new CoordinatorCommand.SubmitRun(spec, replyTo), ASK_TIMEOUT,
-        system.scheduler());
+    return client.submit(spec);
   }
 
   public CompletionStage<CoordinatorCommand.StopReply> stop(String runId, String reason) {
-    return AskPattern.ask(coordinator, replyTo -> new CoordinatorCommand.StopRun(runId, reason, replyTo), ASK_TIMEOUT,
-        system.scheduler());
+    return client.stop(runId, reason);
   }
 
-  /**
-   * Follows a run: {@code onProgress} sees every progress update (on an actor thread), and the result completes
-   * with the run's summary when it ends (exceptionally if there is no such run).
-   */
+  /** See {@link RunClient#follow}. */
   public CompletableFuture<RunSummary> follow(String runId, Consumer<RunUpdate.Progressed> onProgress) {
-    CompletableFuture<RunSummary> result = new CompletableFuture<>();
-    Behavior<RunUpdate> follower = Behaviors.receive(RunUpdate.class)
-        .onMessage(RunUpdate.Progressed.class, progressed -> {
-          onProgress.accept(progressed);
-          return Behaviors.same();
-        })
-        .onMessage(RunUpdate.Finished.class, finished -> {
-          result.complete(finished.summary());
-          return Behaviors.stopped();
-        })
-        .onMessage(RunUpdate.UnknownRun.class, unknown -> {
-          result.completeExceptionally(new IllegalArgumentException("no run with id '" + runId + "'"));
-          return Behaviors.stopped();
-        })
-        .build();
-    ActorRef<RunUpdate> ref = system.systemActorOf(follower, "follow-" + runId + "-" + (followers++), Props.empty());
-    coordinator.tell(new CoordinatorCommand.WatchRun(runId, ref));
-    return result;
+    return client.follow(runId, onProgress);
   }
 
   @Override

@@ -8,6 +8,7 @@ public sealed interface CoordinatorCommand
         CoordinatorCommand.SubmitRun,
         CoordinatorCommand.StopRun,
         CoordinatorCommand.WatchRun,
+        CoordinatorCommand.GetWorkers,
         CoordinatorCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
@@ -32,6 +33,31 @@ public sealed interface CoordinatorCommand
 
   /** Follow a run: the subscriber receives {@link RunUpdate}s until the run ends. */
   record WatchRun(String runId, ActorRef<RunUpdate> subscriber) implements CoordinatorCommand, QuarryMessage {}
+
+  /** List the workers the coordinator knows, in the order it found them. */
+  record GetWorkers(ActorRef<WorkersReply> replyTo) implements CoordinatorCommand, QuarryMessage {}
+
+  /**
+   * One worker as the coordinator sees it.
+   *
+   * @param workerId the id it registered with; {@code null} until it first asked for work
+   * @param device its device, {@code null} until it first asked for work
+   * @param state UP, IDLE, BUSY or LOST
+   * @param runId the run it trains a shard of, or {@code null}
+   */
+  record WorkerInfo(String workerId, String device, WorkerState state, String runId) implements QuarryMessage {}
+
+  /** The answer to {@link GetWorkers}. */
+  record WorkersReply(java.util.List<WorkerInfo> workers) implements QuarryMessage {
+    public WorkersReply {
+      workers = java.util.List.copyOf(workers);
+    }
+
+    /** Workers that have asked for work and are not lost. */
+    public long ready() {
+      return workers.stream().filter(w -> w.workerId() != null && w.state() != WorkerState.LOST).count();
+    }
+  }
 
   /** The answer to {@link SubmitRun}. */
   sealed interface SubmitReply extends QuarryMessage {

@@ -62,7 +62,10 @@ public final class ProtocolRegistry {
       CoordinatorCommand.StopReply.class,
       RunUpdate.Progressed.class,
       RunUpdate.Finished.class,
-      RunUpdate.UnknownRun.class);
+      RunUpdate.UnknownRun.class,
+      CoordinatorCommand.GetWorkers.class,
+      CoordinatorCommand.WorkerInfo.class,
+      CoordinatorCommand.WorkersReply.class);
 
   private ProtocolRegistry() {}
 
