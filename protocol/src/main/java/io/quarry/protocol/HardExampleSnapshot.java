@@ -9,7 +9,7 @@ import java.util.List;
  * @param runId the run
  * @param merge the merge this answers
  * @param workerId the worker
- * @param entries at most K entries, highest loss first, unique sample ids
+ * @param entries at most K entries, highest loss first (equal losses by ascending sample id), unique sample ids
  * @param samplesSeen per-sample losses offered since the last merge
  * @param aboveThreshold how many of them lay above the last merged threshold
  * @param maxLoss the highest loss seen since the last merge ({@code NaN} if none)

@@ -1,0 +1,320 @@
+package io.quarry.worker.hardexamples;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.datadoghq.sketch.ddsketch.DDSketch;
+import io.quarry.protocol.HardExample;
+import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.sketch.LossSketch;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class HardExampleTrackerTest {
+  private static final String RUN = "run-1";
+  private static final String WORKER = "worker-a";
+
+  /** The naive model: every id's highest loss in the window (and the first step it was seen at), kept in full. */
+  private static final class BruteForce {
+    final Map<Long, float[]> maxLossById = new HashMap<>();
+    final Map<Long, Long> stepById = new HashMap<>();
+    final List<Float> intervalLosses = new ArrayList<>();
+    long nan;
+
+    void offer(long id, float loss, long step) {
+      if (Float.isNaN(loss)) {
+        nan++;
+        return;
+      }
+      intervalLosses.add(loss);
+      float[] max = maxLossById.get(id);
+      if (max == null || loss > max[0]) {
+        maxLossById.put(id, new float[] {loss});
+        stepById.put(id, step);
+      }
+    }
+
+    /** The K highest per-id losses, highest first; which ids hold tied losses at the boundary is left open. */
+    float[] topLosses(int k) {
+      return maxLossById.values().stream()
+          .map(m -> m[0])
+          .sorted((a, b) -> Float.compare(b, a))
+          .limit(k)
+          .collect(() -> new FloatList(), FloatList::add, FloatList::addAll)
+          .toArray();
+    }
+  }
+
+  private static final class FloatList {
+    float[] values = new float[16];
+    int size;
+
+    void add(float v) {
+      if (size == values.length) values = Arrays.copyOf(values, size * 2);
+      values[size++] = v;
+    }
+
+    void addAll(FloatList other) {
+      for (int i = 0; i < other.size; i++) add(other.values[i]);
+    }
+
+    float[] toArray() {
+      return Arrays.copyOf(values, size);
+    }
+  }
+
+  /** Losses with ties (a coarse grid half the time), a few NaNs and some repeated sample ids. */
+  private static float randomLoss(SplittableRandom random) {
+    int kind = random.nextInt(100);
+    if (kind < 2) return Float.NaN;
+    if (kind < 50) return (1 + random.nextInt(40)) * 0.25f;
+    return (float) (-Math.log(1 - random.nextDouble()) * 2 + 1e-3);
+  }
+
+  private static void assertMatchesBruteForce(String where, List<HardExample> entries, BruteForce model, int k) {
+    assertTrue(entries.size() <= k, where + ": more than K entries");
+    assertEquals(Math.min(k, model.maxLossById.size()), entries.size(), where + ": size");
+    HashSet<Long> ids = new HashSet<>();
+    for (int i = 0; i < entries.size(); i++) {
+      HardExample e = entries.get(i);
+      assertTrue(ids.add(e.sampleId()), where + ": duplicate sample id " + e.sampleId());
+      assertEquals(WORKER, e.workerId());
+      assertEquals(model.maxLossById.get(e.sampleId())[0], e.loss(), where + ": not the id's highest loss " + e);
+      assertEquals(model.stepById.get(e.sampleId()), e.step(), where + ": not the step of the highest loss " + e);
+      if (i > 0) {
+        HardExample prev = entries.get(i - 1);
+        assertTrue(prev.loss() > e.loss() || (prev.loss() == e.loss() && prev.sampleId() < e.sampleId()),
+            where + ": out of order at " + i + ": " + prev + " then " + e);
+      }
+    }
+    float[] actual = new float[entries.size()];
+    for (int i = 0; i < actual.length; i++) actual[i] = entries.get(i).loss();
+    assertArrayEquals(model.topLosses(k), actual, where + ": not the top-K losses");
+  }
+
+  private static void checkAgainstBruteForce(long seed, boolean runWindow) {
+    SplittableRandom random = new SplittableRandom(seed);
+    int k = 1 + random.nextInt(64);
+    int idSpace = k + random.nextInt(8 * k); // small enough that ids repeat often
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, k, runWindow);
+    BruteForce window = new BruteForce();
+    long step = 0;
+    for (int merge = 0; merge < 5; merge++) {
+      double threshold = merge == 0 ? Double.NaN : random.nextDouble() * 5;
+      tracker.setThreshold(threshold);
+      BruteForce interval = new BruteForce();
+      int offers = random.nextInt(2000);
+      for (int i = 0; i < offers; i++) {
+        if (random.nextInt(32) == 0) step++;
+        long id = random.nextInt(idSpace);
+        float loss = randomLoss(random);
+        tracker.offer(id, loss, step);
+        window.offer(id, loss, step);
+        interval.offer(id, loss, step);
+        assertTrue(tracker.size() <= k);
+      }
+      String where = "seed " + seed + ", merge " + merge + (runWindow ? ", run window" : ", interval window");
+      assertMatchesBruteForce(where, tracker.entries(), window, k);
+
+      HardExampleSnapshot snapshot = tracker.snapshot(RUN, merge, step);
+      assertMatchesBruteForce(where + " (snapshot)", snapshot.entries(), window, k);
+      assertEquals(interval.intervalLosses.size(), snapshot.samplesSeen(), where + ": samplesSeen");
+      float max = (float) interval.intervalLosses.stream().mapToDouble(f -> f).max().orElse(Double.NaN);
+      assertEquals(max, snapshot.maxLoss(), where + ": maxLoss");
+      long above = interval.intervalLosses.stream().filter(l -> l > threshold).count();
+      assertEquals(above, snapshot.aboveThreshold(), where + ": aboveThreshold");
+      assertEquals((double) interval.intervalLosses.size(), LossSketch.decode(snapshot.lossSketch()).getCount());
+
+      if (!runWindow) {
+        window = new BruteForce();
+        assertEquals(0, tracker.size(), where + ": interval window must restart the buffer");
+      } else {
+        assertEquals(snapshot.entries(), tracker.entries(), where + ": run window must keep the buffer");
+      }
+      assertEquals(0, tracker.samplesSeen());
+      assertTrue(Float.isNaN(tracker.maxLoss()));
+    }
+  }
+
+  @Test
+  void keepsTheBruteForceTopKOfEachIntervalWindow() {
+    for (long seed = 0; seed < 200; seed++) {
+      checkAgainstBruteForce(seed, false);
+    }
+  }
+
+  @Test
+  void keepsTheBruteForceTopKOfTheWholeRunInTheRunWindow() {
+    for (long seed = 1000; seed < 1200; seed++) {
+      checkAgainstBruteForce(seed, true);
+    }
+  }
+
+  @Test
+  void sampleSeenAgainKeepsItsHighestLossAndThatLossesStep() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 4, false);
+    assertTrue(tracker.offer(7, 1.0f, 1));
+    assertTrue(tracker.offer(7, 3.0f, 2));
+    assertFalse(tracker.offer(7, 2.0f, 3));
+    assertFalse(tracker.offer(7, 3.0f, 4));
+    assertEquals(List.of(new HardExample(7, 3.0f, WORKER, 2)), tracker.entries());
+  }
+
+  @Test
+  void fullBufferTurnsAwayLossesAtOrBelowItsMinimum() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 3, false);
+    tracker.offer(1, 1.0f, 0);
+    tracker.offer(2, 2.0f, 0);
+    tracker.offer(3, 3.0f, 0);
+    assertEquals(1.0f, tracker.minLoss());
+    assertFalse(tracker.offer(4, 1.0f, 0));
+    assertFalse(tracker.offer(5, 0.5f, 0));
+    assertEquals(2, tracker.rejectedOffers());
+    assertTrue(tracker.offer(6, 1.5f, 0));
+    assertEquals(1.5f, tracker.minLoss());
+    assertEquals(List.of(3L, 2L, 6L), tracker.entries().stream().map(HardExample::sampleId).toList());
+  }
+
+  @Test
+  void equalLossesAreListedBySampleId() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 8, false);
+    for (long id : new long[] {9, 3, 5, 1}) tracker.offer(id, 2.0f, 0);
+    tracker.offer(4, 7.0f, 0);
+    assertEquals(List.of(4L, 1L, 3L, 5L, 9L), tracker.entries().stream().map(HardExample::sampleId).toList());
+  }
+
+  @Test
+  void nanLossesAreCountedButNeverRankedNorSketched() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 2, false);
+    tracker.setThreshold(0.5);
+    assertFalse(tracker.offer(1, Float.NaN, 0));
+    tracker.offer(new long[] {2, 3, 4}, new float[] {Float.NaN, 1.0f, Float.NaN}, 3, 1);
+    assertEquals(3, tracker.nanLosses());
+    assertEquals(1, tracker.samplesSeen());
+    assertEquals(1, tracker.aboveThreshold());
+    assertEquals(1.0f, tracker.maxLoss());
+    HardExampleSnapshot snapshot = tracker.snapshot(RUN, 0, 1);
+    assertEquals(List.of(new HardExample(3, 1.0f, WORKER, 1)), snapshot.entries());
+    assertEquals(1.0, LossSketch.decode(snapshot.lossSketch()).getCount());
+  }
+
+  @Test
+  void infiniteLossIsRankedAndSketchedWithoutThrowing() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 2, false);
+    assertTrue(tracker.offer(1, Float.POSITIVE_INFINITY, 0));
+    tracker.offer(2, Float.NEGATIVE_INFINITY, 0);
+    assertEquals(Float.POSITIVE_INFINITY, tracker.entries().get(0).loss());
+    assertEquals(Float.POSITIVE_INFINITY, tracker.maxLoss());
+    assertEquals(2.0, LossSketch.decode(tracker.snapshot(RUN, 0, 0).lossSketch()).getCount());
+  }
+
+  @Test
+  void batchOfferHonoursCount() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 8, false);
+    tracker.offer(new long[] {1, 2, 3}, new float[] {1f, 2f, 3f}, 2, 5);
+    assertEquals(2, tracker.size());
+    assertEquals(2, tracker.samplesSeen());
+  }
+
+  @Test
+  void thresholdCountsOnlyStrictlyHigherLossesAndNothingBeforeTheFirstMerge() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 4, true);
+    tracker.offer(1, 5.0f, 0);
+    assertEquals(0, tracker.aboveThreshold());
+    tracker.setThreshold(2.0);
+    tracker.offer(2, 2.0f, 0);
+    tracker.offer(3, 2.5f, 0);
+    assertEquals(1, tracker.aboveThreshold());
+    assertEquals(1, tracker.snapshot(RUN, 0, 0).aboveThreshold());
+    assertEquals(0, tracker.aboveThreshold());
+    assertEquals(2.0, tracker.threshold());
+  }
+
+  @Test
+  void snapshotOfAnEmptyIntervalHasNoMaxLossAndAnEmptySketch() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 4, false);
+    HardExampleSnapshot snapshot = tracker.snapshot(RUN, 3, 17);
+    assertEquals(RUN, snapshot.runId());
+    assertEquals(3, snapshot.merge());
+    assertEquals(WORKER, snapshot.workerId());
+    assertEquals(17, snapshot.stepsTrained());
+    assertTrue(snapshot.entries().isEmpty());
+    assertEquals(0, snapshot.samplesSeen());
+    assertTrue(Float.isNaN(snapshot.maxLoss()));
+    assertTrue(LossSketch.decode(snapshot.lossSketch()).isEmpty());
+  }
+
+  @Test
+  void sketchQuantilesAreWithinOnePercentOfTheExactQuantiles() {
+    for (long seed = 0; seed < 20; seed++) {
+      SplittableRandom random = new SplittableRandom(seed);
+      HardExampleTracker tracker = new HardExampleTracker(WORKER, 16, false);
+      int n = 1 + random.nextInt(50_000);
+      float[] losses = new float[n];
+      for (int i = 0; i < n; i++) {
+        losses[i] = (float) Math.exp(random.nextGaussian() * 2); // spans several orders of magnitude
+        tracker.offer(i, losses[i], 0);
+      }
+      DDSketch sketch = LossSketch.decode(tracker.snapshot(RUN, 0, 0).lossSketch());
+      Arrays.sort(losses);
+      for (double q : new double[] {0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 1}) {
+        double exact = losses[(int) Math.floor(q * (n - 1))];
+        double estimate = LossSketch.quantile(sketch, q);
+        assertEquals(exact, estimate, exact * LossSketch.RELATIVE_ACCURACY * 1.0001,
+            "seed " + seed + ", n " + n + ", quantile " + q);
+      }
+    }
+  }
+
+  @Test
+  void rejectsInvalidConstruction() {
+    assertThrows(IllegalArgumentException.class, () -> new HardExampleTracker(WORKER, 0, false));
+    assertThrows(IllegalArgumentException.class, () -> new HardExampleTracker("", 4, false));
+  }
+
+  @Test
+  void rejectedOfferOnAFullBufferAllocatesNothing() {
+    java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+    if (!(bean instanceof com.sun.management.ThreadMXBean threads) || !threads.isThreadAllocatedMemorySupported()) {
+      return; // not measurable on this JVM
+    }
+    threads.setThreadAllocatedMemoryEnabled(true);
+    int k = 1024;
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, k, false);
+    for (int i = 0; i < k; i++) tracker.offer(i, 100f + i, 0);
+    float[] losses = new float[4096];
+    SplittableRandom random = new SplittableRandom(1);
+    for (int i = 0; i < losses.length; i++) losses[i] = (float) (random.nextDouble() * 99);
+    // The first round compiles the path and lets the sketch's store grow to cover these losses; later rounds
+    // measure the steady state (the minimum, so that a stray JIT or safepoint allocation does not count).
+    allocatedByRejectedOffers(threads, tracker, k, losses, 200_000);
+    long allocated = Long.MAX_VALUE;
+    for (int round = 0; round < 3; round++) {
+      allocated = Math.min(allocated, allocatedByRejectedOffers(threads, tracker, k, losses, 1_000_000));
+    }
+    assertTrue(allocated < 256, "1e6 rejected offers allocated " + allocated + " bytes");
+  }
+
+  private static long allocatedByRejectedOffers(
+      com.sun.management.ThreadMXBean threads, HardExampleTracker tracker, int k, float[] losses, int offers) {
+    long thread = Thread.currentThread().getId();
+    long before = threads.getThreadAllocatedBytes(thread);
+    int accepted = 0;
+    for (int i = 0; i < offers; i++) {
+      accepted += tracker.offer(k + i, losses[i & (losses.length - 1)], 1) ? 1 : 0;
+    }
+    long allocated = threads.getThreadAllocatedBytes(thread) - before;
+    assertEquals(0, accepted, "every offer was below the buffer's minimum");
+    return allocated;
+  }
+}
