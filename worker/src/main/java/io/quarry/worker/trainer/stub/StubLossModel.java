@@ -48,10 +48,14 @@ public final class StubLossModel {
     return Math.min((float) loss, EASY_MAX_FLOAT);
   }
 
-  /** The learning rate at {@code step}: cosine decay from {@code baseLr} at step 0 to 0 at {@code totalSteps}. */
+  /**
+   * The learning rate at {@code step}: cosine decay from {@code baseLr} at step 0 to 0 at {@code totalSteps}.
+   * StrictMath, because Math.cos may differ by an ulp between JVMs and CPUs, and a shard resumed on another
+   * worker must report the same column.
+   */
   public static float learningRate(double baseLr, long step, long totalSteps) {
     double t = totalSteps <= 0 ? 0.0 : Math.min(1.0, (double) step / totalSteps);
-    return (float) (baseLr * 0.5 * (1.0 + Math.cos(Math.PI * t)));
+    return (float) (baseLr * 0.5 * (1.0 + StrictMath.cos(Math.PI * t)));
   }
 
   /** The expected mean training loss at {@code progress}, which the fake evaluation follows. */
