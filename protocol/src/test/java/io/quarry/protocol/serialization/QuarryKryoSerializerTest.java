@@ -64,6 +64,7 @@ class QuarryKryoSerializerTest {
   private static ActorRef<RunCommand.TelemetryAck> ackRef;
   private static ActorRef<CoordinatorCommand.SubmitReply> submitReplyRef;
   private static ActorRef<CoordinatorCommand.StopReply> stopReplyRef;
+  private static ActorRef<CoordinatorCommand.WorkersReply> workersReplyRef;
   private static ActorRef<RunUpdate> updateRef;
 
   /** A message that implements the marker but was never registered. */
@@ -83,6 +84,7 @@ class QuarryKryoSerializerTest {
     ackRef = testKit.<RunCommand.TelemetryAck>createTestProbe().getRef();
     submitReplyRef = testKit.<CoordinatorCommand.SubmitReply>createTestProbe().getRef();
     stopReplyRef = testKit.<CoordinatorCommand.StopReply>createTestProbe().getRef();
+    workersReplyRef = testKit.<CoordinatorCommand.WorkersReply>createTestProbe().getRef();
     updateRef = testKit.<RunUpdate>createTestProbe().getRef();
   }
 
@@ -156,7 +158,11 @@ class QuarryKryoSerializerTest {
         new CoordinatorCommand.StopReply("run-1", false, "no such run"),
         new RunUpdate.Progressed("run-1", RunState.RUNNING, 10L, 1_000L, Float.NaN, 1234.5, 999L),
         new RunUpdate.Finished("run-1", summary()),
-        new RunUpdate.UnknownRun("run-404"));
+        new RunUpdate.UnknownRun("run-404"),
+        new CoordinatorCommand.GetWorkers(workersReplyRef),
+        new CoordinatorCommand.WorkerInfo(null, null, io.quarry.protocol.WorkerState.UP, null),
+        new CoordinatorCommand.WorkersReply(List.of(
+            new CoordinatorCommand.WorkerInfo("local-0", "cpu", io.quarry.protocol.WorkerState.BUSY, "run-1"))));
     for (Object sample : all) samples.putIfAbsent(sample.getClass(), sample);
     return samples;
   }
