@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -83,10 +84,22 @@ final class LocalCommand implements Callable<Integer> {
       }
       String id = ((SubmitReply.Accepted) reply).runId();
       ProgressLine progress = new ProgressLine(out, System.console() != null);
-      Runtime.getRuntime().addShutdownHook(new Thread(() -> cluster.stop(id, "interrupted (SIGINT/SIGTERM)")));
-      RunSummary summary = cluster.follow(id, progress::update).get();
+      // Ctrl-C stops the run (STOPPED, exit 1) instead of leaving it half-written.
+      CountDownLatch summaryPrinted = new CountDownLatch(1);
+      Thread stopOnSignal = new Thread(() -> {
+        stopAndWait(cluster, id);
+        awaitQuietly(summaryPrinted);
+      });
+      Runtime.getRuntime().addShutdownHook(stopOnSignal);
+      RunSummary summary;
+      try {
+        summary = cluster.follow(id, progress::update).get();
+      } finally {
+        removeHook(stopOnSignal);
+      }
       progress.finish();
       printSummary(summary);
+      summaryPrinted.countDown();
       return summary.status() == RunState.COMPLETED ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -94,6 +107,31 @@ final class LocalCommand implements Callable<Integer> {
     } catch (Exception e) {
       err.println("quarry local: " + e);
       return QuarryCli.EXIT_FAILED;
+    }
+  }
+
+  private static void stopAndWait(LocalCluster cluster, String runId) {
+    try {
+      cluster.stop(runId, "interrupted (SIGINT/SIGTERM)").toCompletableFuture().get(10, TimeUnit.SECONDS);
+      cluster.follow(runId, p -> {}).get(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      // The JVM is going down; the run directory keeps what was written.
+    }
+  }
+
+  private static void awaitQuietly(CountDownLatch latch) {
+    try {
+      latch.await(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static void removeHook(Thread hook) {
+    try {
+      Runtime.getRuntime().removeShutdownHook(hook);
+    } catch (IllegalStateException e) {
+      // Already shutting down: the hook is running.
     }
   }
 

@@ -18,6 +18,8 @@ public final class QuarryCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
+    // Initialise logging before any actor system starts, so no early log call is queued and replayed.
+    org.slf4j.LoggerFactory.getLogger(QuarryCli.class);
     System.exit(run(args));
   }
 
@@ -25,6 +27,7 @@ public final class QuarryCli implements Runnable {
   public static int run(String... args) {
     CommandLine commandLine = new CommandLine(new QuarryCli());
     commandLine.setExitCodeExceptionMapper(e -> EXIT_USAGE);
+    commandLine.setUsageHelpWidth(120);
     commandLine.getSubcommands().get("local").getCommandSpec().usageMessage().footer(LocalCommand.keysHelp());
     return commandLine.execute(args);
   }

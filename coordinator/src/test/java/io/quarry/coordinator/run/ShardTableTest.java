@@ -1,0 +1,117 @@
+package io.quarry.coordinator.run;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quarry.protocol.ShardState;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ShardTableTest {
+  /** 3 shards of 100 samples, batch 10, 2 epochs: 20 steps each. */
+  private final ShardTable table = new ShardTable(ShardPlan.plan(300, 3), 10, 2, 3);
+
+  @Test
+  void plansShardsByStableSampleIndexWithSizesWithinOne() {
+    List<ShardPlan.Slice> slices = ShardPlan.plan(10, 3);
+    assertEquals(List.of(new ShardPlan.Slice(0, 0, 3), new ShardPlan.Slice(1, 3, 3), new ShardPlan.Slice(2, 6, 4)), slices);
+    assertEquals(slices, ShardPlan.plan(10, 3), "the same samples land in the same shards");
+    List<ShardPlan.Slice> huge = ShardPlan.plan(1L << 40, 1 << 20);
+    assertEquals(1L << 40, huge.get(huge.size() - 1).firstSample() + huge.get(huge.size() - 1).sampleCount());
+    assertThrows(IllegalArgumentException.class, () -> ShardPlan.plan(2, 3));
+    assertEquals(6, ShardPlan.stepsFor(25, 10, 2));
+  }
+
+  @Test
+  void aShardGoesPendingAssignedRunningDone() {
+    assertEquals(0, table.nextPending().getAsInt());
+    table.assign(0, "w0");
+    assertEquals(ShardState.ASSIGNED, table.shard(0).state());
+    assertEquals(1, table.nextPending().getAsInt());
+    assertTrue(table.started(0, 1, "w0"));
+    assertEquals(ShardState.RUNNING, table.shard(0).state());
+    assertTrue(table.checkpointed(0, 1, "w0", 10, "ckpt/step-10"));
+    assertTrue(table.completed(0, 1, "w0", 20));
+    assertEquals(ShardState.DONE, table.shard(0).state());
+    assertEquals(20, table.stepsReached());
+    assertEquals(60, table.totalSteps());
+    assertFalse(table.allDone());
+  }
+
+  @Test
+  void aFailedAttemptIsRetriedFromItsCheckpointUntilMaxAttempts() {
+    table.assign(1, "w0");
+    table.started(1, 1, "w0");
+    table.checkpointed(1, 1, "w0", 10, "ckpt/step-10");
+    table.progressed(1, 1, 13);
+    assertEquals(ShardTable.FailureOutcome.RETRY, table.failed(1, 1, "w0", 10, "boom"));
+    ShardTable.Shard shard = table.shard(1);
+    assertEquals(ShardState.PENDING, shard.state());
+    assertEquals(2, shard.attempt());
+    assertEquals("ckpt/step-10", shard.lastCheckpoint(), "the retry resumes from the last checkpoint");
+    assertEquals(3, table.stepsRedone(), "steps 10..12 will be trained again");
+
+    table.assign(1, "w1");
+    assertEquals(ShardTable.FailureOutcome.RETRY, table.failed(1, 2, "w1", 10, "boom"));
+    table.assign(1, "w2");
+    assertEquals(ShardTable.FailureOutcome.EXHAUSTED, table.failed(1, 3, "w2", 10, "boom again"));
+    assertEquals(ShardState.FAILED, shard.state());
+    assertEquals(3, shard.failures());
+    assertEquals("boom again", shard.lastFailure());
+  }
+
+  @Test
+  void reportsOfAnAttemptTheTableHasMovedPastAreStale() {
+    table.assign(0, "w0");
+    table.orphan("w0");
+    assertFalse(table.started(0, 1, "w0"));
+    assertFalse(table.completed(0, 1, "w0", 20));
+    assertEquals(ShardTable.FailureOutcome.STALE, table.failed(0, 1, "w0", 0, "late"));
+    table.assign(0, "w1");
+    assertFalse(table.completed(0, 2, "w0", 20), "right attempt, wrong worker");
+    assertTrue(table.completed(0, 2, "w1", 20));
+  }
+
+  @Test
+  void aLostWorkersShardsGoBackToPendingWithoutCountingAsFailures() {
+    table.assign(0, "w0");
+    table.assign(1, "w0");
+    table.assign(2, "w1");
+    table.checkpointed(0, 1, "w0", 5, "ckpt/0/step-5");
+    table.progressed(0, 1, 9);
+
+    assertEquals(List.of(0, 1), table.orphan("w0"));
+    assertEquals(ShardState.PENDING, table.shard(0).state());
+    assertEquals(2, table.shard(0).attempt());
+    assertEquals(0, table.shard(0).failures());
+    assertEquals(4, table.stepsRedone());
+    assertEquals(5, table.shard(0).progressStep(), "progress falls back to the checkpoint the next attempt resumes from");
+    assertEquals(ShardState.ASSIGNED, table.shard(2).state());
+    assertTrue(table.anyActive());
+  }
+
+  @Test
+  void aStoppedAttemptWaitsPendingAndRedoesNothing() {
+    table.assign(0, "w0");
+    table.started(0, 1, "w0");
+    assertTrue(table.stopped(0, 1, "w0", 7));
+    assertEquals(ShardState.PENDING, table.shard(0).state());
+    assertEquals(0, table.stepsRedone());
+    assertFalse(table.anyActive());
+    assertNull(table.shard(0).workerId());
+  }
+
+  @Test
+  void allDoneOnlyWhenEveryShardIsDone() {
+    for (int i = 0; i < 3; i++) {
+      table.assign(i, "w" + i);
+      table.completed(i, 1, "w" + i, 20);
+    }
+    assertTrue(table.allDone());
+    assertEquals(60, table.stepsReached());
+    assertThrows(IllegalStateException.class, () -> table.assign(0, "w9"));
+  }
+}

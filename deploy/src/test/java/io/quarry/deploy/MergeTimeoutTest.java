@@ -1,0 +1,52 @@
+package io.quarry.deploy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.typesafe.config.ConfigFactory;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.RunSpec;
+import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunSummary;
+import io.quarry.protocol.config.RunConfig;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.typed.Props;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+@Timeout(120)
+class MergeTimeoutTest {
+  @TempDir Path runsDir;
+
+  @Test
+  void aWorkerThatDoesNotAnswerIsLeftOutOfTheMergeAndNamed() throws Exception {
+    try (LocalCluster cluster = LocalCluster.start(1, runsDir, ConfigFactory.parseResources("application-test.conf"))) {
+      cluster.system().systemActorOf(SilentWorker.create("silent"), "silent", Props.empty());
+      cluster.client().awaitWorkers(2, Duration.ofSeconds(30));
+      String hocon = RunConfig.fromOverrides(List.of("stub.samples=2000", "stub.step-time=2ms", "epochs=2",
+          "hard-examples.merge-interval=200ms", "hard-examples.merge-timeout=300ms"), Map.of()).toHocon();
+      SubmitReply reply = cluster.submit(new RunSpec("silent-run", hocon)).toCompletableFuture().get(30, TimeUnit.SECONDS);
+      assertTrue(reply instanceof SubmitReply.Accepted, reply.toString());
+
+      RunSummary summary = cluster.follow("silent-run", p -> {}).get(60, TimeUnit.SECONDS);
+
+      assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
+      List<JsonNode> merges = new RunFiles(runsDir.resolve("silent-run")).merges();
+      assertFalse(merges.isEmpty());
+      for (JsonNode merge : merges) {
+        assertEquals("silent", merge.get("missing").get(0).asText(), merge.toString());
+        assertEquals(1, merge.get("missing").size());
+        assertEquals("local-0", merge.get("workers").get(0).asText());
+        for (JsonNode entry : merge.get("entries")) assertEquals("local-0", entry.get("worker_id").asText());
+      }
+      assertFalse(merges.get(merges.size() - 1).get("entries").isEmpty(), "the answering worker's entries are merged");
+    }
+  }
+}
