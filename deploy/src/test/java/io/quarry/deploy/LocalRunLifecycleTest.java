@@ -223,6 +223,22 @@ class LocalRunLifecycleTest {
   }
 
   @Test
+  void droppedStepEventsAreCountedAndReportedNeverLostSilently() throws Exception {
+    start(2);
+    // A tiny queue and one event per acknowledged batch: the training threads outrun the stream.
+    RunSummary summary = runToEnd("drops", "stub.step-time=0", "stub.samples=20000", "epochs=1", "batch-size=10",
+        "telemetry.buffer-size=16", "telemetry.batch-size=1", "checkpoint.every-steps=100000");
+
+    assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
+    RunFiles files = new RunFiles(runsDir.resolve("drops"));
+    long written = files.events("step").size() + files.events("epoch").size() + files.events("eval").size();
+    long dropped = files.runCompleted().get("dropped_events").asLong();
+    assertTrue(dropped > 0, "the stream was outrun, so events were dropped");
+    assertEquals(summary.droppedEvents(), dropped);
+    assertEquals(2000 + 2 + 2, written + dropped, "every step, epoch and eval event is either written or counted");
+  }
+
+  @Test
   void plantedHardSamplesDominateTheFinalMerge() throws Exception {
     start(4);
     RunSummary summary = runToEnd("planted", "stub.step-time=0", "stub.samples=4000", "hard-examples.k=64",
