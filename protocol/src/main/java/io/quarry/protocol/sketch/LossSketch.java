@@ -57,6 +57,7 @@ public final class LossSketch {
 
   /** Decodes {@link #encode}'s output; an empty array is an empty sketch. */
   public static DDSketch decode(byte[] bytes) {
+    if (bytes == null || bytes.length == 0) return create();
     return mergeEncoded(List.of(bytes));
   }
 
