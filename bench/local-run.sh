@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds="${1:-5}"
-samples="${2:-400000}"
+samples="${2:-4000000}"
 jar="$here/deploy/target/quarry.jar"
 [ -f "$jar" ] || (cd "$here" && mvn -B -q -DskipTests package -pl deploy -am)
 out="$(mktemp -d)"
@@ -16,7 +16,7 @@ run() { # mode round
   local id="$1-$2" flags=()
   [ "$1" = fast ] && flags=(--no-telemetry)
   java -jar "$jar" local --workers 4 --run-id "$id" --runs-dir "$out" "${flags[@]}" \
-    stub.step-time=0 stub.samples="$samples" epochs=1 batch-size=32 >/dev/null
+    stub.step-time=0 stub.samples="$samples" epochs=1 batch-size=32 checkpoint.every-steps=1000 >/dev/null
   python3 - "$out/$id/events.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
