@@ -143,6 +143,25 @@ class LocalRunLifecycleTest {
   }
 
   @Test
+  void aHungTrainerStillHonoursStop() throws Exception {
+    start(1);
+    String runId = submit("hung", "stub.step-time=0", "stub.samples=1000", "stub.hang-at-step=3",
+        "checkpoint.every-steps=2");
+    CountDownLatch hanging = new CountDownLatch(1);
+    CompletableFuture<RunSummary> end = cluster.follow(runId, p -> {
+      if (p.steps() >= 2) hanging.countDown();
+    });
+    assertTrue(hanging.await(30, TimeUnit.SECONDS), "the shard reached its hang");
+    assertTrue(cluster.stop(runId, "stuck").toCompletableFuture().get(10, TimeUnit.SECONDS).accepted());
+
+    RunSummary summary = end.get(30, TimeUnit.SECONDS);
+    assertEquals(RunState.STOPPED, summary.status());
+    assertEquals("stuck", summary.reason());
+    JsonNode stopped = new RunFiles(runsDir.resolve(runId)).events("shard_stopped").get(0);
+    assertEquals(3, stopped.get("end_step").asLong(), "it stopped where it hung");
+  }
+
+  @Test
   void failingTrainerIsRetriedThenTheRunFailsWithTheReason() throws Exception {
     start(2);
     RunSummary summary = runToEnd("failing", "stub.step-time=0", "stub.samples=1000", "stub.fail-at-step=7",
