@@ -386,6 +386,11 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     }
 
     @Override
+    public List<HardExample> mergedHardExamples() {
+      return tracking.merged;
+    }
+
+    @Override
     public void checkpointSaved(long step, Path checkpoint) {
       ShardAssignment a = shard.assignment;
       run.tell(new RunCommand.ShardCheckpointed(runId, a.shard(), a.attempt(), workerId, step, checkpoint.toString()));
