@@ -355,6 +355,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     if (run != null) {
       run.summary = ended.summary();
       run.wantsWorkers = false;
+      run.actor.tell(CoordinatorProtocol.Retire.INSTANCE);
     }
     releaseOffers(ended.runId());
     return this;

@@ -27,6 +27,14 @@ final class CoordinatorProtocol {
   /** Add a watcher. */
   record Watch(ActorRef<RunUpdate> subscriber) implements RunCommand.Local {}
 
+  /**
+   * The coordinator has recorded the run's end: the run actor may stop. Until this arrives, an ended run answers
+   * watchers and stop requests itself, so none that the coordinator forwarded before it learned of the end is lost.
+   */
+  enum Retire implements RunCommand.Local {
+    INSTANCE
+  }
+
   // run -> coordinator
 
   /** The run has PENDING shards and would take idle workers. */

@@ -92,6 +92,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private float lastLoss = Float.NaN;
   private boolean progressChanged = true;
   private boolean completed;
+  private RunSummary summary;
 
   private RunActor(
       ActorContext<RunCommand> context,
@@ -236,9 +237,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
     account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
     ShardTable.Shard shard = shards.shard(report.shard());
-    long reached = shard.checkpointStep() + report.stepsTrained();
     ShardTable.FailureOutcome outcome =
-        shards.failed(report.shard(), report.attempt(), report.workerId(), reached, report.reason());
+        shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
     if (outcome == ShardTable.FailureOutcome.STALE) return next();
     ObjectNode event = shardEvent("shard_failed", report.shard(), report.attempt(), report.workerId());
     event.put("reason", report.reason());
@@ -473,7 +473,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   private void complete() {
     long wallMs = clock.millis() - startedAtMs;
-    RunSummary summary = new RunSummary(runId, finalStatus, finalReason, shards.stepsReached(), shards.stepsRedone(),
+    summary = new RunSummary(runId, finalStatus, finalReason, shards.stepsReached(), shards.stepsRedone(),
         samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString());
     ObjectNode event = directory.event("run_completed");
     event.put("status", finalStatus.wireName());
@@ -501,7 +501,29 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   }
 
   private Behavior<RunCommand> next() {
-    return completed ? Behaviors.stopped() : this;
+    return completed ? ended(summary) : this;
+  }
+
+  /** After the end: answer from the summary, acknowledge late telemetry, and stop once the coordinator knows. */
+  private static Behavior<RunCommand> ended(RunSummary summary) {
+    return Behaviors.receive(RunCommand.class)
+        .onMessage(Watch.class, watch -> {
+          watch.subscriber().tell(new RunUpdate.Finished(summary.runId(), summary));
+          return Behaviors.same();
+        })
+        .onMessage(Stop.class, stop -> {
+          stop.replyTo().tell(new CoordinatorCommand.StopReply(summary.runId(), false,
+              "run " + summary.runId() + " is already " + summary.status().wireName()));
+          return Behaviors.same();
+        })
+        .onMessage(TelemetryBatch.class, batch -> {
+          batch.replyTo().tell(RunCommand.TelemetryAck.INSTANCE);
+          return Behaviors.same();
+        })
+        .onMessage(OfferWorker.class, offer -> Behaviors.same())
+        .onMessageEquals(CoordinatorProtocol.Retire.INSTANCE, Behaviors::stopped)
+        .onAnyMessage(late -> Behaviors.same())
+        .build();
   }
 
   private ObjectNode shardEvent(String type, int shard, int attempt, String workerId) {

@@ -89,6 +89,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     final TelemetryEmitter telemetry;
     final CompletionStage<Done> telemetryDrained;
     volatile boolean stopRequested;
+    /** Steps and samples this attempt handed to the tracker: what a failed attempt reports as trained. */
+    final AtomicLong stepsOffered = new AtomicLong();
+    final AtomicLong samplesOffered = new AtomicLong();
     TrainerRunner.Outcome outcome;
 
     CurrentShard(long token, String runId, ShardAssignment assignment, ActorRef<RunCommand> run,
@@ -295,7 +298,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
           : outcome.failure().getMessage();
       getContext().getLog().warn("worker {}: shard {} of run {} failed (attempt {}): {}", workerId, a.shard(),
           shard.runId, a.attempt(), reason);
-      shard.run.tell(new RunCommand.ShardFailed(shard.runId, a.shard(), a.attempt(), workerId, reason, 0, 0, dropped));
+      shard.run.tell(new RunCommand.ShardFailed(shard.runId, a.shard(), a.attempt(), workerId, reason,
+          shard.stepsOffered.get(), shard.samplesOffered.get(), dropped));
     } else if (result.stopped()) {
       shard.run.tell(new RunCommand.ShardStopped(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
           result.stepsTrained(), result.samplesTrained(), dropped));
@@ -403,6 +407,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         tracking.tracker.offer(sampleIds, losses, count, step);
       }
       tracking.stepsTrained.incrementAndGet();
+      shard.stepsOffered.incrementAndGet();
+      shard.samplesOffered.addAndGet(count);
     }
   }
 }

@@ -24,6 +24,7 @@ public final class ShardTable {
     String workerId;
     String lastCheckpoint;
     long checkpointStep;
+    long startStep;
     long progressStep;
     long endStep;
     String lastFailure = "";
@@ -122,6 +123,7 @@ public final class ShardTable {
     if (shard.state != ShardState.PENDING) throw new IllegalStateException("shard " + index + " is " + shard.state);
     shard.state = ShardState.ASSIGNED;
     shard.workerId = workerId;
+    shard.startStep = shard.checkpointStep;
     shard.progressStep = shard.checkpointStep;
     return shard;
   }
@@ -161,15 +163,15 @@ public final class ShardTable {
   }
 
   /**
-   * The attempt's trainer failed after reaching {@code reachedStep}: retry from the last checkpoint, or give up
-   * once the shard has failed {@code maxAttempts} times.
+   * The attempt's trainer failed after training {@code stepsTrained} steps from where it started: retry from the
+   * last checkpoint, or give up once the shard has failed {@code maxAttempts} times.
    */
-  public FailureOutcome failed(int index, int attempt, String workerId, long reachedStep, String reason) {
+  public FailureOutcome failed(int index, int attempt, String workerId, long stepsTrained, String reason) {
     Shard shard = current(index, attempt, workerId);
     if (shard == null || !shard.active()) return FailureOutcome.STALE;
     shard.failures++;
     shard.lastFailure = reason;
-    shard.progressStep = Math.max(shard.progressStep, reachedStep);
+    shard.progressStep = Math.max(shard.progressStep, shard.startStep + stepsTrained);
     if (shard.failures >= maxAttempts) {
       shard.state = ShardState.FAILED;
       return FailureOutcome.EXHAUSTED;

@@ -55,7 +55,8 @@ class ShardTableTest {
     assertEquals(3, table.stepsRedone(), "steps 10..12 will be trained again");
 
     table.assign(1, "w1");
-    assertEquals(ShardTable.FailureOutcome.RETRY, table.failed(1, 2, "w1", 10, "boom"));
+    assertEquals(ShardTable.FailureOutcome.RETRY, table.failed(1, 2, "w1", 4, "boom"));
+    assertEquals(3 + 4, table.stepsRedone(), "attempt 2 started at the checkpoint (10) and trained 4 steps");
     table.assign(1, "w2");
     assertEquals(ShardTable.FailureOutcome.EXHAUSTED, table.failed(1, 3, "w2", 10, "boom again"));
     assertEquals(ShardState.FAILED, shard.state());
