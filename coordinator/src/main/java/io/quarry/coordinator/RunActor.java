@@ -75,7 +75,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
-  private final Map<String, ActorRef<WorkerCommand>> workersOfShard = new LinkedHashMap<>();
+  private final Map<String, ActorRef<WorkerCommand>> assignedWorkers = new LinkedHashMap<>();
   private final Set<ActorRef<RunUpdate>> watchers = new HashSet<>();
 
   private RunState state = RunState.PENDING;
@@ -168,18 +168,18 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   // --- shards and workers ---
 
   private Behavior<RunCommand> onOfferWorker(OfferWorker offer) {
-    OptionalInt next = acceptingWork() ? shards.nextPending() : OptionalInt.empty();
-    if (next.isEmpty()) {
+    OptionalInt pending = acceptingWork() ? shards.nextPending() : OptionalInt.empty();
+    if (pending.isEmpty()) {
       coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), false));
       return next();
     }
-    ShardTable.Shard shard = shards.assign(next.getAsInt(), offer.workerId());
+    ShardTable.Shard shard = shards.assign(pending.getAsInt(), offer.workerId());
     if (state == RunState.PENDING) {
       state = RunState.RUNNING;
       directory.write(directory.event("run_started"));
     }
     participants.put(offer.workerId(), offer.worker());
-    workersOfShard.put(offer.workerId(), offer.worker());
+    assignedWorkers.put(offer.workerId(), offer.worker());
     ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), shard.attempt(), shard.firstSample,
         shard.sampleCount, directory.checkpointDir(shard.index).toString(), shard.lastCheckpoint());
     offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));
@@ -327,7 +327,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   private void stopActiveShards(String reason) {
     for (ShardTable.Shard shard : shards.active()) {
-      ActorRef<WorkerCommand> worker = workersOfShard.get(shard.workerId());
+      ActorRef<WorkerCommand> worker = assignedWorkers.get(shard.workerId());
       if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.index, reason));
     }
   }
@@ -491,7 +491,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     directory.close();
     state = finalStatus;
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
-    workersOfShard.values().forEach(worker -> worker.tell(release));
+    assignedWorkers.values().forEach(worker -> worker.tell(release));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
     watchers.forEach(watcher -> watcher.tell(finished));
     coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary));
