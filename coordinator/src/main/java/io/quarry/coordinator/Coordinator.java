@@ -16,6 +16,7 @@ import io.quarry.protocol.CoordinatorCommand.WatchRun;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ServiceKeys;
@@ -85,6 +86,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     final ActorRef<RunCommand> actor;
     boolean wantsWorkers;
     RunSummary summary;
+    RunStatus status;
 
     RunEntry(ActorRef<RunCommand> actor) {
       this.actor = actor;
@@ -147,6 +149,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(WantsWorkers.class, this::onWantsWorkers)
         .onMessage(OfferAnswered.class, this::onOfferAnswered)
         .onMessage(RunEnded.class, this::onRunEnded)
+        .onMessage(CoordinatorProtocol.StatusChanged.class, this::onStatusChanged)
+        .onMessage(CoordinatorCommand.GetRun.class, this::onGetRun)
+        .onMessage(CoordinatorCommand.ListRuns.class, this::onListRuns)
         .onMessage(RunTerminated.class, this::onRunTerminated)
         .build();
   }
@@ -354,10 +359,30 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     RunEntry run = runs.get(ended.runId());
     if (run != null) {
       run.summary = ended.summary();
+      run.status = ended.status();
       run.wantsWorkers = false;
       run.actor.tell(CoordinatorProtocol.Retire.INSTANCE);
     }
     releaseOffers(ended.runId());
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onStatusChanged(CoordinatorProtocol.StatusChanged changed) {
+    RunEntry run = runs.get(changed.status().runId());
+    if (run != null && run.summary == null) run.status = changed.status();
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onGetRun(CoordinatorCommand.GetRun get) {
+    RunEntry run = runs.get(get.runId());
+    get.replyTo().tell(new CoordinatorCommand.RunStatusReply(get.runId(), run == null ? null : run.status));
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onListRuns(CoordinatorCommand.ListRuns list) {
+    List<RunStatus> statuses = new java.util.ArrayList<>();
+    for (RunEntry run : runs.values()) if (run.status != null) statuses.add(run.status);
+    list.replyTo().tell(new CoordinatorCommand.RunsReply(statuses));
     return this;
   }
 

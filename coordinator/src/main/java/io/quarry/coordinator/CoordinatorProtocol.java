@@ -3,6 +3,7 @@ package io.quarry.coordinator;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.WorkerCommand;
@@ -43,8 +44,11 @@ final class CoordinatorProtocol {
   /** The run took the offered worker (it is now busy with a shard) or did not (it is idle again). */
   record OfferAnswered(String runId, String workerId, boolean accepted) implements CoordinatorCommand.Local {}
 
-  /** The run reached a final state; its actor stops. */
-  record RunEnded(String runId, RunSummary summary) implements CoordinatorCommand.Local {}
+  /** The run's status changed (a lifecycle transition or progress); the coordinator answers clients from it. */
+  record StatusChanged(RunStatus status) implements CoordinatorCommand.Local {}
+
+  /** The run reached a final state; its actor stops once it is retired. */
+  record RunEnded(String runId, RunSummary summary, RunStatus status) implements CoordinatorCommand.Local {}
 
   // merge aggregator -> run
 

@@ -23,6 +23,7 @@ import io.quarry.protocol.RunCommand.ShardStopped;
 import io.quarry.protocol.RunCommand.TelemetryBatch;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ShardAssignment;
@@ -71,7 +72,9 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private final TimerScheduler<RunCommand> timers;
   private final Clock clock;
   private final MergeMode mergeMode;
-  private final long startedAtMs;
+  private final long submittedAtMs;
+  private long startedAtMs;
+  private long finishedAtMs;
 
   /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
@@ -115,7 +118,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     this.coordinator = coordinator;
     this.clock = clock;
     this.mergeMode = MergeMode.fromConfig(config.hardExamples.mergeMode());
-    this.startedAtMs = clock.millis();
+    this.submittedAtMs = clock.millis();
 
     ObjectNode submitted = directory.event("run_submitted");
     submitted.put("name", config.name);
@@ -127,6 +130,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     timers.startTimerWithFixedDelay(MergeTick.INSTANCE, config.hardExamples.mergeInterval());
     timers.startTimerWithFixedDelay(ProgressTick.INSTANCE,
         context.getSystem().settings().config().getDuration("quarry.coordinator.progress-interval"));
+    coordinator.tell(new CoordinatorProtocol.StatusChanged(status()));
     coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
   }
 
@@ -176,6 +180,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     ShardTable.Shard shard = shards.assign(pending.getAsInt(), offer.workerId());
     if (state == RunState.PENDING) {
       state = RunState.RUNNING;
+      startedAtMs = clock.millis();
       directory.write(directory.event("run_started"));
     }
     participants.put(offer.workerId(), offer.worker());
@@ -454,16 +459,17 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   }
 
   private Behavior<RunCommand> onProgressTick() {
-    if (progressChanged && !watchers.isEmpty()) {
+    if (progressChanged) {
       RunUpdate.Progressed progress = progress();
       watchers.forEach(watcher -> watcher.tell(progress));
+      coordinator.tell(new CoordinatorProtocol.StatusChanged(status()));
     }
     progressChanged = false;
     return next();
   }
 
   private RunUpdate.Progressed progress() {
-    long elapsedMs = Math.max(1, clock.millis() - startedAtMs);
+    long elapsedMs = Math.max(1, clock.millis() - submittedAtMs);
     long steps = shards.stepsReached();
     double samplesPerSec = steps * (double) config.batchSize * 1000.0 / elapsedMs;
     return new RunUpdate.Progressed(runId, state, steps, shards.totalSteps(), lastLoss, samplesPerSec, elapsedMs);
@@ -471,8 +477,23 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   // --- the end ---
 
+  /** The run as clients see it. */
+  private RunStatus status() {
+    List<RunStatus.ShardStatus> shardStatus = new ArrayList<>(shards.size());
+    for (ShardTable.Shard shard : shards.shards()) {
+      shardStatus.add(new RunStatus.ShardStatus(shard.index, shard.state(), shard.attempt(), shard.failures(),
+          shard.workerId(), shard.progressStep(), shard.totalSteps, shard.checkpointStep(), shard.lastFailure()));
+    }
+    RunUpdate.Progressed progress = progress();
+    RunState shown = finalStatus != null && completed ? finalStatus : state;
+    return new RunStatus(runId, config.name, shown, submittedAtMs, startedAtMs, finishedAtMs, progress.steps(),
+        progress.totalSteps(), lastLoss, progress.samplesPerSec(), droppedEvents, nextMerge, finalReason, shardStatus,
+        List.copyOf(participants.keySet()), directory.path().toString());
+  }
+
   private void complete() {
-    long wallMs = clock.millis() - startedAtMs;
+    finishedAtMs = clock.millis();
+    long wallMs = finishedAtMs - submittedAtMs;
     summary = new RunSummary(runId, finalStatus, finalReason, shards.stepsReached(), shards.stepsRedone(),
         samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString());
     ObjectNode event = directory.event("run_completed");
@@ -494,10 +515,10 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     assignedWorkers.values().forEach(worker -> worker.tell(release));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
     watchers.forEach(watcher -> watcher.tell(finished));
-    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary));
+    completed = true;
+    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     getContext().getLog().info("run {} {}: {} steps, {} samples in {} ms{}", runId, finalStatus.wireName(),
         summary.steps(), summary.samples(), wallMs, finalReason.isEmpty() ? "" : " (" + finalReason + ")");
-    completed = true;
   }
 
   private Behavior<RunCommand> next() {

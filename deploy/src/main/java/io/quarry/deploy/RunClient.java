@@ -42,6 +42,15 @@ public final class RunClient {
         system.scheduler());
   }
 
+  public CompletionStage<CoordinatorCommand.RunStatusReply> run(String runId) {
+    return AskPattern.ask(coordinator, replyTo -> new CoordinatorCommand.GetRun(runId, replyTo), ASK_TIMEOUT,
+        system.scheduler());
+  }
+
+  public CompletionStage<CoordinatorCommand.RunsReply> runs() {
+    return AskPattern.ask(coordinator, CoordinatorCommand.ListRuns::new, ASK_TIMEOUT, system.scheduler());
+  }
+
   public CompletionStage<CoordinatorCommand.WorkersReply> workers() {
     return AskPattern.ask(coordinator, CoordinatorCommand.GetWorkers::new, ASK_TIMEOUT, system.scheduler());
   }

@@ -9,6 +9,8 @@ import com.typesafe.config.ConfigFactory;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunStatus;
+import io.quarry.protocol.ShardState;
 import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.Worker;
@@ -118,6 +120,16 @@ class LocalRunLifecycleTest {
     for (int shard = 0; shard < 4; shard++) {
       assertTrue(Files.exists(files.dir.resolve("checkpoints/" + shard + "/last")), "checkpoint of shard " + shard);
     }
+
+    RunStatus status = cluster.client().run("demo").toCompletableFuture().get(10, TimeUnit.SECONDS).status();
+    assertEquals(RunState.COMPLETED, status.state());
+    assertEquals(200, status.steps());
+    assertEquals(4, status.shards().size());
+    assertTrue(status.shards().stream().allMatch(s -> s.state() == ShardState.DONE && s.step() == 50 && s.attempt() == 1));
+    assertTrue(status.finishedUnixMs() >= status.startedUnixMs() && status.startedUnixMs() >= status.submittedUnixMs());
+    assertEquals(List.of("demo"), cluster.client().runs().toCompletableFuture().get(10, TimeUnit.SECONDS).runs()
+        .stream().map(RunStatus::runId).collect(Collectors.toList()));
+    assertEquals(null, cluster.client().run("nope").toCompletableFuture().get(10, TimeUnit.SECONDS).status());
   }
 
   @Test

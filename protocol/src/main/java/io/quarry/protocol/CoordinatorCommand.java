@@ -9,6 +9,8 @@ public sealed interface CoordinatorCommand
         CoordinatorCommand.StopRun,
         CoordinatorCommand.WatchRun,
         CoordinatorCommand.GetWorkers,
+        CoordinatorCommand.GetRun,
+        CoordinatorCommand.ListRuns,
         CoordinatorCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
@@ -33,6 +35,22 @@ public sealed interface CoordinatorCommand
 
   /** Follow a run: the subscriber receives {@link RunUpdate}s until the run ends. */
   record WatchRun(String runId, ActorRef<RunUpdate> subscriber) implements CoordinatorCommand, QuarryMessage {}
+
+  /** One run's status; the answer's {@code status} is {@code null} when there is no such run. */
+  record GetRun(String runId, ActorRef<RunStatusReply> replyTo) implements CoordinatorCommand, QuarryMessage {}
+
+  /** The answer to {@link GetRun}. */
+  record RunStatusReply(String runId, RunStatus status) implements QuarryMessage {}
+
+  /** Every run the coordinator knows, in submission order. */
+  record ListRuns(ActorRef<RunsReply> replyTo) implements CoordinatorCommand, QuarryMessage {}
+
+  /** The answer to {@link ListRuns}. */
+  record RunsReply(java.util.List<RunStatus> runs) implements QuarryMessage {
+    public RunsReply {
+      runs = java.util.List.copyOf(runs);
+    }
+  }
 
   /** List the workers the coordinator knows, in the order it found them. */
   record GetWorkers(ActorRef<WorkersReply> replyTo) implements CoordinatorCommand, QuarryMessage {}

@@ -6,6 +6,7 @@ import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ShardAssignment;
@@ -65,7 +66,13 @@ public final class ProtocolRegistry {
       RunUpdate.UnknownRun.class,
       CoordinatorCommand.GetWorkers.class,
       CoordinatorCommand.WorkerInfo.class,
-      CoordinatorCommand.WorkersReply.class);
+      CoordinatorCommand.WorkersReply.class,
+      RunStatus.class,
+      RunStatus.ShardStatus.class,
+      CoordinatorCommand.GetRun.class,
+      CoordinatorCommand.RunStatusReply.class,
+      CoordinatorCommand.ListRuns.class,
+      CoordinatorCommand.RunsReply.class);
 
   private ProtocolRegistry() {}
 

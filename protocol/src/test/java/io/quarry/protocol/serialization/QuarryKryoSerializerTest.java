@@ -65,6 +65,15 @@ class QuarryKryoSerializerTest {
   private static ActorRef<CoordinatorCommand.SubmitReply> submitReplyRef;
   private static ActorRef<CoordinatorCommand.StopReply> stopReplyRef;
   private static ActorRef<CoordinatorCommand.WorkersReply> workersReplyRef;
+  private static ActorRef<CoordinatorCommand.RunStatusReply> runStatusRef;
+  private static ActorRef<CoordinatorCommand.RunsReply> runsRef;
+
+  private static io.quarry.protocol.RunStatus runStatus() {
+    return new io.quarry.protocol.RunStatus("run-1", "demo", RunState.RUNNING, 1L, 2L, 0L, 10L, 100L, 1.5f, 99.5,
+        0L, 2, "", List.of(new io.quarry.protocol.RunStatus.ShardStatus(0, io.quarry.protocol.ShardState.RUNNING,
+            2, 1, "w0", 10L, 50L, 5L, "boom"), new io.quarry.protocol.RunStatus.ShardStatus(1,
+            io.quarry.protocol.ShardState.PENDING, 1, 0, null, 0L, 50L, 0L, "")), List.of("w0"), "runs/run-1");
+  }
   private static ActorRef<RunUpdate> updateRef;
 
   /** A message that implements the marker but was never registered. */
@@ -85,6 +94,8 @@ class QuarryKryoSerializerTest {
     submitReplyRef = testKit.<CoordinatorCommand.SubmitReply>createTestProbe().getRef();
     stopReplyRef = testKit.<CoordinatorCommand.StopReply>createTestProbe().getRef();
     workersReplyRef = testKit.<CoordinatorCommand.WorkersReply>createTestProbe().getRef();
+    runStatusRef = testKit.<CoordinatorCommand.RunStatusReply>createTestProbe().getRef();
+    runsRef = testKit.<CoordinatorCommand.RunsReply>createTestProbe().getRef();
     updateRef = testKit.<RunUpdate>createTestProbe().getRef();
   }
 
@@ -161,6 +172,13 @@ class QuarryKryoSerializerTest {
         new RunUpdate.UnknownRun("run-404"),
         new CoordinatorCommand.GetWorkers(workersReplyRef),
         new CoordinatorCommand.WorkerInfo(null, null, io.quarry.protocol.WorkerState.UP, null),
+        new CoordinatorCommand.GetRun("run-1", runStatusRef),
+        new CoordinatorCommand.RunStatusReply("run-404", null),
+        new CoordinatorCommand.RunStatusReply("run-1", runStatus()),
+        new CoordinatorCommand.ListRuns(runsRef),
+        new CoordinatorCommand.RunsReply(List.of(runStatus())),
+        runStatus().shards().get(0),
+        runStatus(),
         new CoordinatorCommand.WorkersReply(List.of(
             new CoordinatorCommand.WorkerInfo("local-0", "cpu", io.quarry.protocol.WorkerState.BUSY, "run-1"))));
     for (Object sample : all) samples.putIfAbsent(sample.getClass(), sample);

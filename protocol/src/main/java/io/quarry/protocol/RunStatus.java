@@ -1,0 +1,67 @@
+package io.quarry.protocol;
+
+import java.util.List;
+
+/**
+ * A run as the coordinator reports it to clients (the HTTP API, {@code quarry status}).
+ *
+ * @param runId the run
+ * @param name its display name ({@code name} key)
+ * @param state its lifecycle state
+ * @param submittedUnixMs when it was submitted
+ * @param startedUnixMs when its first shard was assigned; 0 before
+ * @param finishedUnixMs when it reached a final state; 0 before
+ * @param steps shard steps reached, all shards together
+ * @param totalSteps steps the run takes when every shard completes
+ * @param lastLoss the most recent mean loss reported ({@code NaN} before the first)
+ * @param samplesPerSec training throughput of the whole run so far
+ * @param droppedEvents step events dropped under back-pressure so far (known once a shard attempt ends)
+ * @param merges hard-example merges recorded so far
+ * @param reason why it failed or stopped; empty otherwise
+ * @param shards every shard's state
+ * @param workers the workers that have trained a shard of the run and are not lost
+ * @param runDir the run directory on the coordinator's machine
+ */
+public record RunStatus(
+    String runId,
+    String name,
+    RunState state,
+    long submittedUnixMs,
+    long startedUnixMs,
+    long finishedUnixMs,
+    long steps,
+    long totalSteps,
+    float lastLoss,
+    double samplesPerSec,
+    long droppedEvents,
+    int merges,
+    String reason,
+    List<ShardStatus> shards,
+    List<String> workers,
+    String runDir)
+    implements QuarryMessage {
+  public RunStatus {
+    shards = List.copyOf(shards);
+    workers = List.copyOf(workers);
+  }
+
+  /**
+   * One shard of a run.
+   *
+   * @param workerId the worker of the current attempt, {@code null} while PENDING
+   * @param step the shard step reached
+   * @param checkpointStep the step of the checkpoint a new attempt resumes from
+   * @param lastFailure the last trainer failure's message; empty if none
+   */
+  public record ShardStatus(
+      int shard,
+      ShardState state,
+      int attempt,
+      int failures,
+      String workerId,
+      long step,
+      long totalSteps,
+      long checkpointStep,
+      String lastFailure)
+      implements QuarryMessage {}
+}
