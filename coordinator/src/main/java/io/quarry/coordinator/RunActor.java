@@ -186,7 +186,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     participants.put(offer.workerId(), offer.worker());
     assignedWorkers.put(offer.workerId(), offer.worker());
     ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), shard.attempt(), shard.firstSample,
-        shard.sampleCount, directory.checkpointDir(shard.index).toString(), shard.lastCheckpoint());
+        shard.sampleCount, directory.checkpointDir(shard.index).toAbsolutePath().toString(), shard.lastCheckpoint());
     offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));
     ObjectNode event = shardEvent("shard_assigned", shard.index, shard.attempt(), offer.workerId());
     if (shard.lastCheckpoint() != null) {
@@ -385,6 +385,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     MergeResult result = HardExampleMerger.merge(collected.merge(), mergeMode, config.hardExamples.k(),
         config.hardExamples.thresholdQuantile(), collected.snapshots());
     lastMerged = result.entries();
+    progressChanged = true;
     recordMerge(collected, result);
     WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(
         incarnation, runId, collected.merge(), result.entries(), result.threshold());
@@ -488,7 +489,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     RunState shown = finalStatus != null && completed ? finalStatus : state;
     return new RunStatus(runId, config.name, shown, submittedAtMs, startedAtMs, finishedAtMs, progress.steps(),
         progress.totalSteps(), lastLoss, progress.samplesPerSec(), droppedEvents, nextMerge, finalReason, shardStatus,
-        List.copyOf(participants.keySet()), directory.path().toString());
+        List.copyOf(participants.keySet()), directory.path().toString(),
+        lastMerged.subList(0, Math.min(5, lastMerged.size())));
   }
 
   private void complete() {

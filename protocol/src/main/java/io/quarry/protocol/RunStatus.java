@@ -21,6 +21,7 @@ import java.util.List;
  * @param shards every shard's state
  * @param workers the workers that have trained a shard of the run and are not lost
  * @param runDir the run directory on the coordinator's machine
+ * @param hardest the hardest examples of the latest merge (at most 5), highest loss first
  */
 public record RunStatus(
     String runId,
@@ -38,11 +39,13 @@ public record RunStatus(
     String reason,
     List<ShardStatus> shards,
     List<String> workers,
-    String runDir)
+    String runDir,
+    List<HardExample> hardest)
     implements QuarryMessage {
   public RunStatus {
     shards = List.copyOf(shards);
     workers = List.copyOf(workers);
+    hardest = List.copyOf(hardest);
   }
 
   /**

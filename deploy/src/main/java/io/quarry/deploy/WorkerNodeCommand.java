@@ -1,0 +1,71 @@
+package io.quarry.deploy;
+
+import io.quarry.worker.Worker;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.typed.Cluster;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code quarry worker}: a cluster node with the {@code worker} role and one worker actor per device. */
+@Command(
+    name = "worker",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Starts a worker node: joins the cluster through --seed-nodes and runs one worker per device.",
+      "It runs until stopped (SIGTERM leaves the cluster gracefully)."
+    })
+final class WorkerNodeCommand implements Callable<Integer> {
+  static final String ROLE = "worker";
+  private static final Pattern DEVICE = Pattern.compile("cpu|gpu:\\d+");
+
+  @Mixin NodeOptions node;
+
+  @Option(names = "--devices", paramLabel = "DEVICE,...", split = ",", defaultValue = "cpu",
+      description = "one worker per device: cpu (repeat for several CPU workers) or gpu:N; default ${DEFAULT-VALUE}")
+  List<String> devices;
+
+  @Override
+  public Integer call() {
+    Map<String, String> env = System.getenv();
+    List<String> seeds;
+    ActorSystem<Void> system;
+    try {
+      for (String device : devices) {
+        if (!DEVICE.matcher(device).matches()) {
+          throw new IllegalArgumentException("--devices: '" + device + "' is not a device; allowed: cpu, gpu:N");
+        }
+      }
+      seeds = node.seedNodes(env);
+      if (seeds.isEmpty()) {
+        throw new IllegalArgumentException("a worker needs --seed-nodes (or QUARRY_SEED_NODES): the coordinator's host:port");
+      }
+      system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME,
+          ClusterConfig.of(node.host(env), node.port(env, 0), seeds, List.of(ROLE), node.transport(env)));
+    } catch (IllegalArgumentException e) {
+      System.err.println("quarry worker: " + e.getMessage());
+      return QuarryCli.EXIT_USAGE;
+    }
+    Address self = Cluster.get(system).selfMember().address();
+    String nodeId = self.host().get() + ":" + self.port().get();
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < devices.size(); i++) {
+      String device = devices.get(i);
+      String workerId = nodeId + "/" + (device.equals("cpu") ? "cpu-" + i : device.replace(':', '-'));
+      system.systemActorOf(Worker.create(workerId, device), "worker-" + i, Props.empty());
+      ids.add(workerId);
+    }
+    System.out.println("quarry worker node up at " + nodeId + " (" + node.transport(env) + "), workers " + ids
+        + ", joining " + seeds);
+    system.getWhenTerminated().toCompletableFuture().join();
+    return QuarryCli.EXIT_COMPLETED;
+  }
+}

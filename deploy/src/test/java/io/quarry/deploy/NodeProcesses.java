@@ -1,0 +1,108 @@
+package io.quarry.deploy;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Quarry nodes as separate JVMs for multi-process tests: each runs {@code QuarryCli} from the test class path,
+ * logs to its own file, and is killed with SIGKILL on request and always on close.
+ */
+final class NodeProcesses implements AutoCloseable {
+  private final Path logDir;
+  private final Map<String, Process> processes = new LinkedHashMap<>();
+
+  NodeProcesses(Path logDir) {
+    this.logDir = logDir;
+    try {
+      Files.createDirectories(logDir);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Starts {@code quarry <args>} in a new JVM called {@code name}. */
+  Process start(String name, Map<String, String> env, String... args) {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    List<String> command = new ArrayList<>(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-cp", System.getProperty("java.class.path"), QuarryCli.class.getName()));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+        .redirectOutput(log(name).toFile());
+    builder.environment().put("QUARRY_LOG_LEVEL", "INFO");
+    builder.environment().putAll(env);
+    try {
+      Process process = builder.start();
+      processes.put(name, process);
+      return process;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot start node " + name, e);
+    }
+  }
+
+  Path log(String name) {
+    return logDir.resolve(name + ".log");
+  }
+
+  /** Kills the node with SIGKILL (no shutdown hooks, no goodbye to the cluster) and waits for it to die. */
+  void kill(String name) throws InterruptedException {
+    Process process = processes.get(name);
+    process.destroyForcibly();
+    if (!process.waitFor(10, TimeUnit.SECONDS)) throw new IllegalStateException(name + " survived SIGKILL");
+  }
+
+  /** Waits until the node's log contains {@code text}; fails with the log's tail if it does not in time. */
+  void awaitLog(String name, String text, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (logText(name).contains(text)) return;
+      Process process = processes.get(name);
+      if (process != null && !process.isAlive()) {
+        throw new AssertionError(name + " exited (" + process.exitValue() + ") before logging '" + text + "':\n" + tail(name));
+      }
+      Thread.sleep(100);
+    }
+    throw new AssertionError(name + " did not log '" + text + "' within " + timeout + ":\n" + tail(name));
+  }
+
+  String logText(String name) {
+    try {
+      return Files.exists(log(name)) ? Files.readString(log(name)) : "";
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  String tail(String name) {
+    List<String> lines = logText(name).lines().toList();
+    return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+  }
+
+  static int freePort() {
+    try (ServerSocket socket = new ServerSocket(0)) {
+      return socket.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @Override
+  public void close() {
+    for (Process process : processes.values()) process.destroyForcibly();
+    for (Process process : processes.values()) {
+      try {
+        process.waitFor(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+}
