@@ -142,6 +142,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(WorkersListed.class, this::onWorkersListed)
         .onMessage(WorkerTerminated.class, this::onWorkerTerminated)
         .onMessage(RequestWork.class, this::onRequestWork)
+        .onMessage(CoordinatorCommand.ShardInProgress.class, this::onShardInProgress)
+        .onMessage(CoordinatorCommand.Redeliver.class, this::onRedeliver)
         .onMessage(SubmitRun.class, this::onSubmitRun)
         .onMessage(StopRun.class, this::onStopRun)
         .onMessage(WatchRun.class, this::onWatchRun)
@@ -211,6 +213,35 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     entry.lentTo = null;
     entry.offeredTo = null;
     dispatch();
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onShardInProgress(CoordinatorCommand.ShardInProgress busy) {
+    if (busy.incarnation() != incarnation) {
+      busy.worker().tell(new WorkerCommand.CoordinatorAnnounced(incarnation, getContext().getSelf()));
+      return this;
+    }
+    WorkerEntry entry = workers.get(busy.worker());
+    if (entry == null) entry = discovered(busy.worker());
+    if (entry.state == WorkerState.LOST) return this;
+    entry.id = busy.workerId();
+    entry.device = busy.device();
+    RunEntry run = runs.get(busy.runId());
+    if (run == null || run.summary != null) {
+      busy.worker().tell(new WorkerCommand.StopShard(incarnation, busy.runId(), busy.shard(),
+          "run " + busy.runId() + " is not running under coordinator incarnation " + incarnation));
+      entry.state = WorkerState.IDLE;
+      return this;
+    }
+    entry.state = WorkerState.BUSY;
+    entry.lentTo = busy.runId();
+    run.actor.tell(new CoordinatorProtocol.AdoptAttempt(busy.workerId(), busy.worker(), busy.shard(), busy.attempt()));
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onRedeliver(CoordinatorCommand.Redeliver redeliver) {
+    RunEntry run = runs.get(redeliver.report().runId());
+    if (run != null && run.summary == null && redeliver.incarnation() == incarnation) run.actor.tell(redeliver.report());
     return this;
   }
 

@@ -22,6 +22,10 @@ final class CoordinatorProtocol {
   /** The worker is gone: its shards of this run go back to PENDING. */
   record WorkerLost(String workerId, String reason) implements RunCommand.Local {}
 
+  /** A worker is training this shard attempt for a previous coordinator incarnation: adopt it or stop it. */
+  record AdoptAttempt(String workerId, ActorRef<WorkerCommand> worker, int shard, int attempt)
+      implements RunCommand.Local {}
+
   /** Stop the run. */
   record Stop(String reason, ActorRef<CoordinatorCommand.StopReply> replyTo) implements RunCommand.Local {}
 

@@ -157,6 +157,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
         .onMessage(ShardStopped.class, this::onShardStopped)
         .onMessage(TelemetryBatch.class, this::onTelemetryBatch)
         .onMessage(WorkerLost.class, this::onWorkerLost)
+        .onMessage(CoordinatorProtocol.AdoptAttempt.class, this::onAdoptAttempt)
         .onMessage(Stop.class, this::onStop)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
@@ -293,6 +294,23 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     if (!orphaned.isEmpty() && acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     progressChanged = true;
     settle();
+    return next();
+  }
+
+  private Behavior<RunCommand> onAdoptAttempt(CoordinatorProtocol.AdoptAttempt adopt) {
+    if (shards.adopt(adopt.shard(), adopt.attempt(), adopt.workerId())) {
+      participants.put(adopt.workerId(), adopt.worker());
+      assignedWorkers.put(adopt.workerId(), adopt.worker());
+      adopt.worker().tell(new WorkerCommand.AdoptShard(incarnation, runId, adopt.shard(), adopt.attempt(),
+          getContext().getSelf()));
+      ObjectNode event = shardEvent("shard_adopted", adopt.shard(), adopt.attempt(), adopt.workerId());
+      event.put("incarnation", incarnation);
+      directory.write(event);
+      progressChanged = true;
+    } else {
+      adopt.worker().tell(new WorkerCommand.StopShard(incarnation, runId, adopt.shard(),
+          "attempt " + adopt.attempt() + " of shard " + adopt.shard() + " is no longer current"));
+    }
     return next();
   }
 

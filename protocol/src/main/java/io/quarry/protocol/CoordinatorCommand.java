@@ -5,6 +5,8 @@ import org.apache.pekko.actor.typed.ActorRef;
 /** What the coordinator singleton understands from workers and clients. */
 public sealed interface CoordinatorCommand
     permits CoordinatorCommand.RequestWork,
+        CoordinatorCommand.ShardInProgress,
+        CoordinatorCommand.Redeliver,
         CoordinatorCommand.SubmitRun,
         CoordinatorCommand.StopRun,
         CoordinatorCommand.WatchRun,
@@ -25,6 +27,26 @@ public sealed interface CoordinatorCommand
    */
   record RequestWork(long incarnation, String workerId, String device, ActorRef<WorkerCommand> worker)
       implements CoordinatorCommand, QuarryMessage {}
+
+  /**
+   * A busy worker introduces itself to a new coordinator incarnation: it is training this shard attempt and
+   * keeps doing so. The run adopts the attempt ({@link WorkerCommand.AdoptShard}) or tells the worker to stop it.
+   */
+  record ShardInProgress(
+      long incarnation,
+      String workerId,
+      String device,
+      ActorRef<WorkerCommand> worker,
+      String runId,
+      int shard,
+      int attempt)
+      implements CoordinatorCommand, QuarryMessage {}
+
+  /**
+   * A worker's last lifecycle report, sent again to a new coordinator incarnation because the run actor it was
+   * first sent to may have died before recording it. Runs ignore reports they already have, so this is idempotent.
+   */
+  record Redeliver(long incarnation, RunCommand.ShardReport report) implements CoordinatorCommand, QuarryMessage {}
 
   /** Submit a run; the answer is {@link SubmitReply.Accepted} with the run id or {@link SubmitReply.Rejected} with the error. */
   record SubmitRun(RunSpec spec, ActorRef<SubmitReply> replyTo) implements CoordinatorCommand, QuarryMessage {}

@@ -17,7 +17,8 @@ public sealed interface WorkerCommand
           StopShard,
           CollectHardExamples,
           MergedHardExamples,
-          ReleaseRun {
+          ReleaseRun,
+          AdoptShard {
     /** The incarnation of the coordinator that sent it. */
     long incarnation();
   }
@@ -49,6 +50,13 @@ public sealed interface WorkerCommand
       entries = List.copyOf(entries);
     }
   }
+
+  /**
+   * A new coordinator incarnation has recovered the run and takes over the worker's running attempt: from now on
+   * the worker reports it (and streams its telemetry) to {@code run}.
+   */
+  record AdoptShard(long incarnation, String runId, int shard, int attempt, ActorRef<RunCommand> run)
+      implements FromCoordinator {}
 
   /** The run has ended: drop its hard-example buffer. */
   record ReleaseRun(long incarnation, String runId) implements FromCoordinator {}

@@ -85,7 +85,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     final long token;
     final String runId;
     final ShardAssignment assignment;
-    final ActorRef<RunCommand> run;
+    /** Where reports go; a new coordinator incarnation that recovers the run replaces it ({@link AdoptShard}). */
+    volatile ActorRef<RunCommand> run;
     final TelemetryEmitter telemetry;
     final CompletionStage<Done> telemetryDrained;
     volatile boolean stopRequested;
@@ -117,6 +118,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private long incarnation = Long.MIN_VALUE;
   private ActorRef<CoordinatorCommand> coordinator;
   private CurrentShard current;
+  /** The last attempt's final report, sent again to every new coordinator incarnation (runs ignore duplicates). */
+  private RunCommand.ShardReport lastOutcome;
   private long nextToken;
 
   private Worker(ActorContext<WorkerCommand> context, String workerId, String device, TrainerRegistry trainers, Clock clock) {
@@ -150,6 +153,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(CollectHardExamples.class, fenced(this::onCollectHardExamples))
         .onMessage(MergedHardExamples.class, fenced(this::onMergedHardExamples))
         .onMessage(ReleaseRun.class, fenced(this::onReleaseRun))
+        .onMessage(WorkerCommand.AdoptShard.class, fenced(this::onAdoptShard))
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
@@ -175,9 +179,33 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   }
 
   private Behavior<WorkerCommand> onCoordinatorAnnounced(CoordinatorAnnounced message) {
+    boolean newIncarnation = message.incarnation() > incarnation;
     incarnation = message.incarnation();
     coordinator = message.coordinator();
-    if (current == null) requestWork();
+    if (current != null) {
+      if (newIncarnation) {
+        // Keep training: the new coordinator's run adopts this attempt, or stops it.
+        ShardAssignment a = current.assignment;
+        coordinator.tell(new CoordinatorCommand.ShardInProgress(incarnation, workerId, device, getContext().getSelf(),
+            current.runId, a.shard(), a.attempt()));
+      }
+      return this;
+    }
+    if (newIncarnation && lastOutcome != null) coordinator.tell(new CoordinatorCommand.Redeliver(incarnation, lastOutcome));
+    requestWork();
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onAdoptShard(WorkerCommand.AdoptShard message) {
+    CurrentShard shard = current;
+    if (shard == null || !shard.runId.equals(message.runId()) || shard.assignment.shard() != message.shard()
+        || shard.assignment.attempt() != message.attempt()) {
+      return this;
+    }
+    getContext().getLog().info("worker {}: shard {} of run {} adopted by coordinator incarnation {}", workerId,
+        message.shard(), message.runId(), message.incarnation());
+    shard.run = message.run();
+    if (shard.telemetry instanceof StreamTelemetryEmitter stream) stream.retarget(message.run());
     return this;
   }
 
@@ -298,15 +326,16 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
           : outcome.failure().getMessage();
       getContext().getLog().warn("worker {}: shard {} of run {} failed (attempt {}): {}", workerId, a.shard(),
           shard.runId, a.attempt(), reason);
-      shard.run.tell(new RunCommand.ShardFailed(shard.runId, a.shard(), a.attempt(), workerId, reason,
-          shard.stepsOffered.get(), shard.samplesOffered.get(), dropped));
+      lastOutcome = new RunCommand.ShardFailed(shard.runId, a.shard(), a.attempt(), workerId, reason,
+          shard.stepsOffered.get(), shard.samplesOffered.get(), dropped);
     } else if (result.stopped()) {
-      shard.run.tell(new RunCommand.ShardStopped(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
-          result.stepsTrained(), result.samplesTrained(), dropped));
+      lastOutcome = new RunCommand.ShardStopped(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
+          result.stepsTrained(), result.samplesTrained(), dropped);
     } else {
-      shard.run.tell(new RunCommand.ShardCompleted(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
-          result.stepsTrained(), result.samplesTrained(), dropped, result.finalLoss()));
+      lastOutcome = new RunCommand.ShardCompleted(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
+          result.stepsTrained(), result.samplesTrained(), dropped, result.finalLoss());
     }
+    shard.run.tell(lastOutcome);
     requestWork();
     return this;
   }
@@ -329,14 +358,12 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     private final RunConfig config;
     private final CurrentShard shard;
     private final RunTracking tracking;
-    private final ActorRef<RunCommand> run;
 
     ShardContext(String runId, RunConfig config, CurrentShard shard, RunTracking tracking) {
       this.runId = runId;
       this.config = config;
       this.shard = shard;
       this.tracking = tracking;
-      this.run = shard.run;
     }
 
     @Override
@@ -397,7 +424,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     @Override
     public void checkpointSaved(long step, Path checkpoint) {
       ShardAssignment a = shard.assignment;
-      run.tell(new RunCommand.ShardCheckpointed(runId, a.shard(), a.attempt(), workerId, step, checkpoint.toString()));
+      shard.run.tell(new RunCommand.ShardCheckpointed(runId, a.shard(), a.attempt(), workerId, step, checkpoint.toString()));
     }
 
     @Override

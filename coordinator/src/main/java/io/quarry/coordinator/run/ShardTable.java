@@ -128,6 +128,17 @@ public final class ShardTable {
     return shard;
   }
 
+  /**
+   * A worker is still training this attempt for a previous coordinator: the shard is RUNNING on it if the table
+   * (recovered from the store) agrees the attempt is the current one. Returns false if it is not.
+   */
+  public boolean adopt(int index, int attempt, String workerId) {
+    Shard shard = current(index, attempt, workerId);
+    if (shard == null || !shard.active()) return false;
+    shard.state = ShardState.RUNNING;
+    return true;
+  }
+
   /** The worker's trainer started the attempt. Returns false for a stale report. */
   public boolean started(int index, int attempt, String workerId) {
     Shard shard = current(index, attempt, workerId);

@@ -72,7 +72,10 @@ public final class ProtocolRegistry {
       CoordinatorCommand.GetRun.class,
       CoordinatorCommand.RunStatusReply.class,
       CoordinatorCommand.ListRuns.class,
-      CoordinatorCommand.RunsReply.class);
+      CoordinatorCommand.RunsReply.class,
+      WorkerCommand.AdoptShard.class,
+      CoordinatorCommand.ShardInProgress.class,
+      CoordinatorCommand.Redeliver.class);
 
   private ProtocolRegistry() {}
 

@@ -7,7 +7,9 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -27,6 +29,11 @@ import org.apache.pekko.japi.Pair;
  * is dropped and counted.
  */
 public final class StreamTelemetryEmitter implements TelemetryEmitter {
+  /** After an unacknowledged batch, how often and how long to wait for the run's new actor (a coordinator failover). */
+  private static final Duration HANDOVER_POLL = Duration.ofMillis(500);
+  private static final int HANDOVER_POLLS = 120;
+
+  private final AtomicReference<ActorRef<RunCommand>> target;
   private final BoundedSourceQueue<TelemetryEvent> queue;
   private final CompletionStage<Done> drained;
   private final LongAdder dropped = new LongAdder();
@@ -35,7 +42,13 @@ public final class StreamTelemetryEmitter implements TelemetryEmitter {
   private final int everySteps;
 
   private StreamTelemetryEmitter(
-      BoundedSourceQueue<TelemetryEvent> queue, CompletionStage<Done> drained, Clock clock, int shard, int everySteps) {
+      AtomicReference<ActorRef<RunCommand>> target,
+      BoundedSourceQueue<TelemetryEvent> queue,
+      CompletionStage<Done> drained,
+      Clock clock,
+      int shard,
+      int everySteps) {
+    this.target = target;
     this.queue = queue;
     this.drained = drained;
     this.clock = clock;
@@ -54,18 +67,50 @@ public final class StreamTelemetryEmitter implements TelemetryEmitter {
       int attempt,
       Duration ackTimeout,
       Clock clock) {
+    AtomicReference<ActorRef<RunCommand>> target = new AtomicReference<>(run);
     Pair<BoundedSourceQueue<TelemetryEvent>, CompletionStage<Done>> materialized =
         Source.<TelemetryEvent>queue(settings.bufferSize())
             .groupedWithin(settings.batchSize(), settings.batchInterval())
-            .mapAsync(1, (List<TelemetryEvent> batch) -> AskPattern.<RunCommand, RunCommand.TelemetryAck>ask(
-                run,
+            .mapAsync(1, (List<TelemetryEvent> batch) -> deliver(system, target, target.get(),
                 replyTo -> new RunCommand.TelemetryBatch(runId, workerId, shard, attempt, batch, replyTo),
-                ackTimeout,
-                system.scheduler()))
+                ackTimeout, HANDOVER_POLLS))
             .toMat(Sink.ignore(), Keep.both())
             .run(system);
     return new StreamTelemetryEmitter(
-        materialized.first(), materialized.second(), clock, shard, settings.everySteps());
+        target, materialized.first(), materialized.second(), clock, shard, settings.everySteps());
+  }
+
+  /**
+   * Sends one batch and waits for its acknowledgement. If the run actor does not answer (its coordinator died),
+   * the batch waits for the worker to be told of the run's new actor ({@link #retarget}) and goes there; it is
+   * never sent twice to the same actor, so a slow but live run cannot receive it twice.
+   */
+  private static CompletionStage<RunCommand.TelemetryAck> deliver(
+      ActorSystem<?> system,
+      AtomicReference<ActorRef<RunCommand>> target,
+      ActorRef<RunCommand> to,
+      org.apache.pekko.japi.function.Function<ActorRef<RunCommand.TelemetryAck>, RunCommand> batch,
+      Duration ackTimeout,
+      int pollsLeft) {
+    return AskPattern.<RunCommand, RunCommand.TelemetryAck>ask(to, batch, ackTimeout, system.scheduler())
+        .exceptionallyCompose(failure -> awaitNewTarget(system, target, to, pollsLeft).thenCompose(next ->
+            deliver(system, target, next, batch, ackTimeout, pollsLeft)));
+  }
+
+  private static CompletionStage<ActorRef<RunCommand>> awaitNewTarget(
+      ActorSystem<?> system, AtomicReference<ActorRef<RunCommand>> target, ActorRef<RunCommand> old, int pollsLeft) {
+    ActorRef<RunCommand> current = target.get();
+    if (!current.equals(old)) return CompletableFuture.completedFuture(current);
+    if (pollsLeft <= 0) {
+      return CompletableFuture.failedFuture(new IllegalStateException("the run actor stopped acknowledging telemetry"));
+    }
+    return org.apache.pekko.pattern.Patterns.after(HANDOVER_POLL, system.classicSystem().scheduler(),
+        system.executionContext(), () -> awaitNewTarget(system, target, old, pollsLeft - 1));
+  }
+
+  /** From now on, batches go to {@code run} (a recovered run actor under a new coordinator incarnation). */
+  public void retarget(ActorRef<RunCommand> run) {
+    target.set(run);
   }
 
   @Override
