@@ -40,15 +40,17 @@ public final class RunDirectory implements AutoCloseable {
   private final Writer hardExamples;
   private boolean closed;
 
-  private RunDirectory(Path dir, String runId, Clock clock) throws IOException {
+  private RunDirectory(Path dir, String runId, Clock clock, boolean existing) throws IOException {
     this.dir = dir;
     this.runId = runId;
     this.clock = clock;
-    this.events = open(dir.resolve("events.jsonl"));
-    this.scalars = open(dir.resolve("scalars.csv"));
-    this.hardExamples = open(dir.resolve("hard_examples.jsonl"));
-    scalars.write(SCALARS_HEADER);
-    scalars.write('\n');
+    this.events = open(dir.resolve("events.jsonl"), existing);
+    this.scalars = open(dir.resolve("scalars.csv"), existing);
+    this.hardExamples = open(dir.resolve("hard_examples.jsonl"), existing);
+    if (!existing) {
+      scalars.write(SCALARS_HEADER);
+      scalars.write('\n');
+    }
   }
 
   /** Creates {@code runsDir/runId/} with {@code run.conf}; fails if the run id is invalid or the directory exists. */
@@ -65,7 +67,46 @@ public final class RunDirectory implements AutoCloseable {
     }
     Files.createDirectories(dir.resolve("checkpoints"));
     Files.writeString(dir.resolve("run.conf"), runConf, StandardCharsets.UTF_8);
-    return new RunDirectory(dir, runId, clock);
+    return new RunDirectory(dir, runId, clock, false);
+  }
+
+  /**
+   * Opens an existing run directory to append to it (a coordinator recovering a run after a failover). A last
+   * line cut short by the previous coordinator's death is removed, so every line stays one complete record.
+   */
+  public static RunDirectory reopen(Path runsDir, String runId, Clock clock) throws IOException {
+    Path dir = runsDir.resolve(runId);
+    for (String file : new String[] {"events.jsonl", "scalars.csv", "hard_examples.jsonl"}) {
+      Path path = dir.resolve(file);
+      if (!Files.isRegularFile(path)) {
+        throw new IOException("cannot recover run " + runId + ": " + path + " is missing");
+      }
+      truncatePartialLastLine(path);
+    }
+    return new RunDirectory(dir, runId, clock, true);
+  }
+
+  /** Cuts a last line that a dying coordinator left half-written: what remains is complete lines only. */
+  private static void truncatePartialLastLine(Path file) throws IOException {
+    try (var channel = java.nio.channels.FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      long end = channel.size();
+      java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(4096);
+      long position = end;
+      while (position > 0) {
+        int length = (int) Math.min(chunk.capacity(), position);
+        position -= length;
+        chunk.clear().limit(length);
+        channel.read(chunk, position);
+        for (int i = length - 1; i >= 0; i--) {
+          if (chunk.get(i) == '\n') {
+            long keep = position + i + 1;
+            if (keep < end) channel.truncate(keep);
+            return;
+          }
+        }
+      }
+      channel.truncate(0);
+    }
   }
 
   public Path path() {
@@ -204,8 +245,9 @@ public final class RunDirectory implements AutoCloseable {
     writer.write('\n');
   }
 
-  private static Writer open(Path file) throws IOException {
-    return new BufferedWriter(Files.newBufferedWriter(file, StandardCharsets.UTF_8,
-        StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 16);
+  private static Writer open(Path file, boolean append) throws IOException {
+    StandardOpenOption mode = append ? StandardOpenOption.APPEND : StandardOpenOption.CREATE_NEW;
+    return new BufferedWriter(Files.newBufferedWriter(file, StandardCharsets.UTF_8, mode, StandardOpenOption.WRITE),
+        1 << 16);
   }
 }

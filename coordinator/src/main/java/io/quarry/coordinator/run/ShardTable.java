@@ -28,6 +28,8 @@ public final class ShardTable {
     long progressStep;
     long endStep;
     String lastFailure = "";
+    /** Recovered from the store as running on a worker that has not yet reclaimed it under this coordinator. */
+    boolean unclaimed;
 
     Shard(int index, long firstSample, long sampleCount, long totalSteps) {
       this.index = index;
@@ -136,7 +138,42 @@ public final class ShardTable {
     Shard shard = current(index, attempt, workerId);
     if (shard == null || !shard.active()) return false;
     shard.state = ShardState.RUNNING;
+    shard.unclaimed = false;
     return true;
+  }
+
+  /**
+   * Puts one shard back as the store last recorded it (a coordinator recovering a run). A shard recorded as
+   * ASSIGNED or RUNNING stays so, unclaimed, until its worker reclaims it ({@link #adopt}) or the recovery grace
+   * ends ({@link #requeueUnclaimed}).
+   */
+  public void restore(int index, ShardState state, int attempt, int failures, String workerId, String lastCheckpoint,
+      long checkpointStep, String lastFailure) {
+    Shard shard = shards.get(index);
+    shard.state = state;
+    shard.attempt = attempt;
+    shard.failures = failures;
+    shard.workerId = workerId;
+    shard.lastCheckpoint = lastCheckpoint;
+    shard.checkpointStep = checkpointStep;
+    shard.startStep = checkpointStep;
+    shard.progressStep = state == ShardState.DONE ? shard.totalSteps : checkpointStep;
+    shard.endStep = state == ShardState.DONE ? shard.totalSteps : 0;
+    shard.lastFailure = lastFailure == null ? "" : lastFailure;
+    shard.unclaimed = shard.active();
+    if (shard.active() && workerId == null) requeue(shard, false);
+  }
+
+  /** Shards recovered as running that no worker has reclaimed: back to PENDING (attempt+1); returns their indices. */
+  public List<Integer> requeueUnclaimed() {
+    List<Integer> requeued = new ArrayList<>();
+    for (Shard shard : shards) {
+      if (shard.active() && shard.unclaimed) {
+        requeue(shard, false);
+        requeued.add(shard.index);
+      }
+    }
+    return requeued;
   }
 
   /** The worker's trainer started the attempt. Returns false for a stale report. */
@@ -144,6 +181,7 @@ public final class ShardTable {
     Shard shard = current(index, attempt, workerId);
     if (shard == null || shard.state != ShardState.ASSIGNED) return false;
     shard.state = ShardState.RUNNING;
+    shard.unclaimed = false;
     return true;
   }
 
@@ -217,6 +255,7 @@ public final class ShardTable {
     shard.state = ShardState.PENDING;
     shard.attempt++;
     shard.workerId = null;
+    shard.unclaimed = false;
     shard.progressStep = shard.checkpointStep;
   }
 
