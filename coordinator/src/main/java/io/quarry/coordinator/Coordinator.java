@@ -6,6 +6,9 @@ import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.ShardPlan;
 import io.quarry.coordinator.run.ShardTable;
+import io.quarry.coordinator.store.RunRecord;
+import io.quarry.coordinator.store.RunStore;
+import io.quarry.coordinator.store.ShardRecord;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.RequestWork;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
@@ -96,28 +99,35 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final long incarnation;
   private final Path runsDir;
   private final Clock clock;
+  private final RunStore store;
   private final Map<ActorRef<WorkerCommand>, WorkerEntry> workers = new LinkedHashMap<>();
   private final Map<String, RunEntry> runs = new LinkedHashMap<>();
 
-  private Coordinator(ActorContext<CoordinatorCommand> context, long incarnation, Path runsDir, Clock clock) {
+  private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock) {
     super(context);
-    this.incarnation = incarnation;
+    this.store = store;
+    this.incarnation = store.nextIncarnation();
     this.runsDir = runsDir;
     this.clock = clock;
     ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
         listing -> new WorkersListed(listing.getServiceInstances(ServiceKeys.WORKER)));
     context.getSystem().receptionist().tell(Receptionist.subscribe(ServiceKeys.WORKER, listings));
     context.getLog().info("coordinator incarnation {} started; runs in {}", incarnation, runsDir.toAbsolutePath());
+    for (RunRecord unfinished : store.unfinishedRuns()) recover(unfinished);
   }
 
   /**
-   * A coordinator writing run directories under {@code runsDir}.
-   *
-   * @param incarnation this coordinator's fencing token: larger than that of any coordinator before it
+   * A coordinator writing run directories under {@code runsDir} and recording runs in {@code store}. It takes its
+   * incarnation (fencing token) from the store, so it is larger than that of every coordinator before it, and
+   * recovers every run the store holds as unfinished.
    */
-  public static Behavior<CoordinatorCommand> create(long incarnation, Path runsDir, Clock clock) {
-    return Behaviors.setup(context -> new Coordinator(context, incarnation, runsDir, clock));
+  public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock) {
+    return Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock));
   }
+
+  /** The coordinator talks to the run store (JDBC), so it runs beside its run actors on the I/O dispatcher. */
+  public static final org.apache.pekko.actor.typed.Props DISPATCHER =
+      DispatcherSelector.fromConfig("quarry.coordinator.io-dispatcher");
 
   /** The singleton's name in the cluster. */
   public static final String SINGLETON_NAME = "quarry-coordinator";
@@ -127,13 +137,13 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   /**
    * Starts (or joins) the coordinator cluster singleton and returns a proxy to it. It runs on the oldest node with
-   * the {@code coordinator} role; each time it starts it takes the current time as its incarnation.
+   * the {@code coordinator} role; every node with that role must reach the same store.
    */
-  public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, Path runsDir) {
-    Behavior<CoordinatorCommand> behavior =
-        Behaviors.setup(context -> create(System.currentTimeMillis(), runsDir, Clock.systemUTC()));
+  public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, RunStore store, Path runsDir) {
+    Behavior<CoordinatorCommand> behavior = create(store, runsDir, Clock.systemUTC());
     return ClusterSingleton.get(system).init(SingletonActor.of(behavior, SINGLETON_NAME)
-        .withSettings(ClusterSingletonSettings.create(system).withRole(ROLE)));
+        .withSettings(ClusterSingletonSettings.create(system).withRole(ROLE))
+        .withProps(DISPATCHER));
   }
 
   @Override
@@ -329,6 +339,10 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
           + " shards for a dataset of " + samples + " samples; allowed: at most one shard per sample"));
       return this;
     }
+    if (store.run(runId).isPresent()) {
+      submit.replyTo().tell(new SubmitReply.Rejected("a run with id '" + runId + "' exists already (in the run store)"));
+      return this;
+    }
     RunDirectory directory;
     try {
       directory = RunDirectory.create(runsDir, runId, config.toHocon(), clock);
@@ -342,14 +356,56 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     ShardTable table = new ShardTable(ShardPlan.plan(samples, shardCount), config.batchSize, config.epochs,
         config.maxAttempts);
     RunSpec spec = new RunSpec(runId, config.toHocon());
-    ActorRef<RunCommand> actor = getContext().spawn(
-        RunActor.create(spec, config, table, directory, incarnation, getContext().getSelf(), clock),
-        "run-" + runId,
+    try {
+      store.createRun(new RunRecord(runId, config.name, spec.configHocon(), RunState.PENDING, clock.millis(), null,
+          null, null, null));
+      store.upsertShards(RunLedger.records(runId, table));
+    } catch (RuntimeException e) {
+      directory.close();
+      submit.replyTo().tell(new SubmitReply.Rejected("cannot record the run in the run store: " + e.getMessage()));
+      return this;
+    }
+    startRun(new RunActor.Setup(spec, config, table, directory, incarnation, getContext().getSelf(), clock, store, null));
+    submit.replyTo().tell(new SubmitReply.Accepted(runId, directory.path().toString()));
+    return this;
+  }
+
+  private void startRun(RunActor.Setup setup) {
+    String runId = setup.spec().runId();
+    ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId,
         DispatcherSelector.fromConfig("quarry.coordinator.io-dispatcher"));
     getContext().watchWith(actor, new RunTerminated(runId));
     runs.put(runId, new RunEntry(actor));
-    submit.replyTo().tell(new SubmitReply.Accepted(runId, directory.path().toString()));
-    return this;
+  }
+
+  /** Restarts a run an earlier incarnation left unfinished, from the store and its run directory. */
+  private void recover(RunRecord record) {
+    String runId = record.runId();
+    try {
+      RunConfig config = RunConfig.parse(record.configHocon());
+      List<ShardRecord> stored = store.shards(runId);
+      if (stored.isEmpty()) throw new IllegalStateException("the store holds no shards for it");
+      List<ShardPlan.Slice> slices = new java.util.ArrayList<>();
+      for (ShardRecord shard : stored) slices.add(new ShardPlan.Slice(shard.shard(), shard.firstSample(), shard.sampleCount()));
+      ShardTable table = new ShardTable(slices, config.batchSize, config.epochs, config.maxAttempts);
+      for (ShardRecord shard : stored) {
+        table.restore(shard.shard(), shard.state(), shard.attempt(), shard.failures(), shard.workerId(),
+            shard.lastCheckpoint(), shard.checkpointStep(), "");
+      }
+      RunDirectory directory = RunDirectory.reopen(runsDir, runId, clock);
+      startRun(new RunActor.Setup(new RunSpec(runId, record.configHocon()), config, table, directory, incarnation,
+          getContext().getSelf(), clock, store, record));
+      getContext().getLog().info("recovered run {} ({})", runId, record.status().wireName());
+    } catch (IOException | RuntimeException e) {
+      String reason = "cannot recover the run after a coordinator failover: " + e.getMessage();
+      getContext().getLog().error("run {}: {}", runId, reason);
+      try {
+        store.updateRun(new RunRecord(runId, record.name(), record.configHocon(), RunState.FAILED,
+            record.submittedUnixMs(), record.startedUnixMs(), clock.millis(), record.finalMetricsJson(), reason));
+      } catch (RuntimeException storeFailure) {
+        getContext().getLog().error("run {}: cannot record the failure either: {}", runId, storeFailure.getMessage());
+      }
+    }
   }
 
   private String newRunId() {

@@ -12,6 +12,8 @@ import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeResult;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.ShardTable;
+import io.quarry.coordinator.store.RunRecord;
+import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.RunCommand;
@@ -62,6 +64,11 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     INSTANCE
   }
 
+  /** The end of the grace a recovered run gives workers to reclaim the attempts they are training. */
+  private enum ClaimDeadline implements RunCommand.Local {
+    INSTANCE
+  }
+
   private final String runId;
   private final RunSpec spec;
   private final RunConfig config;
@@ -70,6 +77,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private final RunDirectory directory;
   private final ShardTable shards;
   private final TimerScheduler<RunCommand> timers;
+  private final RunLedger ledger;
   private final Clock clock;
   private final MergeMode mergeMode;
   private final long submittedAtMs;
@@ -97,53 +105,85 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private boolean completed;
   private RunSummary summary;
 
-  private RunActor(
-      ActorContext<RunCommand> context,
-      TimerScheduler<RunCommand> timers,
+  /**
+   * Everything a run actor starts from.
+   *
+   * @param recovered the run as the store recorded it, when a new coordinator incarnation recovers it; else null
+   */
+  record Setup(
       RunSpec spec,
       RunConfig config,
       ShardTable shards,
       RunDirectory directory,
       long incarnation,
       ActorRef<CoordinatorCommand> coordinator,
-      Clock clock) {
+      Clock clock,
+      RunStore store,
+      RunRecord recovered) {}
+
+  private RunActor(ActorContext<RunCommand> context, TimerScheduler<RunCommand> timers, Setup setup) {
     super(context);
     this.timers = timers;
-    this.runId = spec.runId();
-    this.spec = spec;
-    this.config = config;
-    this.shards = shards;
-    this.directory = directory;
-    this.incarnation = incarnation;
-    this.coordinator = coordinator;
-    this.clock = clock;
+    this.runId = setup.spec().runId();
+    this.spec = setup.spec();
+    this.config = setup.config();
+    this.shards = setup.shards();
+    this.directory = setup.directory();
+    this.incarnation = setup.incarnation();
+    this.coordinator = setup.coordinator();
+    this.clock = setup.clock();
+    this.ledger = new RunLedger(setup.store(), runId, context.getLog());
     this.mergeMode = MergeMode.fromConfig(config.hardExamples.mergeMode());
-    this.submittedAtMs = clock.millis();
 
-    ObjectNode submitted = directory.event("run_submitted");
-    submitted.put("name", config.name);
-    submitted.put("trainer", config.trainer);
-    submitted.put("shards", shards.size());
-    submitted.put("total_steps", shards.totalSteps());
-    submitted.put("telemetry", config.telemetryEnabled());
-    directory.write(submitted);
+    RunRecord recovered = setup.recovered();
+    if (recovered == null) {
+      this.submittedAtMs = clock.millis();
+      ObjectNode submitted = directory.event("run_submitted");
+      submitted.put("name", config.name);
+      submitted.put("trainer", config.trainer);
+      submitted.put("shards", shards.size());
+      submitted.put("total_steps", shards.totalSteps());
+      submitted.put("telemetry", config.telemetryEnabled());
+      directory.write(submitted);
+    } else {
+      this.submittedAtMs = recovered.submittedUnixMs();
+      resume(recovered, context.getSystem().settings().config().getDuration("quarry.coordinator.recovery-grace"));
+    }
     timers.startTimerWithFixedDelay(MergeTick.INSTANCE, config.hardExamples.mergeInterval());
     timers.startTimerWithFixedDelay(ProgressTick.INSTANCE,
         context.getSystem().settings().config().getDuration("quarry.coordinator.progress-interval"));
     coordinator.tell(new CoordinatorProtocol.StatusChanged(status()));
-    coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    if (shards.hasPending()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
   }
 
-  static Behavior<RunCommand> create(
-      RunSpec spec,
-      RunConfig config,
-      ShardTable shards,
-      RunDirectory directory,
-      long incarnation,
-      ActorRef<CoordinatorCommand> coordinator,
-      Clock clock) {
-    return Behaviors.setup(context -> Behaviors.withTimers(timers ->
-        new RunActor(context, timers, spec, config, shards, directory, incarnation, coordinator, clock)));
+  static Behavior<RunCommand> create(Setup setup) {
+    return Behaviors.setup(context -> Behaviors.withTimers(timers -> new RunActor(context, timers, setup)));
+  }
+
+  /** Picks up a run recorded by an earlier coordinator incarnation: its totals, state and the shards to reclaim. */
+  private void resume(RunRecord recovered, java.time.Duration claimGrace) {
+    RunLedger.Totals totals = RunLedger.Totals.fromJson(recovered.finalMetricsJson());
+    stepsTrained = totals.stepsTrained();
+    samplesTrained = totals.samplesTrained();
+    droppedEvents = totals.droppedEvents();
+    nextMerge = totals.merges();
+    lastLoss = totals.lastLoss();
+    shards.addStepsRedone(totals.stepsRedone());
+    if (recovered.startedUnixMs() != null) {
+      state = RunState.RUNNING;
+      startedAtMs = recovered.startedUnixMs();
+    }
+    ObjectNode event = directory.event("run_recovered");
+    event.put("incarnation", incarnation);
+    event.put("recorded_status", recovered.status().wireName());
+    ArrayNode unclaimed = event.putArray("unclaimed_shards");
+    shards.active().forEach(shard -> unclaimed.add(shard.index));
+    directory.write(event);
+    if (recovered.status() == RunState.STOPPING) {
+      state = RunState.STOPPING;
+      finalReason = recovered.failureReason() == null ? "stopped" : recovered.failureReason();
+    }
+    if (!shards.active().isEmpty()) timers.startSingleTimer(ClaimDeadline.INSTANCE, claimGrace);
   }
 
   @Override
@@ -163,6 +203,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
         .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
         .onMessage(MergeCollected.class, this::onMergeCollected)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
+        .onMessageEquals(ClaimDeadline.INSTANCE, this::onClaimDeadline)
         .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
           directory.close();
           return Behaviors.same();
@@ -183,6 +224,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       state = RunState.RUNNING;
       startedAtMs = clock.millis();
       directory.write(directory.event("run_started"));
+      persistRun();
     }
     participants.put(offer.workerId(), offer.worker());
     assignedWorkers.put(offer.workerId(), offer.worker());
@@ -195,6 +237,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       event.put("resume_step", shard.checkpointStep());
     }
     directory.write(event);
+    ledger.shard(shard);
     coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), true));
     progressChanged = true;
     return next();
@@ -209,6 +252,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       ObjectNode event = shardEvent("shard_started", report.shard(), report.attempt(), report.workerId());
       event.put("start_step", report.startStep());
       directory.write(event);
+      ledger.shard(shards.shard(report.shard()));
     }
     return next();
   }
@@ -216,6 +260,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private Behavior<RunCommand> onShardCheckpointed(ShardCheckpointed report) {
     if (shards.checkpointed(report.shard(), report.attempt(), report.workerId(), report.step(), report.path())) {
       progressChanged = true;
+      ledger.shard(shards.shard(report.shard()));
       if (config.telemetryEnabled()) {
         ObjectNode event = shardEvent("checkpoint", report.shard(), report.attempt(), report.workerId());
         event.put("step", report.step());
@@ -235,6 +280,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     event.put("steps_trained", report.stepsTrained());
     event.put("samples_trained", report.samplesTrained());
     directory.write(event);
+    ledger.shard(shards.shard(report.shard()));
+    persistRun();
     progressChanged = true;
     settle();
     return next();
@@ -251,6 +298,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     event.put("failures", shard.failures());
     event.put("max_attempts", config.maxAttempts);
     directory.write(event);
+    ledger.shard(shard);
+    persistRun();
     if (outcome == ShardTable.FailureOutcome.EXHAUSTED) {
       fail("shard " + report.shard() + " failed " + shard.failures() + " time(s) (max-attempts = " + config.maxAttempts
           + "); last error: " + report.reason());
@@ -270,6 +319,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     ObjectNode event = shardEvent("shard_stopped", report.shard(), report.attempt(), report.workerId());
     event.put("end_step", report.endStep());
     directory.write(event);
+    ledger.shard(shards.shard(report.shard()));
     if (acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     settle();
     return next();
@@ -291,6 +341,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       if (shard.lastCheckpoint() != null) reassigned.put("resume_from", shard.lastCheckpoint());
       directory.write(reassigned);
     }
+    ledger.shards(shards, orphaned);
     if (!orphaned.isEmpty() && acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     progressChanged = true;
     settle();
@@ -306,12 +357,39 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       ObjectNode event = shardEvent("shard_adopted", adopt.shard(), adopt.attempt(), adopt.workerId());
       event.put("incarnation", incarnation);
       directory.write(event);
+      ledger.shard(shards.shard(adopt.shard()));
       progressChanged = true;
     } else {
       adopt.worker().tell(new WorkerCommand.StopShard(incarnation, runId, adopt.shard(),
           "attempt " + adopt.attempt() + " of shard " + adopt.shard() + " is no longer current"));
     }
     return next();
+  }
+
+  private Behavior<RunCommand> onClaimDeadline() {
+    List<Integer> requeued = shards.requeueUnclaimed();
+    for (int index : requeued) {
+      ShardTable.Shard shard = shards.shard(index);
+      ObjectNode event = shardEvent("shard_reassigned", index, shard.attempt(), null);
+      event.put("reason", "not reclaimed by its worker after the coordinator failover");
+      event.put("resume_step", shard.checkpointStep());
+      if (shard.lastCheckpoint() != null) event.put("resume_from", shard.lastCheckpoint());
+      directory.write(event);
+    }
+    ledger.shards(shards, requeued);
+    if (!requeued.isEmpty() && acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    progressChanged = true;
+    settle();
+    return next();
+  }
+
+  /** Writes the run's record: its state, times, totals and reason. */
+  private void persistRun() {
+    RunLedger.Totals totals = new RunLedger.Totals(stepsTrained, samplesTrained, droppedEvents, nextMerge, lastLoss,
+        shards.stepsRedone());
+    ledger.run(new RunRecord(runId, config.name, spec.configHocon(), state, submittedAtMs,
+        startedAtMs == 0 ? null : startedAtMs, finishedAtMs == 0 ? null : finishedAtMs, totals.toJson(),
+        finalReason.isEmpty() ? null : finalReason));
   }
 
   private void account(long steps, long samples, long dropped) {
@@ -334,6 +412,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       event.put("reason", stop.reason());
       directory.write(event);
       finalReason = stop.reason();
+      persistRun();
       stopActiveShards("run stopped: " + stop.reason());
     }
     stop.replyTo().tell(new CoordinatorCommand.StopReply(runId, true, "run " + runId + " is stopping"));
@@ -404,6 +483,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
         config.hardExamples.thresholdQuantile(), collected.snapshots());
     lastMerged = result.entries();
     progressChanged = true;
+    persistRun();
     recordMerge(collected, result);
     WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(
         incarnation, runId, collected.merge(), result.entries(), result.threshold());
@@ -531,6 +611,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     directory.write(event);
     directory.close();
     state = finalStatus;
+    persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
     assignedWorkers.values().forEach(worker -> worker.tell(release));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);

@@ -3,6 +3,8 @@ package io.quarry.deploy;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.quarry.coordinator.Coordinator;
+import io.quarry.coordinator.store.RunStore;
+import io.quarry.coordinator.store.RunStores;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunSummary;
@@ -33,21 +35,28 @@ public final class LocalCluster implements AutoCloseable {
   private final List<ActorRef<WorkerCommand>> workers = new ArrayList<>();
   private final RunClient client;
 
-  private LocalCluster(ActorSystem<Void> system, ActorRef<CoordinatorCommand> coordinator) {
+  private final RunStore store;
+
+  private LocalCluster(ActorSystem<Void> system, ActorRef<CoordinatorCommand> coordinator, RunStore store) {
     this.system = system;
     this.coordinator = coordinator;
+    this.store = store;
     this.client = new RunClient(system, coordinator);
   }
 
-  /** Starts a coordinator writing under {@code runsDir} and {@code workerCount} CPU workers. */
+  /**
+   * Starts a coordinator writing under {@code runsDir} (with its run store, {@code runsDir/quarry.db}) and
+   * {@code workerCount} CPU workers.
+   */
   public static LocalCluster start(int workerCount, Path runsDir, Config overrides) {
     Config config = overrides
         .withFallback(ConfigFactory.parseString("pekko.actor.provider = local"))
         .withFallback(ConfigFactory.load());
+    RunStore store = RunStores.open(defaultStoreUrl(runsDir));
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "quarry", config);
     ActorRef<CoordinatorCommand> coordinator = system.systemActorOf(
-        Coordinator.create(System.currentTimeMillis(), runsDir, Clock.systemUTC()), "coordinator", Props.empty());
-    LocalCluster cluster = new LocalCluster(system, coordinator);
+        Coordinator.create(store, runsDir, Clock.systemUTC()), "coordinator", Coordinator.DISPATCHER);
+    LocalCluster cluster = new LocalCluster(system, coordinator, store);
     for (int i = 0; i < workerCount; i++) cluster.addWorker("local-" + i, "cpu");
     try {
       cluster.client.awaitWorkers(workerCount, Duration.ofSeconds(30));
@@ -95,6 +104,11 @@ public final class LocalCluster implements AutoCloseable {
     return client.follow(runId, onProgress);
   }
 
+  /** The embedded default store: an SQLite file beside the run directories. */
+  static String defaultStoreUrl(Path runsDir) {
+    return "sqlite:" + runsDir.resolve("quarry.db");
+  }
+
   @Override
   public void close() {
     system.terminate();
@@ -103,5 +117,6 @@ public final class LocalCluster implements AutoCloseable {
     } catch (Exception e) {
       // Shutting down anyway; a hung dispatcher thread must not keep the launcher alive.
     }
+    store.close();
   }
 }

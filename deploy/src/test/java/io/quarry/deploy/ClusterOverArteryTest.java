@@ -9,6 +9,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.quarry.coordinator.Coordinator;
+import io.quarry.coordinator.store.RunStore;
+import io.quarry.coordinator.store.RunStores;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.RunSpec;
@@ -45,6 +47,7 @@ class ClusterOverArteryTest {
   @TempDir Path runsDir;
   private ActorSystem<Void> coordinatorNode;
   private ActorSystem<Void> workerNode;
+  private RunStore store;
 
   @AfterEach
   void shutDown() throws Exception {
@@ -54,6 +57,7 @@ class ClusterOverArteryTest {
         node.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
       }
     }
+    if (store != null) store.close();
   }
 
   private static ActorSystem<Void> node(String role) {
@@ -78,7 +82,8 @@ class ClusterOverArteryTest {
     Cluster.get(workerNode).manager().tell(Join.create(seed));
     awaitUp(coordinatorNode, 2);
 
-    ActorRef<CoordinatorCommand> coordinator = Coordinator.singleton(coordinatorNode, runsDir);
+    store = RunStores.open("sqlite:" + runsDir.resolve("quarry.db"));
+    ActorRef<CoordinatorCommand> coordinator = Coordinator.singleton(coordinatorNode, store, runsDir);
     for (int i = 0; i < 2; i++) {
       workerNode.systemActorOf(Worker.create("remote-" + i, "cpu"), "worker-" + i, Props.empty());
     }

@@ -302,6 +302,11 @@ public final class ShardTable {
    * past the checkpoint the next attempt resumes from. Exact when progress was reported up to the end of the
    * attempt; in fast mode, progress of a lost worker is only known up to its last checkpoint.
    */
+  /** Carries over the steps redone that an earlier coordinator incarnation counted. */
+  public void addStepsRedone(long steps) {
+    stepsRedone += steps;
+  }
+
   public long stepsRedone() {
     return stepsRedone;
   }
