@@ -88,6 +88,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
   private final Map<String, ActorRef<WorkerCommand>> assignedWorkers = new LinkedHashMap<>();
   private final Set<ActorRef<RunUpdate>> watchers = new HashSet<>();
+  /** The last telemetry batch written per shard attempt (worker/shard/attempt), to drop batches sent twice. */
+  private final Map<String, Long> lastBatchSeq = new java.util.HashMap<>();
 
   private RunState state = RunState.PENDING;
   private boolean failing;
@@ -538,6 +540,14 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   // --- telemetry and watchers ---
 
   private Behavior<RunCommand> onTelemetryBatch(TelemetryBatch batch) {
+    String stream = batch.workerId() + "/" + batch.shard() + "/" + batch.attempt();
+    Long lastSeq = lastBatchSeq.get(stream);
+    if (lastSeq != null && batch.seq() <= lastSeq) {
+      // Sent again because our acknowledgement was late or lost: written already.
+      batch.replyTo().tell(RunCommand.TelemetryAck.INSTANCE);
+      return next();
+    }
+    lastBatchSeq.put(stream, batch.seq());
     for (TelemetryEvent event : batch.events()) {
       directory.telemetry(batch.workerId(), event);
       if (event instanceof TelemetryEvent.Step step) {

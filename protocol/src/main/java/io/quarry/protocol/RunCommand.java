@@ -78,12 +78,17 @@ public sealed interface RunCommand
       long droppedEvents)
       implements ShardReport {}
 
-  /** A batch of telemetry from one shard attempt; the run answers {@link TelemetryAck} once it has written it. */
+  /**
+   * A batch of telemetry from one shard attempt; the run answers {@link TelemetryAck} once it has written it.
+   * {@code seq} numbers the attempt's batches from 0: a batch sent again after a lost acknowledgement is
+   * acknowledged but not written twice.
+   */
   record TelemetryBatch(
       String runId,
       String workerId,
       int shard,
       int attempt,
+      long seq,
       List<TelemetryEvent> events,
       ActorRef<TelemetryAck> replyTo)
       implements RunCommand, QuarryMessage {

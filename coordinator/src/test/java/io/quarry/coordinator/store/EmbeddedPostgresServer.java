@@ -47,7 +47,7 @@ import org.tukaani.xz.XZOutputStream;
  * {@code pg_ctl} and {@code postgres} as {@code nobody} through {@code setpriv} (or {@code runuser}, both from
  * util-linux), in a data directory that {@code nobody} owns. As any other user zonky runs the binaries as they are.
  */
-final class EmbeddedPostgresServer implements AutoCloseable {
+public final class EmbeddedPostgresServer implements AutoCloseable {
   private static final String UNPRIVILEGED_USER = "nobody";
   private static final Duration STARTUP_WAIT = Duration.ofSeconds(60);
   private static final List<String> WRAPPED = List.of("initdb", "pg_ctl", "postgres");
@@ -62,7 +62,7 @@ final class EmbeddedPostgresServer implements AutoCloseable {
   }
 
   /** Starts a server, or fails saying why and where its log is. */
-  static EmbeddedPostgresServer start() {
+  public static EmbeddedPostgresServer start() {
     Path workDir = Path.of(System.getProperty("java.io.tmpdir"),
         "quarry-embedded-pg-" + System.getProperty("user.name"));
     Path log = workDir.resolve("postgres-" + UUID.randomUUID() + ".log");
@@ -102,7 +102,7 @@ final class EmbeddedPostgresServer implements AutoCloseable {
   }
 
   /** A new, empty database, as the URL a coordinator would be given. */
-  String createDatabase() throws SQLException {
+  public String createDatabase() throws SQLException {
     String name = "quarry_" + databases.incrementAndGet();
     try (Connection connection = postgres.getPostgresDatabase().getConnection();
         Statement statement = connection.createStatement()) {

@@ -150,13 +150,13 @@ class QuarryKryoSerializerTest {
         new RunCommand.ShardFailed("run-1", 2, 1, "w", "java.lang.IllegalStateException: injected", 40L, 1_280L, 0L),
         new RunCommand.ShardStopped("run-1", 2, 1, "w", 77L, 77L, 2_464L, 1L),
         new RunCommand.TelemetryBatch(
-            "run-1", "w", 2, 1,
+            "run-1", "w", 2, 1, 0L,
             List.of(
                 new TelemetryEvent.Step(1_700_000_000_000_000_000L, 2, 10L, 0, 1.5f, 0.01f, 3_200f),
                 new TelemetryEvent.Epoch(1_700_000_000_100_000_000L, 2, 100L, 0, 1.25f),
                 new TelemetryEvent.Eval(1_700_000_000_200_000_000L, 2, 100L, 0, 1.3f, 0.61f)),
             ackRef),
-        new RunCommand.TelemetryBatch("run-1", "w", 2, 1, List.of(), ackRef),
+        new RunCommand.TelemetryBatch("run-1", "w", 2, 1, 0L, List.of(), ackRef),
         RunCommand.TelemetryAck.INSTANCE,
         new TelemetryEvent.Step(1L, 0, 1L, 0, Float.NaN, 0.01f, Float.POSITIVE_INFINITY),
         new TelemetryEvent.Epoch(2L, 1, 2L, 3, 0.5f),
@@ -194,7 +194,7 @@ class QuarryKryoSerializerTest {
     List<Object> list = new ArrayList<>();
     list.add(new RunSpec(null, ""));
     list.add(new ShardAssignment(2, 4, 1, 5_000L, 2_500L, "c", null));
-    list.add(new RunCommand.TelemetryBatch("run-1", "w", 2, 1, List.of(), ackRef));
+    list.add(new RunCommand.TelemetryBatch("run-1", "w", 2, 1, 0L, List.of(), ackRef));
     list.addAll(samples().values());
     return list;
   }

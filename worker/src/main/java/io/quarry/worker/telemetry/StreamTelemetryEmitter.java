@@ -7,8 +7,8 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import org.apache.pekko.Done;
@@ -29,9 +29,12 @@ import org.apache.pekko.japi.Pair;
  * is dropped and counted.
  */
 public final class StreamTelemetryEmitter implements TelemetryEmitter {
-  /** After an unacknowledged batch, how often and how long to wait for the run's new actor (a coordinator failover). */
-  private static final Duration HANDOVER_POLL = Duration.ofMillis(500);
-  private static final int HANDOVER_POLLS = 120;
+  /**
+   * An unacknowledged batch is sent again after this pause, up to this many times: long enough to outlast a
+   * coordinator failover (failure detection, the split-brain resolver's stable-after, the singleton's hand-over).
+   */
+  private static final Duration RETRY_PAUSE = Duration.ofSeconds(1);
+  private static final int DELIVERY_RETRIES = 30;
 
   private final AtomicReference<ActorRef<RunCommand>> target;
   private final BoundedSourceQueue<TelemetryEvent> queue;
@@ -68,12 +71,16 @@ public final class StreamTelemetryEmitter implements TelemetryEmitter {
       Duration ackTimeout,
       Clock clock) {
     AtomicReference<ActorRef<RunCommand>> target = new AtomicReference<>(run);
+    AtomicLong nextSeq = new AtomicLong();
     Pair<BoundedSourceQueue<TelemetryEvent>, CompletionStage<Done>> materialized =
         Source.<TelemetryEvent>queue(settings.bufferSize())
             .groupedWithin(settings.batchSize(), settings.batchInterval())
-            .mapAsync(1, (List<TelemetryEvent> batch) -> deliver(system, target, target.get(),
-                replyTo -> new RunCommand.TelemetryBatch(runId, workerId, shard, attempt, batch, replyTo),
-                ackTimeout, HANDOVER_POLLS))
+            .mapAsync(1, (List<TelemetryEvent> batch) -> {
+              long seq = nextSeq.getAndIncrement();
+              return deliver(system, target,
+                  replyTo -> new RunCommand.TelemetryBatch(runId, workerId, shard, attempt, seq, batch, replyTo),
+                  ackTimeout, DELIVERY_RETRIES);
+            })
             .toMat(Sink.ignore(), Keep.both())
             .run(system);
     return new StreamTelemetryEmitter(
@@ -81,31 +88,23 @@ public final class StreamTelemetryEmitter implements TelemetryEmitter {
   }
 
   /**
-   * Sends one batch and waits for its acknowledgement. If the run actor does not answer (its coordinator died),
-   * the batch waits for the worker to be told of the run's new actor ({@link #retarget}) and goes there; it is
-   * never sent twice to the same actor, so a slow but live run cannot receive it twice.
+   * Sends one batch to the run's current actor and waits for its acknowledgement; without one, sends it again
+   * after a pause, to whichever actor is current then (after a coordinator failover, the recovered run's, see
+   * {@link #retarget}). The batch's sequence number lets a run that did write it acknowledge it without writing it
+   * twice. Only when every retry fails does the stream fail (its later events are then counted as dropped).
    */
   private static CompletionStage<RunCommand.TelemetryAck> deliver(
       ActorSystem<?> system,
       AtomicReference<ActorRef<RunCommand>> target,
-      ActorRef<RunCommand> to,
       org.apache.pekko.japi.function.Function<ActorRef<RunCommand.TelemetryAck>, RunCommand> batch,
       Duration ackTimeout,
-      int pollsLeft) {
-    return AskPattern.<RunCommand, RunCommand.TelemetryAck>ask(to, batch, ackTimeout, system.scheduler())
-        .exceptionallyCompose(failure -> awaitNewTarget(system, target, to, pollsLeft).thenCompose(next ->
-            deliver(system, target, next, batch, ackTimeout, pollsLeft)));
-  }
-
-  private static CompletionStage<ActorRef<RunCommand>> awaitNewTarget(
-      ActorSystem<?> system, AtomicReference<ActorRef<RunCommand>> target, ActorRef<RunCommand> old, int pollsLeft) {
-    ActorRef<RunCommand> current = target.get();
-    if (!current.equals(old)) return CompletableFuture.completedFuture(current);
-    if (pollsLeft <= 0) {
-      return CompletableFuture.failedFuture(new IllegalStateException("the run actor stopped acknowledging telemetry"));
-    }
-    return org.apache.pekko.pattern.Patterns.after(HANDOVER_POLL, system.classicSystem().scheduler(),
-        system.executionContext(), () -> awaitNewTarget(system, target, old, pollsLeft - 1));
+      int retriesLeft) {
+    CompletionStage<RunCommand.TelemetryAck> sent =
+        AskPattern.<RunCommand, RunCommand.TelemetryAck>ask(target.get(), batch, ackTimeout, system.scheduler());
+    if (retriesLeft == 0) return sent;
+    return sent.exceptionallyCompose(failure -> org.apache.pekko.pattern.Patterns.after(RETRY_PAUSE,
+        system.classicSystem().scheduler(), system.executionContext(),
+        () -> deliver(system, target, batch, ackTimeout, retriesLeft - 1)));
   }
 
   /** From now on, batches go to {@code run} (a recovered run actor under a new coordinator incarnation). */
