@@ -70,6 +70,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     String device;
     WorkerState state = WorkerState.UP;
     String offeredTo;
+    /** The id of the offer in flight; an answer to an older offer is stale. */
+    long offerId;
     String lentTo;
 
     WorkerEntry(ActorRef<WorkerCommand> ref) {
@@ -98,6 +100,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Clock clock;
   private final Map<ActorRef<WorkerCommand>, WorkerEntry> workers = new LinkedHashMap<>();
   private final Map<String, RunEntry> runs = new LinkedHashMap<>();
+  private long offers;
 
   private Coordinator(ActorContext<CoordinatorCommand> context, long incarnation, Path runsDir, Clock clock) {
     super(context);
@@ -229,7 +232,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       }
       if (target == null) return;
       worker.offeredTo = targetId;
-      target.actor.tell(new CoordinatorProtocol.OfferWorker(worker.id, worker.ref));
+      worker.offerId = ++offers;
+      target.actor.tell(new CoordinatorProtocol.OfferWorker(worker.id, worker.ref, worker.offerId));
     }
   }
 
@@ -244,7 +248,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private Behavior<CoordinatorCommand> onOfferAnswered(OfferAnswered answer) {
     WorkerEntry worker = workerById(answer.workerId());
-    if (worker != null && answer.runId().equals(worker.offeredTo)) {
+    // A worker that trains a shard in no time can ask for work (and be offered to the same run again) before the
+    // run's acceptance of the first offer arrives: that answer is stale and must not mark the idle worker busy.
+    if (worker != null && answer.runId().equals(worker.offeredTo) && answer.offerId() == worker.offerId) {
       worker.offeredTo = null;
       if (answer.accepted()) {
         worker.state = WorkerState.BUSY;
@@ -311,12 +317,18 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     ShardTable table = new ShardTable(ShardPlan.plan(samples, shardCount), config.batchSize, config.epochs,
         config.maxAttempts);
     RunSpec spec = new RunSpec(runId, config.toHocon());
+    // Until the run actor's first report arrives, a client asking about the run (it has its id already) must
+    // find it: PENDING, nothing trained. Taken before the run actor owns the table.
+    RunStatus pending = new RunStatus(runId, config.name, RunState.PENDING, clock.millis(), 0, 0, 0,
+        table.totalSteps(), Float.NaN, 0, 0, 0, "", table.statuses(), List.of(), directory.path().toString());
     ActorRef<RunCommand> actor = getContext().spawn(
         RunActor.create(spec, config, table, directory, incarnation, getContext().getSelf(), clock),
         "run-" + runId,
         DispatcherSelector.fromConfig("quarry.coordinator.io-dispatcher"));
     getContext().watchWith(actor, new RunTerminated(runId));
-    runs.put(runId, new RunEntry(actor));
+    RunEntry entry = new RunEntry(actor);
+    entry.status = pending;
+    runs.put(runId, entry);
     submit.replyTo().tell(new SubmitReply.Accepted(runId, directory.path().toString()));
     return this;
   }
