@@ -73,6 +73,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     String device;
     WorkerState state = WorkerState.UP;
     String offeredTo;
+    /** The id of the offer in flight; an answer to an older offer is stale. */
+    long offerId;
     String lentTo;
 
     WorkerEntry(ActorRef<WorkerCommand> ref) {
@@ -102,6 +104,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final RunStore store;
   private final Map<ActorRef<WorkerCommand>, WorkerEntry> workers = new LinkedHashMap<>();
   private final Map<String, RunEntry> runs = new LinkedHashMap<>();
+  private long offers;
 
   private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock) {
     super(context);
@@ -270,7 +273,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       }
       if (target == null) return;
       worker.offeredTo = targetId;
-      target.actor.tell(new CoordinatorProtocol.OfferWorker(worker.id, worker.ref));
+      worker.offerId = ++offers;
+      target.actor.tell(new CoordinatorProtocol.OfferWorker(worker.id, worker.ref, worker.offerId));
     }
   }
 
@@ -285,7 +289,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private Behavior<CoordinatorCommand> onOfferAnswered(OfferAnswered answer) {
     WorkerEntry worker = workerById(answer.workerId());
-    if (worker != null && answer.runId().equals(worker.offeredTo)) {
+    // A worker that trains a shard in no time can ask for work (and be offered to the same run again) before the
+    // run's acceptance of the first offer arrives: that answer is stale and must not mark the idle worker busy.
+    if (worker != null && answer.runId().equals(worker.offeredTo) && answer.offerId() == worker.offerId) {
       worker.offeredTo = null;
       if (answer.accepted()) {
         worker.state = WorkerState.BUSY;
@@ -372,10 +378,19 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private void startRun(RunActor.Setup setup) {
     String runId = setup.spec().runId();
+    // Until the run actor's first report arrives, a client asking about the run (it has its id already) must
+    // find it. Taken before the run actor owns the table.
+    RunState state = setup.recovered() == null ? RunState.PENDING : setup.recovered().status();
+    long submittedMs = setup.recovered() == null ? clock.millis() : setup.recovered().submittedUnixMs();
+    RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
+        setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
+        setup.directory().path().toString(), List.of());
     ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId,
         DispatcherSelector.fromConfig("quarry.coordinator.io-dispatcher"));
     getContext().watchWith(actor, new RunTerminated(runId));
-    runs.put(runId, new RunEntry(actor));
+    RunEntry entry = new RunEntry(actor);
+    entry.status = initial;
+    runs.put(runId, entry);
   }
 
   /** Restarts a run an earlier incarnation left unfinished, from the store and its run directory. */

@@ -16,8 +16,11 @@ final class CoordinatorProtocol {
 
   // coordinator -> run
 
-  /** An idle worker is offered to the run; it answers {@link OfferAnswered}. */
-  record OfferWorker(String workerId, ActorRef<WorkerCommand> worker) implements RunCommand.Local {}
+  /**
+   * An idle worker is offered to the run; it answers {@link OfferAnswered} with the same {@code offerId}, which
+   * tells the coordinator which offer an answer belongs to when one worker is offered to one run twice in a row.
+   */
+  record OfferWorker(String workerId, ActorRef<WorkerCommand> worker, long offerId) implements RunCommand.Local {}
 
   /** The worker is gone: its shards of this run go back to PENDING. */
   record WorkerLost(String workerId, String reason) implements RunCommand.Local {}
@@ -46,7 +49,8 @@ final class CoordinatorProtocol {
   record WantsWorkers(String runId) implements CoordinatorCommand.Local {}
 
   /** The run took the offered worker (it is now busy with a shard) or did not (it is idle again). */
-  record OfferAnswered(String runId, String workerId, boolean accepted) implements CoordinatorCommand.Local {}
+  record OfferAnswered(String runId, String workerId, boolean accepted, long offerId)
+      implements CoordinatorCommand.Local {}
 
   /** The run's status changed (a lifecycle transition or progress); the coordinator answers clients from it. */
   record StatusChanged(RunStatus status) implements CoordinatorCommand.Local {}

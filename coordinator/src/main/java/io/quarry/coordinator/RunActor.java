@@ -34,7 +34,6 @@ import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.config.RunConfig;
 import java.time.Clock;
 
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -218,7 +217,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private Behavior<RunCommand> onOfferWorker(OfferWorker offer) {
     OptionalInt pending = acceptingWork() ? shards.nextPending() : OptionalInt.empty();
     if (pending.isEmpty()) {
-      coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), false));
+      coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), false, offer.offerId()));
       return next();
     }
     ShardTable.Shard shard = shards.assign(pending.getAsInt(), offer.workerId());
@@ -240,7 +239,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     }
     directory.write(event);
     ledger.shard(shard);
-    coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), true));
+    coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), true, offer.offerId()));
     progressChanged = true;
     return next();
   }
@@ -588,11 +587,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   /** The run as clients see it. */
   private RunStatus status() {
-    List<RunStatus.ShardStatus> shardStatus = new ArrayList<>(shards.size());
-    for (ShardTable.Shard shard : shards.shards()) {
-      shardStatus.add(new RunStatus.ShardStatus(shard.index, shard.state(), shard.attempt(), shard.failures(),
-          shard.workerId(), shard.progressStep(), shard.totalSteps, shard.checkpointStep(), shard.lastFailure()));
-    }
+    List<RunStatus.ShardStatus> shardStatus = shards.statuses();
     RunUpdate.Progressed progress = progress();
     RunState shown = finalStatus != null && completed ? finalStatus : state;
     return new RunStatus(runId, config.name, shown, submittedAtMs, startedAtMs, finishedAtMs, progress.steps(),

@@ -1,5 +1,6 @@
 package io.quarry.coordinator.run;
 
+import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.ShardState;
 import java.util.ArrayList;
 import java.util.List;
@@ -288,6 +289,16 @@ public final class ShardTable {
     long total = 0;
     for (Shard shard : shards) total += shard.progressStep();
     return total;
+  }
+
+  /** Every shard as clients see it, in shard order. */
+  public List<RunStatus.ShardStatus> statuses() {
+    List<RunStatus.ShardStatus> statuses = new ArrayList<>(shards.size());
+    for (Shard shard : shards) {
+      statuses.add(new RunStatus.ShardStatus(shard.index, shard.state(), shard.attempt(), shard.failures(),
+          shard.workerId(), shard.progressStep(), shard.totalSteps, shard.checkpointStep(), shard.lastFailure()));
+    }
+    return statuses;
   }
 
   /** Steps the run takes when every shard completes. */
