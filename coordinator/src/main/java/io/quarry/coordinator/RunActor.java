@@ -96,6 +96,10 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private String finalReason = "";
   private int nextMerge;
   private boolean mergeInFlight;
+  private long mergeStartedNs;
+  /** The last merge's all-gather time (asking every worker to the last answer) and merge time, for its record. */
+  private double gatherMs;
+  private double mergeMs;
   private boolean finalMergeStarted;
   private List<HardExample> lastMerged = List.of();
   private long samplesTrained;
@@ -471,6 +475,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   private void startMerge() {
     mergeInFlight = true;
+    mergeStartedNs = System.nanoTime();
     int merge = nextMerge++;
     getContext().spawn(
         MergeAggregator.create(runId, merge, incarnation, Map.copyOf(participants),
@@ -480,8 +485,11 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   private Behavior<RunCommand> onMergeCollected(MergeCollected collected) {
     mergeInFlight = false;
+    long gatheredNs = System.nanoTime();
     MergeResult result = HardExampleMerger.merge(collected.merge(), mergeMode, config.hardExamples.k(),
         config.hardExamples.thresholdQuantile(), collected.snapshots());
+    gatherMs = (gatheredNs - mergeStartedNs) / 1e6;
+    mergeMs = (System.nanoTime() - gatheredNs) / 1e6;
     lastMerged = result.entries();
     progressChanged = true;
     persistRun();
@@ -513,6 +521,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     collected.missing().forEach(missing::add);
     ObjectNode counts = record.putObject("counts");
     result.takenPerWorker().forEach(counts::put);
+    record.put("gather_ms", Math.round(gatherMs * 1000) / 1000.0);
+    record.put("merge_ms", Math.round(mergeMs * 1000) / 1000.0);
     record.put("samples_seen", result.samplesSeen());
     record.put("above_threshold", result.aboveThreshold());
     if (Float.isNaN(result.maxLoss())) record.putNull("max_loss");

@@ -48,6 +48,11 @@ final class ApiClient {
     return fromEnv == null || fromEnv.isBlank() ? DEFAULT_URL : fromEnv.trim();
   }
 
+  /** The API's base URL. */
+  URI base() {
+    return base;
+  }
+
   JsonNode submit(String configHocon, List<String> overrides, String runId) throws IOException, InterruptedException {
     ObjectNode body = JSON.createObjectNode();
     body.put("config", configHocon);

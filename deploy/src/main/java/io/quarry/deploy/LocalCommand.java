@@ -147,22 +147,13 @@ final class LocalCommand implements Callable<Integer> {
   }
 
   private void printSummary(RunSummary summary) {
-    out.printf("run %s %s: %,d steps in %.1f s, %,.0f samples/s, %d merge(s), %,d dropped event(s)%s%n",
-        summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs() / 1000.0,
-        summary.samplesPerSec(), summary.merges(), summary.droppedEvents(),
-        summary.stepsRedone() > 0 ? ", " + summary.stepsRedone() + " step(s) redone" : "");
-    if (!summary.reason().isEmpty()) out.println("reason: " + summary.reason());
-    List<HardExample> hardest = summary.hardest().subList(0, Math.min(5, summary.hardest().size()));
-    if (!hardest.isEmpty()) {
-      out.println("hardest examples (final merge):");
-      out.printf("  %-4s %12s %9s  %-12s %8s%n", "#", "sample_id", "loss", "worker", "step");
-      for (int i = 0; i < hardest.size(); i++) {
-        HardExample example = hardest.get(i);
-        out.printf("  %-4d %12d %9.4f  %-12s %8d%n", i + 1, example.sampleId(), example.loss(), example.workerId(),
-            example.step());
-      }
+    List<RunReport.Hardest> hardest = new ArrayList<>();
+    for (HardExample example : summary.hardest()) {
+      hardest.add(new RunReport.Hardest(example.sampleId(), example.loss(), example.workerId(), example.step()));
     }
-    out.println("run directory: " + summary.runDir());
+    RunReport.print(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
+        summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason(),
+        hardest, summary.runDir());
   }
 
   /** The key list printed under {@code --help}. */

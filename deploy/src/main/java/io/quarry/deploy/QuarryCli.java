@@ -9,7 +9,16 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = QuarryCli.Version.class,
     description = "Quarry: a distributed, actor-based training cluster for the JVM.",
-    subcommands = {LocalCommand.class, WorkerNodeCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {
+      LocalCommand.class,
+      CoordinatorNodeCommand.class,
+      WorkerNodeCommand.class,
+      ClientCommands.Submit.class,
+      ClientCommands.Status.class,
+      ClientCommands.Stop.class,
+      ClientCommands.Runs.class,
+      CommandLine.HelpCommand.class
+    })
 public final class QuarryCli implements Runnable {
   public static final int EXIT_COMPLETED = 0;
   public static final int EXIT_FAILED = 1;

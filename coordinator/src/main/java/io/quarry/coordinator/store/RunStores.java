@@ -141,7 +141,7 @@ public final class RunStores {
   }
 
   /** The URL with any password hidden, for messages and logs. */
-  static String redact(String url) {
+  public static String redact(String url) {
     return PASSWORD_PARAMETER.matcher(url).replaceAll("$1***");
   }
 }
