@@ -31,6 +31,10 @@ public final class ShardTable {
     String lastFailure = "";
     /** Recovered from the store as running on a worker that has not yet reclaimed it under this coordinator. */
     boolean unclaimed;
+    /** The highest attempt number given out for this shard (main attempts and speculative copies share them). */
+    int attemptsIssued = 1;
+    /** A speculative copy of the running attempt on another worker, or null. The first of the two to finish wins. */
+    Backup backup;
 
     Shard(int index, long firstSample, long sampleCount, long totalSteps) {
       this.index = index;
@@ -75,13 +79,41 @@ public final class ShardTable {
     boolean active() {
       return state == ShardState.ASSIGNED || state == ShardState.RUNNING;
     }
+
+    /** The speculative copy's worker, or null. */
+    public String backupWorkerId() {
+      return backup == null ? null : backup.workerId;
+    }
+
+    /** The speculative copy's attempt number, or 0. */
+    public int backupAttempt() {
+      return backup == null ? 0 : backup.attempt;
+    }
+  }
+
+  /** A speculative copy of a straggling shard's running attempt. */
+  static final class Backup {
+    final String workerId;
+    final int attempt;
+    long progressStep;
+    String lastCheckpoint;
+    long checkpointStep;
+
+    Backup(String workerId, int attempt, long fromStep) {
+      this.workerId = workerId;
+      this.attempt = attempt;
+      this.progressStep = fromStep;
+      this.checkpointStep = fromStep;
+    }
   }
 
   /** What a failure report led to. */
   public enum FailureOutcome {
     STALE,
     RETRY,
-    EXHAUSTED
+    EXHAUSTED,
+    /** The speculative copy failed (or the main attempt did and its copy took over): nothing to retry. */
+    COPY_CONTINUES
   }
 
   private final List<Shard> shards;
@@ -132,6 +164,50 @@ public final class ShardTable {
   }
 
   /**
+   * Starts a speculative copy of the RUNNING shard's attempt on another worker, from the shard's last checkpoint.
+   * Returns the copy's attempt number.
+   */
+  public int speculate(int index, String workerId) {
+    Shard shard = shards.get(index);
+    if (shard.state != ShardState.RUNNING || shard.backup != null || workerId.equals(shard.workerId)) {
+      throw new IllegalStateException("shard " + index + " cannot take a speculative copy on " + workerId);
+    }
+    shard.backup = new Backup(workerId, ++shard.attemptsIssued, shard.checkpointStep);
+    return shard.backup.attempt;
+  }
+
+  /** The worker and attempt of the other copy of a shard that has two, or null: the one to stop when one wins. */
+  public String[] otherCopy(int index, int attempt) {
+    Shard shard = shards.get(index);
+    if (shard.backup == null) return null;
+    if (attempt == shard.backup.attempt) return new String[] {shard.workerId, Integer.toString(shard.attempt)};
+    return new String[] {shard.backup.workerId, Integer.toString(shard.backup.attempt)};
+  }
+
+  private static boolean isBackup(Shard shard, int attempt, String workerId) {
+    return shard.backup != null && shard.backup.attempt == attempt && shard.backup.workerId.equals(workerId);
+  }
+
+  /** The speculative copy takes the main attempt's place (the main one failed, stopped or was lost). */
+  private static void promoteBackup(Shard shard) {
+    Backup backup = shard.backup;
+    shard.backup = null;
+    shard.workerId = backup.workerId;
+    shard.attempt = backup.attempt;
+    shard.state = ShardState.RUNNING;
+    shard.startStep = backup.checkpointStep;
+    shard.progressStep = backup.progressStep;
+    if (backup.lastCheckpoint != null && backup.checkpointStep >= shard.checkpointStep) {
+      shard.lastCheckpoint = backup.lastCheckpoint;
+      shard.checkpointStep = backup.checkpointStep;
+    }
+  }
+
+  private Shard shardAt(int index) {
+    return index < 0 || index >= shards.size() ? null : shards.get(index);
+  }
+
+  /**
    * A worker is still training this attempt for a previous coordinator: the shard is RUNNING on it if the table
    * (recovered from the store) agrees the attempt is the current one. Returns false if it is not.
    */
@@ -153,6 +229,7 @@ public final class ShardTable {
     Shard shard = shards.get(index);
     shard.state = state;
     shard.attempt = attempt;
+    shard.attemptsIssued = attempt;
     shard.failures = failures;
     shard.workerId = workerId;
     shard.lastCheckpoint = lastCheckpoint;
@@ -179,6 +256,8 @@ public final class ShardTable {
 
   /** The worker's trainer started the attempt. Returns false for a stale report. */
   public boolean started(int index, int attempt, String workerId) {
+    Shard copy = shardAt(index);
+    if (copy != null && isBackup(copy, attempt, workerId)) return true;
     Shard shard = current(index, attempt, workerId);
     if (shard == null || shard.state != ShardState.ASSIGNED) return false;
     shard.state = ShardState.RUNNING;
@@ -188,6 +267,14 @@ public final class ShardTable {
 
   /** A checkpoint of the attempt was written. Returns false for a stale report. */
   public boolean checkpointed(int index, int attempt, String workerId, long step, String path) {
+    Shard copy = shardAt(index);
+    if (copy != null && isBackup(copy, attempt, workerId)) {
+      if (step < copy.backup.checkpointStep) return false;
+      copy.backup.lastCheckpoint = path;
+      copy.backup.checkpointStep = step;
+      copy.backup.progressStep = Math.max(copy.backup.progressStep, step);
+      return true;
+    }
     Shard shard = current(index, attempt, workerId);
     if (shard == null || step < shard.checkpointStep) return false;
     shard.lastCheckpoint = path;
@@ -199,13 +286,23 @@ public final class ShardTable {
   /** The attempt reached {@code step} (from telemetry); progress only, never a state change. */
   public void progressed(int index, int attempt, long step) {
     Shard shard = shards.get(index);
-    if (shard.attempt == attempt && shard.active()) shard.progressStep = Math.max(shard.progressStep, step);
+    if (shard.backup != null && shard.backup.attempt == attempt) {
+      shard.backup.progressStep = Math.max(shard.backup.progressStep, step);
+    } else if (shard.attempt == attempt && shard.active()) {
+      shard.progressStep = Math.max(shard.progressStep, step);
+    }
   }
 
   /** The attempt trained the shard to its end. Returns false for a stale report. */
   public boolean completed(int index, int attempt, String workerId, long endStep) {
+    Shard copy = shardAt(index);
+    if (copy != null && isBackup(copy, attempt, workerId) && copy.active()) {
+      // The speculative copy won: it becomes the shard's attempt of record.
+      promoteBackup(copy);
+    }
     Shard shard = current(index, attempt, workerId);
     if (shard == null || !shard.active()) return false;
+    shard.backup = null;
     shard.state = ShardState.DONE;
     shard.endStep = endStep;
     shard.progressStep = endStep;
@@ -217,11 +314,21 @@ public final class ShardTable {
    * last checkpoint, or give up once the shard has failed {@code maxAttempts} times.
    */
   public FailureOutcome failed(int index, int attempt, String workerId, long stepsTrained, String reason) {
+    Shard copy = shardAt(index);
+    if (copy != null && isBackup(copy, attempt, workerId)) {
+      copy.backup = null;
+      copy.lastFailure = reason;
+      return FailureOutcome.COPY_CONTINUES;
+    }
     Shard shard = current(index, attempt, workerId);
     if (shard == null || !shard.active()) return FailureOutcome.STALE;
     shard.failures++;
     shard.lastFailure = reason;
     shard.progressStep = Math.max(shard.progressStep, shard.startStep + stepsTrained);
+    if (shard.failures < maxAttempts && shard.backup != null) {
+      promoteBackup(shard);
+      return FailureOutcome.COPY_CONTINUES;
+    }
     if (shard.failures >= maxAttempts) {
       shard.state = ShardState.FAILED;
       return FailureOutcome.EXHAUSTED;
@@ -232,9 +339,18 @@ public final class ShardTable {
 
   /** The attempt stopped on request, at {@code endStep}: the shard waits, PENDING, for the next attempt. */
   public boolean stopped(int index, int attempt, String workerId, long endStep) {
+    Shard copy = shardAt(index);
+    if (copy != null && isBackup(copy, attempt, workerId)) {
+      copy.backup = null;
+      return true;
+    }
     Shard shard = current(index, attempt, workerId);
     if (shard == null || !shard.active()) return false;
     shard.progressStep = Math.max(shard.progressStep, endStep);
+    if (shard.backup != null) {
+      promoteBackup(shard);
+      return true;
+    }
     requeue(shard, false);
     return true;
   }
@@ -243,7 +359,12 @@ public final class ShardTable {
   public List<Integer> orphan(String workerId) {
     List<Integer> orphaned = new ArrayList<>();
     for (Shard shard : shards) {
+      if (shard.backup != null && workerId.equals(shard.backup.workerId)) shard.backup = null;
       if (shard.active() && workerId.equals(shard.workerId)) {
+        if (shard.backup != null) {
+          promoteBackup(shard);
+          continue;
+        }
         requeue(shard, true);
         orphaned.add(shard.index);
       }
@@ -254,7 +375,8 @@ public final class ShardTable {
   private void requeue(Shard shard, boolean willRedo) {
     if (willRedo) stepsRedone += Math.max(0, shard.progressStep - shard.checkpointStep);
     shard.state = ShardState.PENDING;
-    shard.attempt++;
+    shard.attempt = ++shard.attemptsIssued;
+    shard.backup = null;
     shard.workerId = null;
     shard.unclaimed = false;
     shard.progressStep = shard.checkpointStep;
