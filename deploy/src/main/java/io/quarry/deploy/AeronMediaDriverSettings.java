@@ -11,9 +11,10 @@ import java.util.UUID;
  * Sizes and places the embedded Aeron media driver of a node that runs Artery over {@code aeron-udp}.
  *
  * <p>Aeron keeps every publication and every image (the receiving side of a peer's publication) as a log of three
- * terms in memory-mapped files under its directory, normally on {@code /dev/shm}: a node with P peers holds about
- * 4 x P logs (control and ordinary stream, each way) of 3 x term-buffer-length. Aeron's default term (16 MiB) makes
- * that 192 MiB for one peer, more than a container's default 64 MiB {@code /dev/shm}; Quarry's default (see
+ * terms in memory-mapped files under its directory, normally on {@code /dev/shm}: a node with P peers holds
+ * 4 x P logs (control and ordinary stream, each way) of 3 x term-buffer-length, plus 8 MiB of driver files. Aeron's
+ * default term (16 MiB) makes that 200 MiB for one peer, more than a container's default 64 MiB {@code /dev/shm};
+ * Quarry's default (see
  * {@code quarry.transport.aeron.term-buffer-length} in cluster.conf) keeps a node of a small cluster inside it.
  */
 final class AeronMediaDriverSettings {
