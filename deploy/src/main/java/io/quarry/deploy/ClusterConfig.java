@@ -7,14 +7,23 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 
-/** The Pekko settings of one cluster node: Artery on a host and port, its roles, and the seed nodes to join. */
-final class ClusterConfig {
-  static final String SYSTEM_NAME = "quarry";
+/**
+ * The Pekko settings of one cluster node: Artery on a host and port over a transport, its roles, and the seed nodes
+ * to join. Precedence: these arguments, then {@code -D} system properties, then {@code cluster.conf}, then the
+ * application and reference configs.
+ */
+public final class ClusterConfig {
+  public static final String SYSTEM_NAME = "quarry";
   static final Set<String> TRANSPORTS = Set.of("tcp", "aeron-udp", "tls-tcp");
 
   private ClusterConfig() {}
 
-  static Config of(String host, int port, List<String> seedNodes, List<String> roles, String transport) {
+  /**
+   * The config of a node. For {@code aeron-udp} it also gives the node its own media-driver directory and sets the
+   * {@code aeron.term.buffer.length} system property (see {@link AeronMediaDriverSettings}), so call it just before
+   * the actor system starts.
+   */
+  public static Config of(String host, int port, List<String> seedNodes, List<String> roles, String transport) {
     if (!TRANSPORTS.contains(transport)) {
       throw new IllegalArgumentException("--transport: '" + transport + "' is not a transport; allowed: aeron-udp, tcp, tls-tcp");
     }
@@ -23,15 +32,18 @@ final class ClusterConfig {
     }
     List<String> seeds = new ArrayList<>();
     for (String seed : seedNodes) seeds.add(seedAddress(seed));
-    return ConfigFactory.empty()
+    Config config = ConfigFactory.empty()
         .withValue("pekko.actor.provider", ConfigValueFactory.fromAnyRef("cluster"))
         .withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef(transport))
         .withValue("pekko.remote.artery.canonical.hostname", ConfigValueFactory.fromAnyRef(host))
         .withValue("pekko.remote.artery.canonical.port", ConfigValueFactory.fromAnyRef(port))
         .withValue("pekko.cluster.roles", ConfigValueFactory.fromIterable(roles))
         .withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(seeds))
+        .withFallback(ConfigFactory.defaultOverrides())
         .withFallback(ConfigFactory.parseResources("cluster.conf"))
-        .withFallback(ConfigFactory.load());
+        .withFallback(ConfigFactory.load())
+        .resolve();
+    return transport.equals("aeron-udp") ? AeronMediaDriverSettings.apply(config) : config;
   }
 
   /** {@code host:port} (or a full {@code pekko://quarry@host:port} address) as a seed-node address. */

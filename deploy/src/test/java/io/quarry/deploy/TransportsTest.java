@@ -18,13 +18,17 @@ import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.Worker;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -34,49 +38,49 @@ import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The coordinator in one actor system and the workers in another, joined into a Pekko cluster over Artery TCP on
- * 127.0.0.1: every message between them crosses the wire through the Kryo serializer.
+ * The same small run over every Artery transport: the coordinator in one actor system and the workers in another,
+ * joined into a Pekko cluster on 127.0.0.1 with the settings {@link ClusterConfig} gives a real node, so every
+ * message between them crosses the wire through the Kryo serializer.
  */
 @Timeout(120)
-class ClusterOverArteryTest {
+class TransportsTest {
+  /** What a node may use of a container's default /dev/shm. */
+  private static final long SHM_BUDGET_BYTES = 64L * 1024 * 1024;
+
   @TempDir Path runsDir;
-  private ActorSystem<Void> coordinatorNode;
-  private ActorSystem<Void> workerNode;
+  @TempDir Path keysDir;
+  private final List<ActorSystem<Void>> nodes = new ArrayList<>();
   private RunStore store;
 
+  /** Stops every node at once: over tls-tcp a node stopped alone can stall in Artery's transport flush. */
   @AfterEach
   void shutDown() throws Exception {
-    for (ActorSystem<Void> node : new ActorSystem[] {workerNode, coordinatorNode}) {
-      if (node != null) {
-        node.terminate();
-        node.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
-      }
-    }
+    for (ActorSystem<Void> node : nodes) node.terminate();
+    for (ActorSystem<Void> node : nodes) node.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
     if (store != null) store.close();
   }
 
-  private static ActorSystem<Void> node(String role) {
-    Config config = ConfigFactory.parseString(String.join("\n",
-            "pekko.actor.provider = cluster",
-            "pekko.remote.artery.transport = tcp",
-            "pekko.remote.artery.canonical.hostname = 127.0.0.1",
-            "pekko.remote.artery.canonical.port = 0",
-            "pekko.cluster.roles = [" + role + "]",
-            "pekko.cluster.jmx.multi-mbeans-in-same-jvm = on"))
-        .withFallback(ConfigFactory.parseResources("application-test.conf"))
-        .withFallback(ConfigFactory.load());
-    return ActorSystem.create(Behaviors.empty(), "quarry", config);
+  private ActorSystem<Void> node(String role, String transport) throws Exception {
+    Config config = ClusterConfig.of("127.0.0.1", 0, List.of(), List.of(role), transport);
+    if (transport.equals("tls-tcp")) config = TestKeyStores.tlsConfig(keysDir).withFallback(config);
+    ActorSystem<Void> node = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME,
+        ConfigFactory.parseResources("application-test.conf").withFallback(config));
+    nodes.add(node);
+    return node;
   }
 
-  @Test
-  void aRunCompletesWithTheCoordinatorAndTheWorkersInSeparateActorSystems() throws Exception {
-    coordinatorNode = node("coordinator");
-    workerNode = node("worker");
+  @ParameterizedTest(name = "over {0}")
+  @ValueSource(strings = {"tcp", "aeron-udp", "tls-tcp"})
+  void aRunCompletesWithTheCoordinatorAndTheWorkersInSeparateActorSystems(String transport) throws Exception {
+    ActorSystem<Void> coordinatorNode = node("coordinator", transport);
+    ActorSystem<Void> workerNode = node("worker", transport);
+    assertEquals(transport, coordinatorNode.settings().config().getString("pekko.remote.artery.transport"));
     Address seed = Cluster.get(coordinatorNode).selfMember().address();
     Cluster.get(coordinatorNode).manager().tell(Join.create(seed));
     Cluster.get(workerNode).manager().tell(Join.create(seed));
@@ -94,13 +98,14 @@ class ClusterOverArteryTest {
         List.of("stub.samples=2000", "stub.step-time=1ms", "epochs=2", "hard-examples.merge-interval=200ms",
             "hard-examples.window=run"), Map.of())
         .toHocon();
-    SubmitReply reply = client.submit(new RunSpec("over-artery", hocon)).toCompletableFuture().get(30, TimeUnit.SECONDS);
+    String runId = "over-" + transport;
+    SubmitReply reply = client.submit(new RunSpec(runId, hocon)).toCompletableFuture().get(30, TimeUnit.SECONDS);
     assertTrue(reply instanceof SubmitReply.Accepted, reply.toString());
-    RunSummary summary = client.follow("over-artery", p -> {}).get(90, TimeUnit.SECONDS);
+    RunSummary summary = client.follow(runId, p -> {}).get(90, TimeUnit.SECONDS);
 
     assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
     assertEquals(2 * 32 * 2, summary.steps(), "2 shards x ceil(1000/32) steps x 2 epochs");
-    RunFiles files = new RunFiles(runsDir.resolve("over-artery"));
+    RunFiles files = new RunFiles(runsDir.resolve(runId));
     Set<String> trainedBy = new HashSet<>();
     files.events("shard_completed").forEach(e -> trainedBy.add(e.get("worker_id").asText()));
     assertEquals(Set.of("remote-0", "remote-1"), trainedBy);
@@ -111,6 +116,33 @@ class ClusterOverArteryTest {
     assertEquals(2, last.get("workers").size(), "both remote workers answered the final merge");
     assertEquals(128, last.get("entries").size());
     assertNotEquals(Cluster.get(coordinatorNode).selfMember().address(), Cluster.get(workerNode).selfMember().address());
+
+    if (transport.equals("aeron-udp")) assertEachNodeFitsInSharedMemoryAndCleansUp();
+  }
+
+  /** After a run (every stream in use), each node's Aeron directory is within budget; stopping a node deletes it. */
+  private void assertEachNodeFitsInSharedMemoryAndCleansUp() throws Exception {
+    List<Path> dirs = new ArrayList<>();
+    for (ActorSystem<Void> node : nodes) {
+      Path dir = Path.of(node.settings().config().getString(AeronMediaDriverSettings.AERON_DIR_KEY));
+      assertTrue(dir.getFileName().toString().startsWith("quarry-aeron-" + ProcessHandle.current().pid()), dir.toString());
+      long bytes = sizeOf(dir);
+      System.out.printf("aeron dir %s: %d bytes (%.1f MiB), term buffer %s%n", dir, bytes, bytes / 1048576.0,
+          System.getProperty(AeronMediaDriverSettings.TERM_BUFFER_PROPERTY));
+      assertTrue(bytes <= SHM_BUDGET_BYTES, dir + " holds " + bytes + " bytes, over the 64 MiB budget");
+      dirs.add(dir);
+    }
+    assertEquals(2, new HashSet<>(dirs).size(), "each node has a directory of its own");
+    shutDown();
+    nodes.clear();
+    for (Path dir : dirs) assertFalse(Files.exists(dir), dir + " is deleted when its node stops");
+  }
+
+  /** The apparent size of every file under dir: an upper bound of what it takes of /dev/shm. */
+  private static long sizeOf(Path dir) throws IOException {
+    try (Stream<Path> files = Files.walk(dir)) {
+      return files.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+    }
   }
 
   private static void awaitUp(ActorSystem<?> system, int members) throws InterruptedException {
@@ -125,5 +157,4 @@ class ClusterOverArteryTest {
     }
     throw new AssertionError("the cluster did not form");
   }
-
 }
