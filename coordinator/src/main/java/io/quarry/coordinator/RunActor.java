@@ -12,6 +12,7 @@ import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeResult;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.ShardTable;
+import io.quarry.coordinator.run.StragglerDetector;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand;
@@ -77,6 +78,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private final ShardTable shards;
   private final TimerScheduler<RunCommand> timers;
   private final RunLedger ledger;
+  private final StragglerDetector stragglers;
   private final Clock clock;
   private final MergeMode mergeMode;
   private final long submittedAtMs;
@@ -138,6 +140,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     this.coordinator = setup.coordinator();
     this.clock = setup.clock();
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
+    this.stragglers = new StragglerDetector(config.stragglerFactor, config.stragglerWindow.toMillis());
     this.mergeMode = MergeMode.fromConfig(config.hardExamples.mergeMode());
 
     RunRecord recovered = setup.recovered();
@@ -220,6 +223,10 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   private Behavior<RunCommand> onOfferWorker(OfferWorker offer) {
     OptionalInt pending = acceptingWork() ? shards.nextPending() : OptionalInt.empty();
+    if (pending.isEmpty() && acceptingWork() && config.speculative && speculate(offer)) {
+      coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), true, offer.offerId()));
+      return next();
+    }
     if (pending.isEmpty()) {
       coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), false, offer.offerId()));
       return next();
@@ -258,6 +265,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       event.put("start_step", report.startStep());
       directory.write(event);
       ledger.shard(shards.shard(report.shard()));
+      pace(report.shard(), report.attempt(), report.startStep());
     }
     return next();
   }
@@ -265,6 +273,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private Behavior<RunCommand> onShardCheckpointed(ShardCheckpointed report) {
     if (shards.checkpointed(report.shard(), report.attempt(), report.workerId(), report.step(), report.path())) {
       progressChanged = true;
+      pace(report.shard(), report.attempt(), report.step());
       ledger.shard(shards.shard(report.shard()));
       if (config.telemetryEnabled()) {
         ObjectNode event = shardEvent("checkpoint", report.shard(), report.attempt(), report.workerId());
@@ -278,7 +287,10 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   private Behavior<RunCommand> onShardCompleted(ShardCompleted report) {
     account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
+    String[] otherCopy = shards.otherCopy(report.shard(), report.attempt());
     if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep())) return next();
+    if (otherCopy != null) stopOtherCopy(report, otherCopy);
+    stragglers.finish(report.shard());
     if (!Float.isNaN(report.finalLoss())) lastLoss = report.finalLoss();
     ObjectNode event = shardEvent("shard_completed", report.shard(), report.attempt(), report.workerId());
     event.put("end_step", report.endStep());
@@ -308,7 +320,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     if (outcome == ShardTable.FailureOutcome.EXHAUSTED) {
       fail("shard " + report.shard() + " failed " + shard.failures() + " time(s) (max-attempts = " + config.maxAttempts
           + "); last error: " + report.reason());
-    } else if (acceptingWork()) {
+    } else if (outcome == ShardTable.FailureOutcome.RETRY && acceptingWork()) {
       ObjectNode retry = shardEvent("shard_retried", report.shard(), shard.attempt(), null);
       retry.put("resume_step", shard.checkpointStep());
       directory.write(retry);
@@ -397,6 +409,76 @@ final class RunActor extends AbstractBehavior<RunCommand> {
         finalReason.isEmpty() ? null : finalReason));
   }
 
+  /** Feeds the straggler detector with the progress of a shard's main attempt (speculative copies are not judged). */
+  private void pace(int shard, int attempt, long step) {
+    pace(shard, attempt, step, clock.millis());
+  }
+
+  /** {@code atMs}: when the step happened (a step event's own time; batches arrive every batch-interval). */
+  private void pace(int shard, int attempt, long step, long atMs) {
+    if (shards.shard(shard).attempt() == attempt) stragglers.progress(shard, attempt, step, atMs);
+  }
+
+  private void findStragglers() {
+    if (finalStatus != null) return;
+    java.util.Set<Integer> running = new java.util.HashSet<>();
+    for (ShardTable.Shard shard : shards.active()) {
+      if (shard.state() == io.quarry.protocol.ShardState.RUNNING) running.add(shard.index);
+    }
+    long now = clock.millis();
+    for (int index : stragglers.check(running, now)) {
+      ShardTable.Shard shard = shards.shard(index);
+      ObjectNode event = shardEvent("straggler", index, shard.attempt(), shard.workerId());
+      event.put("step_time_ms", Math.round(stragglers.msPerStep(index, now) * 10) / 10.0);
+      event.put("median_step_time_ms", Math.round(stragglers.medianOfOthers(running, index, now) * 10) / 10.0);
+      event.put("factor", config.stragglerFactor);
+      event.put("speculative", config.speculative);
+      directory.write(event);
+      getContext().getLog().warn("run {}: shard {} on {} is a straggler", runId, index, shard.workerId());
+      progressChanged = true;
+      if (config.speculative && acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    }
+  }
+
+  /** Starts a speculative copy of a straggling shard on the offered worker, if one needs it. */
+  private boolean speculate(OfferWorker offer) {
+    for (ShardTable.Shard shard : shards.active()) {
+      if (shard.state() != io.quarry.protocol.ShardState.RUNNING || shard.backupWorkerId() != null
+          || !stragglers.isStraggler(shard.index) || offer.workerId().equals(shard.workerId())) {
+        continue;
+      }
+      int attempt = shards.speculate(shard.index, offer.workerId());
+      participants.put(offer.workerId(), offer.worker());
+      assignedWorkers.put(offer.workerId(), offer.worker());
+      String checkpointDir = directory.checkpointDir(shard.index).resolve("speculative-" + attempt)
+          .toAbsolutePath().toString();
+      ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), attempt, shard.firstSample,
+          shard.sampleCount, checkpointDir, shard.lastCheckpoint());
+      offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));
+      ObjectNode event = shardEvent("shard_speculated", shard.index, attempt, offer.workerId());
+      event.put("copy_of_worker", shard.workerId());
+      event.put("copy_of_attempt", shard.attempt());
+      event.put("resume_step", shard.checkpointStep());
+      directory.write(event);
+      progressChanged = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** One copy of a speculated shard finished first: the other is stopped (its later reports are stale). */
+  private void stopOtherCopy(ShardCompleted winner, String[] otherCopy) {
+    ActorRef<WorkerCommand> loser = assignedWorkers.get(otherCopy[0]);
+    if (loser != null) {
+      loser.tell(new WorkerCommand.StopShard(incarnation, runId, winner.shard(),
+          "the other copy (attempt " + winner.attempt() + " on " + winner.workerId() + ") finished first"));
+    }
+    ObjectNode event = shardEvent("speculation_resolved", winner.shard(), winner.attempt(), winner.workerId());
+    event.put("stopped_worker", otherCopy[0]);
+    event.put("stopped_attempt", Integer.parseInt(otherCopy[1]));
+    directory.write(event);
+  }
+
   private void account(long steps, long samples, long dropped) {
     stepsTrained += steps;
     samplesTrained += samples;
@@ -436,6 +518,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     for (ShardTable.Shard shard : shards.active()) {
       ActorRef<WorkerCommand> worker = assignedWorkers.get(shard.workerId());
       if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.index, reason));
+      ActorRef<WorkerCommand> copy = shard.backupWorkerId() == null ? null : assignedWorkers.get(shard.backupWorkerId());
+      if (copy != null) copy.tell(new WorkerCommand.StopShard(incarnation, runId, shard.index, reason));
     }
   }
 
@@ -561,6 +645,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       directory.telemetry(batch.workerId(), event);
       if (event instanceof TelemetryEvent.Step step) {
         shards.progressed(batch.shard(), batch.attempt(), step.step() + 1);
+        pace(batch.shard(), batch.attempt(), step.step() + 1, step.tsUnixNs() / 1_000_000);
         lastLoss = step.loss();
       }
     }
@@ -577,6 +662,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   }
 
   private Behavior<RunCommand> onProgressTick() {
+    findStragglers();
     if (progressChanged) {
       RunUpdate.Progressed progress = progress();
       watchers.forEach(watcher -> watcher.tell(progress));
@@ -597,7 +683,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   /** The run as clients see it. */
   private RunStatus status() {
-    List<RunStatus.ShardStatus> shardStatus = shards.statuses();
+    List<RunStatus.ShardStatus> shardStatus = shards.statuses(stragglers::isStraggler);
     RunUpdate.Progressed progress = progress();
     RunState shown = finalStatus != null && completed ? finalStatus : state;
     return new RunStatus(runId, config.name, shown, submittedAtMs, startedAtMs, finishedAtMs, progress.steps(),

@@ -239,6 +239,33 @@ class LocalRunLifecycleTest {
   }
 
   @Test
+  void aStragglerIsReportedAndItsSpeculativeCopyWins() throws Exception {
+    start(3);
+    // Shard 1 runs 8x slower on its first attempt only: a straggler whose speculative copy (attempt 2) is fast.
+    RunSummary summary = runToEnd("straggler", "shards=2", "stub.samples=2000", "batch-size=10", "epochs=1",
+        "stub.step-time=10ms", "stub.slow-factor=8", "stub.slow-attempts=1", "stub.fault-shards=[1]",
+        "stragglers.window=500ms", "speculative=on", "checkpoint.every-steps=5");
+
+    assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
+    assertEquals(200, summary.steps());
+    RunFiles files = new RunFiles(runsDir.resolve("straggler"));
+    JsonNode straggler = files.events("straggler").get(0);
+    assertEquals(1, straggler.get("shard").asInt());
+    assertTrue(straggler.get("step_time_ms").asDouble() > 2 * straggler.get("median_step_time_ms").asDouble(),
+        straggler.toString());
+    JsonNode speculated = files.events("shard_speculated").get(0);
+    assertEquals(1, speculated.get("shard").asInt());
+    assertEquals(2, speculated.get("attempt").asInt());
+    assertTrue(!speculated.get("worker_id").asText().equals(straggler.get("worker_id").asText()));
+    JsonNode resolved = files.events("speculation_resolved").get(0);
+    assertEquals(2, resolved.get("attempt").asInt(), "the fast copy finished first");
+    assertEquals(straggler.get("worker_id").asText(), resolved.get("stopped_worker").asText());
+    List<JsonNode> completedShard1 = files.events("shard_completed").stream()
+        .filter(e -> e.get("shard").asInt() == 1).collect(Collectors.toList());
+    assertEquals(1, completedShard1.size(), "shard 1 completed once");
+  }
+
+  @Test
   void fastModeWritesLifecycleEventsOnly() throws Exception {
     start(2);
     RunSummary summary = runToEnd("fast", "telemetry.enabled=false", "stub.step-time=0", "stub.samples=1000");

@@ -55,6 +55,8 @@ public record RunStatus(
    * @param step the shard step reached
    * @param checkpointStep the step of the checkpoint a new attempt resumes from
    * @param lastFailure the last trainer failure's message; empty if none
+   * @param straggler whether the current attempt has been reported as a straggler
+   * @param speculativeWorkerId the worker running a speculative copy of the attempt, or {@code null}
    */
   public record ShardStatus(
       int shard,
@@ -65,6 +67,8 @@ public record RunStatus(
       long step,
       long totalSteps,
       long checkpointStep,
-      String lastFailure)
+      String lastFailure,
+      boolean straggler,
+      String speculativeWorkerId)
       implements QuarryMessage {}
 }

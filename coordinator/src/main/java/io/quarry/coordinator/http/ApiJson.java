@@ -95,6 +95,8 @@ final class ApiJson {
     node.put("total_steps", shard.totalSteps());
     node.put("checkpoint_step", shard.checkpointStep());
     text(node, "last_failure", shard.lastFailure());
+    node.put("straggler", shard.straggler());
+    text(node, "speculative_worker_id", shard.speculativeWorkerId());
     return node;
   }
 

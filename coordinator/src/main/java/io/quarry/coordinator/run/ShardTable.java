@@ -415,10 +415,16 @@ public final class ShardTable {
 
   /** Every shard as clients see it, in shard order. */
   public List<RunStatus.ShardStatus> statuses() {
+    return statuses(index -> false);
+  }
+
+  /** Every shard as clients see it, with the shards whose current attempt is a straggler marked. */
+  public List<RunStatus.ShardStatus> statuses(java.util.function.IntPredicate straggler) {
     List<RunStatus.ShardStatus> statuses = new ArrayList<>(shards.size());
     for (Shard shard : shards) {
       statuses.add(new RunStatus.ShardStatus(shard.index, shard.state(), shard.attempt(), shard.failures(),
-          shard.workerId(), shard.progressStep(), shard.totalSteps, shard.checkpointStep(), shard.lastFailure()));
+          shard.workerId(), shard.progressStep(), shard.totalSteps, shard.checkpointStep(), shard.lastFailure(),
+          shard.active() && straggler.test(shard.index), shard.backupWorkerId()));
     }
     return statuses;
   }

@@ -9,8 +9,9 @@ import java.util.Set;
 
 /**
  * Finds stragglers among a run's running shards: a shard whose step time stays above {@code factor} times the
- * median step time of the run's other running shards for {@code windowMs}. Comparing with the others (not with a
- * median that includes the shard itself) lets a run of two shards find its straggler. Step time is a moving
+ * median step time of the run's other shards — those running and those that finished, at the pace they finished
+ * at — for {@code windowMs}. Comparing with the others (not with a median that includes the shard itself) lets a
+ * run of two shards find its straggler, and counting finished shards finds the last shard lagging behind. Step time is a moving
  * average of the time between progress reports, and a shard that reports no progress at all counts as at least as
  * slow as the time since its last report, so a hung shard is found too. Plain logic with the clock passed in.
  */
@@ -29,6 +30,7 @@ public final class StragglerDetector {
   private final double factor;
   private final long windowMs;
   private final Map<Integer, Pace> paces = new HashMap<>();
+  private final Map<Integer, Double> finished = new HashMap<>();
 
   public StragglerDetector(double factor, long windowMs) {
     this.factor = factor;
@@ -83,9 +85,13 @@ public final class StragglerDetector {
     return found;
   }
 
-  /** The median step time of the other running shards, or NaN if none has an estimate. */
+  /** The median step time of the run's other shards (running, or finished), or NaN if none has an estimate. */
   public double medianOfOthers(Set<Integer> running, int shard, long nowMs) {
-    double[] others = running.stream().filter(other -> other != shard).mapToDouble(other -> msPerStep(other, nowMs))
+    java.util.stream.DoubleStream runningOthers =
+        running.stream().filter(other -> other != shard).mapToDouble(other -> msPerStep(other, nowMs));
+    java.util.stream.DoubleStream finishedOthers = finished.entrySet().stream()
+        .filter(entry -> entry.getKey() != shard && !running.contains(entry.getKey())).mapToDouble(Map.Entry::getValue);
+    double[] others = java.util.stream.DoubleStream.concat(runningOthers, finishedOthers)
         .filter(value -> !Double.isNaN(value)).toArray();
     if (others.length == 0) return Double.NaN;
     Arrays.sort(others);
@@ -99,8 +105,9 @@ public final class StragglerDetector {
     return pace != null && pace.reported;
   }
 
-  /** Forgets the shard (it ended, or its attempt was replaced). */
-  public void forget(int shard) {
-    paces.remove(shard);
+  /** The shard finished: its pace is kept (without the silence since) as a reference for the others. */
+  public void finish(int shard) {
+    Pace pace = paces.remove(shard);
+    if (pace != null && !Double.isNaN(pace.msPerStep)) finished.put(shard, pace.msPerStep);
   }
 }

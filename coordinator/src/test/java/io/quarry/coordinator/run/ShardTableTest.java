@@ -115,4 +115,60 @@ class ShardTableTest {
     assertEquals(60, table.stepsReached());
     assertThrows(IllegalStateException.class, () -> table.assign(0, "w9"));
   }
+
+  @Test
+  void aSpeculativeCopyThatFinishesFirstWinsAndTheMainAttemptBecomesStale() {
+    table.assign(0, "slow");
+    table.started(0, 1, "slow");
+    table.checkpointed(0, 1, "slow", 10, "ckpt/0/step-10");
+    int copy = table.speculate(0, "fast");
+    assertEquals(2, copy);
+    assertEquals("fast", table.shard(0).backupWorkerId());
+    assertTrue(table.started(0, copy, "fast"));
+    assertTrue(table.checkpointed(0, copy, "fast", 15, "ckpt/0/speculative-2/step-15"));
+    assertEquals("ckpt/0/step-10", table.shard(0).lastCheckpoint(), "the copy's checkpoints do not replace the main ones");
+
+    assertEquals("slow", table.otherCopy(0, copy)[0]);
+    assertTrue(table.completed(0, copy, "fast", 20));
+    assertEquals(ShardState.DONE, table.shard(0).state());
+    assertEquals("fast", table.shard(0).workerId());
+    assertFalse(table.completed(0, 1, "slow", 20), "the loser's report is stale");
+    assertFalse(table.stopped(0, 1, "slow", 12));
+    table.restore(1, ShardState.RUNNING, 1, 0, "w", null, 0, "");
+    table.orphan("w");
+    assertEquals(2, table.shard(1).attempt(), "attempt numbers count per shard");
+  }
+
+  @Test
+  void whenTheMainAttemptFailsItsSpeculativeCopyTakesOver() {
+    table.assign(0, "slow");
+    table.started(0, 1, "slow");
+    int copy = table.speculate(0, "fast");
+    table.checkpointed(0, copy, "fast", 12, "ckpt/0/speculative-2/step-12");
+    assertEquals(ShardTable.FailureOutcome.COPY_CONTINUES, table.failed(0, 1, "slow", 5, "boom"));
+    assertEquals(1, table.shard(0).failures());
+    assertEquals(copy, table.shard(0).attempt());
+    assertEquals("fast", table.shard(0).workerId());
+    assertEquals("ckpt/0/speculative-2/step-12", table.shard(0).lastCheckpoint());
+    assertTrue(table.completed(0, copy, "fast", 20));
+  }
+
+  @Test
+  void aFailedOrLostCopyIsDroppedAndTheMainAttemptGoesOn() {
+    table.assign(0, "slow");
+    table.started(0, 1, "slow");
+    int copy = table.speculate(0, "fast");
+    assertEquals(ShardTable.FailureOutcome.COPY_CONTINUES, table.failed(0, copy, "fast", 3, "copy broke"));
+    assertEquals(0, table.shard(0).failures(), "a copy's failure does not count against the shard");
+    assertEquals(null, table.shard(0).backupWorkerId());
+    int second = table.speculate(0, "other");
+    assertEquals(List.of(), table.orphan("other"));
+    assertEquals(null, table.shard(0).backupWorkerId());
+    assertEquals(ShardState.RUNNING, table.shard(0).state());
+    assertTrue(second > copy);
+    assertEquals(List.of(), table.orphan("nobody"));
+    table.speculate(0, "third");
+    assertEquals(List.of(), table.orphan("slow"), "the lost main attempt's copy takes over instead of a requeue");
+    assertEquals("third", table.shard(0).workerId());
+  }
 }

@@ -54,6 +54,16 @@ class StragglerDetectorTest {
   }
 
   @Test
+  void theLastShardLaggingBehindFinishedOnesIsFound() {
+    advance(1_000, 10, 10, 50);
+    detector.finish(0);
+    detector.finish(1);
+    for (long t = 1_010; t <= 3_000; t += 10) if (t % 50 == 0) detector.progress(2, 1, t / 50, t);
+    detector.check(Set.of(2), 1_500);
+    assertEquals(List.of(2), detector.check(Set.of(2), 2_600));
+  }
+
+  @Test
   void aNewAttemptStartsAFreshEstimate() {
     advance(3_000, 10, 40);
     detector.check(Set.of(0, 1), 1_000);

@@ -34,6 +34,9 @@ public final class RunConfig {
   public final HardExamples hardExamples;
   public final Telemetry telemetry;
   public final Stub stub;
+  public final double stragglerFactor;
+  public final Duration stragglerWindow;
+  public final boolean speculative;
 
   /** {@code hard-examples.*}. */
   public record HardExamples(
@@ -51,6 +54,7 @@ public final class RunConfig {
       int failAttempts,
       long hangAtStep,
       double slowFactor,
+      int slowAttempts,
       List<Integer> faultShards) {
     /** True when the injected faults apply to {@code shard}. */
     public boolean faultsApplyTo(int shard) {
@@ -69,6 +73,9 @@ public final class RunConfig {
     maxAttempts = config.getInt("max-attempts");
     checkpointEverySteps = config.getInt("checkpoint.every-steps");
     learningRate = config.getDouble("optimizer.lr");
+    stragglerFactor = config.getDouble("stragglers.factor");
+    stragglerWindow = config.getDuration("stragglers.window");
+    speculative = config.getBoolean("speculative");
     hardExamples = new HardExamples(
         config.getInt("hard-examples.k"),
         config.getString("hard-examples.window").equals("run"),
@@ -90,6 +97,7 @@ public final class RunConfig {
         config.getInt("stub.fail-attempts"),
         config.getLong("stub.hang-at-step"),
         config.getDouble("stub.slow-factor"),
+        config.getInt("stub.slow-attempts"),
         List.copyOf(config.getIntList("stub.fault-shards")));
   }
 

@@ -19,6 +19,9 @@ public final class RunConfigSchema {
       ConfigKey.longInt("seed", Long.MIN_VALUE, MAX, "seed of every random choice in the run"),
       ConfigKey.integer("shards", 0, 1_000_000, "number of shards; 0 = one per worker at run start"),
       ConfigKey.integer("max-attempts", 1, 1000, "trainer failures of one shard before the run fails"),
+      ConfigKey.decimal("stragglers.factor", 1.0, 1000.0, "a shard slower than this times the others' median is a straggler"),
+      ConfigKey.duration("stragglers.window", 0, 3_600_000, "how long a shard must stay that slow to be reported"),
+      ConfigKey.bool("speculative", "also run a straggler's shard on an idle worker; the first to finish wins"),
       ConfigKey.integer("checkpoint.every-steps", 1, Integer.MAX_VALUE, "checkpoint every this many shard steps"),
       ConfigKey.decimal("optimizer.lr", 0.0, 1e6, "base learning rate"),
       ConfigKey.integer("hard-examples.k", 1, 1 << 24, "size of each worker's buffer and of the merged buffer"),
@@ -39,6 +42,7 @@ public final class RunConfigSchema {
       ConfigKey.integer("stub.fail-attempts", 0, 1000, "fail only on the first N attempts (0 = every attempt)"),
       ConfigKey.longInt("stub.hang-at-step", -1, MAX, "hang at this shard step until stopped (-1 = never)"),
       ConfigKey.decimal("stub.slow-factor", 1.0, 10_000.0, "steps take this many times longer (a straggler)"),
+      ConfigKey.integer("stub.slow-attempts", 0, 1000, "slow only on the first N attempts (0 = every attempt)"),
       ConfigKey.intList("stub.fault-shards", 0, 1_000_000, "shards the faults apply to; empty = every shard")));
 
   private RunConfigSchema() {}

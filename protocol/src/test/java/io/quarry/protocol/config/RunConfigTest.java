@@ -49,7 +49,10 @@ class RunConfigTest {
         config.hardExamples);
     assertEquals(new RunConfig.Telemetry(true, 1, 8192, 512, Duration.ofMillis(200)), config.telemetry);
     assertEquals(
-        new RunConfig.Stub(10_000, Duration.ofMillis(10), 0.12, -1, 0, -1, 1.0, List.of()), config.stub);
+        new RunConfig.Stub(10_000, Duration.ofMillis(10), 0.12, -1, 0, -1, 1.0, 0, List.of()), config.stub);
+    assertEquals(2.0, config.stragglerFactor);
+    assertEquals(Duration.ofSeconds(5), config.stragglerWindow);
+    assertFalse(config.speculative);
     assertTrue(config.stub.faultsApplyTo(5));
   }
 

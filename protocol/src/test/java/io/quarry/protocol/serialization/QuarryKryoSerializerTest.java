@@ -71,8 +71,8 @@ class QuarryKryoSerializerTest {
   private static io.quarry.protocol.RunStatus runStatus() {
     return new io.quarry.protocol.RunStatus("run-1", "demo", RunState.RUNNING, 1L, 2L, 0L, 10L, 100L, 1.5f, 99.5,
         0L, 2, "", List.of(new io.quarry.protocol.RunStatus.ShardStatus(0, io.quarry.protocol.ShardState.RUNNING,
-            2, 1, "w0", 10L, 50L, 5L, "boom"), new io.quarry.protocol.RunStatus.ShardStatus(1,
-            io.quarry.protocol.ShardState.PENDING, 1, 0, null, 0L, 50L, 0L, "")), List.of("w0"), "runs/run-1",
+            2, 1, "w0", 10L, 50L, 5L, "boom", true, "w1"), new io.quarry.protocol.RunStatus.ShardStatus(1,
+            io.quarry.protocol.ShardState.PENDING, 1, 0, null, 0L, 50L, 0L, "", false, null)), List.of("w0"), "runs/run-1",
         List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)));
   }
   private static ActorRef<RunUpdate> updateRef;

@@ -63,8 +63,18 @@ public final class StubTrainer implements Trainer {
    * the faults apply to the shard (with a 1 ms base when the step time is 0).
    */
   public static long stepDelayNs(RunConfig config, int shard) {
+    return stepDelayNs(config, shard, 1);
+  }
+
+  /**
+   * How long each step of {@code attempt} of {@code shard} takes; with {@code stub.slow-attempts = N > 0} only the
+   * first N attempts are slow, which makes a straggler that a speculative copy can overtake.
+   */
+  public static long stepDelayNs(RunConfig config, int shard, int attempt) {
     long baseNs = config.stub.stepTime().toNanos();
-    double slowFactor = config.stub.faultsApplyTo(shard) ? config.stub.slowFactor() : 1.0;
+    int slowAttempts = config.stub.slowAttempts();
+    boolean slow = config.stub.faultsApplyTo(shard) && (slowAttempts == 0 || attempt <= slowAttempts);
+    double slowFactor = slow ? config.stub.slowFactor() : 1.0;
     if (slowFactor == 1.0) return baseNs;
     return Math.round((baseNs == 0 ? SLOW_BASE_NS : baseNs) * slowFactor);
   }
@@ -90,7 +100,7 @@ public final class StubTrainer implements Trainer {
     int failAttempts = config.stub.failAttempts();
     long failAtStep = faulty && (failAttempts == 0 || assignment.attempt() <= failAttempts) ? config.stub.failAtStep() : -1;
     long hangAtStep = faulty ? config.stub.hangAtStep() : -1;
-    long stepDelayNs = stepDelayNs(config, shard);
+    long stepDelayNs = stepDelayNs(config, shard, assignment.attempt());
 
     HardExampleSink hardExamples = context.hardExamples();
     TelemetryEmitter telemetry = context.telemetry();
