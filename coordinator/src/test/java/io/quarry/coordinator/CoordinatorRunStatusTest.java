@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 class CoordinatorRunStatusTest {
   @TempDir Path runsDir;
   private final ActorTestKit testKit = ActorTestKit.create(
-      ConfigFactory.parseResources("application-test.conf").withFallback(ConfigFactory.load()));
+      ConfigFactory.parseResources("coordinator-test.conf").withFallback(ConfigFactory.load()));
 
   private io.quarry.coordinator.store.RunStore store;
 

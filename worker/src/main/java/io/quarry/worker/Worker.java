@@ -93,6 +93,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     /** Steps and samples this attempt handed to the tracker: what a failed attempt reports as trained. */
     final AtomicLong stepsOffered = new AtomicLong();
     final AtomicLong samplesOffered = new AtomicLong();
+    /** The attempt's latest checkpoint report, sent again to a run that adopts the attempt after a failover. */
+    volatile RunCommand.ShardCheckpointed lastCheckpoint;
     TrainerRunner.Outcome outcome;
 
     CurrentShard(long token, String runId, ShardAssignment assignment, ActorRef<RunCommand> run,
@@ -206,6 +208,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         message.shard(), message.runId(), message.incarnation());
     shard.run = message.run();
     if (shard.telemetry instanceof StreamTelemetryEmitter stream) stream.retarget(message.run());
+    // The last checkpoint may have been reported to the old run actor only as it died.
+    RunCommand.ShardCheckpointed checkpoint = shard.lastCheckpoint;
+    if (checkpoint != null) message.run().tell(checkpoint);
     return this;
   }
 
@@ -424,7 +429,10 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     @Override
     public void checkpointSaved(long step, Path checkpoint) {
       ShardAssignment a = shard.assignment;
-      shard.run.tell(new RunCommand.ShardCheckpointed(runId, a.shard(), a.attempt(), workerId, step, checkpoint.toString()));
+      RunCommand.ShardCheckpointed report =
+          new RunCommand.ShardCheckpointed(runId, a.shard(), a.attempt(), workerId, step, checkpoint.toString());
+      shard.lastCheckpoint = report;
+      shard.run.tell(report);
     }
 
     @Override

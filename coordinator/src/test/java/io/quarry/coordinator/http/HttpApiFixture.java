@@ -41,7 +41,7 @@ abstract class HttpApiFixture {
   void startCoordinatorWorkersAndServer() throws Exception {
     runsDir = Files.createTempDirectory("quarry-http-test");
     testKit = ActorTestKit.create(getClass().getSimpleName(),
-        ConfigFactory.parseResources("application-test.conf").withFallback(ConfigFactory.load()));
+        ConfigFactory.parseResources("coordinator-test.conf").withFallback(ConfigFactory.load()));
     // The store lives beside, not inside, the runs directory: the bad-input tests compare its bytes.
     storeDir = Files.createTempDirectory("quarry-http-store");
     store = RunStores.open("sqlite:" + storeDir.resolve("quarry.db"));

@@ -17,11 +17,12 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Faults across processes: coordinator and worker nodes as separate JVMs on 127.0.0.1, joined over Artery, and
- * one of them killed with SIGKILL mid-run. Each test says what was lost: at most one checkpoint interval of steps.
+ * Coordinator and worker nodes as separate JVMs on 127.0.0.1, joined over Artery: a run across them merges what
+ * local mode merges, and a run survives one of them killed with SIGKILL mid-run, losing at most one checkpoint
+ * interval of steps per shard.
  */
 @Timeout(240)
-class ProcessKillTest {
+class ClusterProcessesTest {
   private static final int CHECKPOINT_EVERY = 10;
 
   @TempDir Path dir;
@@ -96,6 +97,43 @@ class ProcessKillTest {
   private static String runConfig(int samples, String stepTime) {
     return "stub.samples = " + samples + "\nstub.step-time = " + stepTime + "\nbatch-size = 10\nepochs = 1\n"
         + "checkpoint.every-steps = " + CHECKPOINT_EVERY + "\nhard-examples.merge-interval = 500ms\n";
+  }
+
+  @Test
+  void aRunAcrossWorkerJvmsMergesTheSameHardExamplesAsInLocalMode() throws Exception {
+    nodes = new NodeProcesses(dir.resolve("logs"));
+    int artery = NodeProcesses.freePort();
+    ApiClient api = new ApiClient(startCoordinator("coordinator", artery, NodeProcesses.freePort(), null));
+    startWorker("worker-a", "127.0.0.1:" + artery);
+    startWorker("worker-b", "127.0.0.1:" + artery);
+    awaitWorkers(api, 2);
+    List<String> config = List.of("seed=7", "shards=2", "stub.samples=3000", "stub.step-time=0", "epochs=2",
+        "hard-examples.k=64", "hard-examples.window=run", "hard-examples.merge-mode=top-k");
+
+    api.submit("", config, "across-jvms");
+    JsonNode done = awaitRun(api, "across-jvms", run -> run.path("state").asText().equals("completed"),
+        Duration.ofSeconds(90));
+    assertEquals(2 * 47 * 2, done.path("steps").asLong(), "2 shards x ceil(1500 / 32) steps x 2 epochs");
+
+    Path localRuns = dir.resolve("local-runs");
+    try (LocalCluster local = LocalCluster.start(2, localRuns, com.typesafe.config.ConfigFactory.empty())) {
+      String hocon = io.quarry.protocol.config.RunConfig.fromOverrides(config, Map.of()).toHocon();
+      local.submit(new io.quarry.protocol.RunSpec("in-one-jvm", hocon)).toCompletableFuture()
+          .get(30, java.util.concurrent.TimeUnit.SECONDS);
+      assertEquals(io.quarry.protocol.RunState.COMPLETED,
+          local.follow("in-one-jvm", p -> {}).get(90, java.util.concurrent.TimeUnit.SECONDS).status());
+    }
+    List<Long> acrossJvms = finalMergeIds(dir.resolve("runs/across-jvms"));
+    List<Long> inOneJvm = finalMergeIds(localRuns.resolve("in-one-jvm"));
+    assertEquals(64, acrossJvms.size());
+    assertEquals(inOneJvm, acrossJvms, "the same seed merges the same hard examples in a cluster and in local mode");
+  }
+
+  private static List<Long> finalMergeIds(Path runDir) {
+    List<JsonNode> merges = new RunFiles(runDir).merges();
+    List<Long> ids = new java.util.ArrayList<>();
+    merges.get(merges.size() - 1).path("entries").forEach(entry -> ids.add(entry.path("sample_id").asLong()));
+    return ids;
   }
 
   @Test
