@@ -175,7 +175,16 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private Behavior<CoordinatorCommand> onWorkersListed(WorkersListed listed) {
     for (ActorRef<WorkerCommand> ref : listed.workers()) {
-      if (!workers.containsKey(ref)) discovered(ref);
+      WorkerEntry known = workers.get(ref);
+      if (known == null) {
+        discovered(ref);
+      } else if (known.state == WorkerState.LOST) {
+        // Unreachable for a while (a long GC pause, a network hiccup), not dead: its old attempt has been given to
+        // another worker, so the run stops it when the worker introduces it, and the worker takes new work.
+        getContext().getLog().warn("worker {} is back", known.name());
+        known.state = WorkerState.UP;
+        ref.tell(new WorkerCommand.CoordinatorAnnounced(incarnation, getContext().getSelf()));
+      }
     }
     for (WorkerEntry entry : List.copyOf(workers.values())) {
       if (entry.state != WorkerState.LOST && !listed.workers().contains(entry.ref)) {

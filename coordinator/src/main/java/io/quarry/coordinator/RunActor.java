@@ -241,7 +241,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     participants.put(offer.workerId(), offer.worker());
     assignedWorkers.put(offer.workerId(), offer.worker());
     ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), shard.attempt(), shard.firstSample,
-        shard.sampleCount, directory.checkpointDir(shard.index).toAbsolutePath().toString(), shard.lastCheckpoint());
+        shard.sampleCount, directory.checkpointDir(shard.index, shard.attempt()).toAbsolutePath().toString(), shard.lastCheckpoint());
     offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));
     ObjectNode event = shardEvent("shard_assigned", shard.index, shard.attempt(), offer.workerId());
     if (shard.lastCheckpoint() != null) {
@@ -450,8 +450,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       int attempt = shards.speculate(shard.index, offer.workerId());
       participants.put(offer.workerId(), offer.worker());
       assignedWorkers.put(offer.workerId(), offer.worker());
-      String checkpointDir = directory.checkpointDir(shard.index).resolve("speculative-" + attempt)
-          .toAbsolutePath().toString();
+      String checkpointDir = directory.checkpointDir(shard.index, attempt).toAbsolutePath().toString();
       ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), attempt, shard.firstSample,
           shard.sampleCount, checkpointDir, shard.lastCheckpoint());
       offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));

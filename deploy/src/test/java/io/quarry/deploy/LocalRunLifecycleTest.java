@@ -118,7 +118,8 @@ class LocalRunLifecycleTest {
     }
     assertEquals(summary.hardest().size(), last.get("entries").size());
     for (int shard = 0; shard < 4; shard++) {
-      assertTrue(Files.exists(files.dir.resolve("checkpoints/" + shard + "/last")), "checkpoint of shard " + shard);
+      assertTrue(Files.exists(files.dir.resolve("checkpoints/" + shard + "/attempt-1/last")),
+          "checkpoint of shard " + shard);
     }
 
     RunStatus status = cluster.client().run("demo").toCompletableFuture().get(10, TimeUnit.SECONDS).status();
@@ -263,6 +264,43 @@ class LocalRunLifecycleTest {
     List<JsonNode> completedShard1 = files.events("shard_completed").stream()
         .filter(e -> e.get("shard").asInt() == 1).collect(Collectors.toList());
     assertEquals(1, completedShard1.size(), "shard 1 completed once");
+  }
+
+  @Test
+  void aWorkerTakenForLostThatComesBackHasItsOldAttemptStoppedAndTrainsAgain() throws Exception {
+    start(2);
+    String runId = submit("comeback", "shards=2", "stub.samples=1000", "batch-size=10", "epochs=1",
+        "stub.step-time=20ms", "checkpoint.every-steps=5");
+    CountDownLatch checkpointed = new CountDownLatch(1);
+    CompletableFuture<RunSummary> end = cluster.follow(runId, p -> {
+      if (p.steps() >= 20) checkpointed.countDown();
+    });
+    assertTrue(checkpointed.await(30, TimeUnit.SECONDS));
+    // As the cluster receptionist does for an unreachable node: the worker disappears from the listing...
+    var worker = cluster.workers().get(0);
+    cluster.system().receptionist().tell(
+        org.apache.pekko.actor.typed.receptionist.Receptionist.deregister(io.quarry.protocol.ServiceKeys.WORKER, worker));
+    RunFiles files = new RunFiles(runsDir.resolve(runId));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (files.events("shard_reassigned").isEmpty() && System.nanoTime() < deadline) Thread.sleep(20);
+    // ...and comes back, still training the attempt that has been given up on.
+    cluster.system().receptionist().tell(
+        org.apache.pekko.actor.typed.receptionist.Receptionist.register(io.quarry.protocol.ServiceKeys.WORKER, worker));
+
+    RunSummary summary = end.get(60, TimeUnit.SECONDS);
+    assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
+    assertEquals(100, summary.steps());
+    assertEquals("local-0", files.events("worker_lost").get(0).get("worker_id").asText());
+    JsonNode reassigned = files.events("shard_reassigned").get(0);
+    int shard = reassigned.get("shard").asInt();
+    assertTrue(files.events("shard_completed").stream()
+        .anyMatch(e -> e.get("shard").asInt() == shard && e.get("attempt").asInt() == 2),
+        "the shard completed in its new attempt");
+    assertTrue(files.events("shard_assigned").stream().filter(e -> e.get("worker_id").asText().equals("local-0"))
+        .count() >= 2, "the worker that came back was given work again");
+    assertTrue(Files.isDirectory(runsDir.resolve(runId + "/checkpoints/" + shard + "/attempt-1")));
+    assertTrue(Files.isDirectory(runsDir.resolve(runId + "/checkpoints/" + shard + "/attempt-2")),
+        "each attempt writes its own checkpoints, so the old one cannot overwrite the new one's");
   }
 
   @Test

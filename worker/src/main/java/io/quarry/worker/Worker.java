@@ -185,12 +185,11 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     incarnation = message.incarnation();
     coordinator = message.coordinator();
     if (current != null) {
-      if (newIncarnation) {
-        // Keep training: the new coordinator's run adopts this attempt, or stops it.
-        ShardAssignment a = current.assignment;
-        coordinator.tell(new CoordinatorCommand.ShardInProgress(incarnation, workerId, device, getContext().getSelf(),
-            current.runId, a.shard(), a.attempt()));
-      }
+      // Keep training: the run adopts this attempt, or stops it if it has moved on (a new coordinator incarnation,
+      // or this worker was taken for lost while it was unreachable and its shard went to another worker).
+      ShardAssignment a = current.assignment;
+      coordinator.tell(new CoordinatorCommand.ShardInProgress(incarnation, workerId, device, getContext().getSelf(),
+          current.runId, a.shard(), a.attempt()));
       return this;
     }
     if (newIncarnation && lastOutcome != null) coordinator.tell(new CoordinatorCommand.Redeliver(incarnation, lastOutcome));

@@ -113,8 +113,13 @@ public final class RunDirectory implements AutoCloseable {
     return dir;
   }
 
-  public Path checkpointDir(int shard) {
-    return dir.resolve("checkpoints").resolve(Integer.toString(shard));
+  /**
+   * Where one attempt of a shard writes its checkpoints: a directory per attempt, so that an attempt the run has
+   * given up on (its worker was unreachable, not dead, or it lost a speculative race) can never write over the
+   * checkpoints of the attempt that replaced it. A new attempt resumes from the old one's checkpoint by its path.
+   */
+  public Path checkpointDir(int shard, int attempt) {
+    return dir.resolve("checkpoints").resolve(Integer.toString(shard)).resolve("attempt-" + attempt);
   }
 
   /** A new event of {@code type}, stamped now, with {@code type}, {@code ts}, {@code ts_unix_ns} and {@code run_id}. */
