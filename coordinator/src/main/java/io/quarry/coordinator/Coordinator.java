@@ -89,19 +89,39 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   /** A run as the coordinator sees it. */
   private static final class RunEntry {
     final ActorRef<RunCommand> actor;
+    final int priority;
+    final long submittedMs;
+    final long order;
     boolean wantsWorkers;
+    /** A shard of it has been handed to a worker: it counts against max-concurrent-runs until it ends. */
+    boolean started;
     RunSummary summary;
     RunStatus status;
 
-    RunEntry(ActorRef<RunCommand> actor) {
+    RunEntry(ActorRef<RunCommand> actor, int priority, long submittedMs, long order, boolean started) {
       this.actor = actor;
+      this.priority = priority;
+      this.submittedMs = submittedMs;
+      this.order = order;
+      this.started = started;
+    }
+
+    boolean active() {
+      return summary == null;
     }
   }
+
+  /** The run queue's order: higher priority first, then earlier submission. */
+  private static final java.util.Comparator<RunEntry> QUEUE_ORDER =
+      java.util.Comparator.<RunEntry>comparingInt(run -> -run.priority)
+          .thenComparingLong(run -> run.submittedMs)
+          .thenComparingLong(run -> run.order);
 
   private final long incarnation;
   private final Path runsDir;
   private final Clock clock;
   private final RunStore store;
+  private final int maxConcurrentRuns;
   private final Map<ActorRef<WorkerCommand>, WorkerEntry> workers = new LinkedHashMap<>();
   private final Map<String, RunEntry> runs = new LinkedHashMap<>();
   private long offers;
@@ -110,6 +130,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     super(context);
     this.store = store;
     this.incarnation = store.nextIncarnation();
+    this.maxConcurrentRuns = context.getSystem().settings().config().getInt("quarry.coordinator.max-concurrent-runs");
     this.runsDir = runsDir;
     this.clock = clock;
     ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
@@ -271,20 +292,28 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private void dispatch() {
     for (WorkerEntry worker : workers.values()) {
       if (worker.state != WorkerState.IDLE || worker.offeredTo != null) continue;
-      RunEntry target = null;
-      String targetId = null;
-      for (Map.Entry<String, RunEntry> run : runs.entrySet()) {
-        if (run.getValue().summary == null && run.getValue().wantsWorkers) {
-          target = run.getValue();
-          targetId = run.getKey();
-          break;
-        }
-      }
-      if (target == null) return;
+      String targetId = nextInQueue();
+      if (targetId == null) return;
+      RunEntry target = runs.get(targetId);
       worker.offeredTo = targetId;
       worker.offerId = ++offers;
       target.actor.tell(new CoordinatorProtocol.OfferWorker(worker.id, worker.ref, worker.offerId));
     }
+  }
+
+  /**
+   * The run the next idle worker goes to: the first, in queue order (priority, then submission), that wants
+   * workers — a run that has not started yet only while fewer than max-concurrent-runs runs are going.
+   */
+  private String nextInQueue() {
+    long going = runs.values().stream().filter(run -> run.active() && run.started).count();
+    boolean roomForAnother = maxConcurrentRuns <= 0 || going < maxConcurrentRuns;
+    return runs.entrySet().stream()
+        .filter(run -> run.getValue().active() && run.getValue().wantsWorkers)
+        .filter(run -> run.getValue().started || roomForAnother)
+        .min(Map.Entry.comparingByValue(QUEUE_ORDER))
+        .map(Map.Entry::getKey)
+        .orElse(null);
   }
 
   private Behavior<CoordinatorCommand> onWantsWorkers(WantsWorkers wants) {
@@ -305,6 +334,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       if (answer.accepted()) {
         worker.state = WorkerState.BUSY;
         worker.lentTo = answer.runId();
+        RunEntry run = runs.get(answer.runId());
+        if (run != null) run.started = true;
       }
     }
     if (!answer.accepted()) {
@@ -397,7 +428,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId,
         DispatcherSelector.fromConfig("quarry.coordinator.io-dispatcher"));
     getContext().watchWith(actor, new RunTerminated(runId));
-    RunEntry entry = new RunEntry(actor);
+    RunEntry entry = new RunEntry(actor, setup.config().priority, submittedMs, runs.size(),
+        setup.recovered() != null && setup.recovered().startedUnixMs() != null);
     entry.status = initial;
     runs.put(runId, entry);
   }

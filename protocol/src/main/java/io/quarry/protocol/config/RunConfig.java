@@ -28,6 +28,7 @@ public final class RunConfig {
   public final int batchSize;
   public final long seed;
   public final int shards;
+  public final int priority;
   public final int maxAttempts;
   public final int checkpointEverySteps;
   public final double learningRate;
@@ -70,6 +71,7 @@ public final class RunConfig {
     batchSize = config.getInt("batch-size");
     seed = config.getLong("seed");
     shards = config.getInt("shards");
+    priority = config.getInt("priority");
     maxAttempts = config.getInt("max-attempts");
     checkpointEverySteps = config.getInt("checkpoint.every-steps");
     learningRate = config.getDouble("optimizer.lr");

@@ -17,6 +17,7 @@ public final class RunConfigSchema {
       ConfigKey.integer("epochs", 1, 1_000_000, "passes over each shard"),
       ConfigKey.integer("batch-size", 1, 1 << 24, "samples per training step"),
       ConfigKey.longInt("seed", Long.MIN_VALUE, MAX, "seed of every random choice in the run"),
+      ConfigKey.integer("priority", -1_000_000, 1_000_000, "run queue order: higher first, then submission order"),
       ConfigKey.integer("shards", 0, 1_000_000, "number of shards; 0 = one per worker at run start"),
       ConfigKey.integer("max-attempts", 1, 1000, "trainer failures of one shard before the run fails"),
       ConfigKey.decimal("stragglers.factor", 1.0, 1000.0, "a shard slower than this times the others' median is a straggler"),
