@@ -74,20 +74,86 @@ final class ClientCommands {
     @Option(names = "--run-id", paramLabel = "ID", description = "the run id (default: chosen by the coordinator)")
     String runId;
 
-    @Option(names = "--wait", description = "follow the run with a progress line until it ends")
+    @Option(names = "--wait", description = "follow the run(s) with progress until they end")
     boolean await;
+
+    @Option(names = {"-m", "--multirun"},
+        description = "a sweep: every override with comma-separated values (key=a,b,c) is swept; --run-id names it")
+    boolean multirun;
+
+    @Option(names = "--sort", paramLabel = "[-]COLUMN",
+        description = "sort the sweep table (--wait) by final_loss, val_accuracy, wall_s or steps; '-' descending")
+    String sort;
+
+    @Option(names = "--quiet", description = "print only the final summary line(s) and errors")
+    boolean quiet;
+
+    @Option(names = "--json", description = "print progress and the end of each run as JSON lines")
+    boolean json;
 
     @Override
     public Integer call() {
       return guarded("submit", () -> {
+        SweepReport.checkSort(sort);
         String config = resolvedRunFile(runFile);
-        RunConfig validated = RunConfig.parse(config);
-        for (String override : overrides) validated = validated.with(override);
+        Sweep sweep = multirun ? Sweep.expand(overrides) : null;
+        String sweepId = multirun ? (runId != null ? runId : Sweep.newId()) : null;
+        List<String> ids = new ArrayList<>();
+        List<List<String>> runOverrides = new ArrayList<>();
+        if (sweep == null) {
+          RunArgs.resolve(config, overrides, java.util.Map.of());
+          ids.add(runId);
+          runOverrides.add(overrides);
+        } else {
+          for (Sweep.Point point : sweep.points) {
+            try {
+              RunArgs.resolve(config, point.overrides(), java.util.Map.of());
+            } catch (RunConfigException e) {
+              throw RunArgs.inRun(point.runId(sweepId), point.sweptOverrides(), e);
+            }
+            ids.add(point.runId(sweepId));
+            runOverrides.add(point.overrides());
+          }
+        }
         ApiClient api = target.client();
-        JsonNode accepted = api.submit(config, overrides, runId);
-        String id = accepted.get("run_id").asText();
-        System.out.println("submitted run " + id + " (" + accepted.path("run_dir").asText() + ")");
-        return await ? follow(api, id, System.out) : QuarryCli.EXIT_COMPLETED;
+        RunOutput output = new RunOutput(System.out, RunOutput.mode(quiet, json, System.console() != null), ids.size());
+        List<String> accepted = new ArrayList<>();
+        String runDir = null;
+        for (int i = 0; i < ids.size(); i++) {
+          JsonNode answer = api.submit(config, runOverrides.get(i), ids.get(i));
+          accepted.add(answer.get("run_id").asText());
+          runDir = answer.path("run_dir").asText();
+          if (output.verbose()) System.out.println("submitted run " + accepted.get(i) + " (" + runDir + ")");
+          else if (output.mode() == RunOutput.Mode.JSON) {
+            com.fasterxml.jackson.databind.node.ObjectNode node = RunOutput.object();
+            node.put("type", "run_submitted");
+            node.put("run_id", accepted.get(i));
+            node.put("run_dir", runDir);
+            output.json(node);
+          }
+        }
+        if (!await) return QuarryCli.EXIT_COMPLETED;
+        try (output) {
+          if (sweep == null) {
+            RunResult result = follow(api, accepted.get(0), output, false);
+            return result.isCompleted() ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
+          }
+          List<SweepReport.Row> rows = new ArrayList<>();
+          boolean allCompleted = true;
+          for (int i = 0; i < accepted.size(); i++) {
+            RunResult result = follow(api, accepted.get(i), output, true);
+            rows.add(new SweepReport.Row(sweep.points.get(i), accepted.get(i), result));
+            allCompleted &= result.isCompleted();
+          }
+          output.close();
+          // Beside the runs directory when the coordinator's run directories are reachable here, else ./sweeps.
+          Path runsDir = runDir == null || runDir.isEmpty() ? null : Path.of(runDir).getParent();
+          Path sweepDir = runsDir != null && Files.isDirectory(runsDir)
+              ? SweepReport.sweepDir(runsDir, sweepId) : Path.of("sweeps").resolve(sweepId);
+          Path csv = SweepReport.writeCsv(sweepDir, rows, sweep.sweptKeys);
+          LocalCommand.printSweepEnd(System.out, output, sweepId, sweep.sweptKeys, rows, rows.size(), csv, sort);
+          return allCompleted ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
+        }
       });
     }
   }
@@ -103,9 +169,10 @@ final class ClientCommands {
     }
   }
 
-  /** Polls the run until it ends, with the progress line, then prints the summary; returns the exit code. */
-  static int follow(ApiClient api, String runId, PrintStream out) throws Exception {
-    ProgressLine progress = new ProgressLine(out, System.console() != null);
+  /** Polls the run until it ends, with progress, then prints its summary; returns how it ended. */
+  static RunResult follow(ApiClient api, String runId, RunOutput output, boolean inSweep) throws Exception {
+    PrintStream out = System.out;
+    output.runStarted(runId);
     while (true) {
       JsonNode run = api.run(runId);
       RunState state = RunState.valueOf(run.get("state").asText().toUpperCase(Locale.ROOT));
@@ -113,21 +180,46 @@ final class ClientCommands {
       long finished = run.path("finished_unix_ms").asLong(0);
       long elapsedMs = (state.isFinal() && finished > 0 ? finished : System.currentTimeMillis()) - submitted;
       JsonNode loss = run.path("last_loss");
-      progress.update(new RunUpdate.Progressed(runId, state, run.path("steps").asLong(),
+      output.progress(new RunUpdate.Progressed(runId, state, run.path("steps").asLong(),
           run.path("total_steps").asLong(), loss.isNumber() ? (float) loss.asDouble() : Float.NaN,
           run.path("samples_per_s").asDouble(), elapsedMs));
       if (state.isFinal()) {
-        progress.finish();
-        List<RunReport.Hardest> hardest = new ArrayList<>();
-        for (JsonNode entry : run.path("hardest")) {
-          hardest.add(new RunReport.Hardest(entry.path("sample_id").asLong(), (float) entry.path("loss").asDouble(),
-              entry.path("worker_id").asText(), entry.path("step").asLong()));
-        }
         long wallMs = finished - submitted;
-        RunReport.print(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
-            run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
-            0, run.path("reason").isNull() ? "" : run.path("reason").asText(), hardest, run.path("run_dir").asText());
-        return state == RunState.COMPLETED ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
+        String reason = run.path("reason").isNull() ? "" : run.path("reason").asText();
+        String runDir = run.path("run_dir").asText();
+        // The run directory, when it is reachable from here (shared storage), has final_loss and val_accuracy.
+        RunResult result = runDir.isEmpty() ? null : RunResult.fromRunDir(runId, Path.of(runDir));
+        if (result == null) {
+          com.fasterxml.jackson.databind.node.ObjectNode completed = RunOutput.object();
+          completed.put("type", "run_completed");
+          completed.put("run_id", runId);
+          completed.put("status", state.wireName());
+          completed.put("steps", run.path("steps").asLong());
+          completed.put("total_steps", run.path("total_steps").asLong());
+          completed.put("merges", run.path("merges").asInt());
+          completed.put("dropped_events", run.path("dropped_events").asLong());
+          completed.put("wall_ms", wallMs);
+          if (loss.isNumber()) completed.put("final_loss", loss.asDouble());
+          if (!reason.isEmpty()) completed.put("reason", reason);
+          result = new RunResult(runId, state.wireName(), run.path("steps").asLong(), wallMs,
+              loss.isNumber() ? loss.asDouble() : null, null, reason, runDir, completed);
+        }
+        output.runEnded(result);
+        if (inSweep ? output.verbose() : output.mode() == RunOutput.Mode.QUIET) {
+          RunReport.headline(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
+              run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
+              0, reason);
+        } else if (output.verbose()) {
+          List<RunReport.Hardest> hardest = new ArrayList<>();
+          for (JsonNode entry : run.path("hardest")) {
+            hardest.add(new RunReport.Hardest(entry.path("sample_id").asLong(), (float) entry.path("loss").asDouble(),
+                entry.path("worker_id").asText(), entry.path("step").asLong()));
+          }
+          RunReport.print(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
+              run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
+              0, reason, hardest, runDir);
+        }
+        return result;
       }
       Thread.sleep(500);
     }

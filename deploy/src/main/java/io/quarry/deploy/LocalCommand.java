@@ -50,8 +50,23 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--no-telemetry", description = "fast mode: lifecycle events only (also QUARRY_DISABLE_TELEMETRY=true)")
   boolean noTelemetry;
 
-  @Parameters(paramLabel = "KEY=VALUE", arity = "0..*", description = "run-config overrides, e.g. epochs=3 hard-examples.k=64 seed=7")
-  List<String> overrides = new ArrayList<>();
+  @Option(names = {"-m", "--multirun"},
+      description = "a sweep: every override with comma-separated values (key=a,b,c) is swept; one run per combination")
+  boolean multirun;
+
+  @Option(names = "--sort", paramLabel = "[-]COLUMN",
+      description = "sort the sweep table by final_loss, val_accuracy, wall_s or steps (ascending; '-' descending)")
+  String sort;
+
+  @Option(names = "--quiet", description = "print only the final summary line(s) and errors")
+  boolean quiet;
+
+  @Option(names = "--json", description = "print progress and the end of each run as JSON lines (no progress bar)")
+  boolean json;
+
+  @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
+      description = "an optional run file (HOCON; include works), then run-config overrides, e.g. epochs=3 hard-examples.k=64")
+  List<String> positionals = new ArrayList<>();
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -60,47 +75,16 @@ final class LocalCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    RunConfig config;
+    Plan plan;
     try {
-      config = resolveConfig();
+      plan = plan();
     } catch (RunConfigException e) {
       err.println("quarry local: " + e.getMessage());
       return QuarryCli.EXIT_USAGE;
     }
-    if (runId != null && !io.quarry.coordinator.run.RunDirectory.RUN_ID.matcher(runId).matches()) {
-      err.println("quarry local: --run-id '" + runId + "' is not allowed; use 1-128 letters, digits, '.', '_' or '-'");
-      return QuarryCli.EXIT_USAGE;
-    }
-    if (runId != null && Files.exists(runsDir.resolve(runId))) {
-      err.println("quarry local: run directory " + runsDir.resolve(runId) + " already exists; choose another --run-id");
-      return QuarryCli.EXIT_USAGE;
-    }
-
-    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, ConfigFactory.empty())) {
-      SubmitReply reply = cluster.submit(new RunSpec(runId, config.toHocon())).toCompletableFuture().get(60, TimeUnit.SECONDS);
-      if (reply instanceof SubmitReply.Rejected rejected) {
-        err.println("quarry local: " + rejected.error());
-        return QuarryCli.EXIT_USAGE;
-      }
-      String id = ((SubmitReply.Accepted) reply).runId();
-      ProgressLine progress = new ProgressLine(out, System.console() != null);
-      // Ctrl-C stops the run (STOPPED, exit 1) instead of leaving it half-written.
-      CountDownLatch summaryPrinted = new CountDownLatch(1);
-      Thread stopOnSignal = new Thread(() -> {
-        stopAndWait(cluster, id);
-        awaitQuietly(summaryPrinted);
-      });
-      Runtime.getRuntime().addShutdownHook(stopOnSignal);
-      RunSummary summary;
-      try {
-        summary = cluster.follow(id, progress::update).get();
-      } finally {
-        removeHook(stopOnSignal);
-      }
-      progress.finish();
-      printSummary(summary);
-      summaryPrinted.countDown();
-      return summary.status() == RunState.COMPLETED ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
+    RunOutput output = new RunOutput(out, RunOutput.mode(quiet, json, System.console() != null), plan.runs.size());
+    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, ConfigFactory.empty()); output) {
+      return plan.sweep == null ? runOne(cluster, plan.runs.get(0), output) : runSweep(cluster, plan, output);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return QuarryCli.EXIT_FAILED;
@@ -108,6 +92,153 @@ final class LocalCommand implements Callable<Integer> {
       err.println("quarry local: " + e);
       return QuarryCli.EXIT_FAILED;
     }
+  }
+
+  /** One planned run: its id (null: the coordinator chooses) and validated config. */
+  record PlannedRun(String runId, RunConfig config, Sweep.Point point) {}
+
+  /** Everything checked before anything runs. */
+  record Plan(Sweep sweep, String sweepId, List<PlannedRun> runs) {}
+
+  private Plan plan() {
+    if (workers < 1 || workers > MAX_WORKERS) {
+      throw new RunConfigException("--workers: invalid value " + workers + "; allowed: an integer from 1 to " + MAX_WORKERS);
+    }
+    SweepReport.checkSort(sort);
+    if (quiet && json) throw new RunConfigException("--quiet and --json cannot be combined");
+    RunArgs args = RunArgs.split(positionals);
+    String base = args.baseHocon();
+    List<String> pre = new ArrayList<>();
+    if (trainer != null) pre.add("trainer=" + trainer);
+    List<String> post = noTelemetry ? List.of("telemetry.enabled=false") : List.of();
+    if (runId != null) checkRunId(runId);
+    if (!multirun) {
+      if (sort != null) throw new RunConfigException("--sort applies to a sweep (--multirun)");
+      RunConfig config = RunArgs.resolve(base, RunArgs.concat(RunArgs.concat(pre, args.overrides()), post), System.getenv());
+      if (runId != null) checkFree(runId);
+      return new Plan(null, null, List.of(new PlannedRun(runId, config, null)));
+    }
+    Sweep sweep = Sweep.expand(args.overrides());
+    String sweepId = runId != null ? runId : Sweep.newId();
+    checkRunId(sweepId + "-" + (sweep.points.size() - 1));
+    Path sweepDir = SweepReport.sweepDir(runsDir, sweepId);
+    if (Files.exists(sweepDir)) {
+      throw new RunConfigException("sweep directory " + sweepDir + " already exists; choose another --run-id");
+    }
+    List<PlannedRun> runs = new ArrayList<>();
+    for (Sweep.Point point : sweep.points) {
+      String id = point.runId(sweepId);
+      RunConfig config;
+      try {
+        config = RunArgs.resolve(base, RunArgs.concat(RunArgs.concat(pre, point.overrides()), post), System.getenv());
+      } catch (RunConfigException e) {
+        throw RunArgs.inRun(id, point.sweptOverrides(), e);
+      }
+      checkFree(id);
+      runs.add(new PlannedRun(id, config, point));
+    }
+    return new Plan(sweep, sweepId, runs);
+  }
+
+  private static void checkRunId(String id) {
+    if (!io.quarry.coordinator.run.RunDirectory.RUN_ID.matcher(id).matches()) {
+      throw new RunConfigException("--run-id '" + id + "' is not allowed; use 1-128 letters, digits, '.', '_' or '-'");
+    }
+  }
+
+  private void checkFree(String id) {
+    if (Files.exists(runsDir.resolve(id))) {
+      throw new RunConfigException("run directory " + runsDir.resolve(id) + " already exists; choose another --run-id");
+    }
+  }
+
+  private volatile String current;
+  private volatile boolean interrupted;
+
+  /** Submits and follows one run; Ctrl-C stops it. Returns its result, or null when it was rejected. */
+  private RunResult follow(LocalCluster cluster, PlannedRun run, RunOutput output, boolean inSweep) throws Exception {
+    SubmitReply reply = cluster.submit(new RunSpec(run.runId(), run.config().toHocon())).toCompletableFuture().get(60, TimeUnit.SECONDS);
+    if (reply instanceof SubmitReply.Rejected rejected) {
+      err.println("quarry local: " + rejected.error());
+      return null;
+    }
+    String id = ((SubmitReply.Accepted) reply).runId();
+    current = id;
+    output.runStarted(id);
+    CountDownLatch summaryPrinted = new CountDownLatch(1);
+    Thread stopOnSignal = new Thread(() -> {
+      interrupted = true;
+      stopAndWait(cluster, id);
+      awaitQuietly(summaryPrinted);
+    });
+    Runtime.getRuntime().addShutdownHook(stopOnSignal);
+    RunSummary summary;
+    try {
+      summary = cluster.follow(id, output::progress).get();
+    } finally {
+      removeHook(stopOnSignal);
+    }
+    RunResult result = RunResult.fromRunDir(id, Path.of(summary.runDir()));
+    if (result == null) {
+      result = new RunResult(id, summary.status().wireName(), summary.steps(), summary.wallMs(), null, null,
+          summary.reason(), summary.runDir(), null);
+    }
+    output.runEnded(result);
+    if (inSweep ? output.verbose() : output.mode() == RunOutput.Mode.QUIET) {
+      RunReport.headline(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
+          summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason());
+    } else if (output.verbose()) {
+      printSummary(summary);
+    }
+    summaryPrinted.countDown();
+    return result;
+  }
+
+  private int runOne(LocalCluster cluster, PlannedRun run, RunOutput output) throws Exception {
+    RunResult result = follow(cluster, run, output, false);
+    if (result == null) return QuarryCli.EXIT_USAGE;
+    return result.isCompleted() ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
+  }
+
+  private int runSweep(LocalCluster cluster, Plan plan, RunOutput output) throws Exception {
+    List<SweepReport.Row> rows = new ArrayList<>();
+    boolean allCompleted = true;
+    for (PlannedRun run : plan.runs()) {
+      if (interrupted) break;
+      RunResult result = follow(cluster, run, output, true);
+      if (result == null) return QuarryCli.EXIT_FAILED;
+      rows.add(new SweepReport.Row(run.point(), run.runId(), result));
+      allCompleted &= result.isCompleted();
+    }
+    allCompleted &= rows.size() == plan.runs().size();
+    output.close();
+    Path csv = SweepReport.writeCsv(SweepReport.sweepDir(runsDir, plan.sweepId()), rows, plan.sweep().sweptKeys);
+    printSweepEnd(output, plan.sweepId(), plan.sweep().sweptKeys, rows, plan.runs().size(), csv);
+    return allCompleted ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
+  }
+
+  private void printSweepEnd(RunOutput output, String sweepId, List<String> sweptKeys, List<SweepReport.Row> rows,
+      int total, Path csv) {
+    printSweepEnd(out, output, sweepId, sweptKeys, rows, total, csv, sort);
+  }
+
+  static void printSweepEnd(PrintStream out, RunOutput output, String sweepId, List<String> sweptKeys,
+      List<SweepReport.Row> rows, int total, Path csv, String sort) {
+    long completed = rows.stream().filter(r -> r.result() != null && r.result().isCompleted()).count();
+    if (output.mode() == RunOutput.Mode.JSON) {
+      com.fasterxml.jackson.databind.node.ObjectNode node = RunOutput.object();
+      node.put("type", "sweep_completed");
+      node.put("sweep_id", sweepId);
+      node.put("runs", total);
+      node.put("completed", completed);
+      node.put("summary_csv", csv == null ? null : csv.toString());
+      out.println(node);
+      return;
+    }
+    if (output.verbose()) out.println();
+    SweepReport.printTable(out, SweepReport.sorted(rows, sort), sweptKeys);
+    out.printf("sweep %s: %d of %d run(s) completed%s%n", sweepId, completed, total,
+        csv == null ? "" : "; summary " + csv);
   }
 
   private static void stopAndWait(LocalCluster cluster, String runId) {
@@ -133,17 +264,6 @@ final class LocalCommand implements Callable<Integer> {
     } catch (IllegalStateException e) {
       // Already shutting down: the hook is running.
     }
-  }
-
-  private RunConfig resolveConfig() {
-    if (workers < 1 || workers > MAX_WORKERS) {
-      throw new RunConfigException("--workers: invalid value " + workers + "; allowed: an integer from 1 to " + MAX_WORKERS);
-    }
-    List<String> all = new ArrayList<>();
-    if (trainer != null) all.add("trainer=" + trainer);
-    all.addAll(overrides);
-    if (noTelemetry) all.add("telemetry.enabled=false");
-    return RunConfig.fromOverrides(all, System.getenv());
   }
 
   private void printSummary(RunSummary summary) {

@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
     description = "Quarry: a distributed, actor-based training cluster for the JVM.",
     subcommands = {
       LocalCommand.class,
+      ConfigCommand.class,
       CoordinatorNodeCommand.class,
       WorkerNodeCommand.class,
       ClientCommands.Submit.class,

@@ -12,10 +12,7 @@ final class RunReport {
 
   static void print(PrintStream out, String runId, String status, long steps, long wallMs, double samplesPerSec,
       int merges, long droppedEvents, long stepsRedone, String reason, List<Hardest> hardest, String runDir) {
-    out.printf("run %s %s: %,d steps in %.1f s, %,.0f samples/s, %d merge(s), %,d dropped event(s)%s%n",
-        runId, status, steps, wallMs / 1000.0, samplesPerSec, merges, droppedEvents,
-        stepsRedone > 0 ? ", " + stepsRedone + " step(s) redone" : "");
-    if (reason != null && !reason.isEmpty()) out.println("reason: " + reason);
+    headline(out, runId, status, steps, wallMs, samplesPerSec, merges, droppedEvents, stepsRedone, reason);
     List<Hardest> top = hardest.subList(0, Math.min(5, hardest.size()));
     if (!top.isEmpty()) {
       out.println("hardest examples (final merge):");
@@ -27,5 +24,14 @@ final class RunReport {
       }
     }
     out.println("run directory: " + runDir);
+  }
+
+  /** The first line of the summary (and the reason, for a run that did not complete): what --quiet prints. */
+  static void headline(PrintStream out, String runId, String status, long steps, long wallMs, double samplesPerSec,
+      int merges, long droppedEvents, long stepsRedone, String reason) {
+    out.printf("run %s %s: %,d steps in %.1f s, %,.0f samples/s, %d merge(s), %,d dropped event(s)%s%n",
+        runId, status, steps, wallMs / 1000.0, samplesPerSec, merges, droppedEvents,
+        stepsRedone > 0 ? ", " + stepsRedone + " step(s) redone" : "");
+    if (reason != null && !reason.isEmpty()) out.println("reason: " + reason);
   }
 }

@@ -1,0 +1,78 @@
+package io.quarry.deploy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quarry.protocol.config.ConfigKey;
+import io.quarry.protocol.config.RunConfig;
+import io.quarry.protocol.config.RunConfigSchema;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code quarry config}: the resolved config of a run file and overrides, the defaults, the schema. */
+class ConfigCommandTest extends CliCapture {
+  @TempDir Path tmp;
+
+  @Test
+  void printsTheRunFileWithItsIncludeAndOverridesResolved() throws Exception {
+    Path dir = Files.createDirectories(tmp.resolve("conf"));
+    Files.writeString(dir.resolve("base.conf"), "batch-size = 64\nhard-examples { k = 16 }\n");
+    Files.writeString(dir.resolve("run.conf"), "include \"base.conf\"\nepochs = 5\n");
+
+    int exit = QuarryCli.run("config", dir.resolve("run.conf").toString(), "epochs=7", "stub.fault-shards=[0,2]",
+        "name=\"my run\"");
+
+    assertEquals(0, exit, stderr());
+    RunConfig printed = RunConfig.parse(stdout());
+    assertEquals(7, printed.epochs, "the override wins over the file");
+    assertEquals(64, printed.batchSize, "from the included file, resolved relative to the run file");
+    assertEquals(16, printed.hardExamples.k());
+    assertEquals(List.of(0, 2), printed.stub.faultShards());
+    assertEquals("my run", printed.name);
+    assertEquals(RunConfigSchema.keys().size(), stdout().strip().lines().count(), "one line per key");
+  }
+
+  @Test
+  void withNoFilePrintsTheDefaults() {
+    assertEquals(0, QuarryCli.run("config"));
+    for (ConfigKey key : RunConfigSchema.keys()) assertTrue(stdout().contains(key.path() + " = "), key.path());
+    assertEquals(RunConfig.fromOverrides(List.of(), java.util.Map.of()).toHocon(), RunConfig.parse(stdout()).toHocon());
+  }
+
+  @Test
+  void schemaListsEveryKeyWithTypeDefaultAndMeaning() {
+    assertEquals(0, QuarryCli.run("config", "--schema"));
+    List<String> lines = stdout().lines().toList();
+    assertEquals(RunConfigSchema.keys().size() + 1, lines.size(), stdout());
+    for (ConfigKey key : RunConfigSchema.keys()) {
+      String line = lines.stream().filter(l -> l.startsWith(key.path() + " ")).findFirst().orElseThrow(() ->
+          new AssertionError("no line for " + key.path()));
+      assertTrue(line.contains(key.typeName()) && line.contains(key.doc()), line);
+    }
+    assertTrue(stdout().contains("hard-examples.merge-mode") && stdout().contains("round-robin|top-k"), stdout());
+  }
+
+  @Test
+  void aBadOverrideIsOneLineAndExitTwo() {
+    assertEquals(2, QuarryCli.run("config", "epochz=3"));
+    assertTrue(stderr().contains("unknown config key 'epochz' (did you mean 'epochs'?)"), stderr());
+    assertEquals(1, stderr().strip().lines().count());
+    assertEquals("", stdout());
+  }
+
+  @Test
+  void aMissingRunFileIsExitTwo() {
+    assertEquals(2, QuarryCli.run("config", tmp.resolve("nope.conf").toString()));
+    assertTrue(stderr().contains("run file") && stderr().contains("does not exist"), stderr());
+  }
+
+  @Test
+  void anUnknownKeyInTheRunFileIsNamed() throws Exception {
+    Files.writeString(tmp.resolve("bad.conf"), "hard-examples.kk = 3\n");
+    assertEquals(2, QuarryCli.run("config", tmp.resolve("bad.conf").toString()));
+    assertTrue(stderr().contains("unknown config key 'hard-examples.kk' (did you mean 'hard-examples.k'?)"), stderr());
+  }
+}
