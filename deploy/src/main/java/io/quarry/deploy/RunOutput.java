@@ -91,6 +91,8 @@ final class RunOutput implements AutoCloseable {
   synchronized void runEnded(RunResult result) {
     done++;
     if (runBar != null) {
+      // The last progress update can predate the final steps: show where the run really ended.
+      if (result != null) runBar.stepTo(result.steps());
       runBar.close();
       runBar = null;
     }
