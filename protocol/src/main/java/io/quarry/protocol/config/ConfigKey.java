@@ -22,7 +22,8 @@ public record ConfigKey(String path, Kind kind, double min, double max, List<Str
     STRING,
     DURATION,
     CHOICE,
-    INT_LIST
+    INT_LIST,
+    STRING_LIST
   }
 
   public ConfigKey {
@@ -61,6 +62,10 @@ public record ConfigKey(String path, Kind kind, double min, double max, List<Str
     return new ConfigKey(path, Kind.INT_LIST, min, max, List.of(), doc);
   }
 
+  static ConfigKey stringList(String path, String doc) {
+    return new ConfigKey(path, Kind.STRING_LIST, 0, 0, List.of(), doc);
+  }
+
   /** What values are allowed, in words. */
   public String allowed() {
     return switch (kind) {
@@ -71,6 +76,7 @@ public record ConfigKey(String path, Kind kind, double min, double max, List<Str
       case DURATION -> "a duration from " + fmt(min) + "ms to " + fmt(max) + "ms (e.g. 5ms, 2s, 1m)";
       case CHOICE -> "one of " + String.join(", ", choices);
       case INT_LIST -> "a list of integers from " + fmt(min) + " to " + fmt(max) + " (e.g. [0,2])";
+      case STRING_LIST -> "a list of strings (e.g. [\"python3\", \"train.py\"])";
     };
   }
 
@@ -100,6 +106,7 @@ public record ConfigKey(String path, Kind kind, double min, double max, List<Str
         case INT_LIST -> {
           for (Integer value : config.getIntList(path)) inRange(value, shown);
         }
+        case STRING_LIST -> config.getStringList(path);
       }
     } catch (ConfigException.WrongType | ConfigException.BadValue e) {
       throw invalid(shown);

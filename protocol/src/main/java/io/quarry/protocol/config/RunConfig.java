@@ -35,6 +35,7 @@ public final class RunConfig {
   public final HardExamples hardExamples;
   public final Telemetry telemetry;
   public final Stub stub;
+  public final Process process;
   public final double stragglerFactor;
   public final Duration stragglerWindow;
   public final boolean speculative;
@@ -62,6 +63,17 @@ public final class RunConfig {
       return faultShards.isEmpty() || faultShards.contains(shard);
     }
   }
+
+  /**
+   * {@code process.*}: the trainer that runs a program per shard attempt ({@code trainer = process}).
+   *
+   * @param command the program and its arguments, placeholders not yet filled in; empty unless {@code trainer = process}
+   * @param workdir the program's working directory; empty = the worker JVM's
+   * @param metrics extra metric names the plain-log parser looks for
+   * @param grace how long a program has to exit after SIGTERM before SIGKILL
+   * @param hangTimeout a program silent on stdout this long is killed; {@link Duration#ZERO} = never
+   */
+  public record Process(List<String> command, String workdir, List<String> metrics, Duration grace, Duration hangTimeout) {}
 
   private RunConfig(Config config) {
     this.config = config;
@@ -101,6 +113,16 @@ public final class RunConfig {
         config.getDouble("stub.slow-factor"),
         config.getInt("stub.slow-attempts"),
         List.copyOf(config.getIntList("stub.fault-shards")));
+    process = new Process(
+        List.copyOf(config.getStringList("process.command")),
+        config.getString("process.workdir"),
+        List.copyOf(config.getStringList("process.metrics")),
+        config.getDuration("process.grace"),
+        config.getDuration("process.hang-timeout"));
+    if (trainer.equals("process") && process.command().isEmpty()) {
+      throw new RunConfigException("config key 'process.command': empty, but trainer = process needs the program to run; "
+          + "allowed: a non-empty list of strings, e.g. process.command = [\"python3\", \"train.py\", \"--shard\", \"{shard}\"]");
+    }
   }
 
   /** Parses and validates run-config HOCON (keys without the {@code quarry.run.} prefix) over the defaults. */

@@ -7,7 +7,7 @@ import java.util.Map;
 /** Every run-config key Quarry knows. The defaults live in {@code reference.conf} under {@code quarry.run}. */
 public final class RunConfigSchema {
   /** Trainer names a run may ask for. */
-  public static final List<String> TRAINERS = List.of("stub");
+  public static final List<String> TRAINERS = List.of("stub", "process");
 
   private static final long MAX = Long.MAX_VALUE;
 
@@ -44,7 +44,13 @@ public final class RunConfigSchema {
       ConfigKey.longInt("stub.hang-at-step", -1, MAX, "hang at this shard step until stopped (-1 = never)"),
       ConfigKey.decimal("stub.slow-factor", 1.0, 10_000.0, "steps take this many times longer (a straggler)"),
       ConfigKey.integer("stub.slow-attempts", 0, 1000, "slow only on the first N attempts (0 = every attempt)"),
-      ConfigKey.intList("stub.fault-shards", 0, 1_000_000, "shards the faults apply to; empty = every shard")));
+      ConfigKey.intList("stub.fault-shards", 0, 1_000_000, "shards the faults apply to; empty = every shard"),
+      ConfigKey.stringList("process.command", "trainer = process: the program and its arguments, with {shard}-style placeholders"),
+      ConfigKey.text("process.workdir", "trainer = process: the program's working directory; empty = the worker JVM's"),
+      ConfigKey.stringList("process.metrics", "trainer = process: extra metric names parsed from plain log lines"),
+      ConfigKey.duration("process.grace", 0, 3_600_000, "trainer = process: after SIGTERM, SIGKILL after this long"),
+      ConfigKey.duration("process.hang-timeout", 0, 604_800_000,
+          "trainer = process: a program silent on stdout this long is killed and the shard fails; 0 = never")));
 
   private RunConfigSchema() {}
 

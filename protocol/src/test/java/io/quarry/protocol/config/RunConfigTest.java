@@ -54,6 +54,8 @@ class RunConfigTest {
     assertEquals(Duration.ofSeconds(5), config.stragglerWindow);
     assertFalse(config.speculative);
     assertTrue(config.stub.faultsApplyTo(5));
+    assertEquals(new RunConfig.Process(List.of(), "", List.of(), Duration.ofSeconds(10), Duration.ofMinutes(5)),
+        config.process);
   }
 
   @Test
@@ -180,6 +182,28 @@ class RunConfigTest {
   @Test
   void unknownTrainerListsTheAllowedTrainers() {
     rejected("trainer=bogus", "'trainer'", "bogus", "one of " + String.join(", ", RunConfigSchema.TRAINERS));
+  }
+
+  @Test
+  void processTrainerTakesItsCommandAsAList() {
+    RunConfig config = overrides("trainer=process", "process.command=[\"python3\", \"train.py\", \"--shard\", \"{shard}\"]",
+        "process.metrics=[acc, grad_norm]", "process.grace=2s", "process.hang-timeout=0");
+
+    assertEquals("process", config.trainer);
+    assertEquals(List.of("python3", "train.py", "--shard", "{shard}"), config.process.command());
+    assertEquals(List.of("acc", "grad_norm"), config.process.metrics());
+    assertEquals(Duration.ofSeconds(2), config.process.grace());
+    assertEquals(Duration.ZERO, config.process.hangTimeout());
+  }
+
+  @Test
+  void processTrainerWithoutACommandNamesTheKey() {
+    rejected("trainer=process", "'process.command'", "trainer = process");
+  }
+
+  @Test
+  void processCommandThatIsNotAListIsRejected() {
+    rejected("process.command=python3", "'process.command'", "a list of strings");
   }
 
   @Test

@@ -1,0 +1,70 @@
+package io.quarry.worker.trainer.process;
+
+import io.quarry.protocol.ShardAssignment;
+import io.quarry.protocol.config.RunConfig;
+import io.quarry.worker.trainer.TrainerContext;
+import java.io.File;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * How one shard attempt's program is started: {@code process.command} with its placeholders filled in, the
+ * {@code QUARRY_*} environment, and {@code process.workdir}.
+ *
+ * <p>Placeholders are replaced anywhere inside an argument ({@code --shard={shard}} works); text in braces that
+ * is not a placeholder is left as it is, so arguments may carry JSON.
+ */
+final class ProcessLaunch {
+  private ProcessLaunch() {}
+
+  /** The placeholder values of one attempt, by name without braces; the same values go into the environment. */
+  static Map<String, String> values(TrainerContext context) {
+    ShardAssignment assignment = context.assignment();
+    Map<String, String> values = new LinkedHashMap<>();
+    values.put("shard", Integer.toString(assignment.shard()));
+    values.put("shards", Integer.toString(assignment.shards()));
+    values.put("attempt", Integer.toString(assignment.attempt()));
+    values.put("run_id", context.runId());
+    values.put("device", context.device());
+    values.put("checkpoint_dir", context.checkpointDir().toString());
+    values.put("resume_from", context.resumeFrom().map(Object::toString).orElse(""));
+    values.put("first_sample", Long.toString(assignment.firstSample()));
+    values.put("sample_count", Long.toString(assignment.sampleCount()));
+    return values;
+  }
+
+  /** {@code command} with every {@code {name}} placeholder replaced. */
+  static List<String> expand(List<String> command, Map<String, String> values) {
+    List<String> expanded = new ArrayList<>(command.size());
+    for (String argument : command) {
+      String result = argument;
+      for (Map.Entry<String, String> value : values.entrySet()) {
+        result = result.replace("{" + value.getKey() + "}", value.getValue());
+      }
+      expanded.add(result);
+    }
+    return expanded;
+  }
+
+  /** The process builder for one attempt; stdout and stderr stay pipes for the trainer to read. */
+  static ProcessBuilder builder(RunConfig config, TrainerContext context) {
+    Map<String, String> values = values(context);
+    ProcessBuilder builder = new ProcessBuilder(expand(config.process.command(), values));
+    Map<String, String> env = builder.environment();
+    env.put("QUARRY_RUN_ID", values.get("run_id"));
+    env.put("QUARRY_SHARD", values.get("shard"));
+    env.put("QUARRY_SHARDS", values.get("shards"));
+    env.put("QUARRY_ATTEMPT", values.get("attempt"));
+    env.put("QUARRY_DEVICE", values.get("device"));
+    env.put("QUARRY_CHECKPOINT_DIR", values.get("checkpoint_dir"));
+    env.put("QUARRY_RESUME_FROM", values.get("resume_from"));
+    env.put("QUARRY_FIRST_SAMPLE", values.get("first_sample"));
+    env.put("QUARRY_SAMPLE_COUNT", values.get("sample_count"));
+    // Always set, so a value inherited from the worker's own environment cannot contradict the run's config.
+    env.put(RunConfig.DISABLE_TELEMETRY_ENV, Boolean.toString(!config.telemetryEnabled()));
+    if (!config.process.workdir().isBlank()) builder.directory(new File(config.process.workdir()));
+    return builder;
+  }
+}
