@@ -379,7 +379,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     }
     long liveWorkers = workers.values().stream().filter(w -> w.state != WorkerState.LOST).count();
     int shardCount = config.shards > 0 ? config.shards : (int) Math.max(1, liveWorkers);
-    long samples = config.stub.samples();
+    long samples = config.datasetSamples();
     if (shardCount > samples) {
       submit.replyTo().tell(new SubmitReply.Rejected("config key 'shards': " + shardCount
           + " shards for a dataset of " + samples + " samples; allowed: at most one shard per sample"));

@@ -57,7 +57,7 @@ class LocalProcessRunTest {
   private RunSummary runToEnd(String runId, Path script, String... overrides) throws Exception {
     cluster = LocalCluster.start(2, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
     List<String> all = new ArrayList<>(List.of("trainer=process", "process.command=[\"/bin/sh\", \"" + script + "\"]",
-        "stub.samples=1000"));
+        "process.samples=1000"));
     all.addAll(List.of(overrides));
     RunConfig config = RunConfig.fromOverrides(all, Map.of());
     SubmitReply reply = cluster.submit(new RunSpec(runId, config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
@@ -86,6 +86,27 @@ class LocalProcessRunTest {
     assertEquals(Set.of(7L, 507L), Set.of(lastMerge.get("entries").get(0).get("sample_id").asLong(),
         lastMerge.get("entries").get(1).get("sample_id").asLong()));
     assertTrue(Files.readString(files.dir.resolve("logs/0.log")).contains("unparsed_lines=1"));
+  }
+
+  /** A program that prints plain log lines, in mixed case, with '=', ':' and spaces, in scientific notation. */
+  private static final String PLAIN_LOG_SCRIPT = """
+      echo "Step 0 LOSS: 1.5e-1 lr=2E-3"
+      echo "step=1, loss 1.25E-1, Lr: 1e-3"
+      echo "just chatter"
+      echo "Epoch: 0 Val_Loss=3.2E-01 val_accuracy 0.75"
+      """;
+
+  @Test
+  void aPlainLogProgramsMetricsLandInScalarsCsv() throws Exception {
+    Path script = Files.writeString(tmp.resolve("plain.sh"), PLAIN_LOG_SCRIPT);
+
+    RunSummary summary = runToEnd("plain", script, "shards=1");
+
+    assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
+    List<String> rows = new RunFiles(tmp.resolve("runs/plain")).scalars();
+    assertTrue(rows.stream().anyMatch(r -> r.startsWith("0,0,") && r.contains(",train,0.15,0.002,")), rows.toString());
+    assertTrue(rows.stream().anyMatch(r -> r.startsWith("1,0,") && r.contains(",train,0.125,0.001,")), rows.toString());
+    assertTrue(rows.stream().anyMatch(r -> r.contains(",val,0.32,") && r.contains(",0.75,")), rows.toString());
   }
 
   @Test

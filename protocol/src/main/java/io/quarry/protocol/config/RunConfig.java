@@ -73,7 +73,13 @@ public final class RunConfig {
    * @param grace how long a program has to exit after SIGTERM before SIGKILL
    * @param hangTimeout a program silent on stdout this long is killed; {@link Duration#ZERO} = never
    */
-  public record Process(List<String> command, String workdir, List<String> metrics, Duration grace, Duration hangTimeout) {}
+  public record Process(
+      List<String> command, long samples, String workdir, List<String> metrics, Duration grace, Duration hangTimeout) {}
+
+  /** The number of samples the run's dataset holds: what the coordinator splits into shards. */
+  public long datasetSamples() {
+    return trainer.equals("process") ? process.samples() : stub.samples();
+  }
 
   private RunConfig(Config config) {
     this.config = config;
@@ -115,6 +121,7 @@ public final class RunConfig {
         List.copyOf(config.getIntList("stub.fault-shards")));
     process = new Process(
         List.copyOf(config.getStringList("process.command")),
+        config.getLong("process.samples"),
         config.getString("process.workdir"),
         List.copyOf(config.getStringList("process.metrics")),
         config.getDuration("process.grace"),

@@ -46,6 +46,7 @@ public final class RunConfigSchema {
       ConfigKey.integer("stub.slow-attempts", 0, 1000, "slow only on the first N attempts (0 = every attempt)"),
       ConfigKey.intList("stub.fault-shards", 0, 1_000_000, "shards the faults apply to; empty = every shard"),
       ConfigKey.stringList("process.command", "trainer = process: the program and its arguments, with {shard}-style placeholders"),
+      ConfigKey.longInt("process.samples", 1, 1L << 40, "trainer = process: the size of the program's dataset"),
       ConfigKey.text("process.workdir", "trainer = process: the program's working directory; empty = the worker JVM's"),
       ConfigKey.stringList("process.metrics", "trainer = process: extra metric names parsed from plain log lines"),
       ConfigKey.duration("process.grace", 0, 3_600_000, "trainer = process: after SIGTERM, SIGKILL after this long"),

@@ -54,7 +54,7 @@ class RunConfigTest {
     assertEquals(Duration.ofSeconds(5), config.stragglerWindow);
     assertFalse(config.speculative);
     assertTrue(config.stub.faultsApplyTo(5));
-    assertEquals(new RunConfig.Process(List.of(), "", List.of(), Duration.ofSeconds(10), Duration.ofMinutes(5)),
+    assertEquals(new RunConfig.Process(List.of(), 10_000, "", List.of(), Duration.ofSeconds(10), Duration.ofMinutes(5)),
         config.process);
   }
 

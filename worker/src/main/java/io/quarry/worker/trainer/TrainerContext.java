@@ -22,7 +22,10 @@ public interface TrainerContext {
 
   ShardAssignment assignment();
 
-  /** Where this shard's checkpoints live (shared by every attempt of the shard). */
+  /**
+   * Where this attempt writes its checkpoints: a directory of its own ({@code checkpoints/<shard>/attempt-<n>}), so
+   * an attempt the run has given up on can never overwrite the next one's. {@link #resumeFrom()} may be elsewhere.
+   */
   Path checkpointDir();
 
   /** The checkpoint to resume from, if this attempt resumes one. */

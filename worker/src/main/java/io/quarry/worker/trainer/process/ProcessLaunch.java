@@ -32,6 +32,11 @@ final class ProcessLaunch {
     values.put("resume_from", context.resumeFrom().map(Object::toString).orElse(""));
     values.put("first_sample", Long.toString(assignment.firstSample()));
     values.put("sample_count", Long.toString(assignment.sampleCount()));
+    // The run's own training keys, so that a sweep over them reaches the program.
+    values.put("epochs", Integer.toString(context.config().epochs));
+    values.put("batch_size", Integer.toString(context.config().batchSize));
+    values.put("lr", Double.toString(context.config().learningRate));
+    values.put("seed", Long.toString(context.config().seed));
     return values;
   }
 
@@ -61,6 +66,10 @@ final class ProcessLaunch {
     env.put("QUARRY_CHECKPOINT_DIR", values.get("checkpoint_dir"));
     env.put("QUARRY_RESUME_FROM", values.get("resume_from"));
     env.put("QUARRY_FIRST_SAMPLE", values.get("first_sample"));
+    env.put("QUARRY_EPOCHS", values.get("epochs"));
+    env.put("QUARRY_BATCH_SIZE", values.get("batch_size"));
+    env.put("QUARRY_LR", values.get("lr"));
+    env.put("QUARRY_SEED", values.get("seed"));
     env.put("QUARRY_SAMPLE_COUNT", values.get("sample_count"));
     // Always set, so a value inherited from the worker's own environment cannot contradict the run's config.
     env.put(RunConfig.DISABLE_TELEMETRY_ENV, Boolean.toString(!config.telemetryEnabled()));

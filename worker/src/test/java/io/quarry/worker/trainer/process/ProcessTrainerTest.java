@@ -235,8 +235,10 @@ class ProcessTrainerTest {
         env | grep '^QUARRY_' | sort >> %s
         """.formatted(out, out, out));
     RunConfig config = config(List.of("/bin/sh", script.toString(), "{shard}", "{shards}", "{attempt}", "{run_id}", "{device}",
-        "--ckpt={checkpoint_dir}", "[{resume_from}]", "{first_sample}", "{sample_count}", "{unknown}"),
-        "process.workdir=\"" + workdir + "\"", "telemetry.enabled=false");
+        "--ckpt={checkpoint_dir}", "[{resume_from}]", "{first_sample}", "{sample_count}", "{unknown}",
+        "--lr={lr}", "{epochs}x{batch_size}", "seed={seed}"),
+        "process.workdir=\"" + workdir + "\"", "telemetry.enabled=false", "optimizer.lr=0.05", "epochs=2",
+        "batch-size=16", "seed=9");
     Path checkpointDir = checkpointDir(1, 2);
     Path resume = checkpointDir.resolveSibling("attempt-1").resolve("step-40");
     TestTrainerContext context = new TestTrainerContext(config,
@@ -245,11 +247,13 @@ class ProcessTrainerTest {
     new ProcessTrainer(config).train(context);
 
     String seen = Files.readString(out);
-    assertTrue(seen.contains("args: 1 4 2 test-run cpu --ckpt=" + checkpointDir + " [" + resume + "] 100 50 {unknown}"), seen);
+    assertTrue(seen.contains("args: 1 4 2 test-run cpu --ckpt=" + checkpointDir + " [" + resume + "] 100 50 {unknown}"
+        + " --lr=0.05 2x16 seed=9"), seen);
     assertTrue(seen.contains("pwd: " + workdir.toRealPath()), seen);
     for (String variable : List.of("QUARRY_RUN_ID=test-run", "QUARRY_SHARD=1", "QUARRY_SHARDS=4", "QUARRY_ATTEMPT=2",
         "QUARRY_DEVICE=cpu", "QUARRY_CHECKPOINT_DIR=" + checkpointDir, "QUARRY_RESUME_FROM=" + resume,
-        "QUARRY_FIRST_SAMPLE=100", "QUARRY_SAMPLE_COUNT=50", "QUARRY_DISABLE_TELEMETRY=true")) {
+        "QUARRY_FIRST_SAMPLE=100", "QUARRY_SAMPLE_COUNT=50", "QUARRY_DISABLE_TELEMETRY=true", "QUARRY_LR=0.05",
+        "QUARRY_EPOCHS=2", "QUARRY_BATCH_SIZE=16", "QUARRY_SEED=9")) {
       assertTrue(seen.contains(variable + "\n"), variable + " in:\n" + seen);
     }
   }
