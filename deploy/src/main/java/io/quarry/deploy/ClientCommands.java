@@ -77,27 +77,15 @@ final class ClientCommands {
     @Option(names = "--wait", description = "follow the run(s) with progress until they end")
     boolean await;
 
-    @Option(names = {"-m", "--multirun"},
-        description = "a sweep: every override with comma-separated values (key=a,b,c) is swept; --run-id names it")
-    boolean multirun;
-
-    @Option(names = "--sort", paramLabel = "[-]COLUMN",
-        description = "sort the sweep table (--wait) by final_loss, val_accuracy, wall_s or steps; '-' descending")
-    String sort;
-
-    @Option(names = "--quiet", description = "print only the final summary line(s) and errors")
-    boolean quiet;
-
-    @Option(names = "--json", description = "print progress and the end of each run as JSON lines")
-    boolean json;
+    @picocli.CommandLine.Mixin OutputOptions display;
 
     @Override
     public Integer call() {
       return guarded("submit", () -> {
-        SweepReport.checkSort(sort);
+        display.check();
         String config = resolvedRunFile(runFile);
-        Sweep sweep = multirun ? Sweep.expand(overrides) : null;
-        String sweepId = multirun ? (runId != null ? runId : Sweep.newId()) : null;
+        Sweep sweep = display.multirun ? Sweep.expand(overrides) : null;
+        String sweepId = display.multirun ? (runId != null ? runId : Sweep.newId()) : null;
         List<String> ids = new ArrayList<>();
         List<List<String>> runOverrides = new ArrayList<>();
         if (sweep == null) {
@@ -116,7 +104,7 @@ final class ClientCommands {
           }
         }
         ApiClient api = target.client();
-        RunOutput output = new RunOutput(System.out, RunOutput.mode(quiet, json, System.console() != null), ids.size());
+        RunOutput output = new RunOutput(System.out, display.mode(), ids.size());
         List<String> accepted = new ArrayList<>();
         String runDir = null;
         for (int i = 0; i < ids.size(); i++) {
@@ -151,7 +139,7 @@ final class ClientCommands {
           Path sweepDir = runsDir != null && Files.isDirectory(runsDir)
               ? SweepReport.sweepDir(runsDir, sweepId) : Path.of("sweeps").resolve(sweepId);
           Path csv = SweepReport.writeCsv(sweepDir, rows, sweep.sweptKeys);
-          LocalCommand.printSweepEnd(System.out, output, sweepId, sweep.sweptKeys, rows, rows.size(), csv, sort);
+          LocalCommand.printSweepEnd(System.out, output, sweepId, sweep.sweptKeys, rows, rows.size(), csv, display.sort);
           return allCompleted ? QuarryCli.EXIT_COMPLETED : QuarryCli.EXIT_FAILED;
         }
       });

@@ -50,19 +50,7 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--no-telemetry", description = "fast mode: lifecycle events only (also QUARRY_DISABLE_TELEMETRY=true)")
   boolean noTelemetry;
 
-  @Option(names = {"-m", "--multirun"},
-      description = "a sweep: every override with comma-separated values (key=a,b,c) is swept; one run per combination")
-  boolean multirun;
-
-  @Option(names = "--sort", paramLabel = "[-]COLUMN",
-      description = "sort the sweep table by final_loss, val_accuracy, wall_s or steps (ascending; '-' descending)")
-  String sort;
-
-  @Option(names = "--quiet", description = "print only the final summary line(s) and errors")
-  boolean quiet;
-
-  @Option(names = "--json", description = "print progress and the end of each run as JSON lines (no progress bar)")
-  boolean json;
+  @picocli.CommandLine.Mixin OutputOptions display;
 
   @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
       description = "an optional run file (HOCON; include works), then run-config overrides, e.g. epochs=3 hard-examples.k=64")
@@ -82,7 +70,7 @@ final class LocalCommand implements Callable<Integer> {
       err.println("quarry local: " + e.getMessage());
       return QuarryCli.EXIT_USAGE;
     }
-    RunOutput output = new RunOutput(out, RunOutput.mode(quiet, json, System.console() != null), plan.runs.size());
+    RunOutput output = new RunOutput(out, display.mode(), plan.runs.size());
     try (LocalCluster cluster = LocalCluster.start(workers, runsDir, ConfigFactory.empty()); output) {
       return plan.sweep == null ? runOne(cluster, plan.runs.get(0), output) : runSweep(cluster, plan, output);
     } catch (InterruptedException e) {
@@ -104,16 +92,14 @@ final class LocalCommand implements Callable<Integer> {
     if (workers < 1 || workers > MAX_WORKERS) {
       throw new RunConfigException("--workers: invalid value " + workers + "; allowed: an integer from 1 to " + MAX_WORKERS);
     }
-    SweepReport.checkSort(sort);
-    if (quiet && json) throw new RunConfigException("--quiet and --json cannot be combined");
+    display.check();
     RunArgs args = RunArgs.split(positionals);
     String base = args.baseHocon();
     List<String> pre = new ArrayList<>();
     if (trainer != null) pre.add("trainer=" + trainer);
     List<String> post = noTelemetry ? List.of("telemetry.enabled=false") : List.of();
     if (runId != null) checkRunId(runId);
-    if (!multirun) {
-      if (sort != null) throw new RunConfigException("--sort applies to a sweep (--multirun)");
+    if (!display.multirun) {
       RunConfig config = RunArgs.resolve(base, RunArgs.concat(RunArgs.concat(pre, args.overrides()), post), System.getenv());
       if (runId != null) checkFree(runId);
       return new Plan(null, null, List.of(new PlannedRun(runId, config, null)));
@@ -219,7 +205,7 @@ final class LocalCommand implements Callable<Integer> {
 
   private void printSweepEnd(RunOutput output, String sweepId, List<String> sweptKeys, List<SweepReport.Row> rows,
       int total, Path csv) {
-    printSweepEnd(out, output, sweepId, sweptKeys, rows, total, csv, sort);
+    printSweepEnd(out, output, sweepId, sweptKeys, rows, total, csv, display.sort);
   }
 
   static void printSweepEnd(PrintStream out, RunOutput output, String sweepId, List<String> sweptKeys,
