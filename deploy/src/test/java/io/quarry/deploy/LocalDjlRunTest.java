@@ -58,4 +58,14 @@ class LocalDjlRunTest {
     assertTrue(accuracy >= 0.95, "val accuracy " + accuracy + ": " + vals);
     assertFalse(summary.hardest().isEmpty());
   }
+
+  @Test
+  void aMissingCsvFileIsRejectedAtSubmit() throws Exception {
+    cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    Path missing = tmp.resolve("no-such.csv");
+    RunConfig config = RunConfig.fromOverrides(
+        List.of("trainer=djl", "dataset.format=csv", "dataset.path=\"" + missing + "\""), Map.of());
+    SubmitReply reply = cluster.submit(new RunSpec("nodata", config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
+    assertTrue(reply instanceof SubmitReply.Rejected r && r.error().contains(missing.toString()), reply::toString);
+  }
 }
