@@ -112,6 +112,8 @@ class DatasetTest {
     RunConfig csv = RunConfig.fromOverrides(
         List.of("trainer=djl", "dataset.format=csv", "dataset.path=\"" + file + "\"", "dataset.val-fraction=0.3"), Map.of());
     assertEquals(7, csv.datasetSamples());
-    assertThrows(RuntimeException.class, () -> RunConfig.fromOverrides(List.of("trainer=djl", "dataset.format=csv"), Map.of()));
+    RunConfig noPath = RunConfig.fromOverrides(List.of("trainer=djl", "dataset.format=csv"), Map.of());
+    RuntimeException e = assertThrows(RuntimeException.class, noPath::datasetSamples);
+    assertTrue(e.getMessage().contains("dataset.path"), e.getMessage());
   }
 }

@@ -125,6 +125,11 @@ public final class RunConfig {
   private long csvRows() {
     long rows = csvRows;
     if (rows < 0) {
+      // Checked here, not when parsing: overrides are applied one at a time (dataset.format=csv before dataset.path).
+      if (djl.path().isBlank()) {
+        throw new RunConfigException("config key 'dataset.path': empty, but trainer = djl with dataset.format = csv "
+            + "needs the file to read; allowed: a path to a .csv or .csv.gz file, e.g. dataset.path = \"data/digits.csv.gz\"");
+      }
       rows = CsvRows.count(java.nio.file.Path.of(djl.path()));
       csvRows = rows;
     }
@@ -185,10 +190,6 @@ public final class RunConfig {
         config.getString("model.type"),
         List.copyOf(config.getIntList("model.hidden")),
         config.getString("optimizer.type"));
-    if (trainer.equals("djl") && djl.format().equals("csv") && djl.path().isBlank()) {
-      throw new RunConfigException("config key 'dataset.path': empty, but trainer = djl with dataset.format = csv needs "
-          + "the file to read; allowed: a path to a .csv or .csv.gz file, e.g. dataset.path = \"data/digits.csv.gz\"");
-    }
     if (trainer.equals("process") && process.command().isEmpty()) {
       throw new RunConfigException("config key 'process.command': empty, but trainer = process needs the program to run; "
           + "allowed: a non-empty list of strings, e.g. process.command = [\"python3\", \"train.py\", \"--shard\", \"{shard}\"]");
