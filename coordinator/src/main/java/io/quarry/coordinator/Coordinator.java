@@ -379,7 +379,13 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     }
     long liveWorkers = workers.values().stream().filter(w -> w.state != WorkerState.LOST).count();
     int shardCount = config.shards > 0 ? config.shards : (int) Math.max(1, liveWorkers);
-    long samples = config.datasetSamples();
+    long samples;
+    try {
+      samples = config.datasetSamples(); // trainer = djl with a csv file: counts its rows (once per config)
+    } catch (RunConfigException e) {
+      submit.replyTo().tell(new SubmitReply.Rejected(e.getMessage()));
+      return this;
+    }
     if (shardCount > samples) {
       submit.replyTo().tell(new SubmitReply.Rejected("config key 'shards': " + shardCount
           + " shards for a dataset of " + samples + " samples; allowed: at most one shard per sample"));

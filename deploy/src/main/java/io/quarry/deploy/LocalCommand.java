@@ -38,7 +38,7 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--workers", paramLabel = "N", defaultValue = "4", description = "workers (simulated devices), default ${DEFAULT-VALUE}")
   int workers;
 
-  @Option(names = "--trainer", paramLabel = "NAME", description = "the trainer: stub or process (same as trainer=NAME)")
+  @Option(names = "--trainer", paramLabel = "NAME", description = "the trainer: stub, process or djl (same as trainer=NAME)")
   String trainer;
 
   @Option(names = "--run-id", paramLabel = "ID", description = "the run id (default: run-<time>-<random>)")

@@ -48,7 +48,7 @@ class SweepCliTest extends CliCapture {
     "epochs=1,2 hard-examples.kk=3       | unknown config key 'hard-examples.kk' (did you mean 'hard-examples.k'?)",
     "epochs=1,2 batch-size=big           | config key 'batch-size': invalid value \"big\"",
     "epochs=1,0                          | config key 'epochs': invalid value 0; allowed: an integer from 1",
-    "trainer=stub,djl                    | config key 'trainer': invalid value \"djl\"; allowed: one of stub",
+    "trainer=stub,jax                    | config key 'trainer': invalid value \"jax\"; allowed: one of stub",
     "epochs=1,2 epochs                   | override 'epochs' is not of the form key=value",
     "epochs=1,2 stub.fault-shards=[0,x]  | config key 'stub.fault-shards': invalid value [0,\"x\"]",
     "epochs=1,2 stub.fault-shards=[0,2   | config key 'stub.fault-shards': invalid value \"[0,2\"",
@@ -70,7 +70,7 @@ class SweepCliTest extends CliCapture {
     "hard-examples.kk=3      | unknown config key 'hard-examples.kk' (did you mean 'hard-examples.k'?)",
     "epochs=many             | config key 'epochs': invalid value \"many\"",
     "epochs=0                | config key 'epochs': invalid value 0",
-    "trainer=djl             | config key 'trainer': invalid value \"djl\"",
+    "trainer=jax             | config key 'trainer': invalid value \"jax\"",
     "stub.fault-shards=[a]   | config key 'stub.fault-shards': invalid value [\"a\"]",
     "=3                      | override '=3' is not of the form key=value",
   })

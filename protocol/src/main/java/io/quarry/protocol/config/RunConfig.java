@@ -36,6 +36,7 @@ public final class RunConfig {
   public final Telemetry telemetry;
   public final Stub stub;
   public final Process process;
+  public final Djl djl;
   public final double stragglerFactor;
   public final Duration stragglerWindow;
   public final boolean speculative;
@@ -76,9 +77,63 @@ public final class RunConfig {
   public record Process(
       List<String> command, long samples, String workdir, List<String> metrics, Duration grace, Duration hangTimeout) {}
 
-  /** The number of samples the run's dataset holds: what the coordinator splits into shards. */
+  /**
+   * {@code dataset.*}, {@code model.*} and {@code optimizer.type}: the DJL trainer ({@code trainer = djl}).
+   *
+   * @param format {@code synthetic} or {@code csv}
+   * @param path the csv file; empty unless {@code format = csv}
+   * @param labelColumn the label's column, -1 = the last
+   * @param valFraction the fraction of samples held out for evaluation
+   * @param samples the synthetic dataset's size (training and validation)
+   * @param modelType {@code mlp}
+   * @param hidden the MLP's hidden layer sizes
+   * @param optimizer {@code sgd} or {@code adam}
+   */
+  public record Djl(
+      String format, String path, int labelColumn, double valFraction, long samples, String modelType,
+      List<Integer> hidden, String optimizer) {
+    /** How many of {@code total} samples the validation split holds. */
+    public static long valCount(long total, double valFraction) {
+      return Math.min(total - 1, Math.round(total * valFraction));
+    }
+
+    /** How many of {@code total} samples the training split holds. */
+    public static long trainCount(long total, double valFraction) {
+      return total - valCount(total, valFraction);
+    }
+  }
+
+  /** Lazily counted rows of the csv dataset (trainer = djl, dataset.format = csv); -1 until counted. */
+  private volatile long csvRows = -1;
+
+  /**
+   * The number of samples the run's dataset holds: what the coordinator splits into shards. For {@code trainer = djl}
+   * that is the training split (the validation split is every worker's, whole); a csv file is counted on first use.
+   */
   public long datasetSamples() {
-    return trainer.equals("process") ? process.samples() : stub.samples();
+    switch (trainer) {
+      case "process":
+        return process.samples();
+      case "djl":
+        long total = djl.format().equals("csv") ? csvRows() : djl.samples();
+        return Djl.trainCount(total, djl.valFraction());
+      default:
+        return stub.samples();
+    }
+  }
+
+  private long csvRows() {
+    long rows = csvRows;
+    if (rows < 0) {
+      // Checked here, not when parsing: overrides are applied one at a time (dataset.format=csv before dataset.path).
+      if (djl.path().isBlank()) {
+        throw new RunConfigException("config key 'dataset.path': empty, but trainer = djl with dataset.format = csv "
+            + "needs the file to read; allowed: a path to a .csv or .csv.gz file, e.g. dataset.path = \"data/digits.csv.gz\"");
+      }
+      rows = CsvRows.count(java.nio.file.Path.of(djl.path()));
+      csvRows = rows;
+    }
+    return rows;
   }
 
   private RunConfig(Config config) {
@@ -126,6 +181,15 @@ public final class RunConfig {
         List.copyOf(config.getStringList("process.metrics")),
         config.getDuration("process.grace"),
         config.getDuration("process.hang-timeout"));
+    djl = new Djl(
+        config.getString("dataset.format"),
+        config.getString("dataset.path"),
+        config.getInt("dataset.label-column"),
+        config.getDouble("dataset.val-fraction"),
+        config.getLong("dataset.samples"),
+        config.getString("model.type"),
+        List.copyOf(config.getIntList("model.hidden")),
+        config.getString("optimizer.type"));
     if (trainer.equals("process") && process.command().isEmpty()) {
       throw new RunConfigException("config key 'process.command': empty, but trainer = process needs the program to run; "
           + "allowed: a non-empty list of strings, e.g. process.command = [\"python3\", \"train.py\", \"--shard\", \"{shard}\"]");

@@ -7,7 +7,7 @@ import java.util.Map;
 /** Every run-config key Quarry knows. The defaults live in {@code reference.conf} under {@code quarry.run}. */
 public final class RunConfigSchema {
   /** Trainer names a run may ask for. */
-  public static final List<String> TRAINERS = List.of("stub", "process");
+  public static final List<String> TRAINERS = List.of("stub", "process", "djl");
 
   private static final long MAX = Long.MAX_VALUE;
 
@@ -25,6 +25,14 @@ public final class RunConfigSchema {
       ConfigKey.bool("speculative", "also run a straggler's shard on an idle worker; the first to finish wins"),
       ConfigKey.integer("checkpoint.every-steps", 1, Integer.MAX_VALUE, "checkpoint every this many shard steps"),
       ConfigKey.decimal("optimizer.lr", 0.0, 1e6, "base learning rate"),
+      ConfigKey.choice("optimizer.type", List.of("sgd", "adam"), "trainer = djl: the optimizer"),
+      ConfigKey.choice("dataset.format", List.of("synthetic", "csv"), "trainer = djl: where the data comes from"),
+      ConfigKey.text("dataset.path", "trainer = djl, dataset.format = csv: the file (.csv or .csv.gz)"),
+      ConfigKey.integer("dataset.label-column", -1, 1 << 20, "trainer = djl, csv: the label's column; -1 = the last"),
+      ConfigKey.decimal("dataset.val-fraction", 0.0, 0.9, "trainer = djl: fraction of samples held out for evaluation"),
+      ConfigKey.longInt("dataset.samples", 10, 1L << 24, "trainer = djl, dataset.format = synthetic: samples generated"),
+      ConfigKey.choice("model.type", List.of("mlp"), "trainer = djl: the model"),
+      ConfigKey.intList("model.hidden", 1, 1 << 16, "trainer = djl: hidden layer sizes of the MLP"),
       ConfigKey.integer("hard-examples.k", 1, 1 << 24, "size of each worker's buffer and of the merged buffer"),
       ConfigKey.choice("hard-examples.window", List.of("interval", "run"), "buffer restarts at each merge, or keeps the run's highest"),
       ConfigKey.choice("hard-examples.merge-mode", List.of("round-robin", "top-k"), "how buffers are merged"),

@@ -1,0 +1,295 @@
+package io.quarry.djl;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.loss.Loss;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import io.quarry.protocol.ShardAssignment;
+import io.quarry.protocol.config.RunConfig;
+import io.quarry.worker.checkpoint.CheckpointException;
+import io.quarry.worker.checkpoint.CheckpointManifest;
+import io.quarry.worker.checkpoint.CheckpointStore;
+import io.quarry.worker.hardexamples.HardExampleSink;
+import io.quarry.worker.telemetry.TelemetryEmitter;
+import io.quarry.worker.trainer.ShardResult;
+import io.quarry.worker.trainer.Trainer;
+import io.quarry.worker.trainer.TrainerContext;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The DJL trainer ({@code trainer = djl}): an MLP ({@code model.hidden} sizes, ReLU) trained with Deep Java Library's
+ * PyTorch engine on CPU, on the shard's slice of the training split of {@code dataset.*} ({@link PreparedData}).
+ *
+ * <p>A shard of {@code n} samples takes {@code ceil(n / batch-size)} steps per epoch, visiting its samples in a seeded
+ * order per epoch. Each step computes the logits, the unreduced per-sample cross-entropy (from the log-softmax of the
+ * logits: DJL's losses reduce), offers it to the hard-example sink, back-propagates the mean and steps the optimizer
+ * ({@code optimizer.type}, fixed {@code optimizer.lr}). Each epoch ends with telemetry's epoch event and an evaluation
+ * on the whole validation split (loss and accuracy). A checkpoint is written every {@code checkpoint.every-steps} and
+ * at each epoch end: the parameters as {@value #PARAMS_FILE} (written before the manifest, whose extra names it).
+ * Resuming restores the parameters and the position; the optimizer's state (Adam's moments) is NOT restored, it
+ * restarts from zero.
+ *
+ * <p>DJL's PyTorch engine allows only one collecting {@link GradientCollector} per JVM ("A PtGradientCollector is
+ * already collecting"), so every training step holds the JVM-wide {@link #STEP_LOCK}: several DJL workers in one JVM
+ * (a local cluster) take turns step by step. Evaluation needs no collector and runs outside the lock.
+ */
+public final class DjlTrainer implements Trainer {
+  public static final String NAME = "djl";
+  static final String PARAMS_FILE = "model.params";
+  static final String EXTRA_PARAMS = "djl.params";
+  static final String EXTRA_STEPS_PER_EPOCH = "djl.steps-per-epoch";
+  private static final int EVAL_BATCH = 1024;
+  private static final long ORDER_SALT = 0x0D3E_12L;
+
+  /** One training step at a time in this JVM: DJL allows a single active gradient collector. */
+  static final ReentrantLock STEP_LOCK = new ReentrantLock();
+
+  private final RunConfig config;
+
+  public DjlTrainer(RunConfig config) {
+    this.config = config;
+  }
+
+  @Override
+  public ShardResult train(TrainerContext context) throws Exception {
+    ShardAssignment assignment = context.assignment();
+    int shard = assignment.shard();
+    PreparedData data = PreparedData.of(config);
+    long first = assignment.firstSample();
+    int count = (int) assignment.sampleCount();
+    if (count < 1 || first < 0 || first + count > data.train().rows()) {
+      throw new IllegalArgumentException("shard " + shard + " holds samples [" + first + ", " + (first + count)
+          + "), but the training split of " + data.train().source() + " has " + data.train().rows());
+    }
+    int batchSize = config.batchSize;
+    long stepsPerEpoch = (count + batchSize - 1) / batchSize;
+    long totalSteps = stepsPerEpoch * config.epochs;
+    int d = data.features();
+    int classes = data.classes();
+
+    HardExampleSink hardExamples = context.hardExamples();
+    TelemetryEmitter telemetry = context.telemetry();
+    CheckpointStore store = new CheckpointStore(context.checkpointDir());
+
+    try (Model model = Model.newInstance("quarry-mlp", Device.cpu(), "PyTorch")) {
+      model.setBlock(mlp(config.djl.hidden(), classes));
+      model.getBlock().initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, d));
+      long step = 0;
+      double lastValLoss = Double.NaN;
+      if (context.resumeFrom().isPresent()) {
+        // Before the trainer exists: its parameter store holds on to the arrays it first sees.
+        Path checkpoint = context.resumeFrom().get();
+        CheckpointManifest manifest = checkResume(checkpoint, shard, stepsPerEpoch, totalSteps);
+        Path params = checkpoint.resolve(manifest.extra().get(EXTRA_PARAMS));
+        try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(params)))) {
+          model.getBlock().loadParameters(model.getNDManager(), in);
+        }
+        step = manifest.step();
+        lastValLoss = manifest.valLoss();
+      }
+      DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
+          .optOptimizer(optimizer())
+          .optDevices(new Device[] {Device.cpu()});
+      try (ai.djl.training.Trainer trainer = model.newTrainer(trainingConfig)) {
+        for (var parameter : model.getBlock().getParameters().values()) {
+          NDArray array = parameter.getArray();
+          if (!array.hasGradient()) array.setRequiresGradient(true); // loaded arrays come without
+        }
+        long[] sampleIds = new long[Math.min(batchSize, count)];
+        float[] batchX = new float[sampleIds.length * d];
+        long[] batchY = new long[sampleIds.length];
+        int[] order = null;
+        int orderEpoch = -1;
+        long stepsTrained = 0;
+        long samplesTrained = 0;
+        float finalLoss = Float.NaN;
+        double epochLossSum = 0; // over the steps of this attempt in the current epoch
+        long epochSteps = 0;
+        long lastEmitNs = System.nanoTime();
+        long samplesSinceEmit = 0;
+        float lr = (float) config.learningRate;
+
+        while (step < totalSteps) {
+          if (context.stopRequested()) return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, true);
+          int epoch = (int) (step / stepsPerEpoch);
+          if (epoch != orderEpoch) {
+            order = epochOrder(count, config.seed, shard, epoch);
+            orderEpoch = epoch;
+          }
+          int from = (int) ((step % stepsPerEpoch) * batchSize);
+          int n = Math.min(batchSize, count - from);
+          float[] losses = new float[n];
+          for (int i = 0; i < n; i++) {
+            int row = (int) first + order[from + i];
+            sampleIds[i] = row;
+            System.arraycopy(data.train().x(), row * d, batchX, i * d, d);
+            batchY[i] = data.train().y()[row];
+          }
+          float stepLoss;
+          STEP_LOCK.lockInterruptibly();
+          try (NDManager batch = trainer.getManager().newSubManager()) {
+            NDArray x = batch.create(java.nio.FloatBuffer.wrap(batchX, 0, n * d), new Shape(n, d));
+            NDArray y = batch.create(java.util.Arrays.copyOf(batchY, n));
+            try (GradientCollector collector = trainer.newGradientCollector()) {
+              NDArray logits = trainer.forward(new NDList(x)).singletonOrThrow();
+              NDArray perSample = perSampleCrossEntropy(logits, y, classes);
+              NDArray mean = perSample.mean();
+              System.arraycopy(perSample.toFloatArray(), 0, losses, 0, n);
+              stepLoss = mean.getFloat();
+              collector.backward(mean);
+            }
+            trainer.step();
+          } finally {
+            STEP_LOCK.unlock();
+          }
+          hardExamples.offer(sampleIds, losses, n, step);
+
+          stepsTrained++;
+          samplesTrained += n;
+          samplesSinceEmit += n;
+          finalLoss = stepLoss;
+          epochLossSum += stepLoss;
+          epochSteps++;
+          if (step % config.telemetry.everySteps() == 0) {
+            long now = System.nanoTime();
+            float samplesPerSec = now > lastEmitNs ? (float) (samplesSinceEmit * 1e9 / (now - lastEmitNs)) : 0f;
+            telemetry.step(step, epoch, stepLoss, lr, samplesPerSec);
+            lastEmitNs = now;
+            samplesSinceEmit = 0;
+          }
+
+          long next = step + 1;
+          boolean epochEnd = next % stepsPerEpoch == 0;
+          if (epochEnd) {
+            telemetry.epoch(step, epoch, (float) (epochLossSum / Math.max(1, epochSteps)));
+            float[] eval = evaluate(trainer, data.val(), classes);
+            telemetry.eval(step, epoch, eval[0], eval[1]);
+            lastValLoss = eval[0];
+            epochLossSum = 0;
+            epochSteps = 0;
+          }
+          if (epochEnd || next % config.checkpointEverySteps == 0) {
+            CheckpointManifest manifest = new CheckpointManifest(next, (int) (next / stepsPerEpoch), next % stepsPerEpoch,
+                0L, lastValLoss, NAME, System.currentTimeMillis(),
+                Map.of(EXTRA_PARAMS, PARAMS_FILE, EXTRA_STEPS_PER_EPOCH, Long.toString(stepsPerEpoch)));
+            Path saved = store.save(manifest, dir -> {
+              try (DataOutputStream out = new DataOutputStream(
+                  new BufferedOutputStream(Files.newOutputStream(dir.resolve(PARAMS_FILE))))) {
+                model.getBlock().saveParameters(out);
+              }
+            });
+            context.checkpointSaved(next, saved);
+          }
+          step = next;
+        }
+        return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, false);
+      }
+    }
+  }
+
+  /** Cross-entropy of each row of {@code logits} against {@code labels} (int64), unreduced: shape (n). */
+  static NDArray perSampleCrossEntropy(NDArray logits, NDArray labels, int classes) {
+    NDArray logProbs = logits.logSoftmax(1);
+    return logProbs.mul(labels.oneHot(classes)).sum(new int[] {1}).neg();
+  }
+
+  /** Mean loss and accuracy over {@code val}; {NaN, NaN} when it is empty. */
+  static float[] evaluate(ai.djl.training.Trainer trainer, TabularData val, int classes) {
+    int rows = val.rows();
+    if (rows == 0) return new float[] {Float.NaN, Float.NaN};
+    int d = val.features();
+    double lossSum = 0;
+    long correct = 0;
+    for (int from = 0; from < rows; from += EVAL_BATCH) {
+      int n = Math.min(EVAL_BATCH, rows - from);
+      try (NDManager batch = trainer.getManager().newSubManager()) {
+        NDArray x = batch.create(java.nio.FloatBuffer.wrap(val.x(), from * d, n * d), new Shape(n, d));
+        long[] labels = new long[n];
+        for (int i = 0; i < n; i++) labels[i] = val.y()[from + i];
+        NDArray y = batch.create(labels);
+        NDArray logits = trainer.evaluate(new NDList(x)).singletonOrThrow();
+        lossSum += perSampleCrossEntropy(logits, y, classes).sum().getFloat();
+        correct += logits.argMax(1).eq(y).sum().getLong();
+      }
+    }
+    return new float[] {(float) (lossSum / rows), (float) correct / rows};
+  }
+
+  private static SequentialBlock mlp(java.util.List<Integer> hidden, int classes) {
+    SequentialBlock block = new SequentialBlock();
+    for (int units : hidden) {
+      block.add(Linear.builder().setUnits(units).build());
+      block.add(Activation::relu);
+    }
+    block.add(Linear.builder().setUnits(classes).build());
+    return block;
+  }
+
+  private Optimizer optimizer() {
+    Tracker lr = Tracker.fixed((float) config.learningRate);
+    return config.djl.optimizer().equals("sgd")
+        ? Optimizer.sgd().setLearningRateTracker(lr).build()
+        : Optimizer.adam().optLearningRateTracker(lr).build();
+  }
+
+  /** The visiting order of a shard's positions 0..count-1 in {@code epoch}: a seeded shuffle. */
+  static int[] epochOrder(int count, long seed, int shard, int epoch) {
+    SplittableRandom random = new SplittableRandom(seed ^ ORDER_SALT ^ ((long) shard << 32) ^ ((long) epoch * 0x9E3779B97F4A7C15L));
+    int[] order = new int[count];
+    for (int i = 0; i < count; i++) order[i] = i;
+    for (int i = count - 1; i > 0; i--) {
+      int j = random.nextInt(i + 1);
+      int t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    return order;
+  }
+
+  private static CheckpointManifest checkResume(Path checkpoint, int shard, long stepsPerEpoch, long totalSteps) {
+    CheckpointManifest manifest = CheckpointStore.load(checkpoint).orElseThrow(() -> new CheckpointException(
+        "cannot resume shard " + shard + " from " + checkpoint + ": it has no " + CheckpointStore.MANIFEST));
+    String where = "cannot resume shard " + shard + " from " + checkpoint.resolve(CheckpointStore.MANIFEST) + ": ";
+    if (!NAME.equals(manifest.trainer())) {
+      throw new CheckpointException(where + "it was written by trainer '" + manifest.trainer() + "', not '" + NAME + "'");
+    }
+    String written = manifest.extra().get(EXTRA_STEPS_PER_EPOCH);
+    if (written != null && !written.equals(Long.toString(stepsPerEpoch))) {
+      throw new CheckpointException(where + "it was written with " + written + " steps per epoch, this run has "
+          + stepsPerEpoch + " (batch-size or the shard's samples changed)");
+    }
+    String params = manifest.extra().get(EXTRA_PARAMS);
+    if (params == null || !Files.isRegularFile(checkpoint.resolve(params))) {
+      throw new CheckpointException(where + "its parameter file (extra." + EXTRA_PARAMS + " = " + params + ") is missing");
+    }
+    if (manifest.step() > totalSteps) {
+      throw new CheckpointException(where + "step " + manifest.step() + " is past this shard's " + totalSteps + " steps");
+    }
+    return manifest;
+  }
+
+  @Override
+  public String toString() {
+    return "DjlTrainer[hidden=" + config.djl.hidden() + ", optimizer=" + config.djl.optimizer() + "]";
+  }
+}

@@ -1,0 +1,124 @@
+package io.quarry.djl;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quarry.protocol.config.RunConfig;
+import io.quarry.worker.checkpoint.CheckpointStore;
+import io.quarry.worker.trainer.ShardResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class DjlTrainerTest {
+  @TempDir Path dir;
+
+  private static RunConfig config(String... overrides) {
+    List<String> all = new java.util.ArrayList<>(List.of("trainer=djl", "dataset.samples=1000", "batch-size=50",
+        "epochs=3", "optimizer.lr=0.01", "seed=5", "checkpoint.every-steps=1000"));
+    all.addAll(List.of(overrides));
+    return RunConfig.fromOverrides(all, Map.of());
+  }
+
+  @Test
+  void factoryIsRegistered() {
+    boolean found = ServiceLoader.load(io.quarry.worker.trainer.TrainerFactory.class).stream()
+        .anyMatch(p -> p.get().name().equals("djl"));
+    assertTrue(found);
+  }
+
+  @Test
+  void trainsOnSyntheticDataOffersPerSampleLossesAndCheckpoints() throws Exception {
+    RunConfig config = config();
+    // shard 1 of 2 of the 800 training samples: ids 400..799, 8 steps per epoch
+    TestTrainerContext context = TestTrainerContext.forShard(config, 1, 1, 400, 400, dir.resolve("ckpt"), null);
+    ShardResult result = new DjlTrainer(config).train(context);
+    assertFalse(result.stopped());
+    assertEquals(24, result.endStep());
+    assertEquals(24, result.stepsTrained());
+    assertEquals(1200, result.samplesTrained());
+
+    List<TestTrainerContext.Offer> offers = context.offers();
+    assertEquals(24, offers.size());
+    for (int s = 0; s < 24; s++) {
+      TestTrainerContext.Offer offer = offers.get(s);
+      assertEquals(s, offer.step());
+      assertEquals(50, offer.sampleIds().length);
+      for (long id : offer.sampleIds()) assertTrue(id >= 400 && id < 800, "sample id " + id);
+      for (float loss : offer.losses()) assertTrue(loss >= 0 && Float.isFinite(loss));
+      double mean = 0;
+      for (float loss : offer.losses()) mean += loss;
+      assertEquals(context.steps().get(s).loss(), mean / 50, 1e-4, "step loss is the mean of the offered losses");
+    }
+    // each epoch visits every sample of the shard once
+    long[] epochIds = offers.subList(0, 8).stream().flatMapToLong(o -> Arrays.stream(o.sampleIds())).sorted().toArray();
+    long[] expected = java.util.stream.LongStream.range(400, 800).toArray();
+    assertArrayEquals(expected, epochIds);
+
+    List<TestTrainerContext.StepEvent> steps = context.steps();
+    assertEquals(24, steps.size());
+    float firstLoss = steps.get(0).loss();
+    float lastLoss = steps.get(23).loss();
+    assertTrue(lastLoss < firstLoss * 0.5, "loss " + firstLoss + " -> " + lastLoss);
+    assertEquals(3, context.epochs().size());
+    List<TestTrainerContext.EvalEvent> evals = context.evals();
+    assertEquals(3, evals.size());
+    assertTrue(evals.get(2).valLoss() < evals.get(0).valLoss(), evals.toString());
+    assertTrue(evals.get(2).valAccuracy() > 0.8, evals.toString());
+
+    assertEquals(3, context.checkpoints().size()); // epoch ends
+    Path last = context.lastCheckpoint().orElseThrow();
+    assertTrue(Files.isRegularFile(last.resolve(DjlTrainer.PARAMS_FILE)));
+    assertEquals(DjlTrainer.PARAMS_FILE, CheckpointStore.load(last).orElseThrow().extra().get(DjlTrainer.EXTRA_PARAMS));
+  }
+
+  @Test
+  void stopsWithinOneStepAndResumesFromTheCheckpoint() throws Exception {
+    RunConfig config = config("checkpoint.every-steps=4", "optimizer.type=sgd", "optimizer.lr=0.1");
+    TestTrainerContext first = TestTrainerContext.forShard(config, 0, 1, 0, 800, dir.resolve("a1"), null);
+    first.onStep(e -> {
+      if (e.step() == 9) first.requestStop();
+    });
+    ShardResult stopped = new DjlTrainer(config).train(first);
+    assertTrue(stopped.stopped());
+    assertEquals(10, stopped.endStep());
+    Path checkpoint = first.lastCheckpoint().orElseThrow();
+    assertEquals(8, first.checkpoints().get(first.checkpoints().size() - 1).step());
+
+    TestTrainerContext second = TestTrainerContext.forShard(config, 0, 2, 0, 800, dir.resolve("a2"), checkpoint);
+    ShardResult done = new DjlTrainer(config).train(second);
+    assertFalse(done.stopped());
+    assertEquals(48, done.endStep());
+    assertEquals(40, done.stepsTrained());
+    assertEquals(8, second.steps().get(0).step());
+    // plain SGD keeps no optimizer state and the epoch order is seeded, so the resumed step 8 repeats the first attempt's
+    assertEquals(first.steps().get(8).loss(), second.steps().get(0).loss(), 1e-5,
+        first.steps() + " vs resumed " + second.steps());
+  }
+
+  @Test
+  void twoTrainersInOneJvmTakeTurns() throws Exception {
+    RunConfig config = config("epochs=1");
+    TestTrainerContext a = TestTrainerContext.forShard(config, 0, 1, 0, 400, dir.resolve("p0"), null);
+    TestTrainerContext b = TestTrainerContext.forShard(config, 1, 1, 400, 400, dir.resolve("p1"), null);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      var fa = pool.submit(() -> new DjlTrainer(config).train(a));
+      var fb = pool.submit(() -> new DjlTrainer(config).train(b));
+      assertEquals(8, fa.get().endStep());
+      assertEquals(8, fb.get().endStep());
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+}
