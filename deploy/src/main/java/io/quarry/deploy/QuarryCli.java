@@ -28,6 +28,8 @@ public final class QuarryCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
+    // Nothing is downloaded at run time: libtorch comes from the native jar on the class path.
+    if (System.getProperty("ai.djl.offline") == null) System.setProperty("ai.djl.offline", "true");
     // Initialise logging before any actor system starts, so no early log call is queued and replayed.
     org.slf4j.LoggerFactory.getLogger(QuarryCli.class);
     System.exit(run(args));
