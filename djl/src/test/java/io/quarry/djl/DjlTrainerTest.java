@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.checkpoint.CheckpointStore;
 import io.quarry.worker.trainer.ShardResult;
+import io.quarry.worker.trainer.TestTrainerContext;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
