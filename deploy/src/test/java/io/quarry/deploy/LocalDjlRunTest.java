@@ -38,7 +38,7 @@ class LocalDjlRunTest {
   void oneWorkerLearnsTheDigits() throws Exception {
     assertTrue(Files.isRegularFile(DIGITS), "missing " + DIGITS);
     cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
-    RunConfig config = RunConfig.fromOverrides(List.of("trainer=djl", "dataset.format=csv",
+    RunConfig config = RunConfig.fromOverrides(List.of("trainer=djl", "model.type=mlp", "dataset.format=csv",
         "dataset.path=\"" + DIGITS + "\"", "shards=1", "epochs=15", "batch-size=32", "optimizer.lr=0.005",
         "model.hidden=[64]", "seed=1"), Map.of());
     assertEquals(1797 - 359, config.datasetSamples());
@@ -64,7 +64,7 @@ class LocalDjlRunTest {
     cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
     Path missing = tmp.resolve("no-such.csv");
     RunConfig config = RunConfig.fromOverrides(
-        List.of("trainer=djl", "dataset.format=csv", "dataset.path=\"" + missing + "\""), Map.of());
+        List.of("trainer=djl", "model.type=mlp", "dataset.format=csv", "dataset.path=\"" + missing + "\""), Map.of());
     SubmitReply reply = cluster.submit(new RunSpec("nodata", config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
     assertTrue(reply instanceof SubmitReply.Rejected r && r.error().contains(missing.toString()), reply::toString);
   }

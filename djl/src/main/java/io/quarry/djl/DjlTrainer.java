@@ -92,7 +92,7 @@ public final class DjlTrainer implements Trainer {
     CheckpointStore store = new CheckpointStore(context.checkpointDir());
 
     try (Model model = Model.newInstance("quarry-mlp", Device.cpu(), "PyTorch")) {
-      model.setBlock(mlp(config.djl.hidden(), classes));
+      model.setBlock(mlp(config.model.hidden(), classes));
       model.getBlock().initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, d));
       long step = 0;
       double lastValLoss = Double.NaN;
@@ -247,7 +247,7 @@ public final class DjlTrainer implements Trainer {
 
   private Optimizer optimizer() {
     Tracker lr = Tracker.fixed((float) config.learningRate);
-    return config.djl.optimizer().equals("sgd")
+    return config.optimizer.type().equals("sgd")
         ? Optimizer.sgd().setLearningRateTracker(lr).build()
         : Optimizer.adam().optLearningRateTracker(lr).build();
   }
@@ -290,6 +290,6 @@ public final class DjlTrainer implements Trainer {
 
   @Override
   public String toString() {
-    return "DjlTrainer[hidden=" + config.djl.hidden() + ", optimizer=" + config.djl.optimizer() + "]";
+    return "DjlTrainer[hidden=" + config.model.hidden() + ", optimizer=" + config.optimizer.type() + "]";
   }
 }

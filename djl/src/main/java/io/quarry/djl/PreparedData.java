@@ -17,7 +17,7 @@ public record PreparedData(TabularData train, TabularData val, int features, int
   private static final Map<Key, PreparedData> CACHE = new ConcurrentHashMap<>();
 
   public static PreparedData of(RunConfig config) throws IOException {
-    RunConfig.Djl djl = config.djl;
+    RunConfig.Dataset djl = config.dataset;
     boolean csv = djl.format().equals("csv");
     Key key = new Key(djl.format(), csv ? djl.path() : "", djl.labelColumn(), djl.valFraction(),
         csv ? 0 : djl.samples(), config.seed);

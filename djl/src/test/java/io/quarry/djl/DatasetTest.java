@@ -75,7 +75,7 @@ class DatasetTest {
     assertArrayEquals(a.val(), b.val());
     assertEquals(200, a.val().length);
     assertEquals(800, a.train().length);
-    assertEquals(RunConfig.Djl.trainCount(1000, 0.2), a.train().length);
+    assertEquals(RunConfig.Dataset.trainCount(1000, 0.2), a.train().length);
     int[] all = new int[1000];
     System.arraycopy(a.train(), 0, all, 0, 800);
     System.arraycopy(a.val(), 0, all, 800, 200);
@@ -105,14 +105,14 @@ class DatasetTest {
 
   @Test
   void datasetSamplesIsTheTrainingSplit() throws IOException {
-    RunConfig synthetic = RunConfig.fromOverrides(List.of("trainer=djl", "dataset.samples=1000"), Map.of());
+    RunConfig synthetic = RunConfig.fromOverrides(List.of("trainer=djl", "dataset.synthetic=blobs", "model.type=mlp", "dataset.samples=1000"), Map.of());
     assertEquals(800, synthetic.datasetSamples());
     Path file = dir.resolve("c.csv");
     Files.writeString(file, "x,y\n" + "1,0\n".repeat(10));
     RunConfig csv = RunConfig.fromOverrides(
-        List.of("trainer=djl", "dataset.format=csv", "dataset.path=\"" + file + "\"", "dataset.val-fraction=0.3"), Map.of());
+        List.of("trainer=djl", "model.type=mlp", "dataset.format=csv", "dataset.path=\"" + file + "\"", "dataset.val-fraction=0.3"), Map.of());
     assertEquals(7, csv.datasetSamples());
-    RunConfig noPath = RunConfig.fromOverrides(List.of("trainer=djl", "dataset.format=csv"), Map.of());
+    RunConfig noPath = RunConfig.fromOverrides(List.of("trainer=djl", "model.type=mlp", "dataset.format=csv"), Map.of());
     RuntimeException e = assertThrows(RuntimeException.class, noPath::datasetSamples);
     assertTrue(e.getMessage().contains("dataset.path"), e.getMessage());
   }

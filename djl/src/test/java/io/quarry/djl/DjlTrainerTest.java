@@ -25,7 +25,7 @@ class DjlTrainerTest {
   @TempDir Path dir;
 
   private static RunConfig config(String... overrides) {
-    List<String> all = new java.util.ArrayList<>(List.of("trainer=djl", "dataset.samples=1000", "batch-size=50",
+    List<String> all = new java.util.ArrayList<>(List.of("trainer=djl", "dataset.synthetic=blobs", "model.type=mlp", "dataset.samples=1000", "batch-size=50",
         "epochs=3", "optimizer.lr=0.01", "seed=5", "checkpoint.every-steps=1000"));
     all.addAll(List.of(overrides));
     return RunConfig.fromOverrides(all, Map.of());

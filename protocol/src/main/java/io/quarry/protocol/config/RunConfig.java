@@ -36,7 +36,10 @@ public final class RunConfig {
   public final Telemetry telemetry;
   public final Stub stub;
   public final Process process;
-  public final Djl djl;
+  public final Dataset dataset;
+  public final Model model;
+  public final Optimizer optimizer;
+  public final Sync sync;
   public final double stragglerFactor;
   public final Duration stragglerWindow;
   public final boolean speculative;
@@ -78,20 +81,28 @@ public final class RunConfig {
       List<String> command, long samples, String workdir, List<String> metrics, Duration grace, Duration hangTimeout) {}
 
   /**
-   * {@code dataset.*}, {@code model.*} and {@code optimizer.type}: the DJL trainer ({@code trainer = djl}).
+   * {@code dataset.*}: the DJL trainer's data ({@code trainer = djl}).
    *
-   * @param format {@code synthetic} or {@code csv}
-   * @param path the csv file; empty unless {@code format = csv}
-   * @param labelColumn the label's column, -1 = the last
-   * @param valFraction the fraction of samples held out for evaluation
+   * @param format {@code synthetic}, {@code csv}, {@code idx} or {@code image-folder}
+   * @param path the csv file or the idx / image-folder directory; empty for synthetic
+   * @param synthetic {@code shapes} (images) or {@code blobs} (tabular), for {@code format = synthetic}
+   * @param features features per sample of synthetic blobs
+   * @param imageSize side length of images (synthetic shapes, image-folder)
+   * @param channels 1 (grayscale) or 3 (RGB), for synthetic shapes and image-folder
+   * @param labelColumn the csv label's column, -1 = the last
+   * @param valFraction the fraction of samples held out for evaluation (when the data has no validation files)
    * @param samples the synthetic dataset's size (training and validation)
-   * @param modelType {@code mlp}
-   * @param hidden the MLP's hidden layer sizes
-   * @param optimizer {@code sgd} or {@code adam}
+   * @param normalize {@code standard}, {@code minmax} or {@code none}
+   * @param shuffle a seeded shuffle of each shard per epoch
    */
-  public record Djl(
-      String format, String path, int labelColumn, double valFraction, long samples, String modelType,
-      List<Integer> hidden, String optimizer) {
+  public record Dataset(
+      String format, String path, String synthetic, int features, int imageSize, int channels, int labelColumn,
+      double valFraction, long samples, String normalize, boolean shuffle) {
+    /** True when the samples are images (the CNN can take them). */
+    public boolean images() {
+      return format.equals("idx") || format.equals("image-folder") || (format.equals("synthetic") && synthetic.equals("shapes"));
+    }
+
     /** How many of {@code total} samples the validation split holds. */
     public static long valCount(long total, double valFraction) {
       return Math.min(total - 1, Math.round(total * valFraction));
@@ -102,6 +113,40 @@ public final class RunConfig {
       return total - valCount(total, valFraction);
     }
   }
+
+  /**
+   * {@code model.*}.
+   *
+   * @param type {@code mlp} or {@code cnn}
+   * @param hidden hidden dense layer sizes
+   * @param channels the CNN's convolution widths
+   * @param dropout dropout after each hidden dense layer, 0 = none
+   */
+  public record Model(String type, List<Integer> hidden, List<Integer> channels, double dropout) {}
+
+  /**
+   * {@code optimizer.*} (the learning rate itself is {@link #learningRate}).
+   *
+   * @param type {@code sgd}, {@code adam} or {@code adamw}
+   * @param momentum SGD's momentum, 0 = plain
+   * @param weightDecay L2 for sgd and adam, decoupled for adamw
+   * @param schedule {@code constant}, {@code step} or {@code cosine}
+   * @param warmupSteps linear warm-up steps
+   * @param decayEvery steps between decays of the step schedule
+   * @param decayFactor the step schedule's factor
+   */
+  public record Optimizer(
+      String type, double momentum, double weightDecay, String schedule, long warmupSteps, long decayEvery,
+      double decayFactor) {}
+
+  /**
+   * {@code sync.*}: parameter averaging across the shards of a run.
+   *
+   * @param average true for {@code sync.mode = average}
+   * @param every steps between rounds
+   * @param timeout a round completes without the shards that have not answered within this
+   */
+  public record Sync(boolean average, long every, Duration timeout) {}
 
   /** Lazily counted rows of the csv dataset (trainer = djl, dataset.format = csv); -1 until counted. */
   private volatile long csvRows = -1;
@@ -115,10 +160,20 @@ public final class RunConfig {
       case "process":
         return process.samples();
       case "djl":
-        long total = djl.format().equals("csv") ? csvRows() : djl.samples();
-        return Djl.trainCount(total, djl.valFraction());
+        checkModelFitsData();
+        long total = dataset.format().equals("csv") ? csvRows() : dataset.samples();
+        return Dataset.trainCount(total, dataset.valFraction());
       default:
         return stub.samples();
+    }
+  }
+
+  /** Checked lazily, as {@link #csvRows}: overrides are applied one at a time. */
+  private void checkModelFitsData() {
+    if (model.type().equals("cnn") && !dataset.images()) {
+      String data = dataset.format().equals("synthetic") ? "dataset.synthetic = " + dataset.synthetic() : "dataset.format = " + dataset.format();
+      throw new RunConfigException("config key 'model.type': cnn needs images, but " + data + " is tabular; allowed: "
+          + "model.type = mlp, or image data (dataset.format = idx, image-folder, or synthetic with dataset.synthetic = shapes)");
     }
   }
 
@@ -126,11 +181,11 @@ public final class RunConfig {
     long rows = csvRows;
     if (rows < 0) {
       // Checked here, not when parsing: overrides are applied one at a time (dataset.format=csv before dataset.path).
-      if (djl.path().isBlank()) {
+      if (dataset.path().isBlank()) {
         throw new RunConfigException("config key 'dataset.path': empty, but trainer = djl with dataset.format = csv "
             + "needs the file to read; allowed: a path to a .csv or .csv.gz file, e.g. dataset.path = \"data/digits.csv.gz\"");
       }
-      rows = CsvRows.count(java.nio.file.Path.of(djl.path()));
+      rows = CsvRows.count(java.nio.file.Path.of(dataset.path()));
       csvRows = rows;
     }
     return rows;
@@ -181,15 +236,38 @@ public final class RunConfig {
         List.copyOf(config.getStringList("process.metrics")),
         config.getDuration("process.grace"),
         config.getDuration("process.hang-timeout"));
-    djl = new Djl(
+    dataset = new Dataset(
         config.getString("dataset.format"),
         config.getString("dataset.path"),
+        config.getString("dataset.synthetic"),
+        config.getInt("dataset.features"),
+        config.getInt("dataset.image-size"),
+        config.getInt("dataset.channels"),
         config.getInt("dataset.label-column"),
         config.getDouble("dataset.val-fraction"),
         config.getLong("dataset.samples"),
+        config.getString("dataset.normalize"),
+        config.getBoolean("dataset.shuffle"));
+    if (dataset.channels() == 2) {
+      throw new RunConfigException("config key 'dataset.channels': 2 is not allowed; allowed: 1 (grayscale) or 3 (RGB)");
+    }
+    model = new Model(
         config.getString("model.type"),
         List.copyOf(config.getIntList("model.hidden")),
-        config.getString("optimizer.type"));
+        List.copyOf(config.getIntList("model.channels")),
+        config.getDouble("model.dropout"));
+    optimizer = new Optimizer(
+        config.getString("optimizer.type"),
+        config.getDouble("optimizer.momentum"),
+        config.getDouble("optimizer.weight-decay"),
+        config.getString("optimizer.schedule"),
+        config.getLong("optimizer.warmup-steps"),
+        config.getLong("optimizer.decay-every"),
+        config.getDouble("optimizer.decay-factor"));
+    sync = new Sync(
+        config.getString("sync.mode").equals("average"),
+        config.getLong("sync.every"),
+        config.getDuration("sync.timeout"));
     if (trainer.equals("process") && process.command().isEmpty()) {
       throw new RunConfigException("config key 'process.command': empty, but trainer = process needs the program to run; "
           + "allowed: a non-empty list of strings, e.g. process.command = [\"python3\", \"train.py\", \"--shard\", \"{shard}\"]");
