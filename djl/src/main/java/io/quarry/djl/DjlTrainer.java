@@ -60,14 +60,25 @@ public final class DjlTrainer implements Trainer {
   static final String EXTRA_STEPS_PER_EPOCH = "djl.steps-per-epoch";
   private static final int EVAL_BATCH = 1024;
   private static final long ORDER_SALT = 0x0D3E_12L;
+  private static final Loss REDUCED_LOSS = Loss.softmaxCrossEntropyLoss();
 
   /** One training step at a time in this JVM: DJL allows a single active gradient collector. */
   static final ReentrantLock STEP_LOCK = new ReentrantLock();
 
   private final RunConfig config;
+  private final boolean perSampleLosses;
 
   public DjlTrainer(RunConfig config) {
+    this(config, true);
+  }
+
+  /**
+   * @param perSampleLosses false only to measure what per-sample losses cost (bench/): each step then uses DJL's
+   *     reduced cross-entropy and offers nothing to the hard-example tracker
+   */
+  public DjlTrainer(RunConfig config, boolean perSampleLosses) {
     this.config = config;
+    this.perSampleLosses = perSampleLosses;
   }
 
   @Override
@@ -152,9 +163,14 @@ public final class DjlTrainer implements Trainer {
             NDArray y = batch.create(java.util.Arrays.copyOf(batchY, n));
             try (GradientCollector collector = trainer.newGradientCollector()) {
               NDArray logits = trainer.forward(new NDList(x)).singletonOrThrow();
-              NDArray perSample = perSampleCrossEntropy(logits, y, classes);
-              NDArray mean = perSample.mean();
-              System.arraycopy(perSample.toFloatArray(), 0, losses, 0, n);
+              NDArray mean;
+              if (perSampleLosses) {
+                NDArray perSample = perSampleCrossEntropy(logits, y, classes);
+                mean = perSample.mean();
+                System.arraycopy(perSample.toFloatArray(), 0, losses, 0, n);
+              } else {
+                mean = REDUCED_LOSS.evaluate(new NDList(y), new NDList(logits));
+              }
               stepLoss = mean.getFloat();
               collector.backward(mean);
             }
@@ -162,7 +178,7 @@ public final class DjlTrainer implements Trainer {
           } finally {
             STEP_LOCK.unlock();
           }
-          hardExamples.offer(sampleIds, losses, n, step);
+          if (perSampleLosses) hardExamples.offer(sampleIds, losses, n, step);
 
           stepsTrained++;
           samplesTrained += n;
