@@ -2,20 +2,16 @@ package io.quarry.djl;
 
 import ai.djl.Device;
 import ai.djl.Model;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Activation;
-import ai.djl.nn.SequentialBlock;
-import ai.djl.nn.core.Linear;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.loss.Loss;
-import ai.djl.training.optimizer.Optimizer;
-import ai.djl.training.tracker.Tracker;
+import ai.djl.util.Pair;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.checkpoint.CheckpointException;
@@ -30,35 +26,48 @@ import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.IOException;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The DJL trainer ({@code trainer = djl}): an MLP ({@code model.hidden} sizes, ReLU) trained with Deep Java Library's
- * PyTorch engine on CPU, on the shard's slice of the training split of {@code dataset.*} ({@link PreparedData}).
+ * The DJL trainer ({@code trainer = djl}): a model ({@code model.type} mlp or cnn, {@link Models}) trained with Deep
+ * Java Library's PyTorch engine on CPU, on the shard's slice of the training split of {@code dataset.*}
+ * ({@link PreparedData}).
  *
- * <p>A shard of {@code n} samples takes {@code ceil(n / batch-size)} steps per epoch, visiting its samples in a seeded
- * order per epoch. Each step computes the logits, the unreduced per-sample cross-entropy (from the log-softmax of the
- * logits: DJL's losses reduce), offers it to the hard-example sink, back-propagates the mean and steps the optimizer
- * ({@code optimizer.type}, fixed {@code optimizer.lr}). Each epoch ends with telemetry's epoch event and an evaluation
- * on the whole validation split (loss and accuracy). A checkpoint is written every {@code checkpoint.every-steps} and
- * at each epoch end: the parameters as {@value #PARAMS_FILE} (written before the manifest, whose extra names it).
- * Resuming restores the parameters and the position; the optimizer's state (Adam's moments) is NOT restored, it
- * restarts from zero.
+ * <p>Every shard of a run starts from the same parameters, drawn from the seed. A shard of {@code n} samples takes
+ * {@code ceil(n / batch-size)} steps per epoch, visiting its samples in a seeded order per epoch (or in sample order
+ * with {@code dataset.shuffle = false}). Each step computes the logits, the unreduced per-sample cross-entropy (from
+ * the log-softmax of the logits: DJL's losses reduce) and the predicted classes, offers them to the hard-example sink,
+ * back-propagates the mean and steps the optimizer ({@link ParameterUpdater}) at the scheduled learning rate
+ * ({@link LearningRate}). With {@code sync.mode = average} every {@code sync.every} steps (and at the shard's last
+ * step) the parameters go to the coordinator and the shard continues from the run's average. Each epoch ends with
+ * telemetry's epoch event and an evaluation on the whole validation split (loss and accuracy). A checkpoint is
+ * written every {@code checkpoint.every-steps} and at each epoch end: the parameters ({@value #PARAMS_FILE}) and the
+ * optimizer's state ({@value #OPTIMIZER_FILE}), before the manifest, whose extra names them; the checkpoint store
+ * keeps {@code last} and {@code best} (lowest validation loss). Resuming restores parameters, optimizer state and
+ * position, so a resumed shard continues as if never interrupted.
  *
  * <p>DJL's PyTorch engine allows only one collecting {@link GradientCollector} per JVM ("A PtGradientCollector is
  * already collecting"), so every training step holds the JVM-wide {@link #STEP_LOCK}: several DJL workers in one JVM
- * (a local cluster) take turns step by step. Evaluation needs no collector and runs outside the lock.
+ * (a local cluster) take turns step by step. Evaluation and averaging need no collector and run outside the lock.
  */
 public final class DjlTrainer implements Trainer {
   public static final String NAME = "djl";
   static final String PARAMS_FILE = "model.params";
+  static final String OPTIMIZER_FILE = "optimizer.state";
   static final String EXTRA_PARAMS = "djl.params";
+  static final String EXTRA_OPTIMIZER = "djl.optimizer";
   static final String EXTRA_STEPS_PER_EPOCH = "djl.steps-per-epoch";
-  private static final int EVAL_BATCH = 1024;
+  static final String EXTRA_VAL_ACCURACY = "djl.val-accuracy";
+  private static final int EVAL_BATCH = 512;
   private static final long ORDER_SALT = 0x0D3E_12L;
   private static final Loss REDUCED_LOSS = Loss.softmaxCrossEntropyLoss();
 
@@ -95,6 +104,7 @@ public final class DjlTrainer implements Trainer {
     int batchSize = config.batchSize;
     long stepsPerEpoch = (count + batchSize - 1) / batchSize;
     long totalSteps = stepsPerEpoch * config.epochs;
+    LearningRate schedule = LearningRate.of(config, totalSteps);
     int d = data.features();
     int classes = data.classes();
 
@@ -102,33 +112,54 @@ public final class DjlTrainer implements Trainer {
     TelemetryEmitter telemetry = context.telemetry();
     CheckpointStore store = new CheckpointStore(context.checkpointDir());
 
-    try (Model model = Model.newInstance("quarry-mlp", Device.cpu(), "PyTorch")) {
-      model.setBlock(mlp(config.model.hidden(), classes));
-      model.getBlock().initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, d));
+    try (Model model = Model.newInstance("quarry-" + config.model.type(), Device.cpu(), "PyTorch")) {
+      Block block = Models.build(config.model, data);
+      model.setBlock(block);
+      block.initialize(model.getNDManager(), DataType.FLOAT32, Models.batchShape(config.model, data, 1));
+      Models.initialise(block, config.seed);
+      List<Pair<String, Parameter>> parameters = new ArrayList<>();
+      for (Pair<String, Parameter> p : block.getParameters()) parameters.add(p);
       long step = 0;
       double lastValLoss = Double.NaN;
+      CheckpointManifest resumed = null;
       if (context.resumeFrom().isPresent()) {
         // Before the trainer exists: its parameter store holds on to the arrays it first sees.
         Path checkpoint = context.resumeFrom().get();
-        CheckpointManifest manifest = checkResume(checkpoint, shard, stepsPerEpoch, totalSteps);
-        Path params = checkpoint.resolve(manifest.extra().get(EXTRA_PARAMS));
+        resumed = checkResume(checkpoint, shard, stepsPerEpoch, totalSteps);
+        Path params = checkpoint.resolve(resumed.extra().get(EXTRA_PARAMS));
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(params)))) {
-          model.getBlock().loadParameters(model.getNDManager(), in);
+          block.loadParameters(model.getNDManager(), in);
+        } catch (IOException | RuntimeException e) {
+          throw new CheckpointException("cannot resume shard " + shard + ": " + params + " does not hold this model's "
+              + "parameters (" + e.getMessage() + ")", e);
         }
-        step = manifest.step();
-        lastValLoss = manifest.valLoss();
+        step = resumed.step();
+        lastValLoss = resumed.valLoss();
       }
-      DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
-          .optOptimizer(optimizer())
-          .optDevices(new Device[] {Device.cpu()});
+      DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(REDUCED_LOSS).optDevices(new Device[] {Device.cpu()});
       try (ai.djl.training.Trainer trainer = model.newTrainer(trainingConfig)) {
-        for (var parameter : model.getBlock().getParameters().values()) {
-          NDArray array = parameter.getArray();
+        for (Pair<String, Parameter> p : parameters) {
+          NDArray array = p.getValue().getArray();
           if (!array.hasGradient()) array.setRequiresGradient(true); // loaded arrays come without
         }
-        long[] sampleIds = new long[Math.min(batchSize, count)];
-        float[] batchX = new float[sampleIds.length * d];
-        long[] batchY = new long[sampleIds.length];
+        ParameterUpdater updater = new ParameterUpdater(config, parameters, model.getNDManager());
+        if (resumed != null) {
+          Path state = context.resumeFrom().get().resolve(resumed.extra().get(EXTRA_OPTIMIZER));
+          try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(state)))) {
+            updater.load(in, state.toString());
+          } catch (java.io.EOFException e) {
+            throw new CheckpointException("cannot resume shard " + shard + ": " + state + " is truncated", e);
+          } catch (IOException e) {
+            throw new CheckpointException("cannot resume shard " + shard + ": " + e.getMessage(), e);
+          }
+        }
+        int rows = Math.min(batchSize, count);
+        long[] sampleIds = new long[rows];
+        float[] batchX = new float[rows * d];
+        long[] batchY = new long[rows];
+        int[] labels = new int[rows];
+        int[] predicted = new int[rows];
+        float[] losses = new float[rows];
         int[] order = null;
         int orderEpoch = -1;
         long stepsTrained = 0;
@@ -138,29 +169,30 @@ public final class DjlTrainer implements Trainer {
         long epochSteps = 0;
         long lastEmitNs = System.nanoTime();
         long samplesSinceEmit = 0;
-        float lr = (float) config.learningRate;
+        long syncEvery = config.sync.every();
 
         while (step < totalSteps) {
           if (context.stopRequested()) return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, true);
           int epoch = (int) (step / stepsPerEpoch);
           if (epoch != orderEpoch) {
-            order = epochOrder(count, config.seed, shard, epoch);
+            order = config.dataset.shuffle() ? epochOrder(count, config.seed, shard, epoch) : inOrder(count);
             orderEpoch = epoch;
           }
           int from = (int) ((step % stepsPerEpoch) * batchSize);
           int n = Math.min(batchSize, count - from);
-          float[] losses = new float[n];
           for (int i = 0; i < n; i++) {
             int row = (int) first + order[from + i];
             sampleIds[i] = row;
             System.arraycopy(data.train().x(), row * d, batchX, i * d, d);
-            batchY[i] = data.train().y()[row];
+            labels[i] = data.train().y()[row];
+            batchY[i] = labels[i];
           }
+          float lr = schedule.at(step);
           float stepLoss;
           STEP_LOCK.lockInterruptibly();
           try (NDManager batch = trainer.getManager().newSubManager()) {
-            NDArray x = batch.create(java.nio.FloatBuffer.wrap(batchX, 0, n * d), new Shape(n, d));
-            NDArray y = batch.create(java.util.Arrays.copyOf(batchY, n));
+            NDArray x = batch.create(FloatBuffer.wrap(batchX, 0, n * d), Models.batchShape(config.model, data, n));
+            NDArray y = batch.create(Arrays.copyOf(batchY, n));
             try (GradientCollector collector = trainer.newGradientCollector()) {
               NDArray logits = trainer.forward(new NDList(x)).singletonOrThrow();
               NDArray mean;
@@ -168,13 +200,15 @@ public final class DjlTrainer implements Trainer {
                 NDArray perSample = perSampleCrossEntropy(logits, y, classes);
                 mean = perSample.mean();
                 System.arraycopy(perSample.toFloatArray(), 0, losses, 0, n);
+                long[] argMax = logits.argMax(1).toLongArray();
+                for (int i = 0; i < n; i++) predicted[i] = (int) argMax[i];
               } else {
                 mean = REDUCED_LOSS.evaluate(new NDList(y), new NDList(logits));
               }
               stepLoss = mean.getFloat();
               collector.backward(mean);
             }
-            trainer.step();
+            updater.step(lr);
           } finally {
             STEP_LOCK.unlock();
           }
@@ -195,23 +229,36 @@ public final class DjlTrainer implements Trainer {
           }
 
           long next = step + 1;
+          if (config.sync.average() && (next % syncEvery == 0 || next == totalSteps)) {
+            // Outside the step lock: the other workers of this JVM must reach the same round.
+            float[] average = context.averageParameters((next + syncEvery - 1) / syncEvery, Models.flatten(parameters));
+            Models.assign(parameters, average);
+          }
           boolean epochEnd = next % stepsPerEpoch == 0;
+          float valAccuracy = Float.NaN;
           if (epochEnd) {
             telemetry.epoch(step, epoch, (float) (epochLossSum / Math.max(1, epochSteps)));
-            float[] eval = evaluate(trainer, data.val(), classes);
+            float[] eval = evaluate(trainer, data, config.model, classes);
             telemetry.eval(step, epoch, eval[0], eval[1]);
             lastValLoss = eval[0];
+            valAccuracy = eval[1];
             epochLossSum = 0;
             epochSteps = 0;
           }
           if (epochEnd || next % config.checkpointEverySteps == 0) {
+            Map<String, String> extra = new java.util.TreeMap<>(Map.of(EXTRA_PARAMS, PARAMS_FILE,
+                EXTRA_OPTIMIZER, OPTIMIZER_FILE, EXTRA_STEPS_PER_EPOCH, Long.toString(stepsPerEpoch)));
+            if (!Float.isNaN(valAccuracy)) extra.put(EXTRA_VAL_ACCURACY, Float.toString(valAccuracy));
             CheckpointManifest manifest = new CheckpointManifest(next, (int) (next / stepsPerEpoch), next % stepsPerEpoch,
-                0L, lastValLoss, NAME, System.currentTimeMillis(),
-                Map.of(EXTRA_PARAMS, PARAMS_FILE, EXTRA_STEPS_PER_EPOCH, Long.toString(stepsPerEpoch)));
+                0L, lastValLoss, NAME, System.currentTimeMillis(), extra);
             Path saved = store.save(manifest, dir -> {
               try (DataOutputStream out = new DataOutputStream(
                   new BufferedOutputStream(Files.newOutputStream(dir.resolve(PARAMS_FILE))))) {
-                model.getBlock().saveParameters(out);
+                block.saveParameters(out);
+              }
+              try (DataOutputStream out = new DataOutputStream(
+                  new BufferedOutputStream(Files.newOutputStream(dir.resolve(OPTIMIZER_FILE))))) {
+                updater.save(out);
               }
             });
             context.checkpointSaved(next, saved);
@@ -229,8 +276,9 @@ public final class DjlTrainer implements Trainer {
     return logProbs.mul(labels.oneHot(classes)).sum(new int[] {1}).neg();
   }
 
-  /** Mean loss and accuracy over {@code val}; {NaN, NaN} when it is empty. */
-  static float[] evaluate(ai.djl.training.Trainer trainer, TabularData val, int classes) {
+  /** Mean loss and accuracy over the validation split; {NaN, NaN} when it is empty. */
+  static float[] evaluate(ai.djl.training.Trainer trainer, PreparedData data, RunConfig.Model model, int classes) {
+    TabularData val = data.val();
     int rows = val.rows();
     if (rows == 0) return new float[] {Float.NaN, Float.NaN};
     int d = val.features();
@@ -239,7 +287,7 @@ public final class DjlTrainer implements Trainer {
     for (int from = 0; from < rows; from += EVAL_BATCH) {
       int n = Math.min(EVAL_BATCH, rows - from);
       try (NDManager batch = trainer.getManager().newSubManager()) {
-        NDArray x = batch.create(java.nio.FloatBuffer.wrap(val.x(), from * d, n * d), new Shape(n, d));
+        NDArray x = batch.create(FloatBuffer.wrap(val.x(), from * d, n * d), Models.batchShape(model, data, n));
         long[] labels = new long[n];
         for (int i = 0; i < n; i++) labels[i] = val.y()[from + i];
         NDArray y = batch.create(labels);
@@ -251,34 +299,22 @@ public final class DjlTrainer implements Trainer {
     return new float[] {(float) (lossSum / rows), (float) correct / rows};
   }
 
-  private static SequentialBlock mlp(java.util.List<Integer> hidden, int classes) {
-    SequentialBlock block = new SequentialBlock();
-    for (int units : hidden) {
-      block.add(Linear.builder().setUnits(units).build());
-      block.add(Activation::relu);
-    }
-    block.add(Linear.builder().setUnits(classes).build());
-    return block;
-  }
-
-  private Optimizer optimizer() {
-    Tracker lr = Tracker.fixed((float) config.learningRate);
-    return config.optimizer.type().equals("sgd")
-        ? Optimizer.sgd().setLearningRateTracker(lr).build()
-        : Optimizer.adam().optLearningRateTracker(lr).build();
-  }
-
   /** The visiting order of a shard's positions 0..count-1 in {@code epoch}: a seeded shuffle. */
   static int[] epochOrder(int count, long seed, int shard, int epoch) {
     SplittableRandom random = new SplittableRandom(seed ^ ORDER_SALT ^ ((long) shard << 32) ^ ((long) epoch * 0x9E3779B97F4A7C15L));
-    int[] order = new int[count];
-    for (int i = 0; i < count; i++) order[i] = i;
+    int[] order = inOrder(count);
     for (int i = count - 1; i > 0; i--) {
       int j = random.nextInt(i + 1);
       int t = order[i];
       order[i] = order[j];
       order[j] = t;
     }
+    return order;
+  }
+
+  private static int[] inOrder(int count) {
+    int[] order = new int[count];
+    for (int i = 0; i < count; i++) order[i] = i;
     return order;
   }
 
@@ -294,9 +330,11 @@ public final class DjlTrainer implements Trainer {
       throw new CheckpointException(where + "it was written with " + written + " steps per epoch, this run has "
           + stepsPerEpoch + " (batch-size or the shard's samples changed)");
     }
-    String params = manifest.extra().get(EXTRA_PARAMS);
-    if (params == null || !Files.isRegularFile(checkpoint.resolve(params))) {
-      throw new CheckpointException(where + "its parameter file (extra." + EXTRA_PARAMS + " = " + params + ") is missing");
+    for (String key : List.of(EXTRA_PARAMS, EXTRA_OPTIMIZER)) {
+      String file = manifest.extra().get(key);
+      if (file == null || !Files.isRegularFile(checkpoint.resolve(file))) {
+        throw new CheckpointException(where + "its file extra." + key + " = " + file + " is missing");
+      }
     }
     if (manifest.step() > totalSteps) {
       throw new CheckpointException(where + "step " + manifest.step() + " is past this shard's " + totalSteps + " steps");
@@ -306,6 +344,6 @@ public final class DjlTrainer implements Trainer {
 
   @Override
   public String toString() {
-    return "DjlTrainer[hidden=" + config.model.hidden() + ", optimizer=" + config.optimizer.type() + "]";
+    return "DjlTrainer[" + config.model.type() + ", optimizer=" + config.optimizer.type() + "]";
   }
 }

@@ -61,4 +61,21 @@ public record PreparedData(TabularData train, TabularData val, int features, int
   private static void standardise(float[] x, int d, double[] mean, float[] scale) {
     for (int i = 0; i < x.length; i++) x[i] = (float) ((x[i] - mean[i % d]) * scale[i % d]);
   }
+
+  /** True when the samples are images (C, H, W). */
+  public boolean images() {
+    return false;
+  }
+
+  public int channels() {
+    return 1;
+  }
+
+  public int height() {
+    return 1;
+  }
+
+  public int width() {
+    return features;
+  }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.checkpoint.CheckpointStore;
@@ -121,5 +122,71 @@ class DjlTrainerTest {
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  /** The parameters saved in {@code checkpoint}, flattened in parameter order. */
+  private static float[] savedParameters(RunConfig config, Path checkpoint) throws Exception {
+    PreparedData data = PreparedData.of(config);
+    try (ai.djl.Model model = ai.djl.Model.newInstance("check", ai.djl.Device.cpu(), "PyTorch")) {
+      ai.djl.nn.Block block = Models.build(config.model, data);
+      model.setBlock(block);
+      block.initialize(model.getNDManager(), ai.djl.ndarray.types.DataType.FLOAT32, Models.batchShape(config.model, data, 1));
+      try (var in = new java.io.DataInputStream(Files.newInputStream(checkpoint.resolve(DjlTrainer.PARAMS_FILE)))) {
+        block.loadParameters(model.getNDManager(), in);
+      }
+      List<ai.djl.util.Pair<String, ai.djl.nn.Parameter>> parameters = new java.util.ArrayList<>();
+      for (var p : block.getParameters()) parameters.add(p);
+      return Models.flatten(parameters);
+    }
+  }
+
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {
+      "optimizer.type=sgd", "optimizer.type=sgd optimizer.momentum=0.9 optimizer.weight-decay=0.001",
+      "optimizer.type=adam", "optimizer.type=adamw optimizer.weight-decay=0.01"})
+  void anInterruptedAndResumedShardEndsWithTheSameParametersAsAnUninterruptedOne(String optimizer) throws Exception {
+    List<String> overrides = new java.util.ArrayList<>(List.of(optimizer.split(" ")));
+    overrides.addAll(List.of("checkpoint.every-steps=4", "optimizer.schedule=cosine", "optimizer.warmup-steps=3",
+        "epochs=2", "model.hidden=[32,16]"));
+    RunConfig config = config(overrides.toArray(String[]::new));
+    TestTrainerContext whole = TestTrainerContext.forShard(config, 0, 1, 0, 400, dir.resolve("whole"), null);
+    new DjlTrainer(config).train(whole);
+
+    TestTrainerContext first = TestTrainerContext.forShard(config, 0, 1, 0, 400, dir.resolve("first"), null);
+    first.onStep(e -> {
+      if (e.step() == 9) first.requestStop();
+    });
+    assertTrue(new DjlTrainer(config).train(first).stopped());
+    TestTrainerContext second =
+        TestTrainerContext.forShard(config, 0, 2, 0, 400, dir.resolve("second"), first.lastCheckpoint().orElseThrow());
+    ShardResult done = new DjlTrainer(config).train(second);
+    assertEquals(16, done.endStep());
+    assertEquals(8, done.stepsTrained());
+
+    float[] expected = savedParameters(config, whole.lastCheckpoint().orElseThrow());
+    float[] actual = savedParameters(config, second.lastCheckpoint().orElseThrow());
+    assertEquals(16 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10, expected.length);
+    // The same operations on the same values: bit for bit, with every optimizer (its state is in the checkpoint).
+    assertArrayEquals(expected, actual, optimizer);
+    float[] initial = savedParameters(config, first.checkpoints().get(0).path());
+    assertFalse(Arrays.equals(initial, expected), "training changed the parameters");
+  }
+
+  @Test
+  void aCorruptOptimizerStateFailsTheResumeNamingTheFile() throws Exception {
+    RunConfig config = config("epochs=1", "optimizer.type=adam");
+    TestTrainerContext first = TestTrainerContext.forShard(config, 0, 1, 0, 400, dir.resolve("c1"), null);
+    new DjlTrainer(config).train(first);
+    Path checkpoint = first.lastCheckpoint().orElseThrow();
+    Files.write(checkpoint.resolve(DjlTrainer.OPTIMIZER_FILE), new byte[] {1, 2, 3});
+    TestTrainerContext second = TestTrainerContext.forShard(config, 0, 2, 0, 400, dir.resolve("c2"), checkpoint);
+    Exception e = assertThrows(Exception.class, () -> new DjlTrainer(config).train(second));
+    assertTrue(e.getMessage().contains(DjlTrainer.OPTIMIZER_FILE), e.getMessage());
+
+    RunConfig sgd = config("epochs=1", "optimizer.type=sgd");
+    TestTrainerContext other = TestTrainerContext.forShard(sgd, 0, 2, 0, 400, dir.resolve("c3"), checkpoint);
+    Files.delete(checkpoint.resolve(DjlTrainer.OPTIMIZER_FILE));
+    Exception missing = assertThrows(Exception.class, () -> new DjlTrainer(sgd).train(other));
+    assertTrue(missing.getMessage().contains("djl.optimizer"), missing.getMessage());
   }
 }
