@@ -541,7 +541,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       // The run actor crashed before it could end the run: record it as failed so watchers are not left hanging.
       run.summary = new RunSummary(terminated.runId(), RunState.FAILED,
           "the run actor stopped unexpectedly (see the coordinator log)", 0, 0, 0, 0, 0, 0, List.of(),
-          runsDir.resolve(terminated.runId()).toString());
+          runsDir.resolve(terminated.runId()).toString(), Double.NaN, Double.NaN);
       run.wantsWorkers = false;
     }
     releaseOffers(terminated.runId());

@@ -108,6 +108,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private long stepsTrained;
   private long droppedEvents;
   private float lastLoss = Float.NaN;
+  /** Per completed shard, its model's final {val loss, val accuracy}, for run_completed's metrics. */
+  private final java.util.Map<Integer, float[]> shardMetrics = new java.util.TreeMap<>();
   private boolean progressChanged = true;
   private boolean completed;
   private RunSummary summary;
@@ -292,6 +294,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     if (otherCopy != null) stopOtherCopy(report, otherCopy);
     stragglers.finish(report.shard());
     if (!Float.isNaN(report.finalLoss())) lastLoss = report.finalLoss();
+    if (!Float.isNaN(report.valLoss())) shardMetrics.put(report.shard(), new float[] {report.valLoss(), report.valAccuracy()});
     ObjectNode event = shardEvent("shard_completed", report.shard(), report.attempt(), report.workerId());
     event.put("end_step", report.endStep());
     event.put("steps_trained", report.stepsTrained());
@@ -694,8 +697,14 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private void complete() {
     finishedAtMs = clock.millis();
     long wallMs = finishedAtMs - submittedAtMs;
+    double valLoss = Double.NaN;
+    double valAccuracy = Double.NaN;
+    if (!shardMetrics.isEmpty()) {
+      valLoss = shardMetrics.values().stream().mapToDouble(m -> m[0]).average().orElseThrow();
+      valAccuracy = shardMetrics.values().stream().mapToDouble(m -> m[1]).average().orElseThrow();
+    }
     summary = new RunSummary(runId, finalStatus, finalReason, shards.stepsReached(), shards.stepsRedone(),
-        samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString());
+        samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString(), valLoss, valAccuracy);
     ObjectNode event = directory.event("run_completed");
     event.put("status", finalStatus.wireName());
     event.put("steps", summary.steps());
@@ -707,6 +716,12 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     event.put("merges", summary.merges());
     event.put("wall_ms", wallMs);
     if (!Float.isNaN(lastLoss)) event.put("final_loss", lastLoss);
+    if (!shardMetrics.isEmpty()) {
+      ObjectNode metrics = event.putObject("metrics");
+      metrics.put("val_loss", valLoss);
+      metrics.put("val_accuracy", valAccuracy);
+      metrics.put("shards", shardMetrics.size());
+    }
     if (finalStatus != RunState.COMPLETED) event.put("reason", finalReason);
     directory.write(event);
     directory.close();

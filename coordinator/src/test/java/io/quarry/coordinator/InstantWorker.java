@@ -77,7 +77,7 @@ public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
       return this;
     }
     assign.run().tell(new RunCommand.ShardCompleted(runId, shard.shard(), shard.attempt(), workerId, steps, steps,
-        shard.sampleCount() * config.epochs, 0, 1.0f));
+        shard.sampleCount() * config.epochs, 0, 1.0f, Float.NaN, Float.NaN));
     askForWork();
     return this;
   }

@@ -121,6 +121,7 @@ public final class DjlTrainer implements Trainer {
       for (Pair<String, Parameter> p : block.getParameters()) parameters.add(p);
       long step = 0;
       double lastValLoss = Double.NaN;
+      float lastValAccuracy = Float.NaN;
       CheckpointManifest resumed = null;
       if (context.resumeFrom().isPresent()) {
         // Before the trainer exists: its parameter store holds on to the arrays it first sees.
@@ -135,6 +136,8 @@ public final class DjlTrainer implements Trainer {
         }
         step = resumed.step();
         lastValLoss = resumed.valLoss();
+        String accuracy = resumed.extra().get(EXTRA_VAL_ACCURACY);
+        if (accuracy != null) lastValAccuracy = Float.parseFloat(accuracy);
       }
       DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(REDUCED_LOSS).optDevices(new Device[] {Device.cpu()});
       try (ai.djl.training.Trainer trainer = model.newTrainer(trainingConfig)) {
@@ -242,6 +245,7 @@ public final class DjlTrainer implements Trainer {
             telemetry.eval(step, epoch, eval[0], eval[1]);
             lastValLoss = eval[0];
             valAccuracy = eval[1];
+            lastValAccuracy = eval[1];
             epochLossSum = 0;
             epochSteps = 0;
           }
@@ -265,7 +269,7 @@ public final class DjlTrainer implements Trainer {
           }
           step = next;
         }
-        return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, false);
+        return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, false, (float) lastValLoss, lastValAccuracy);
       }
     }
   }

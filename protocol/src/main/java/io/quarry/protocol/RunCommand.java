@@ -41,6 +41,8 @@ public sealed interface RunCommand
    * @param samplesTrained samples trained in this attempt
    * @param droppedEvents step events this attempt dropped under back-pressure
    * @param finalLoss the last step's mean loss
+   * @param valLoss the shard model's last validation loss; {@code NaN} when its trainer does not evaluate
+   * @param valAccuracy the shard model's last validation accuracy; {@code NaN} when its trainer does not evaluate
    */
   record ShardCompleted(
       String runId,
@@ -51,7 +53,9 @@ public sealed interface RunCommand
       long stepsTrained,
       long samplesTrained,
       long droppedEvents,
-      float finalLoss)
+      float finalLoss,
+      float valLoss,
+      float valAccuracy)
       implements ShardReport {}
 
   /** The shard's trainer failed; the run retries it from its last checkpoint or fails. */

@@ -16,6 +16,8 @@ import java.util.List;
  * @param merges hard-example merges recorded
  * @param hardest the final merged hard examples, highest loss first
  * @param runDir the run directory
+ * @param valLoss the mean over the shards' models of their final validation loss; {@code NaN} when none evaluated
+ * @param valAccuracy the same for validation accuracy (with {@code sync.mode = average} every shard holds one model)
  */
 public record RunSummary(
     String runId,
@@ -28,7 +30,9 @@ public record RunSummary(
     long droppedEvents,
     int merges,
     List<HardExample> hardest,
-    String runDir)
+    String runDir,
+    double valLoss,
+    double valAccuracy)
     implements QuarryMessage {
   public RunSummary {
     hardest = List.copyOf(hardest);

@@ -337,7 +337,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
           result.stepsTrained(), result.samplesTrained(), dropped);
     } else {
       lastOutcome = new RunCommand.ShardCompleted(shard.runId, a.shard(), a.attempt(), workerId, result.endStep(),
-          result.stepsTrained(), result.samplesTrained(), dropped, result.finalLoss());
+          result.stepsTrained(), result.samplesTrained(), dropped, result.finalLoss(), result.valLoss(),
+          result.valAccuracy());
     }
     shard.run.tell(lastOutcome);
     requestWork();

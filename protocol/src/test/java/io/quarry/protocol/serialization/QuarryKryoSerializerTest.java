@@ -117,7 +117,7 @@ class QuarryKryoSerializerTest {
 
   private static RunSummary summary() {
     return new RunSummary(
-        "run-1", RunState.FAILED, "shard 2 failed 3 times", 1_000L, 12L, 32_000L, 65_000L, 4L, 7, hardExamples(), "runs/run-1");
+        "run-1", RunState.FAILED, "shard 2 failed 3 times", 1_000L, 12L, 32_000L, 65_000L, 4L, 7, hardExamples(), "runs/run-1", 0.25, 0.9);
   }
 
   private static HardExampleSnapshot snapshot() {
@@ -146,7 +146,7 @@ class QuarryKryoSerializerTest {
         new WorkerCommand.ReleaseRun(7L, "run-1"),
         new RunCommand.ShardStarted("run-1", 2, 1, "w", 0L),
         new RunCommand.ShardCheckpointed("run-1", 2, 1, "w", 50L, "runs/run-1/checkpoints/2/step-50"),
-        new RunCommand.ShardCompleted("run-1", 2, 1, "w", 300L, 310L, 9_920L, 3L, 0.125f),
+        new RunCommand.ShardCompleted("run-1", 2, 1, "w", 300L, 310L, 9_920L, 3L, 0.125f, 0.5f, 0.875f),
         new RunCommand.ShardFailed("run-1", 2, 1, "w", "java.lang.IllegalStateException: injected", 40L, 1_280L, 0L),
         new RunCommand.ShardStopped("run-1", 2, 1, "w", 77L, 77L, 2_464L, 1L),
         new RunCommand.TelemetryBatch(
@@ -177,7 +177,7 @@ class QuarryKryoSerializerTest {
         new WorkerCommand.AdoptShard(9L, "run-1", 2, 3, runRef),
         new CoordinatorCommand.ShardInProgress(9L, "h:1/cpu-0", "cpu", workerRef, "run-1", 2, 3),
         new CoordinatorCommand.Redeliver(9L, new RunCommand.ShardCompleted("run-1", 2, 3, "h:1/cpu-0", 50L, 20L, 640L,
-            0L, 1.25f)),
+            0L, 1.25f, Float.NaN, Float.NaN)),
         new CoordinatorCommand.RunStatusReply("run-404", null),
         new CoordinatorCommand.RunStatusReply("run-1", runStatus()),
         new CoordinatorCommand.ListRuns(runsRef),

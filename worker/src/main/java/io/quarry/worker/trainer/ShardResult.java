@@ -8,5 +8,14 @@ package io.quarry.worker.trainer;
  * @param samplesTrained samples trained in this attempt
  * @param finalLoss the last step's mean loss ({@code NaN} if no step ran)
  * @param stopped true when it ended because a stop was requested, not because the shard was done
+ * @param valLoss the last evaluation's validation loss ({@code NaN} when the trainer does not evaluate)
+ * @param valAccuracy the last evaluation's validation accuracy ({@code NaN} when the trainer does not evaluate)
  */
-public record ShardResult(long endStep, long stepsTrained, long samplesTrained, float finalLoss, boolean stopped) {}
+public record ShardResult(
+    long endStep, long stepsTrained, long samplesTrained, float finalLoss, boolean stopped, float valLoss,
+    float valAccuracy) {
+  /** A result without an evaluation. */
+  public ShardResult(long endStep, long stepsTrained, long samplesTrained, float finalLoss, boolean stopped) {
+    this(endStep, stepsTrained, samplesTrained, finalLoss, stopped, Float.NaN, Float.NaN);
+  }
+}
