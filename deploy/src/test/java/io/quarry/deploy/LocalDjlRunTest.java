@@ -57,6 +57,65 @@ class LocalDjlRunTest {
     System.out.printf("digits: val accuracy %.4f, val loss %s after %d epochs in %.1f s%n", accuracy, last[5], vals.size(), seconds);
     assertTrue(accuracy >= 0.95, "val accuracy " + accuracy + ": " + vals);
     assertFalse(summary.hardest().isEmpty());
+    assertEquals(accuracy, summary.valAccuracy(), 1e-6, "the summary carries the last evaluation");
+    com.fasterxml.jackson.databind.JsonNode metrics = new RunFiles(tmp.resolve("runs/digits")).runCompleted().get("metrics");
+    assertEquals(accuracy, metrics.get("val_accuracy").asDouble(), 1e-6, metrics.toString());
+    assertEquals(Double.parseDouble(last[5]), metrics.get("val_loss").asDouble(), 1e-5, metrics.toString());
+  }
+
+  /**
+   * Label noise: 5% of the training samples (seeded) get a wrong label, in a copy of the digits in a temp directory.
+   * The mislabelled samples are the ones a trained model cannot fit, so they should fill the final merged buffer.
+   */
+  @Test
+  void mislabelledSamplesFillTheMergedHardExamples() throws Exception {
+    assertTrue(Files.isRegularFile(DIGITS), "missing " + DIGITS);
+    List<String> rows = new java.util.ArrayList<>();
+    try (var reader = io.quarry.protocol.config.CsvRows.open(DIGITS)) {
+      for (String line = reader.readLine(); line != null; line = reader.readLine()) if (!line.isBlank()) rows.add(line);
+    }
+    boolean header = io.quarry.protocol.config.CsvRows.isHeader(rows.get(0));
+    List<String> data = new java.util.ArrayList<>(header ? rows.subList(1, rows.size()) : rows);
+    long seed = 3;
+    double valFraction = 0.2;
+    io.quarry.djl.Split split = io.quarry.djl.Split.of(data.size(), valFraction, seed);
+    java.util.SplittableRandom random = new java.util.SplittableRandom(99);
+    java.util.Set<Long> flipped = new java.util.TreeSet<>();
+    int toFlip = (int) Math.round(split.train().length * 0.05);
+    while (flipped.size() < toFlip) {
+      long sampleId = random.nextInt(split.train().length); // a training sample id is its index in the training split
+      if (!flipped.add(sampleId)) continue;
+      int row = split.train()[(int) sampleId];
+      String line = data.get(row);
+      int comma = line.lastIndexOf(',');
+      int label = (int) Double.parseDouble(line.substring(comma + 1).trim());
+      int wrong = (label + 1 + random.nextInt(9)) % 10;
+      data.set(row, line.substring(0, comma + 1) + wrong);
+    }
+    Path noisy = tmp.resolve("digits-noisy.csv");
+    Files.write(noisy, data);
+
+    cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    RunConfig config = RunConfig.fromOverrides(List.of("trainer=djl", "model.type=mlp", "dataset.format=csv",
+        "dataset.path=\"" + noisy + "\"", "shards=1", "epochs=15", "batch-size=32", "optimizer.lr=0.005",
+        "model.hidden=[64]", "seed=" + seed, "dataset.val-fraction=" + valFraction, "hard-examples.k=50",
+        "hard-examples.window=run", "hard-examples.merge-mode=top-k"), Map.of());
+    SubmitReply reply = cluster.submit(new RunSpec("noisy", config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
+    assertTrue(reply instanceof SubmitReply.Accepted, () -> "rejected: " + reply);
+    RunSummary summary = cluster.follow("noisy", p -> {}).get(90, TimeUnit.SECONDS);
+    assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
+
+    List<com.fasterxml.jackson.databind.JsonNode> merges = new RunFiles(tmp.resolve("runs/noisy")).merges();
+    com.fasterxml.jackson.databind.JsonNode last = merges.get(merges.size() - 1);
+    assertEquals(50, last.get("entries").size(), last.toString());
+    int hits = 0;
+    for (com.fasterxml.jackson.databind.JsonNode entry : last.get("entries")) {
+      if (flipped.contains(entry.get("sample_id").asLong())) hits++;
+    }
+    double precision = hits / 50.0;
+    System.out.printf("label noise: %d of %d training samples flipped; %d of the 50 merged hard examples are flipped "
+        + "(precision %.2f, recall %.2f)%n", toFlip, split.train().length, hits, precision, hits / (double) toFlip);
+    assertTrue(precision >= 0.7, "precision " + precision + " of the final merge: " + last.get("entries"));
   }
 
   @Test
