@@ -34,11 +34,13 @@ import picocli.CommandLine.Parameters;
     footerHeading = "%nRun-config keys (key=value, default shown):%n")
 final class LocalCommand implements Callable<Integer> {
   static final int MAX_WORKERS = 1024;
+  static final String DEFAULT_JOB = "local-default-job.conf";
 
   @Option(names = "--workers", paramLabel = "N", defaultValue = "4", description = "workers (simulated devices), default ${DEFAULT-VALUE}")
   int workers;
 
-  @Option(names = "--trainer", paramLabel = "NAME", description = "the trainer: stub, process or djl (same as trainer=NAME)")
+  @Option(names = "--trainer", paramLabel = "NAME", description = "the trainer: stub, process or djl (same as trainer=NAME); without a run file the default job trains "
+          + "a CNN with djl, --trainer stub is the instant simulation")
   String trainer;
 
   @Option(names = "--run-id", paramLabel = "ID", description = "the run id (default: run-<time>-<random>)")
@@ -53,7 +55,8 @@ final class LocalCommand implements Callable<Integer> {
   @picocli.CommandLine.Mixin OutputOptions display;
 
   @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
-      description = "an optional run file (HOCON; include works), then run-config overrides, e.g. epochs=3 hard-examples.k=64")
+      description = "an optional run file (HOCON; include works; without one, the default job: a small CNN on synthetic "
+          + "images with djl), then run-config overrides, e.g. epochs=3 hard-examples.k=64")
   List<String> positionals = new ArrayList<>();
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -94,7 +97,7 @@ final class LocalCommand implements Callable<Integer> {
     }
     display.check();
     RunArgs args = RunArgs.split(positionals);
-    String base = args.baseHocon();
+    String base = args.runFile() == null ? defaultJob() : args.baseHocon();
     List<String> pre = new ArrayList<>();
     if (trainer != null) pre.add("trainer=" + trainer);
     List<String> post = noTelemetry ? List.of("telemetry.enabled=false") : List.of();
@@ -124,6 +127,16 @@ final class LocalCommand implements Callable<Integer> {
       runs.add(new PlannedRun(id, config, point));
     }
     return new Plan(sweep, sweepId, runs);
+  }
+
+  /** The run of {@code quarry local} without a run file: {@value #DEFAULT_JOB} (a CNN on synthetic images, DJL). */
+  static String defaultJob() {
+    try (var in = LocalCommand.class.getClassLoader().getResourceAsStream(DEFAULT_JOB)) {
+      if (in == null) throw new IllegalStateException(DEFAULT_JOB + " is missing from the class path");
+      return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   private static void checkRunId(String id) {

@@ -29,7 +29,7 @@ class QuarryCliTest extends CliCapture {
   })
   void badConfigExitsTwoWithOneLineNamingTheKeyAndWritesNothing(String override, String message) {
     Path runsDir = tmp.resolve("runs");
-    int exit = QuarryCli.run("local", "--runs-dir", runsDir.toString(), "--run-id", "bad", override);
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--runs-dir", runsDir.toString(), "--run-id", "bad", override);
 
     assertEquals(QuarryCli.EXIT_USAGE, exit);
     assertTrue(stderr().contains(message), stderr());
@@ -39,7 +39,7 @@ class QuarryCliTest extends CliCapture {
 
   @Test
   void zeroWorkersIsBadUsage() {
-    assertEquals(QuarryCli.EXIT_USAGE, QuarryCli.run("local", "--runs-dir", tmp.toString(), "--workers", "0"));
+    assertEquals(QuarryCli.EXIT_USAGE, QuarryCli.run("local", "--trainer", "stub", "--runs-dir", tmp.toString(), "--workers", "0"));
     assertTrue(stderr().contains("--workers: invalid value 0; allowed: an integer from 1 to 1024"), stderr());
   }
 
@@ -53,7 +53,7 @@ class QuarryCliTest extends CliCapture {
   void anExistingRunIdIsRefusedBeforeAnythingRuns() throws Exception {
     Files.createDirectories(tmp.resolve("taken"));
     Files.writeString(tmp.resolve("taken/events.jsonl"), "kept\n");
-    assertEquals(QuarryCli.EXIT_USAGE, QuarryCli.run("local", "--runs-dir", tmp.toString(), "--run-id", "taken"));
+    assertEquals(QuarryCli.EXIT_USAGE, QuarryCli.run("local", "--trainer", "stub", "--runs-dir", tmp.toString(), "--run-id", "taken"));
     assertTrue(stderr().contains("already exists"), stderr());
     assertEquals("kept\n", Files.readString(tmp.resolve("taken/events.jsonl")));
   }
@@ -69,7 +69,7 @@ class QuarryCliTest extends CliCapture {
 
   @Test
   void aCompletedRunExitsZeroAndPrintsTheSummary() {
-    int exit = QuarryCli.run("local", "--workers", "2", "--run-id", "cli", "--runs-dir", tmp.toString(),
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "2", "--run-id", "cli", "--runs-dir", tmp.toString(),
         "stub.step-time=0", "stub.samples=500", "epochs=2");
 
     assertEquals(QuarryCli.EXIT_COMPLETED, exit, stderr());
@@ -83,7 +83,7 @@ class QuarryCliTest extends CliCapture {
 
   @Test
   void aFailedRunExitsOneWithTheReason() {
-    int exit = QuarryCli.run("local", "--workers", "1", "--run-id", "boom", "--runs-dir", tmp.toString(),
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "1", "--run-id", "boom", "--runs-dir", tmp.toString(),
         "stub.step-time=0", "stub.samples=200", "stub.fail-at-step=2", "max-attempts=1");
 
     assertEquals(QuarryCli.EXIT_FAILED, exit);
@@ -93,7 +93,7 @@ class QuarryCliTest extends CliCapture {
 
   @Test
   void noTelemetryFlagRunsInFastMode() throws Exception {
-    int exit = QuarryCli.run("local", "--workers", "1", "--run-id", "fast", "--runs-dir", tmp.toString(),
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "1", "--run-id", "fast", "--runs-dir", tmp.toString(),
         "--no-telemetry", "stub.step-time=0", "stub.samples=200");
 
     assertEquals(QuarryCli.EXIT_COMPLETED, exit, stderr());

@@ -55,7 +55,7 @@ class SweepCliTest extends CliCapture {
     "stub.hard-fraction=0.1,1.5          | config key 'stub.hard-fraction': invalid value 1.5; allowed: a number from 0 to 1",
   })
   void aBadValueInAnyCombinationExitsTwoAndWritesNothing(String overrides, String message) {
-    List<String> args = new ArrayList<>(List.of("local", "--multirun", "--runs-dir", runs().toString(), "--run-id", "bad"));
+    List<String> args = new ArrayList<>(List.of("local", "--trainer", "stub", "--multirun", "--runs-dir", runs().toString(), "--run-id", "bad"));
     args.addAll(List.of(overrides.split(" ")));
 
     assertEquals(QuarryCli.EXIT_USAGE, QuarryCli.run(args.toArray(String[]::new)));
@@ -76,7 +76,7 @@ class SweepCliTest extends CliCapture {
   })
   void aBadOverrideOfARunFileExitsTwoAndWritesNothing(String override, String message) throws Exception {
     Files.writeString(tmp.resolve("run.conf"), "epochs = 2\n");
-    int exit = QuarryCli.run("local", "--runs-dir", runs().toString(), tmp.resolve("run.conf").toString(), override);
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--runs-dir", runs().toString(), tmp.resolve("run.conf").toString(), override);
 
     assertEquals(QuarryCli.EXIT_USAGE, exit);
     assertTrue(stderr().contains(message), stderr());
@@ -86,7 +86,7 @@ class SweepCliTest extends CliCapture {
 
   @Test
   void anUnknownSortColumnIsBadUsage() {
-    assertEquals(2, QuarryCli.run("local", "--multirun", "--runs-dir", runs().toString(), "--sort", "accuracy", "epochs=1,2"));
+    assertEquals(2, QuarryCli.run("local", "--trainer", "stub", "--multirun", "--runs-dir", runs().toString(), "--sort", "accuracy", "epochs=1,2"));
     assertTrue(stderr().contains("--sort: unknown column 'accuracy'"), stderr());
     assertFalse(Files.exists(runs()));
   }
@@ -95,7 +95,7 @@ class SweepCliTest extends CliCapture {
   void aRunFileWithAnIncludeRunsWithItsOverrides() throws Exception {
     Files.writeString(tmp.resolve("base.conf"), "stub.samples = 200\nstub.step-time = 0\n");
     Files.writeString(tmp.resolve("run.conf"), "include \"base.conf\"\nepochs = 3\n");
-    int exit = QuarryCli.run("local", "--workers", "1", "--run-id", "file", "--runs-dir", runs().toString(),
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "1", "--run-id", "file", "--runs-dir", runs().toString(),
         tmp.resolve("run.conf").toString(), "epochs=1");
 
     assertEquals(0, exit, stderr());
@@ -106,7 +106,7 @@ class SweepCliTest extends CliCapture {
 
   @Test
   void aTwoByThreeSweepRunsSixRunsAndWritesTheSummary() throws Exception {
-    int exit = QuarryCli.run("local", "--workers", "2", "--multirun", "--run-id", "sw", "--runs-dir", runs().toString(),
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "2", "--multirun", "--run-id", "sw", "--runs-dir", runs().toString(),
         "--sort", "-val_accuracy", "epochs=1,2", "stub.step-time=0", "stub.samples=200", "batch-size=10,20,50");
 
     assertEquals(0, exit, stderr());
@@ -147,7 +147,7 @@ class SweepCliTest extends CliCapture {
 
   @Test
   void jsonPrintsOneJsonObjectPerLine() throws Exception {
-    int exit = QuarryCli.run("local", "--workers", "1", "--json", "--multirun", "--run-id", "js", "--runs-dir",
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "1", "--json", "--multirun", "--run-id", "js", "--runs-dir",
         runs().toString(), "stub.step-time=1ms", "stub.samples=100", "batch-size=5", "epochs=1,2");
 
     assertEquals(0, exit, stderr());
@@ -167,7 +167,7 @@ class SweepCliTest extends CliCapture {
 
   @Test
   void quietPrintsOnlyTheSummaryLine() {
-    int exit = QuarryCli.run("local", "--workers", "1", "--quiet", "--run-id", "q", "--runs-dir", runs().toString(),
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "1", "--quiet", "--run-id", "q", "--runs-dir", runs().toString(),
         "stub.step-time=1ms", "stub.samples=100", "batch-size=5", "epochs=1");
 
     assertEquals(0, exit, stderr());
@@ -178,7 +178,7 @@ class SweepCliTest extends CliCapture {
 
   @Test
   void quietSweepPrintsOnlyTheTableAndTheLastLine() {
-    int exit = QuarryCli.run("local", "--workers", "1", "--quiet", "--multirun", "--run-id", "qs", "--runs-dir",
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "1", "--quiet", "--multirun", "--run-id", "qs", "--runs-dir",
         runs().toString(), "stub.step-time=0", "stub.samples=100", "seed=1,2");
 
     assertEquals(0, exit, stderr());
@@ -189,7 +189,7 @@ class SweepCliTest extends CliCapture {
 
   @Test
   void aFailedRunInASweepExitsOne() throws Exception {
-    int exit = QuarryCli.run("local", "--workers", "1", "--multirun", "--run-id", "f", "--runs-dir", runs().toString(),
+    int exit = QuarryCli.run("local", "--trainer", "stub", "--workers", "1", "--multirun", "--run-id", "f", "--runs-dir", runs().toString(),
         "stub.step-time=0", "stub.samples=100", "max-attempts=1", "stub.fail-at-step=-1,2");
 
     assertEquals(1, exit, stderr());
