@@ -2,6 +2,7 @@ package io.quarry.djl;
 
 import ai.djl.Device;
 import ai.djl.Model;
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -112,7 +113,8 @@ public final class DjlTrainer implements Trainer {
     TelemetryEmitter telemetry = context.telemetry();
     CheckpointStore store = new CheckpointStore(context.checkpointDir());
 
-    try (Model model = Model.newInstance("quarry-" + config.model.type(), Device.cpu(), "PyTorch")) {
+    Device device = device(context.device());
+    try (Model model = Model.newInstance("quarry-" + config.model.type(), device, "PyTorch")) {
       Block block = Models.build(config.model, data);
       model.setBlock(block);
       block.initialize(model.getNDManager(), DataType.FLOAT32, Models.batchShape(config.model, data, 1));
@@ -139,7 +141,7 @@ public final class DjlTrainer implements Trainer {
         String accuracy = resumed.extra().get(EXTRA_VAL_ACCURACY);
         if (accuracy != null) lastValAccuracy = Float.parseFloat(accuracy);
       }
-      DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(REDUCED_LOSS).optDevices(new Device[] {Device.cpu()});
+      DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(REDUCED_LOSS).optDevices(new Device[] {device});
       try (ai.djl.training.Trainer trainer = model.newTrainer(trainingConfig)) {
         for (Pair<String, Parameter> p : parameters) {
           NDArray array = p.getValue().getArray();
@@ -272,6 +274,24 @@ public final class DjlTrainer implements Trainer {
         return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, false, (float) lastValLoss, lastValAccuracy);
       }
     }
+  }
+
+  /**
+   * The DJL device of a worker's device name: {@code cpu}, or {@code gpu:N} when libtorch sees that GPU (a CUDA build
+   * of libtorch through {@code PYTORCH_LIBRARY_PATH}; see the README).
+   */
+  static Device device(String name) {
+    if (name == null || name.equals("cpu") || name.startsWith("cpu")) return Device.cpu();
+    if (name.startsWith("gpu:")) {
+      int index = Integer.parseInt(name.substring(4));
+      int visible = Engine.getEngine("PyTorch").getGpuCount();
+      if (index >= visible) {
+        throw new IllegalStateException("device " + name + ": the PyTorch engine sees " + visible + " GPU(s); it needs a CUDA "
+            + "build of libtorch 2.7.1 (PYTORCH_LIBRARY_PATH, PYTORCH_VERSION=2.7.1, PYTORCH_FLAVOR=cu128; see the README)");
+      }
+      return Device.gpu(index);
+    }
+    throw new IllegalArgumentException("device '" + name + "': allowed: cpu or gpu:N");
   }
 
   /** Cross-entropy of each row of {@code logits} against {@code labels} (int64), unreduced: shape (n). */

@@ -189,4 +189,13 @@ class DjlTrainerTest {
     Exception missing = assertThrows(Exception.class, () -> new DjlTrainer(sgd).train(other));
     assertTrue(missing.getMessage().contains("djl.optimizer"), missing.getMessage());
   }
+
+  @Test
+  void aGpuThatLibtorchDoesNotSeeIsAClearError() {
+    assertEquals(ai.djl.Device.cpu(), DjlTrainer.device("cpu"));
+    int visible = ai.djl.engine.Engine.getEngine("PyTorch").getGpuCount();
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> DjlTrainer.device("gpu:" + visible));
+    assertTrue(e.getMessage().contains("PYTORCH_LIBRARY_PATH"), e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> DjlTrainer.device("tpu:0"));
+  }
 }
