@@ -19,15 +19,15 @@ public final class BlobsDataset {
     for (float[] centre : centres) {
       for (int f = 0; f < features; f++) centre[f] = (float) (random.nextDouble() * 4 - 2);
     }
-    float[] x = new float[Math.multiplyExact(samples, features)];
+    String source = "synthetic blobs(" + samples + " of " + features + " features, seed " + seed + ")";
+    float[] x = new float[TabularData.values(source, samples, SampleShape.tabular(features))];
     int[] y = new int[samples];
     for (int i = 0; i < samples; i++) {
       int label = random.nextInt(CLASSES);
       y[i] = label;
       for (int f = 0; f < features; f++) x[i * features + f] = centres[label][f] + (float) gaussian(random);
     }
-    return new TabularData("synthetic blobs(" + samples + " of " + features + " features, seed " + seed + ")",
-        features, x, y, CLASSES);
+    return new TabularData(source, features, x, y, CLASSES);
   }
 
   private static double gaussian(SplittableRandom random) {

@@ -16,9 +16,6 @@ import java.util.zip.ZipException;
  * past the header's count, or labels that do not match the images in number.
  */
 public final class IdxDataset {
-  /** Values a split may hold: one float array. */
-  private static final long MAX_VALUES = Integer.MAX_VALUE - 16;
-
   private IdxDataset() {}
 
   /** Locates and reads the files in {@code dir}. */
@@ -47,8 +44,9 @@ public final class IdxDataset {
       columns = dims[2];
       long bytes = (long) count * rows * columns;
       String expected = "header says " + count + " images of " + rows + "x" + columns + " (" + bytes + " bytes)";
-      if (bytes > MAX_VALUES) {
-        throw new IOException(imagesFile + ": too large: " + expected + ", more than the " + MAX_VALUES + " values a split may hold");
+      if (bytes > TabularData.MAX_VALUES) {
+        throw new IOException(imagesFile + ": too large: " + expected + ", more than the " + TabularData.MAX_VALUES
+            + " values a split may hold");
       }
       byte[] pixels = readBody(in, (int) bytes, imagesFile, expected, "pixels");
       x = new float[pixels.length];

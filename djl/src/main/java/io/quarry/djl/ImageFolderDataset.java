@@ -32,10 +32,7 @@ public final class ImageFolderDataset {
     for (List<Path> files : byClass) count += files.size();
     SampleShape shape = SampleShape.image(channels, size, size);
     int d = shape.size();
-    if ((long) count * d > Integer.MAX_VALUE - 16) {
-      throw new IOException(source + ": " + count + " images of " + shape + " are more values than one split may hold (2^31)");
-    }
-    float[] x = new float[count * d];
+    float[] x = new float[TabularData.values(source, count, shape)];
     int[] y = new int[count];
     int row = 0;
     for (int label = 0; label < byClass.size(); label++) {

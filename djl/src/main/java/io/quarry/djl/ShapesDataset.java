@@ -31,7 +31,8 @@ public final class ShapesDataset {
     SplittableRandom random = new SplittableRandom(seed ^ SALT);
     SampleShape shape = SampleShape.image(channels, size, size);
     int plane = size * size;
-    float[] x = new float[Math.multiplyExact(samples, shape.size())];
+    String source = "synthetic shapes(" + samples + " of " + shape + ", seed " + seed + ")";
+    float[] x = new float[TabularData.values(source, samples, shape)];
     int[] y = new int[samples];
     float[] coverage = new float[plane];
     double[] foreground = new double[channels];
@@ -51,7 +52,6 @@ public final class ShapesDataset {
         }
       }
     }
-    String source = "synthetic shapes(" + samples + " of " + shape + ", seed " + seed + ")";
     return new TabularData(source, shape, x, y, CLASSES);
   }
 

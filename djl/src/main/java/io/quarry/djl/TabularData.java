@@ -11,6 +11,9 @@ package io.quarry.djl;
  * @param classes the number of classes (at least the largest label + 1)
  */
 public record TabularData(String source, SampleShape shape, float[] x, int[] y, int classes) {
+  /** The most values one split may hold: one Java array. */
+  public static final long MAX_VALUES = Integer.MAX_VALUE - 16;
+
   public TabularData {
     if (x.length != (long) y.length * shape.size()) {
       throw new IllegalArgumentException(source + ": " + x.length + " values for " + y.length + " rows of " + shape);
@@ -25,6 +28,16 @@ public record TabularData(String source, SampleShape shape, float[] x, int[] y, 
   private static SampleShape tabularShape(String source, int features) {
     if (features < 1) throw new IllegalArgumentException(source + ": no feature columns");
     return SampleShape.tabular(features);
+  }
+
+  /** {@code rows} samples of {@code shape} as one array's length; fails naming {@code source} when too many. */
+  static int values(String source, long rows, SampleShape shape) {
+    long values = rows * shape.size();
+    if (values > MAX_VALUES) {
+      throw new IllegalArgumentException(source + ": " + rows + " samples of " + shape + " are " + values
+          + " values, more than the " + MAX_VALUES + " one split may hold");
+    }
+    return (int) values;
   }
 
   public int rows() {
