@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.quarry.protocol.config.CsvRows;
 import io.quarry.protocol.config.RunConfig;
@@ -86,8 +87,8 @@ class DatasetTest {
 
   @Test
   void syntheticIsDeterministicAndStandardisedWithTrainingStatistics() {
-    TabularData one = SyntheticDataset.generate(500, 3);
-    TabularData two = SyntheticDataset.generate(500, 3);
+    TabularData one = BlobsDataset.generate(500, 16, 3);
+    TabularData two = BlobsDataset.generate(500, 16, 3);
     assertArrayEquals(one.x(), two.x());
     assertArrayEquals(one.y(), two.y());
     assertEquals(16, one.features());
@@ -115,5 +116,59 @@ class DatasetTest {
     RunConfig noPath = RunConfig.fromOverrides(List.of("trainer=djl", "model.type=mlp", "dataset.format=csv"), Map.of());
     RuntimeException e = assertThrows(RuntimeException.class, noPath::datasetSamples);
     assertTrue(e.getMessage().contains("dataset.path"), e.getMessage());
+  }
+
+  @Test
+  void blobsHaveTheConfiguredFeatures() throws IOException {
+    PreparedData data = PreparedData.of(Fixtures.config("dataset.synthetic=blobs", "model.type=mlp", "dataset.samples=100",
+        "dataset.features=5"));
+    assertEquals(5, data.features());
+    assertFalse(data.images());
+    assertEquals(10, data.classes());
+  }
+
+  @Test
+  void datasetSamplesAgreesWithTheLoadedTrainingSplitForEveryFormat() throws IOException {
+    Path csv = dir.resolve("d.csv");
+    Files.writeString(csv, "1,2,0\n".repeat(23));
+    Path idx = Files.createDirectory(dir.resolve("idx"));
+    Fixtures.idxPair(idx, "train", 31, ".gz");
+    Path idxWithVal = Files.createDirectory(dir.resolve("idx-val"));
+    Fixtures.idxPair(idxWithVal, "train", 17, "");
+    Fixtures.idxPair(idxWithVal, "t10k", 5, ".gz");
+    Path folder = dir.resolve("folder");
+    Path folderWithVal = dir.resolve("folder-val");
+    var image = Fixtures.rgb(3, 3, (x, y) -> 0x808080);
+    for (int i = 0; i < 13; i++) Fixtures.write(folder.resolve("c" + i % 4).resolve(i + ".png"), image);
+    for (int i = 0; i < 11; i++) Fixtures.write(folderWithVal.resolve("train/c" + i % 2).resolve(i + ".png"), image);
+    Fixtures.write(folderWithVal.resolve("test/c1/t.png"), image);
+    List<List<String>> configs = List.of(
+        List.of("dataset.samples=57"),
+        List.of("dataset.samples=57", "dataset.synthetic=blobs", "model.type=mlp"),
+        List.of("dataset.format=csv", "model.type=mlp", "dataset.path=\"" + csv + "\""),
+        List.of("dataset.format=idx", "dataset.path=\"" + idx + "\""),
+        List.of("dataset.format=idx", "dataset.path=\"" + idxWithVal + "\""),
+        List.of("dataset.format=image-folder", "dataset.path=\"" + folder + "\"", "dataset.image-size=8"),
+        List.of("dataset.format=image-folder", "dataset.path=\"" + folderWithVal + "\"", "dataset.image-size=8"));
+    for (List<String> overrides : configs) {
+      RunConfig config = Fixtures.config(overrides.toArray(new String[0]));
+      PreparedData data = PreparedData.of(config);
+      assertEquals(config.datasetSamples(), data.train().rows(), overrides.toString());
+      assertTrue(data.val().rows() > 0, overrides.toString());
+    }
+  }
+
+  @Test
+  void theDigitsInSharedDataLoadAsTheCoordinatorCountsThem() throws IOException {
+    Path digits = Path.of("../../shared/data/digits/digits.csv.gz").toAbsolutePath().normalize();
+    assumeTrue(Files.isRegularFile(digits), "no " + digits);
+    RunConfig config = Fixtures.config("dataset.format=csv", "model.type=mlp", "dataset.path=\"" + digits + "\"");
+    PreparedData data = PreparedData.of(config);
+    assertEquals(1797 - 359, config.datasetSamples());
+    assertEquals(config.datasetSamples(), data.train().rows());
+    assertEquals(64, data.features());
+    assertEquals(10, data.classes());
+    float[] raw = data.leadingFeatures(0, 64);
+    for (float value : raw) assertEquals(Math.rint(value), value, 1e-4); // pixel counts 0..16, recovered whole
   }
 }

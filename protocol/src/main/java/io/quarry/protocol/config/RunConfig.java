@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigValueFactory;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -148,12 +149,13 @@ public final class RunConfig {
    */
   public record Sync(boolean average, long every, Duration timeout) {}
 
-  /** Lazily counted rows of the csv dataset (trainer = djl, dataset.format = csv); -1 until counted. */
-  private volatile long csvRows = -1;
+  /** The lazily counted training split of a csv, idx or image-folder dataset (trainer = djl); -1 until counted. */
+  private volatile long countedTrainingSamples = -1;
 
   /**
    * The number of samples the run's dataset holds: what the coordinator splits into shards. For {@code trainer = djl}
-   * that is the training split (the validation split is every worker's, whole); a csv file is counted on first use.
+   * that is the training split (the validation split is every worker's, whole); a csv file, an idx header or an
+   * image-folder listing is read on first use.
    */
   public long datasetSamples() {
     switch (trainer) {
@@ -161,14 +163,14 @@ public final class RunConfig {
         return process.samples();
       case "djl":
         checkModelFitsData();
-        long total = dataset.format().equals("csv") ? csvRows() : dataset.samples();
-        return Dataset.trainCount(total, dataset.valFraction());
+        if (dataset.format().equals("synthetic")) return Dataset.trainCount(dataset.samples(), dataset.valFraction());
+        return countedTrainingSamples();
       default:
         return stub.samples();
     }
   }
 
-  /** Checked lazily, as {@link #csvRows}: overrides are applied one at a time. */
+  /** Checked lazily, as {@link #countedTrainingSamples}: overrides are applied one at a time. */
   private void checkModelFitsData() {
     if (model.type().equals("cnn") && !dataset.images()) {
       String data = dataset.format().equals("synthetic") ? "dataset.synthetic = " + dataset.synthetic() : "dataset.format = " + dataset.format();
@@ -177,18 +179,29 @@ public final class RunConfig {
     }
   }
 
-  private long csvRows() {
-    long rows = csvRows;
-    if (rows < 0) {
+  private long countedTrainingSamples() {
+    long samples = countedTrainingSamples;
+    if (samples < 0) {
       // Checked here, not when parsing: overrides are applied one at a time (dataset.format=csv before dataset.path).
       if (dataset.path().isBlank()) {
-        throw new RunConfigException("config key 'dataset.path': empty, but trainer = djl with dataset.format = csv "
-            + "needs the file to read; allowed: a path to a .csv or .csv.gz file, e.g. dataset.path = \"data/digits.csv.gz\"");
+        String expected = switch (dataset.format()) {
+          case "csv" -> "a path to a .csv or .csv.gz file, e.g. dataset.path = \"data/digits.csv.gz\"";
+          case "idx" -> "the directory holding " + IdxFiles.TRAIN_IMAGES + " and " + IdxFiles.TRAIN_LABELS
+              + " (each may be .gz), e.g. dataset.path = \"data/mnist\"";
+          default -> "the directory of class subdirectories of PNG/JPEG images, e.g. dataset.path = \"data/flowers\"";
+        };
+        throw new RunConfigException("config key 'dataset.path': empty, but trainer = djl with dataset.format = "
+            + dataset.format() + " needs the data to read; allowed: " + expected);
       }
-      rows = CsvRows.count(java.nio.file.Path.of(dataset.path()));
-      csvRows = rows;
+      Path path = Path.of(dataset.path());
+      samples = switch (dataset.format()) {
+        case "csv" -> Dataset.trainCount(CsvRows.count(path), dataset.valFraction());
+        case "idx" -> IdxFiles.locate(path).trainingSamples(dataset.valFraction());
+        default -> ImageFolderFiles.list(path).trainingSamples(dataset.valFraction());
+      };
+      countedTrainingSamples = samples;
     }
-    return rows;
+    return samples;
   }
 
   private RunConfig(Config config) {
