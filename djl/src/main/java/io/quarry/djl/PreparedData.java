@@ -217,21 +217,4 @@ public final class PreparedData {
     return "PreparedData[" + train.source() + ": " + train.rows() + " train, " + val.rows() + " val, " + train.shape()
         + ", " + classes() + " classes]";
   }
-
-  /** True when the samples are images (C, H, W). */
-  public boolean images() {
-    return false;
-  }
-
-  public int channels() {
-    return 1;
-  }
-
-  public int height() {
-    return 1;
-  }
-
-  public int width() {
-    return features;
-  }
 }
