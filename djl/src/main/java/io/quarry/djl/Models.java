@@ -65,21 +65,23 @@ final class Models {
   }
 
   /**
-   * Overwrites every parameter with values drawn from {@code seed} (weights: uniform ±sqrt(6 / fan-in), He's range for
-   * ReLU; biases 0), so every shard of a run, and a rerun, starts from the same model. libtorch's own initialisation
-   * draws from a JVM-wide generator that several workers in one JVM would share.
+   * Overwrites every parameter with values drawn from {@code seed}, so every shard of a run, and a rerun, starts from
+   * the same model (libtorch's own initialisation draws from a JVM-wide generator that several workers in one JVM would
+   * share). The distribution is PyTorch's default for linear and convolution layers: weights and biases uniform in
+   * ±1/sqrt(fan-in), fan-in being the inputs of one output unit.
    */
   static void initialise(Block block, long seed) {
+    long fanIn = 1;
     for (Pair<String, Parameter> p : block.getParameters()) {
       NDArray array = p.getValue().getArray();
-      float[] values = new float[Math.toIntExact(array.size())];
+      Shape shape = array.getShape();
       if (p.getValue().getType() != Parameter.Type.BIAS) {
-        Shape shape = array.getShape();
-        long fanIn = shape.dimension() > 1 ? shape.size() / shape.get(0) : shape.size();
-        double bound = Math.sqrt(6.0 / Math.max(1, fanIn));
-        SplittableRandom random = new SplittableRandom(seed ^ INIT_SALT ^ p.getKey().hashCode() * 0x9E3779B97F4A7C15L);
-        for (int i = 0; i < values.length; i++) values[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
-      }
+        fanIn = shape.dimension() > 1 ? shape.size() / shape.get(0) : shape.size();
+      } // a bias follows its layer's weight, whose fan-in it shares
+      double bound = 1 / Math.sqrt(Math.max(1, fanIn));
+      SplittableRandom random = new SplittableRandom(seed ^ INIT_SALT ^ p.getKey().hashCode() * 0x9E3779B97F4A7C15L);
+      float[] values = new float[Math.toIntExact(array.size())];
+      for (int i = 0; i < values.length; i++) values[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
       array.set(FloatBuffer.wrap(values));
     }
   }
