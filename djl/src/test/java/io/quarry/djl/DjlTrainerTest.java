@@ -198,4 +198,32 @@ class DjlTrainerTest {
     assertTrue(e.getMessage().contains("PYTORCH_LIBRARY_PATH"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> DjlTrainer.device("tpu:0"));
   }
+
+  @Test
+  void aCnnLearnsTheSyntheticShapes() throws Exception {
+    RunConfig config = RunConfig.fromOverrides(List.of("trainer=djl", "dataset.synthetic=shapes", "model.type=cnn",
+        "model.channels=[8,16]", "model.hidden=[32]", "dataset.samples=2000", "batch-size=32", "epochs=3",
+        "optimizer.type=adam", "optimizer.lr=0.003", "seed=11", "checkpoint.every-steps=1000"), Map.of());
+    PreparedData data = PreparedData.of(config);
+    assertTrue(data.images());
+    TestTrainerContext context =
+        TestTrainerContext.forShard(config, 0, 1, 0, data.train().rows(), dir.resolve("cnn"), null).withoutOffers();
+    ShardResult result = new DjlTrainer(config).train(context);
+    List<TestTrainerContext.EvalEvent> evals = context.evals();
+    assertEquals(3, evals.size());
+    System.out.println("cnn on shapes: " + evals);
+    assertTrue(evals.get(2).valAccuracy() >= 0.8, evals.toString());
+    assertEquals(evals.get(2).valAccuracy(), result.valAccuracy());
+    assertEquals(evals.get(2).valLoss(), result.valLoss());
+    // conv 1->8 (3x3), conv 8->16, dense 16*7*7 -> 32, dense 32 -> 10: the checkpoint holds exactly these
+    float[] saved = savedParameters(config, context.lastCheckpoint().orElseThrow());
+    assertEquals(8 * 9 + 8 + 16 * 8 * 9 + 16 + 16 * 7 * 7 * 32 + 32 + 32 * 10 + 10, saved.length);
+  }
+
+  @Test
+  void aCnnOnTabularDataIsRefusedAtSubmit() {
+    RunConfig config = RunConfig.fromOverrides(List.of("trainer=djl", "dataset.synthetic=blobs", "model.type=cnn"), Map.of());
+    Exception e = assertThrows(RuntimeException.class, config::datasetSamples);
+    assertTrue(e.getMessage().contains("model.type") && e.getMessage().contains("cnn needs images"), e.getMessage());
+  }
 }
