@@ -143,9 +143,9 @@ class SyncRoundsTest {
     assertEquals(1, rejoined.round(), "the answer names the round asked for");
     assertEquals(2, rounds.lastCompleted());
     float[] round2 = rejoined.average();
-    for (int i = 0; i < length; i++) {
-      assertEquals((float) (((double) vector(length, 12)[i] + vector(length, 22)[i]) / 2), round2[i], "round 2's average");
-    }
+    float[] a = vector(length, 12);
+    float[] b = vector(length, 22);
+    for (int i = 0; i < length; i++) assertEquals((float) (((double) a[i] + b[i]) / 2), round2[i], "round 2's average");
   }
 
   @Test
