@@ -175,7 +175,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(WorkerCommand.AveragingFailed.class, fenced(this::onAveragingFailed))
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
-        .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
+        .onMessageEquals(Shutdown.INSTANCE, this::onShutdown)
         .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
           // The trainer thread is not an actor: it only stops when asked.
           if (current != null) requestStop(current);
@@ -280,6 +280,12 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       requestStop(current);
     }
     return this;
+  }
+
+  private Behavior<WorkerCommand> onShutdown() {
+    // Now, not in PostStop: this actor only terminates once its trainer child has returned from train().
+    if (current != null) requestStop(current);
+    return Behaviors.stopped();
   }
 
   /** Asks the trainer to stop; one waiting for an averaging round stops waiting (after setting the flag: it checks). */
