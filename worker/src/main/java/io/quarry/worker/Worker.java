@@ -489,7 +489,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
 
     @Override
     public float[] averageParameters(long round, float[] params) throws InterruptedException {
-      if (!config.sync.average()) return params;
+      // A run of one shard has nothing to average with: no round trip.
+      if (!config.sync.average() || shard.assignment.shards() <= 1) return params;
       PendingAverage pending = new PendingAverage(round, params.length);
       // Published before the stop flag is read: a stop requested from now on cancels the wait (requestStop).
       shard.pendingAverage = pending;

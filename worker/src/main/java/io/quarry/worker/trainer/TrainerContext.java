@@ -55,7 +55,7 @@ public interface TrainerContext {
    * Parameter averaging ({@code sync.mode = average}): sends this shard's parameters for round {@code round} to the
    * run, blocks the training thread until the run has averaged the parameters of its shards, and returns the average,
    * from which the shard continues. Returns {@code params} itself, at once, when the run does not average
-   * ({@code sync.mode = none}, the default here).
+   * ({@code sync.mode = none}, the default here, or a run of one shard).
    *
    * <p>When to call it: after the optimizer step that brings the shard's step count (counted from the shard's start,
    * across epochs, as checkpoints count it) to a multiple of {@code sync.every}, with {@code round = steps / every};
