@@ -357,11 +357,36 @@ def failover_report(results_file):
     return 0
 
 
+def sync_report(results_dir, warmup="2"):
+    """bench/sync.sh: one line per (params, workers) from every shard's sync-bench.json under results_dir/<case>/."""
+    warmup = int(warmup)
+    print("| parameters | workers | rounds (all workers) | round p50 | round p90 | Kryo write+read of one vector | "
+          "coordinator sum+mean | p50 / Kryo | p50 / sum | rounds without an average |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for case in sorted(os.listdir(results_dir), key=lambda c: [int(x) for x in c.split("-")[1:]]):
+        shards = []
+        for root, _, files in os.walk(os.path.join(results_dir, case)):
+            if "sync-bench.json" in files:
+                with open(os.path.join(root, "sync-bench.json")) as f:
+                    shards.append(json.load(f))
+        if not shards:
+            print(f"| {case}: no results |")
+            continue
+        rounds = [t for s in shards for t in s["round_ms"][warmup:]]
+        kryo = statistics.median(t for s in shards for t in s.get("kryo_ms", []))
+        total = statistics.median(t for s in shards for t in s.get("sum_ms", []))
+        p50 = pct(rounds, 50)
+        print(f"| {shards[0]['params']:,} | {shards[0]['shards']} | {len(rounds)} | {p50:.1f} ms | {pct(rounds, 90):.1f} ms "
+              f"| {kryo:.1f} ms | {total:.1f} ms | {p50 / kryo:.1f}x | {p50 / total:.1f}x "
+              f"| {sum(s['unaveraged'] for s in shards)} |")
+    return 0
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     sys.exit({
         "free-port": free_port, "wait-workers": wait_workers, "submit": submit, "wait-run": wait_run,
         "shard-worker": shard_worker, "merge-stats": merge_stats, "allgather-report": allgather_report,
         "wait-event": wait_event, "wait-after": wait_after, "log-timeline": log_timeline, "failover-worker": failover_worker,
-        "failover-coordinator": failover_coordinator, "failover-report": failover_report,
+        "failover-coordinator": failover_coordinator, "failover-report": failover_report, "sync-report": sync_report,
     }[cmd](*args) or 0)

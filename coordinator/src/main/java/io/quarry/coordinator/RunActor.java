@@ -13,16 +13,19 @@ import io.quarry.coordinator.merge.MergeResult;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.ShardTable;
 import io.quarry.coordinator.run.StragglerDetector;
+import io.quarry.coordinator.run.SyncRounds;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
+import io.quarry.protocol.ParameterChunks;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
 import io.quarry.protocol.RunCommand.ShardStarted;
 import io.quarry.protocol.RunCommand.ShardStopped;
+import io.quarry.protocol.RunCommand.SyncChunk;
 import io.quarry.protocol.RunCommand.TelemetryBatch;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
@@ -34,8 +37,9 @@ import io.quarry.protocol.TelemetryEvent;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.config.RunConfig;
 import java.time.Clock;
-
+import java.util.Arrays;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,8 +56,9 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 /**
  * One run, from submission to its final state: it hands shards to the workers the coordinator offers, follows
  * every shard attempt through its lifecycle (retrying failed ones from their last checkpoint, requeueing the
- * shards of lost workers), all-gathers and merges the hard-example buffers every merge interval, writes the run
- * directory, and tells its watchers how it goes. Runs on the coordinator's I/O dispatcher because it writes files.
+ * shards of lost workers), all-gathers and merges the hard-example buffers every merge interval, averages the shards'
+ * parameters when they send them ({@code sync.mode = average}), writes the run directory, and tells its watchers how
+ * it goes. Runs on the coordinator's I/O dispatcher because it writes files.
  */
 final class RunActor extends AbstractBehavior<RunCommand> {
   private enum MergeTick implements RunCommand.Local {
@@ -63,6 +68,9 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private enum ProgressTick implements RunCommand.Local {
     INSTANCE
   }
+
+  /** An averaging round's {@code sync.timeout} has passed (also the timer's key). */
+  private record SyncTimedOut(long round) implements RunCommand.Local {}
 
   /** The end of the grace a recovered run gives workers to reclaim the attempts they are training. */
   private enum ClaimDeadline implements RunCommand.Local {
@@ -81,6 +89,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private final StragglerDetector stragglers;
   private final Clock clock;
   private final MergeMode mergeMode;
+  /** The averaging rounds ({@code sync.mode = average}); null when every shard trains a model of its own. */
+  private final SyncRounds<ActorRef<WorkerCommand>> syncRounds;
   private final long submittedAtMs;
   private long startedAtMs;
   private long finishedAtMs;
@@ -144,6 +154,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
     this.stragglers = new StragglerDetector(config.stragglerFactor, config.stragglerWindow.toMillis());
     this.mergeMode = MergeMode.fromConfig(config.hardExamples.mergeMode());
+    this.syncRounds = config.sync.average() ? new SyncRounds<>(System::nanoTime) : null;
 
     RunRecord recovered = setup.recovered();
     if (recovered == null) {
@@ -206,6 +217,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
         .onMessage(ShardFailed.class, this::onShardFailed)
         .onMessage(ShardStopped.class, this::onShardStopped)
         .onMessage(TelemetryBatch.class, this::onTelemetryBatch)
+        .onMessage(SyncChunk.class, this::onSyncChunk)
+        .onMessage(SyncTimedOut.class, this::onSyncTimedOut)
         .onMessage(WorkerLost.class, this::onWorkerLost)
         .onMessage(CoordinatorProtocol.AdoptAttempt.class, this::onAdoptAttempt)
         .onMessage(Stop.class, this::onStop)
@@ -293,6 +306,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep())) return next();
     if (otherCopy != null) stopOtherCopy(report, otherCopy);
     stragglers.finish(report.shard());
+    leaveSync(report.shard(), true);
     if (!Float.isNaN(report.finalLoss())) lastLoss = report.finalLoss();
     if (!Float.isNaN(report.valLoss())) shardMetrics.put(report.shard(), new float[] {report.valLoss(), report.valAccuracy()});
     ObjectNode event = shardEvent("shard_completed", report.shard(), report.attempt(), report.workerId());
@@ -313,6 +327,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
     if (outcome == ShardTable.FailureOutcome.STALE) return next();
+    if (outcome != ShardTable.FailureOutcome.COPY_CONTINUES) leaveSync(report.shard(), false);
     ObjectNode event = shardEvent("shard_failed", report.shard(), report.attempt(), report.workerId());
     event.put("reason", report.reason());
     event.put("failures", shard.failures());
@@ -336,6 +351,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private Behavior<RunCommand> onShardStopped(ShardStopped report) {
     account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
     if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep())) return next();
+    leaveSync(report.shard(), false);
     ObjectNode event = shardEvent("shard_stopped", report.shard(), report.attempt(), report.workerId());
     event.put("end_step", report.endStep());
     directory.write(event);
@@ -354,6 +370,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     event.put("reason", lost.reason());
     directory.write(event);
     for (int index : orphaned) {
+      leaveSync(index, false);
       ShardTable.Shard shard = shards.shard(index);
       ObjectNode reassigned = shardEvent("shard_reassigned", index, shard.attempt(), null);
       reassigned.put("from_worker", lost.workerId());
@@ -389,6 +406,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private Behavior<RunCommand> onClaimDeadline() {
     List<Integer> requeued = shards.requeueUnclaimed();
     for (int index : requeued) {
+      leaveSync(index, false);
       ShardTable.Shard shard = shards.shard(index);
       ObjectNode event = shardEvent("shard_reassigned", index, shard.attempt(), null);
       event.put("reason", "not reclaimed by its worker after the coordinator failover");
@@ -630,6 +648,83 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       event.set("missing", missing);
       directory.write(event);
     }
+  }
+
+  // --- parameter averaging ---
+
+  private Behavior<RunCommand> onSyncChunk(SyncChunk chunk) {
+    // Only the shard's current attempt takes part; an attempt the run has given up on is being stopped.
+    if (syncRounds == null || !shards.isActiveAttempt(chunk.shard(), chunk.attempt(), chunk.workerId())) return next();
+    Set<Integer> active = new HashSet<>();
+    for (ShardTable.Shard shard : shards.active()) active.add(shard.index);
+    apply(syncRounds.contribute(chunk.shard(), chunk.attempt(), chunk.replyTo(), chunk.round(), chunk.chunk(),
+        chunk.chunks(), chunk.totalLength(), chunk.values(), active));
+    return next();
+  }
+
+  private Behavior<RunCommand> onSyncTimedOut(SyncTimedOut timedOut) {
+    if (syncRounds != null) apply(syncRounds.timeOut(timedOut.round()));
+    return next();
+  }
+
+  /** The shard's attempt ended or was given up on: the averaging rounds stop waiting for it. */
+  private void leaveSync(int shard, boolean finished) {
+    if (syncRounds != null) apply(syncRounds.leave(shard, finished));
+  }
+
+  private void apply(SyncRounds.Outcome<ActorRef<WorkerCommand>> outcome) {
+    outcome.opened().ifPresent(round -> timers.startSingleTimer(new SyncTimedOut(round), config.sync.timeout()));
+    for (SyncRounds.Completed round : outcome.completed()) {
+      timers.cancel(new SyncTimedOut(round.round()));
+      recordSyncRound(round);
+    }
+    // One average goes to every shard of its round: cut it into chunks once (receivers only read them).
+    Map<float[], float[][]> chunked = new IdentityHashMap<>();
+    for (SyncRounds.Answer<ActorRef<WorkerCommand>> answer : outcome.answers()) {
+      if (answer.average() == null) {
+        answer.replyTo().tell(new WorkerCommand.AveragingFailed(incarnation, runId, answer.shard(), answer.attempt(),
+            answer.round(), answer.error(), answer.fatal()));
+        continue;
+      }
+      float[] average = answer.average();
+      float[][] chunks = chunked.computeIfAbsent(average, RunActor::chunks);
+      for (int chunk = 0; chunk < chunks.length; chunk++) {
+        answer.replyTo().tell(new WorkerCommand.AveragedChunk(incarnation, runId, answer.shard(), answer.attempt(),
+            answer.round(), answer.contributors(), chunk, chunks.length, average.length, chunks[chunk]));
+      }
+    }
+  }
+
+  private static float[][] chunks(float[] vector) {
+    float[][] chunks = new float[ParameterChunks.count(vector.length)][];
+    for (int chunk = 0; chunk < chunks.length; chunk++) {
+      int start = ParameterChunks.start(chunk);
+      chunks[chunk] = Arrays.copyOfRange(vector, start, start + ParameterChunks.length(vector.length, chunk));
+    }
+    return chunks;
+  }
+
+  /** A {@code sync_round} event: always when a shard was missing or there was no average, else unless in fast mode. */
+  private void recordSyncRound(SyncRounds.Completed round) {
+    boolean notable = !round.missing().isEmpty() || !round.averaged();
+    if (notable) {
+      getContext().getLog().warn("run {}: averaging round {} completed{}; missing shards {}; {}", runId, round.round(),
+          round.timedOut() ? " at its sync.timeout (" + config.sync.timeout().toMillis() + " ms)" : "", round.missing(),
+          round.averaged() ? "averaged over shards " + round.contributors() : "no average");
+    }
+    if (!notable && !config.telemetryEnabled()) return;
+    ObjectNode event = directory.event("sync_round");
+    event.put("round", round.round());
+    event.put("parameters", round.parameters());
+    event.put("contributors", round.contributors().size());
+    ArrayNode contributors = event.putArray("shards");
+    round.contributors().forEach(contributors::add);
+    ArrayNode missing = event.putArray("missing");
+    round.missing().forEach(missing::add);
+    event.put("timed_out", round.timedOut());
+    event.put("averaged", round.averaged());
+    event.put("wall_ms", round.wallMs());
+    directory.write(event);
   }
 
   // --- telemetry and watchers ---

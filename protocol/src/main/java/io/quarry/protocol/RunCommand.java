@@ -8,7 +8,7 @@ import org.apache.pekko.actor.typed.ActorRef;
  * attempt they belong to; the run ignores reports of an attempt it has already given up on.
  */
 public sealed interface RunCommand
-    permits RunCommand.ShardReport, RunCommand.TelemetryBatch, RunCommand.Local {
+    permits RunCommand.ShardReport, RunCommand.TelemetryBatch, RunCommand.SyncChunk, RunCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
   non-sealed interface Local extends RunCommand, LocalMessage {}
@@ -105,4 +105,30 @@ public sealed interface RunCommand
   enum TelemetryAck implements QuarryMessage {
     INSTANCE
   }
+
+  /**
+   * One chunk of a shard attempt's parameters for averaging round {@code round} ({@code sync.mode = average}). The
+   * trainer's whole vector is {@code totalLength} floats cut as {@link ParameterChunks} says, sent in chunk order. The
+   * run adds it to the round's sum and, once the round completes, answers {@code replyTo} with the average
+   * ({@link WorkerCommand.AveragedChunk}) or why there is none ({@link WorkerCommand.AveragingFailed}). Like the other
+   * reports it goes to the run actor itself, so it needs no fencing token; the answers carry the run's incarnation.
+   *
+   * @param round the averaging round: the shard step divided by {@code sync.every}, so every shard numbers it alike
+   * @param chunk this chunk's index, from 0
+   * @param chunks how many chunks the vector takes
+   * @param totalLength the vector's length in floats; every shard of a run must send the same
+   * @param values the chunk's floats
+   */
+  record SyncChunk(
+      String runId,
+      int shard,
+      int attempt,
+      String workerId,
+      long round,
+      int chunk,
+      int chunks,
+      int totalLength,
+      float[] values,
+      ActorRef<WorkerCommand> replyTo)
+      implements RunCommand, QuarryMessage {}
 }

@@ -18,7 +18,9 @@ public sealed interface WorkerCommand
           CollectHardExamples,
           MergedHardExamples,
           ReleaseRun,
-          AdoptShard {
+          AdoptShard,
+          AveragedChunk,
+          AveragingFailed {
     /** The incarnation of the coordinator that sent it. */
     long incarnation();
   }
@@ -60,4 +62,33 @@ public sealed interface WorkerCommand
 
   /** The run has ended: drop its hard-example buffer. */
   record ReleaseRun(long incarnation, String runId) implements FromCoordinator {}
+
+  /**
+   * One chunk of an averaging round's result, for the shard attempt that sent parameters for round {@code round}
+   * ({@link RunCommand.SyncChunk}): the element-wise mean over the shards whose parameters arrived ({@code
+   * contributors} of them). A shard that sent a round already completed (it resumed from a checkpoint, or was late)
+   * gets the latest average the run has, whichever round it came from. Cut as {@link ParameterChunks} says.
+   */
+  record AveragedChunk(
+      long incarnation,
+      String runId,
+      int shard,
+      int attempt,
+      long round,
+      int contributors,
+      int chunk,
+      int chunks,
+      int totalLength,
+      float[] values)
+      implements FromCoordinator {}
+
+  /**
+   * The run has no average for this shard attempt's round {@code round}. When {@code fatal} the attempt's parameters
+   * cannot be averaged at all (a vector of another length than the round's, a malformed chunk): the trainer fails
+   * with {@code reason}. Otherwise the trainer continues from its own parameters (no shard's parameters arrived in
+   * full before the round timed out).
+   */
+  record AveragingFailed(
+      long incarnation, String runId, int shard, int attempt, long round, String reason, boolean fatal)
+      implements FromCoordinator {}
 }

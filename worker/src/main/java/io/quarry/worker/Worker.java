@@ -3,6 +3,7 @@ package io.quarry.worker;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.ParameterChunks;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
@@ -26,13 +27,16 @@ import io.quarry.worker.trainer.TrainerRegistry;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -45,15 +49,19 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One worker, bound to one device. It registers with the Receptionist, pulls work from the coordinator when
  * idle, trains one shard attempt at a time in a supervised {@link TrainerRunner} child, keeps a hard-example
- * tracker per run and answers the coordinator's all-gathers from it. Messages from a coordinator incarnation
- * older than the newest seen are ignored (fencing).
+ * tracker per run and answers the coordinator's all-gathers from it, and carries the trainer's parameters to and from
+ * the run's averaging rounds. Messages from a coordinator incarnation older than the newest seen are ignored (fencing).
  */
 public final class Worker extends AbstractBehavior<WorkerCommand> {
   private static final Pattern CHECKPOINT_STEP = Pattern.compile("step-(\\d+)$");
+  /** For the training thread, which must not use the actor's context. */
+  private static final Logger TRAINING_LOG = LoggerFactory.getLogger(Worker.class);
 
   /**
    * Stops this worker (a device leaving). Its trainer is asked to stop; the coordinator sees the worker terminate
@@ -95,6 +103,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     final AtomicLong samplesOffered = new AtomicLong();
     /** The attempt's latest checkpoint report, sent again to a run that adopts the attempt after a failover. */
     volatile RunCommand.ShardCheckpointed lastCheckpoint;
+    /** The averaging round the trainer waits for, or null. */
+    volatile PendingAverage pendingAverage;
     TrainerRunner.Outcome outcome;
 
     CurrentShard(long token, String runId, ShardAssignment assignment, ActorRef<RunCommand> run,
@@ -114,6 +124,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final Clock clock;
   private final Duration drainTimeout;
   private final Duration ackTimeout;
+  private final Duration syncWaitMargin;
+  /** This worker's ref, for the training thread (which must not touch the actor's context). */
+  private final ActorRef<WorkerCommand> self;
   private final ActorRef<TrainerRunner.Outcome> outcomeAdapter;
   private final Map<String, RunTracking> runs = new HashMap<>();
 
@@ -133,6 +146,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     var config = context.getSystem().settings().config();
     this.drainTimeout = config.getDuration("quarry.worker.telemetry-drain-timeout");
     this.ackTimeout = config.getDuration("quarry.worker.telemetry-ack-timeout");
+    this.syncWaitMargin = config.getDuration("quarry.worker.sync-wait-margin");
+    this.self = context.getSelf();
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
     context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, context.getSelf()));
   }
@@ -156,12 +171,14 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(MergedHardExamples.class, fenced(this::onMergedHardExamples))
         .onMessage(ReleaseRun.class, fenced(this::onReleaseRun))
         .onMessage(WorkerCommand.AdoptShard.class, fenced(this::onAdoptShard))
+        .onMessage(WorkerCommand.AveragedChunk.class, fenced(this::onAveragedChunk))
+        .onMessage(WorkerCommand.AveragingFailed.class, fenced(this::onAveragingFailed))
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
-        .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
+        .onMessageEquals(Shutdown.INSTANCE, this::onShutdown)
         .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
           // The trainer thread is not an actor: it only stops when asked.
-          if (current != null) current.stopRequested = true;
+          if (current != null) requestStop(current);
           return Behaviors.same();
         })
         .build();
@@ -260,9 +277,45 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (current != null && current.runId.equals(message.runId()) && current.assignment.shard() == message.shard()) {
       getContext().getLog().info("worker {}: stopping shard {} of run {}: {}", workerId, message.shard(),
           message.runId(), message.reason());
-      current.stopRequested = true;
+      requestStop(current);
     }
     return this;
+  }
+
+  private Behavior<WorkerCommand> onShutdown() {
+    // Now, not in PostStop: this actor only terminates once its trainer child has returned from train().
+    if (current != null) requestStop(current);
+    return Behaviors.stopped();
+  }
+
+  /** Asks the trainer to stop; one waiting for an averaging round stops waiting (after setting the flag: it checks). */
+  private static void requestStop(CurrentShard shard) {
+    shard.stopRequested = true;
+    PendingAverage pending = shard.pendingAverage;
+    if (pending != null) pending.cancel();
+  }
+
+  private Behavior<WorkerCommand> onAveragedChunk(WorkerCommand.AveragedChunk chunk) {
+    PendingAverage pending = pendingAverage(chunk.runId(), chunk.shard(), chunk.attempt(), chunk.round());
+    if (pending != null) pending.accept(chunk.chunk(), chunk.chunks(), chunk.totalLength(), chunk.values());
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onAveragingFailed(WorkerCommand.AveragingFailed failed) {
+    PendingAverage pending = pendingAverage(failed.runId(), failed.shard(), failed.attempt(), failed.round());
+    if (pending != null) pending.fail(failed.reason(), failed.fatal());
+    return this;
+  }
+
+  /** The round the current attempt's trainer waits for, if these are its run, shard, attempt and round. */
+  private PendingAverage pendingAverage(String runId, int shard, int attempt, long round) {
+    CurrentShard shardNow = current;
+    if (shardNow == null || !shardNow.runId.equals(runId) || shardNow.assignment.shard() != shard
+        || shardNow.assignment.attempt() != attempt) {
+      return null;
+    }
+    PendingAverage pending = shardNow.pendingAverage;
+    return pending != null && pending.round() == round ? pending : null;
   }
 
   private Behavior<WorkerCommand> onCollectHardExamples(CollectHardExamples message) {
@@ -433,6 +486,49 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
           new RunCommand.ShardCheckpointed(runId, a.shard(), a.attempt(), workerId, step, checkpoint.toString());
       shard.lastCheckpoint = report;
       shard.run.tell(report);
+    }
+
+    @Override
+    public float[] averageParameters(long round, float[] params) throws InterruptedException {
+      // A run of one shard has nothing to average with: no round trip.
+      if (!config.sync.average() || shard.assignment.shards() <= 1) return params;
+      PendingAverage pending = new PendingAverage(round, params.length);
+      // Published before the stop flag is read: a stop requested from now on cancels the wait (requestStop).
+      shard.pendingAverage = pending;
+      try {
+        if (shard.stopRequested) return params;
+        ShardAssignment a = shard.assignment;
+        ActorRef<RunCommand> run = shard.run;
+        int chunks = ParameterChunks.count(params.length);
+        for (int chunk = 0; chunk < chunks; chunk++) {
+          int start = ParameterChunks.start(chunk);
+          float[] values = Arrays.copyOfRange(params, start, start + ParameterChunks.length(params.length, chunk));
+          run.tell(new RunCommand.SyncChunk(runId, a.shard(), a.attempt(), workerId, round, chunk, chunks,
+              params.length, values, self));
+        }
+        Duration wait = config.sync.timeout().multipliedBy(2).plus(syncWaitMargin);
+        float[] average;
+        try {
+          average = pending.result().get(wait.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+          TRAINING_LOG.warn("worker {}: no average for round {} of shard {} (run {}) within {} ms; going on from the "
+              + "shard's own parameters", workerId, round, a.shard(), runId, wait.toMillis());
+          return params;
+        } catch (ExecutionException e) {
+          throw new IllegalStateException("parameter averaging, round " + round + ": " + e.getCause().getMessage(),
+              e.getCause());
+        }
+        if (average == null) {
+          if (!shard.stopRequested) {
+            TRAINING_LOG.warn("worker {}: no average for round {} of shard {} (run {}): {}", workerId, round,
+                a.shard(), runId, pending.noAverage());
+          }
+          return params;
+        }
+        return average;
+      } finally {
+        shard.pendingAverage = null;
+      }
     }
 
     @Override

@@ -382,6 +382,12 @@ public final class ShardTable {
     shard.progressStep = shard.checkpointStep;
   }
 
+  /** True when this is the shard's current primary attempt (not a speculative copy), still ASSIGNED or RUNNING. */
+  public boolean isActiveAttempt(int index, int attempt, String workerId) {
+    Shard shard = current(index, attempt, workerId);
+    return shard != null && shard.active();
+  }
+
   private Shard current(int index, int attempt, String workerId) {
     if (index < 0 || index >= shards.size()) return null;
     Shard shard = shards.get(index);

@@ -281,6 +281,11 @@ public final class RunConfig {
         config.getString("sync.mode").equals("average"),
         config.getLong("sync.every"),
         config.getDuration("sync.timeout"));
+    if (speculative && sync.average()) {
+      throw new RunConfigException("config key 'speculative': on cannot be combined with sync.mode = average (a "
+          + "speculative copy would send a second set of parameters for its shard to every averaging round); allowed: "
+          + "speculative = off with sync.mode = average, or sync.mode = none");
+    }
     if (trainer.equals("process") && process.command().isEmpty()) {
       throw new RunConfigException("config key 'process.command': empty, but trainer = process needs the program to run; "
           + "allowed: a non-empty list of strings, e.g. process.command = [\"python3\", \"train.py\", \"--shard\", \"{shard}\"]");

@@ -6,8 +6,20 @@ import java.util.Map;
 
 /** Every run-config key Quarry knows. The defaults live in {@code reference.conf} under {@code quarry.run}. */
 public final class RunConfigSchema {
-  /** Trainer names a run may ask for. */
-  public static final List<String> TRAINERS = List.of("stub", "process", "djl");
+  /**
+   * Trainer names a run may ask for: the built-in ones, then those a trainer jar of its own adds under
+   * {@code quarry.extra-trainers} in its {@code reference.conf} (name = description; objects merge across jars).
+   */
+  public static final List<String> TRAINERS = trainers();
+
+  private static List<String> trainers() {
+    List<String> names = new java.util.ArrayList<>(List.of("stub", "process", "djl"));
+    for (String name : new java.util.TreeSet<>(
+        com.typesafe.config.ConfigFactory.defaultReference().getObject("quarry.extra-trainers").keySet())) {
+      if (!names.contains(name)) names.add(name);
+    }
+    return List.copyOf(names);
+  }
 
   private static final long MAX = Long.MAX_VALUE;
 

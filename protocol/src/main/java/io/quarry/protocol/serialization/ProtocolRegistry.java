@@ -75,7 +75,10 @@ public final class ProtocolRegistry {
       CoordinatorCommand.RunsReply.class,
       WorkerCommand.AdoptShard.class,
       CoordinatorCommand.ShardInProgress.class,
-      CoordinatorCommand.Redeliver.class);
+      CoordinatorCommand.Redeliver.class,
+      RunCommand.SyncChunk.class,
+      WorkerCommand.AveragedChunk.class,
+      WorkerCommand.AveragingFailed.class);
 
   private ProtocolRegistry() {}
 

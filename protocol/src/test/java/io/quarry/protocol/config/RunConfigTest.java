@@ -185,6 +185,24 @@ class RunConfigTest {
   }
 
   @Test
+  void syncKeysReachTheTypedView() {
+    RunConfig config = overrides("sync.mode=average", "sync.every=5", "sync.timeout=3s");
+
+    assertEquals(new RunConfig.Sync(true, 5, Duration.ofSeconds(3)), config.sync);
+    assertEquals(false, overrides().sync.average());
+  }
+
+  @Test
+  void speculativeCopiesCannotBeCombinedWithParameterAveraging() {
+    RunConfigException e = assertThrows(RunConfigException.class, () -> overrides("sync.mode=average", "speculative=on"));
+
+    for (String fragment : List.of("'speculative'", "sync.mode = average", "allowed", "sync.mode = none")) {
+      assertTrue(e.getMessage().contains(fragment), "'" + fragment + "' in: " + e.getMessage());
+    }
+    assertTrue(overrides("speculative=on").speculative);
+  }
+
+  @Test
   void processTrainerTakesItsCommandAsAList() {
     RunConfig config = overrides("trainer=process", "process.command=[\"python3\", \"train.py\", \"--shard\", \"{shard}\"]",
         "process.metrics=[acc, grad_norm]", "process.grace=2s", "process.hang-timeout=0");

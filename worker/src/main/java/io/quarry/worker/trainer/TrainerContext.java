@@ -59,4 +59,32 @@ public interface TrainerContext {
 
   /** Reports a checkpoint the trainer has written completely; the shard resumes from it if this attempt is lost. */
   void checkpointSaved(long step, Path checkpoint);
+
+  /**
+   * Parameter averaging ({@code sync.mode = average}): sends this shard's parameters for round {@code round} to the
+   * run, blocks the training thread until the run has averaged the parameters of its shards, and returns the average,
+   * from which the shard continues. Returns {@code params} itself, at once, when the run does not average
+   * ({@code sync.mode = none}, the default here, or a run of one shard).
+   *
+   * <p>When to call it: after the optimizer step that brings the shard's step count (counted from the shard's start,
+   * across epochs, as checkpoints count it) to a multiple of {@code sync.every}, with {@code round = steps / every};
+   * and after the shard's last step when that count is not a multiple, with {@code round = steps / every + 1}.
+   * Numbered by step, a shard resumed from a checkpoint rejoins at the right round; one that is behind (a round the
+   * others have completed) gets the run's latest average at once. Every shard must send a vector of the same length
+   * with the parameters in the same order.
+   *
+   * <p>It never hangs the run: without an answer within twice {@code sync.timeout} plus
+   * {@code quarry.worker.sync-wait-margin}, when the round ended with no average, or when a stop is requested while
+   * it waits, it returns {@code params} (and logs why). It throws {@link IllegalStateException}, failing the attempt,
+   * when the run refuses the parameters (a vector of another length than the other shards'). {@code params} is not
+   * changed; the average is a new array.
+   *
+   * @param round the averaging round, from 0
+   * @param params the shard's parameters, flattened
+   * @return the average of the run's shards for this round (or the latest), or {@code params} as above
+   * @throws InterruptedException when the training thread is interrupted while it waits
+   */
+  default float[] averageParameters(long round, float[] params) throws InterruptedException {
+    return params;
+  }
 }

@@ -19,6 +19,13 @@ public final class TrainerRegistry {
     return registry;
   }
 
+  /** Exactly these factories (tests: a trainer of their own under a name the run config accepts). */
+  public static TrainerRegistry of(TrainerFactory... factories) {
+    TrainerRegistry registry = new TrainerRegistry();
+    for (TrainerFactory factory : factories) registry.factories.put(factory.name(), factory);
+    return registry;
+  }
+
   /** The factory called {@code name}; fails with the names that exist. */
   public TrainerFactory get(String name) {
     TrainerFactory factory = factories.get(name);

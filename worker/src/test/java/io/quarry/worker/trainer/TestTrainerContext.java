@@ -9,12 +9,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.BiFunction;
 import java.util.function.Consumer;
 
 /**
  * A {@link TrainerContext} for trainer tests, without actors: it records every hard-example offer, telemetry
- * event and checkpoint report (copies, since trainers reuse their arrays), and has a stop flag that any
- * thread may set. Recording is thread-safe; the accessors return snapshots.
+ * event, checkpoint report and averaging call (copies, since trainers reuse their arrays), and has a stop flag that
+ * any thread may set. Recording is thread-safe; the accessors return snapshots.
  */
 public final class TestTrainerContext implements TrainerContext {
   public record Offer(long step, long[] sampleIds, float[] losses) {}
@@ -27,6 +28,9 @@ public final class TestTrainerContext implements TrainerContext {
 
   public record Checkpoint(long step, Path path) {}
 
+  /** One {@link #averageParameters} call: the round and a copy of the parameters sent. */
+  public record AveragingCall(long round, float[] params) {}
+
   private final RunConfig config;
   private final ShardAssignment assignment;
   private final Path checkpointDir;
@@ -34,12 +38,14 @@ public final class TestTrainerContext implements TrainerContext {
   private volatile boolean stopRequested;
   private volatile Consumer<StepEvent> onStep = e -> {};
   private volatile boolean recordOffers = true;
+  private volatile BiFunction<Long, float[], float[]> averager = (round, params) -> params;
 
   private final List<Offer> offers = new ArrayList<>();
   private final List<StepEvent> steps = new ArrayList<>();
   private final List<EpochEvent> epochs = new ArrayList<>();
   private final List<EvalEvent> evals = new ArrayList<>();
   private final List<Checkpoint> checkpoints = new ArrayList<>();
+  private final List<AveragingCall> averagingCalls = new ArrayList<>();
 
   public TestTrainerContext(RunConfig config, ShardAssignment assignment, Path checkpointDir, Path resumeFrom) {
     this.config = config;
@@ -68,6 +74,15 @@ public final class TestTrainerContext implements TrainerContext {
     return this;
   }
 
+  /**
+   * Answers {@link #averageParameters} with {@code averager(round, params)}, standing in for the run's average; by
+   * default the parameters come back unchanged, as with {@code sync.mode = none}.
+   */
+  public TestTrainerContext withAverager(BiFunction<Long, float[], float[]> averager) {
+    this.averager = averager;
+    return this;
+  }
+
   public void requestStop() {
     stopRequested = true;
   }
@@ -86,6 +101,10 @@ public final class TestTrainerContext implements TrainerContext {
 
   public synchronized List<EvalEvent> evals() {
     return List.copyOf(evals);
+  }
+
+  public synchronized List<AveragingCall> averagingCalls() {
+    return List.copyOf(averagingCalls);
   }
 
   public synchronized List<Checkpoint> checkpoints() {
@@ -182,6 +201,14 @@ public final class TestTrainerContext implements TrainerContext {
         return 0;
       }
     };
+  }
+
+  @Override
+  public float[] averageParameters(long round, float[] params) {
+    synchronized (this) {
+      averagingCalls.add(new AveragingCall(round, params.clone()));
+    }
+    return averager.apply(round, params);
   }
 
   @Override

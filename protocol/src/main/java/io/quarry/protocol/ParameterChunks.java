@@ -1,0 +1,29 @@
+package io.quarry.protocol;
+
+/**
+ * How a parameter vector is cut into chunks for an averaging round ({@code sync.mode = average}): every chunk holds
+ * {@link #FLOATS_PER_CHUNK} floats but the last, in order. A vector of 10M parameters is 40 MB, far above Artery's
+ * frame size, so it travels as ordinary messages of 128 KiB each ({@link RunCommand.SyncChunk} to the run,
+ * {@link WorkerCommand.AveragedChunk} back); both sides cut it the same way.
+ */
+public final class ParameterChunks {
+  /** Floats per chunk: 128 KiB of payload, well inside Artery's frame (1 MiB in cluster.conf; 256 KiB by default). */
+  public static final int FLOATS_PER_CHUNK = 32_768;
+
+  private ParameterChunks() {}
+
+  /** How many chunks a vector of {@code length} floats takes (at least one, so an empty vector still makes a round). */
+  public static int count(int length) {
+    return Math.max(1, (int) ((length + (long) FLOATS_PER_CHUNK - 1) / FLOATS_PER_CHUNK));
+  }
+
+  /** The index of the first float of chunk {@code chunk}. */
+  public static int start(int chunk) {
+    return chunk * FLOATS_PER_CHUNK;
+  }
+
+  /** How many floats chunk {@code chunk} of a vector of {@code length} holds. */
+  public static int length(int length, int chunk) {
+    return Math.max(0, Math.min(FLOATS_PER_CHUNK, length - start(chunk)));
+  }
+}
