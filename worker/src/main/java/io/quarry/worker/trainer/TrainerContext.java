@@ -48,15 +48,6 @@ public interface TrainerContext {
     return List.of();
   }
 
-  /**
-   * Parameter averaging ({@code sync.mode = average}): sends this shard's parameters for averaging round {@code round}
-   * and blocks until the run's average arrives, returning it; returns {@code params} itself when the run does not
-   * average (or the average does not come in time).
-   */
-  default float[] averageParameters(long round, float[] params) throws InterruptedException {
-    return params;
-  }
-
   /** Reports a checkpoint the trainer has written completely; the shard resumes from it if this attempt is lost. */
   void checkpointSaved(long step, Path checkpoint);
 
