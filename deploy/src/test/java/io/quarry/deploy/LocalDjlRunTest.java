@@ -127,4 +127,65 @@ class LocalDjlRunTest {
     SubmitReply reply = cluster.submit(new RunSpec("nodata", config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
     assertTrue(reply instanceof SubmitReply.Rejected r && r.error().contains(missing.toString()), reply::toString);
   }
+
+  /** The final checkpoint of every shard attempt that trained to the end, in path order. */
+  private java.util.List<float[]> finalParameters(RunConfig config, String runId) throws Exception {
+    java.util.List<float[]> params = new java.util.ArrayList<>();
+    try (var dirs = Files.list(tmp.resolve("runs").resolve(runId).resolve("checkpoints"))) {
+      for (Path shard : dirs.sorted().toList()) {
+        try (var attempts = Files.list(shard)) {
+          for (Path attempt : attempts.sorted().toList()) {
+            Path last = attempt.resolve(Files.readString(attempt.resolve("last")).trim());
+            params.add(io.quarry.djl.DjlTrainer.savedParameters(config, last));
+          }
+        }
+      }
+    }
+    return params;
+  }
+
+  /**
+   * Parameter averaging with the DJL trainer: plain SGD, averaging every step, one step per epoch (each shard's whole
+   * slice is its batch), so N workers with batch B and one worker with batch N×B take the same steps.
+   */
+  @Test
+  void nDjlWorkersAveragingEveryStepMatchOneWorkerWithTheirWholeBatch() throws Exception {
+    cluster = LocalCluster.start(4, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    List<String> common = List.of("trainer=djl", "dataset.synthetic=blobs", "model.type=mlp", "model.hidden=[16]",
+        "dataset.samples=128", "dataset.val-fraction=0", "optimizer.type=sgd", "optimizer.lr=0.2", "epochs=10",
+        "seed=4", "sync.every=1");
+    java.util.function.BiFunction<String, List<String>, RunConfig> run = (runId, extra) -> {
+      try {
+        RunConfig config = RunConfig.fromOverrides(RunArgs.concat(common, extra), Map.of());
+        SubmitReply reply = cluster.submit(new RunSpec(runId, config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertTrue(reply instanceof SubmitReply.Accepted, () -> "rejected: " + reply);
+        RunSummary summary = cluster.follow(runId, p -> {}).get(90, TimeUnit.SECONDS);
+        assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
+        return config;
+      } catch (Exception e) {
+        throw new AssertionError(e);
+      }
+    };
+    RunConfig one = run.apply("one", List.of("shards=1", "batch-size=128"));
+    float[] reference = finalParameters(one, "one").get(0);
+    for (int workers : new int[] {2, 4}) {
+      RunConfig config = run.apply("avg-" + workers, List.of("shards=" + workers, "batch-size=" + 128 / workers,
+          "sync.mode=average"));
+      java.util.List<float[]> shards = finalParameters(config, "avg-" + workers);
+      assertEquals(workers, shards.size());
+      for (float[] shard : shards) {
+        float max = 0;
+        for (int i = 0; i < reference.length; i++) max = Math.max(max, Math.abs(reference[i] - shard[i]));
+        System.out.printf("djl averaging: %d workers vs 1, max |difference| %.3g over %d parameters%n", workers, max,
+            reference.length);
+        assertTrue(max < 1e-5f, workers + " workers differ from 1 worker by " + max);
+      }
+    }
+    RunConfig apart = run.apply("apart", List.of("shards=4", "batch-size=32", "sync.mode=none"));
+    float furthest = 0;
+    for (float[] shard : finalParameters(apart, "apart")) {
+      for (int i = 0; i < reference.length; i++) furthest = Math.max(furthest, Math.abs(reference[i] - shard[i]));
+    }
+    assertTrue(furthest > 1e-3f, "without averaging the shards' models drift apart: " + furthest);
+  }
 }

@@ -294,6 +294,28 @@ public final class DjlTrainer implements Trainer {
     throw new IllegalArgumentException("device '" + name + "': allowed: cpu or gpu:N");
   }
 
+  /**
+   * The parameters a checkpoint of this trainer holds, flattened in the model's parameter order (the order averaging
+   * uses): for tools and tests that compare or export a run's model.
+   */
+  public static float[] savedParameters(RunConfig config, Path checkpoint) throws IOException {
+    PreparedData data = PreparedData.of(config);
+    try (Model model = Model.newInstance("quarry-saved", Device.cpu(), "PyTorch")) {
+      Block block = Models.build(config.model, data);
+      model.setBlock(block);
+      block.initialize(model.getNDManager(), DataType.FLOAT32, Models.batchShape(config.model, data, 1));
+      Path params = checkpoint.resolve(PARAMS_FILE);
+      try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(params)))) {
+        block.loadParameters(model.getNDManager(), in);
+      } catch (ai.djl.MalformedModelException e) {
+        throw new IOException(params + " does not hold this model's parameters: " + e.getMessage(), e);
+      }
+      List<Pair<String, Parameter>> parameters = new ArrayList<>();
+      for (Pair<String, Parameter> p : block.getParameters()) parameters.add(p);
+      return Models.flatten(parameters);
+    }
+  }
+
   /** Cross-entropy of each row of {@code logits} against {@code labels} (int64), unreduced: shape (n). */
   static NDArray perSampleCrossEntropy(NDArray logits, NDArray labels, int classes) {
     NDArray logProbs = logits.logSoftmax(1);

@@ -124,20 +124,8 @@ class DjlTrainerTest {
     }
   }
 
-  /** The parameters saved in {@code checkpoint}, flattened in parameter order. */
   private static float[] savedParameters(RunConfig config, Path checkpoint) throws Exception {
-    PreparedData data = PreparedData.of(config);
-    try (ai.djl.Model model = ai.djl.Model.newInstance("check", ai.djl.Device.cpu(), "PyTorch")) {
-      ai.djl.nn.Block block = Models.build(config.model, data);
-      model.setBlock(block);
-      block.initialize(model.getNDManager(), ai.djl.ndarray.types.DataType.FLOAT32, Models.batchShape(config.model, data, 1));
-      try (var in = new java.io.DataInputStream(Files.newInputStream(checkpoint.resolve(DjlTrainer.PARAMS_FILE)))) {
-        block.loadParameters(model.getNDManager(), in);
-      }
-      List<ai.djl.util.Pair<String, ai.djl.nn.Parameter>> parameters = new java.util.ArrayList<>();
-      for (var p : block.getParameters()) parameters.add(p);
-      return Models.flatten(parameters);
-    }
+    return DjlTrainer.savedParameters(config, checkpoint);
   }
 
   @org.junit.jupiter.params.ParameterizedTest
