@@ -617,6 +617,11 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       node.put("loss", entry.loss());
       node.put("worker_id", entry.workerId());
       node.put("step", entry.step());
+      // null, not left out, when the trainer did not say: every entry has the same fields.
+      if (entry.hasLabel()) node.put("label", entry.label());
+      else node.putNull("label");
+      if (entry.hasPrediction()) node.put("predicted", entry.predicted());
+      else node.putNull("predicted");
     }
     directory.merge(record);
     if (config.telemetryEnabled()) {

@@ -435,10 +435,10 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     }
 
     @Override
-    public void offer(long[] sampleIds, float[] losses, int count, long step) {
+    public void offer(long[] sampleIds, float[] losses, int[] labels, int[] predicted, int count, long step) {
       // One uncontended lock per step, not per sample: the actor thread takes it only to snapshot for a merge.
       synchronized (tracking.tracker) {
-        tracking.tracker.offer(sampleIds, losses, count, step);
+        tracking.tracker.offer(sampleIds, losses, labels, predicted, count, step);
       }
       tracking.stepsTrained.incrementAndGet();
       shard.stepsOffered.incrementAndGet();

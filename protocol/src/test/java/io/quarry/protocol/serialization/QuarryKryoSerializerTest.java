@@ -110,8 +110,8 @@ class QuarryKryoSerializerTest {
 
   private static List<HardExample> hardExamples() {
     return List.of(
-        new HardExample(17L, 9.5f, "host:2552/cpu-0", 120L),
-        new HardExample(4_000_000_000L, 3.25f, "host:2553/gpu:0", 0L),
+        new HardExample(17L, 9.5f, "host:2552/cpu-0", 120L, 3, 8),
+        new HardExample(4_000_000_000L, 3.25f, "host:2553/gpu:0", 0L, 0, HardExample.UNKNOWN),
         new HardExample(0L, Float.NaN, "", Long.MAX_VALUE));
   }
 
@@ -294,6 +294,20 @@ class QuarryKryoSerializerTest {
     assertNotSame(snapshot.lossSketch(), back.lossSketch());
     assertEquals(snapshot.entries(), back.entries());
     assertEquals(snapshot.maxLoss(), back.maxLoss());
+  }
+
+  @Test
+  void labelsAndPredictionsSurviveTheRoundTripAndNegativeMeansUnknown() {
+    HardExample labelled = new HardExample(5L, 2.5f, "w", 9L, 7, 2);
+    HardExample negative = new HardExample(6L, 2.5f, "w", 9L, -7, -2);
+
+    HardExample back = (HardExample) roundTrip(labelled);
+
+    assertEquals(7, back.label());
+    assertEquals(2, back.predicted());
+    assertEquals(HardExample.UNKNOWN, negative.label());
+    assertEquals(HardExample.UNKNOWN, negative.predicted());
+    assertFalse(new HardExample(1L, 1f, "w", 0L).hasLabel());
   }
 
   @Test

@@ -17,7 +17,8 @@ import java.util.function.Consumer;
  * thread may set. Recording is thread-safe; the accessors return snapshots.
  */
 public final class TestTrainerContext implements TrainerContext {
-  public record Offer(long step, long[] sampleIds, float[] losses) {}
+  /** One step's offer; {@code labels} and {@code predicted} are null when the trainer offered none. */
+  public record Offer(long step, long[] sampleIds, float[] losses, int[] labels, int[] predicted) {}
 
   public record StepEvent(long step, int epoch, float loss, float lr, float samplesPerSec) {}
 
@@ -139,9 +140,10 @@ public final class TestTrainerContext implements TrainerContext {
 
   @Override
   public HardExampleSink hardExamples() {
-    return (sampleIds, losses, count, step) -> {
+    return (sampleIds, losses, labels, predicted, count, step) -> {
       if (!recordOffers) return;
-      Offer offer = new Offer(step, Arrays.copyOf(sampleIds, count), Arrays.copyOf(losses, count));
+      Offer offer = new Offer(step, Arrays.copyOf(sampleIds, count), Arrays.copyOf(losses, count),
+          labels == null ? null : Arrays.copyOf(labels, count), predicted == null ? null : Arrays.copyOf(predicted, count));
       synchronized (this) {
         offers.add(offer);
       }
