@@ -2,6 +2,7 @@ package io.quarry.protocol.serialization;
 
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
+import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
@@ -75,7 +76,10 @@ public final class ProtocolRegistry {
       CoordinatorCommand.RunsReply.class,
       WorkerCommand.AdoptShard.class,
       CoordinatorCommand.ShardInProgress.class,
-      CoordinatorCommand.Redeliver.class);
+      CoordinatorCommand.Redeliver.class,
+      HardExamplePayload.Png.class,
+      HardExamplePayload.Features.class,
+      RunCommand.HardExamplePayloads.class);
 
   private ProtocolRegistry() {}
 

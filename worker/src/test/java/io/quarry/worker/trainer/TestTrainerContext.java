@@ -13,7 +13,7 @@ import java.util.function.Consumer;
 
 /**
  * A {@link TrainerContext} for trainer tests, without actors: it records every hard-example offer, telemetry
- * event and checkpoint report (copies, since trainers reuse their arrays), and has a stop flag that any
+ * event, checkpoint report and payload renderer (copies, since trainers reuse their arrays), and has a stop flag that any
  * thread may set. Recording is thread-safe; the accessors return snapshots.
  */
 public final class TestTrainerContext implements TrainerContext {
@@ -35,6 +35,7 @@ public final class TestTrainerContext implements TrainerContext {
   private volatile boolean stopRequested;
   private volatile Consumer<StepEvent> onStep = e -> {};
   private volatile boolean recordOffers = true;
+  private volatile PayloadRenderer renderer;
 
   private final List<Offer> offers = new ArrayList<>();
   private final List<StepEvent> steps = new ArrayList<>();
@@ -184,6 +185,16 @@ public final class TestTrainerContext implements TrainerContext {
         return 0;
       }
     };
+  }
+
+  /** The renderer the trainer registered last, if any. */
+  public Optional<PayloadRenderer> payloadRenderer() {
+    return Optional.ofNullable(renderer);
+  }
+
+  @Override
+  public void payloads(PayloadRenderer renderer) {
+    this.renderer = renderer;
   }
 
   @Override
