@@ -13,6 +13,10 @@ public sealed interface HardExamplePayload extends QuarryMessage
   String PNG_MEDIA_TYPE = "image/png";
   /** The media type of a {@link Features} payload: a JSON array of numbers in the run directory. */
   String FEATURES_MEDIA_TYPE = "application/vnd.quarry.features+json";
+  /** The longest side of a {@link Png} payload, in pixels: a thumbnail. */
+  int MAX_PNG_SIDE = 64;
+  /** The most values a {@link Features} payload carries: the sample's leading features. */
+  int MAX_FEATURES = 64;
 
   /** The sample's stable index. */
   long sampleId();
@@ -30,7 +34,7 @@ public sealed interface HardExamplePayload extends QuarryMessage
   int sizeBytes();
 
   /**
-   * A PNG image, at most 64 x 64 pixels.
+   * A PNG image, at most {@link #MAX_PNG_SIDE} pixels a side.
    *
    * @param png the encoded PNG file
    */
@@ -64,7 +68,7 @@ public sealed interface HardExamplePayload extends QuarryMessage
   }
 
   /**
-   * The leading features of a tabular sample.
+   * The leading features of a tabular sample, at most {@link #MAX_FEATURES}.
    *
    * @param values the features, in the dataset's column order (after the trainer's own preprocessing, if it says so)
    */

@@ -20,13 +20,19 @@ import org.slf4j.LoggerFactory;
  */
 final class PayloadRendering {
   private static final Logger LOG = LoggerFactory.getLogger(PayloadRendering.class);
+  /**
+   * What one payload adds to a message beyond its bytes (class id, sample id, label, prediction, array length),
+   * rounded up: counted so that many tiny payloads cannot add up to a message over the frame size.
+   */
+  static final int OVERHEAD_BYTES = 32;
 
   /**
    * {@code quarry.worker.payloads}.
    *
    * @param maxBytes a rendered payload larger than this is dropped, not sent
    * @param maxPerRun payloads one worker renders for one run at most
-   * @param batchBytes payload bytes per message, so that a message stays well under Artery's frame size
+   * @param batchBytes payload bytes (with {@link #OVERHEAD_BYTES} each) per message, so that a message stays well
+   *     under Artery's frame size
    */
   record Limits(int maxBytes, int maxPerRun, int batchBytes) {
     static Limits from(Config config) {
@@ -63,8 +69,8 @@ final class PayloadRendering {
   }
 
   /**
-   * Renders {@code entries} and sends their payloads in messages of at most {@code limits.batchBytes()} payload
-   * bytes (or one payload). The last message, with {@code last} set and the count of entries that could not be
+   * Renders {@code entries} and sends their payloads in messages of at most {@code limits.batchBytes()} (or one
+   * payload). The last message, with {@code last} set and the count of entries that could not be
    * rendered, is always sent, also when {@code renderer} is null or {@code entries} is empty: the run waits for it
    * at its final merge.
    */
@@ -95,13 +101,14 @@ final class PayloadRendering {
           }
           continue;
         }
-        if (!batch.isEmpty() && batchBytes + payload.sizeBytes() > limits.batchBytes()) {
+        long size = payload.sizeBytes() + OVERHEAD_BYTES;
+        if (!batch.isEmpty() && batchBytes + size > limits.batchBytes()) {
           send.accept(new HardExamplePayloads(runId, merge, workerId, batch, 0, false));
           batch = new ArrayList<>();
           batchBytes = 0;
         }
         batch.add(payload);
-        batchBytes += payload.sizeBytes();
+        batchBytes += size;
       }
     } finally {
       if (failed > 0) {

@@ -53,13 +53,23 @@ class PayloadRenderingTest {
   void splitsPayloadsIntoMessagesOfBoundedSizeAndMarksTheLast() {
     List<HardExamplePayloads> sent = render(entries("w", 1, 2, 3, 4, 5), id -> Payload.png(new byte[900]));
 
-    assertEquals(List.of(2, 2, 1), sent.stream().map(m -> m.payloads().size()).toList(), "2 x 900 bytes per 2500");
+    assertEquals(List.of(2, 2, 1), sent.stream().map(m -> m.payloads().size()).toList(), "2 x (900 + 32) bytes per 2500");
     assertEquals(List.of(false, false, true), sent.stream().map(HardExamplePayloads::last).toList());
     HardExamplePayload first = sent.get(0).payloads().get(0);
     assertEquals(1, first.sampleId());
     assertEquals(1, first.label(), "label and prediction come from the merged entry");
     assertEquals(1, first.predicted());
     assertEquals(4, sent.get(2).merge());
+  }
+
+  @Test
+  void countsEachPayloadsOverheadSoThatTinyOnesStillMakeBoundedMessages() {
+    List<HardExamplePayloads> sent = render(entries("w", LongStream.range(0, 100).toArray()),
+        id -> Payload.features(new float[1]));
+
+    int perMessage = 2500 / (4 + PayloadRendering.OVERHEAD_BYTES);
+    assertEquals(perMessage, sent.get(0).payloads().size());
+    assertEquals(100, sent.stream().mapToInt(m -> m.payloads().size()).sum());
   }
 
   @Test

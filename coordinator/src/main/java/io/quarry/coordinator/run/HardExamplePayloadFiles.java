@@ -42,7 +42,7 @@ public final class HardExamplePayloadFiles implements AutoCloseable {
   /** The index of every payload written. */
   public static final String INDEX = "payloads.jsonl";
   /** The longest side of a PNG payload. */
-  public static final int MAX_SIDE = 64;
+  public static final int MAX_SIDE = HardExamplePayload.MAX_PNG_SIDE;
 
   private static final int IHDR = 0x49484452;
   private static final int IEND = 0x49454E44;
@@ -194,6 +194,9 @@ public final class HardExamplePayloadFiles implements AutoCloseable {
     }
     float[] values = ((HardExamplePayload.Features) payload).values();
     if (values == null || values.length == 0) return "no features";
+    if (values.length > HardExamplePayload.MAX_FEATURES) {
+      return values.length + " features; a payload carries at most the leading " + HardExamplePayload.MAX_FEATURES;
+    }
     if (4L * values.length > limits.maxBytes()) {
       return values.length + " features (" + 4L * values.length + " bytes), over quarry.coordinator.payloads.max-bytes = "
           + limits.maxBytes();

@@ -100,7 +100,7 @@ class HardExamplePayloadFilesTest {
           new HardExamplePayload.Png(3, 0, 0, truncated),
           new HardExamplePayload.Png(4, 0, 0, garbageAfterHeader),
           new HardExamplePayload.Png(5, 0, 0, new byte[2001]),
-          new HardExamplePayload.Features(6, 0, 0, new float[501]),
+          new HardExamplePayload.Features(6, 0, 0, new float[65]),
           new HardExamplePayload.Features(7, 0, 0, new float[0]),
           new HardExamplePayload.Png(-1, 0, 0, good))) {
         HardExamplePayloadFiles.Outcome outcome = files.write(payload, "w", 0);
@@ -111,7 +111,7 @@ class HardExamplePayloadFilesTest {
       assertTrue(reasons.get(2).contains("corrupt"), reasons.get(2));
       assertTrue(reasons.get(3).contains("corrupt") || reasons.get(3).contains("do not match"), reasons.get(3));
       assertTrue(reasons.get(4).contains("max-bytes"), reasons.get(4));
-      assertTrue(reasons.get(5).contains("max-bytes"), reasons.get(5));
+      assertTrue(reasons.get(5).contains("at most the leading 64"), reasons.get(5));
       assertEquals(8, files.dropped());
       assertEquals(0, files.written());
 

@@ -1,5 +1,6 @@
 package io.quarry.worker.trainer;
 
+import io.quarry.protocol.HardExamplePayload;
 import java.awt.image.BufferedImage;
 import java.util.Arrays;
 
@@ -10,9 +11,9 @@ import java.util.Arrays;
  */
 public sealed interface Payload permits Payload.Image, Payload.Features {
   /** The longest side of a thumbnail, in pixels; the coordinator drops a larger PNG. */
-  int MAX_SIDE = 64;
+  int MAX_SIDE = HardExamplePayload.MAX_PNG_SIDE;
   /** The most features a {@link Features} payload keeps: the leading ones. */
-  int MAX_FEATURES = 64;
+  int MAX_FEATURES = HardExamplePayload.MAX_FEATURES;
 
   /**
    * A PNG image of at most {@link #MAX_SIDE} x {@link #MAX_SIDE} pixels.
