@@ -16,7 +16,7 @@ import org.openjdk.jmh.annotations.State;
 
 /**
  * The worker's per-sample hot path: {@link HardExampleTracker#offer} on a full, warm buffer (the steady state of
- * a run, where nearly every sample is turned away), against a plain loop summing the same losses as the
+ * a run, where nearly every sample is turned away), with and without labels, against a plain loop summing the same losses as the
  * yardstick, and the loss sketch on its own to show its share. Throughput is per sample.
  */
 @State(Scope.Thread)
@@ -28,6 +28,8 @@ public class TrackerBenchmark {
 
   private final long[] ids = new long[SAMPLES];
   private final float[] losses = new float[SAMPLES];
+  private final int[] labels = new int[SAMPLES];
+  private final int[] predicted = new int[SAMPLES];
   private HardExampleTracker tracker;
   private DDSketch sketch;
   private long step;
@@ -38,6 +40,8 @@ public class TrackerBenchmark {
     for (int i = 0; i < SAMPLES; i++) {
       ids[i] = random.nextLong(50_000_000L);
       losses[i] = (float) (-Math.log(1 - random.nextDouble())); // exponential, like per-sample cross-entropy
+      labels[i] = random.nextInt(10);
+      predicted[i] = random.nextInt(10);
     }
     tracker = new HardExampleTracker("bench-worker", K, true);
     tracker.setThreshold(2.3); // about the 90th percentile, so aboveThreshold counts
@@ -73,6 +77,14 @@ public class TrackerBenchmark {
   @OperationsPerInvocation(SAMPLES)
   public HardExampleTracker trackerBatchOffer() {
     tracker.offer(ids, losses, SAMPLES, ++step);
+    return tracker;
+  }
+
+  /** The batch path with labels and predicted classes, as a classifier's trainer offers them. */
+  @Benchmark
+  @OperationsPerInvocation(SAMPLES)
+  public HardExampleTracker trackerBatchOfferLabelled() {
+    tracker.offer(ids, losses, labels, predicted, SAMPLES, ++step);
     return tracker;
   }
 

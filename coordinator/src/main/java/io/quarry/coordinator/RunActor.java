@@ -10,6 +10,7 @@ import io.quarry.coordinator.CoordinatorProtocol.WorkerLost;
 import io.quarry.coordinator.merge.HardExampleMerger;
 import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeResult;
+import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.ShardTable;
 import io.quarry.coordinator.run.StragglerDetector;
@@ -19,6 +20,7 @@ import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.ParameterChunks;
+import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
@@ -57,8 +59,9 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * One run, from submission to its final state: it hands shards to the workers the coordinator offers, follows
  * every shard attempt through its lifecycle (retrying failed ones from their last checkpoint, requeueing the
  * shards of lost workers), all-gathers and merges the hard-example buffers every merge interval, averages the shards'
- * parameters when they send them ({@code sync.mode = average}), writes the run directory, and tells its watchers how
- * it goes. Runs on the coordinator's I/O dispatcher because it writes files.
+ * parameters when they send them ({@code sync.mode = average}), writes the run directory (with the payloads the
+ * workers render for merged hard examples), and tells its watchers how it goes. Runs on the coordinator's I/O
+ * dispatcher because it writes files.
  */
 final class RunActor extends AbstractBehavior<RunCommand> {
   private enum MergeTick implements RunCommand.Local {
@@ -72,6 +75,14 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   /** An averaging round's {@code sync.timeout} has passed (also the timer's key). */
   private record SyncTimedOut(long round) implements RunCommand.Local {}
 
+  /** The end of the wait for the final merge's payloads. */
+  private enum PayloadsDeadline implements RunCommand.Local {
+    INSTANCE
+  }
+
+  /** Dropped payloads logged one by one, per run; later ones are only counted (run_completed has the total). */
+  private static final int LOGGED_PAYLOAD_DROPS = 10;
+
   /** The end of the grace a recovered run gives workers to reclaim the attempts they are training. */
   private enum ClaimDeadline implements RunCommand.Local {
     INSTANCE
@@ -83,6 +94,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private final long incarnation;
   private final ActorRef<CoordinatorCommand> coordinator;
   private final RunDirectory directory;
+  private final HardExamplePayloadFiles payloads;
+  private final java.time.Duration payloadsFinalWait;
   private final ShardTable shards;
   private final TimerScheduler<RunCommand> timers;
   private final RunLedger ledger;
@@ -114,6 +127,13 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private double mergeMs;
   private boolean finalMergeStarted;
   private List<HardExample> lastMerged = List.of();
+  /**
+   * Per worker, the latest merge whose buffer holds entries of that worker and whose payloads it has not finished
+   * sending (its last message for that merge). Workers answer in merge order, so that one answer covers the earlier.
+   */
+  private final Map<String, Integer> payloadsOutstanding = new java.util.HashMap<>();
+  /** The final merge's buffer is out: the run completes once no payloads are outstanding. */
+  private boolean awaitingFinalPayloads;
   private long samplesTrained;
   private long stepsTrained;
   private long droppedEvents;
@@ -155,6 +175,15 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     this.stragglers = new StragglerDetector(config.stragglerFactor, config.stragglerWindow.toMillis());
     this.mergeMode = MergeMode.fromConfig(config.hardExamples.mergeMode());
     this.syncRounds = config.sync.average() ? new SyncRounds<>(System::nanoTime) : null;
+    com.typesafe.config.Config payloadConfig =
+        context.getSystem().settings().config().getConfig("quarry.coordinator.payloads");
+    this.payloadsFinalWait = payloadConfig.getDuration("final-wait");
+    try {
+      this.payloads = HardExamplePayloadFiles.open(directory.path(), new HardExamplePayloadFiles.Limits(
+          (int) Math.min(Integer.MAX_VALUE, payloadConfig.getBytes("max-bytes")), payloadConfig.getInt("max-per-run")));
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot read the hard-example payloads of run " + runId, e);
+    }
 
     RunRecord recovered = setup.recovered();
     if (recovered == null) {
@@ -225,10 +254,13 @@ final class RunActor extends AbstractBehavior<RunCommand> {
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
         .onMessage(MergeCollected.class, this::onMergeCollected)
+        .onMessage(RunCommand.HardExamplePayloads.class, this::onHardExamplePayloads)
+        .onMessageEquals(PayloadsDeadline.INSTANCE, this::onPayloadsDeadline)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessageEquals(ClaimDeadline.INSTANCE, this::onClaimDeadline)
         .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
           directory.close();
+          payloads.close();
           return Behaviors.same();
         })
         .build();
@@ -363,6 +395,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
 
   private Behavior<RunCommand> onWorkerLost(WorkerLost lost) {
     boolean involved = participants.remove(lost.workerId()) != null;
+    payloadsOutstanding.remove(lost.workerId());
     List<Integer> orphaned = shards.orphan(lost.workerId());
     if (!involved && orphaned.isEmpty()) return next();
     ObjectNode event = directory.event("worker_lost");
@@ -382,6 +415,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     if (!orphaned.isEmpty() && acceptingWork()) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     progressChanged = true;
     settle();
+    completeIfPayloadsAreIn();
     return next();
   }
 
@@ -599,15 +633,67 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     persistRun();
     recordMerge(collected, result);
     WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(
-        incarnation, runId, collected.merge(), result.entries(), result.threshold());
+        incarnation, runId, collected.merge(), result.entries(), result.threshold(), getContext().getSelf());
     participants.values().forEach(worker -> worker.tell(merged));
+    for (HardExample entry : result.entries()) {
+      if (participants.containsKey(entry.workerId())) payloadsOutstanding.put(entry.workerId(), collected.merge());
+    }
     if (finalStatus != null) {
       if (finalMergeStarted) {
-        complete();
+        awaitFinalPayloads();
       } else {
         startFinalMergeOrComplete();
       }
     }
+    return next();
+  }
+
+  // --- hard-example payloads ---
+
+  /**
+   * The final merge's buffer is out: the run completes once every worker with entries in it (or in an earlier merge
+   * it has not answered yet) has sent its payloads, or after {@code quarry.coordinator.payloads.final-wait}.
+   */
+  private void awaitFinalPayloads() {
+    awaitingFinalPayloads = true;
+    if (payloadsOutstanding.isEmpty()) {
+      complete();
+    } else {
+      timers.startSingleTimer(PayloadsDeadline.INSTANCE, payloadsFinalWait);
+    }
+  }
+
+  /** Completes the run if it only waited for payloads and none are outstanding now. */
+  private void completeIfPayloadsAreIn() {
+    if (awaitingFinalPayloads && payloadsOutstanding.isEmpty() && !completed) {
+      timers.cancel(PayloadsDeadline.INSTANCE);
+      complete();
+    }
+  }
+
+  private Behavior<RunCommand> onHardExamplePayloads(RunCommand.HardExamplePayloads message) {
+    for (HardExamplePayload payload : message.payloads()) {
+      HardExamplePayloadFiles.Outcome outcome = payloads.write(payload, message.workerId(), message.merge());
+      if (outcome instanceof HardExamplePayloadFiles.Outcome.Dropped drop) {
+        if (payloads.dropped() <= LOGGED_PAYLOAD_DROPS) {
+          getContext().getLog().warn("run {}: hard-example payload dropped: {}{}", runId, drop.reason(),
+              payloads.dropped() == LOGGED_PAYLOAD_DROPS ? " (further drops are only counted)" : "");
+        }
+      }
+    }
+    if (message.last() && Integer.valueOf(message.merge()).equals(payloadsOutstanding.get(message.workerId()))) {
+      payloadsOutstanding.remove(message.workerId());
+      completeIfPayloadsAreIn();
+    }
+    return next();
+  }
+
+  private Behavior<RunCommand> onPayloadsDeadline() {
+    if (!awaitingFinalPayloads || completed) return next();
+    getContext().getLog().warn("run {}: completing without the hard-example payloads of {} (not sent within {})",
+        runId, payloadsOutstanding.keySet(), payloadsFinalWait);
+    payloadsOutstanding.clear();
+    complete();
     return next();
   }
 
@@ -638,6 +724,11 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       node.put("loss", entry.loss());
       node.put("worker_id", entry.workerId());
       node.put("step", entry.step());
+      // null, not left out, when the trainer did not say: every entry has the same fields.
+      if (entry.hasLabel()) node.put("label", entry.label());
+      else node.putNull("label");
+      if (entry.hasPrediction()) node.put("predicted", entry.predicted());
+      else node.putNull("predicted");
     }
     directory.merge(record);
     if (config.telemetryEnabled()) {
@@ -809,6 +900,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     event.put("samples", summary.samples());
     event.put("dropped_events", summary.droppedEvents());
     event.put("merges", summary.merges());
+    event.put("payloads", payloads.written());
+    event.put("payloads_dropped", payloads.dropped());
     event.put("wall_ms", wallMs);
     if (!Float.isNaN(lastLoss)) event.put("final_loss", lastLoss);
     if (!shardMetrics.isEmpty()) {
@@ -820,6 +913,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     if (finalStatus != RunState.COMPLETED) event.put("reason", finalReason);
     directory.write(event);
     directory.close();
+    payloads.close();
     state = finalStatus;
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);

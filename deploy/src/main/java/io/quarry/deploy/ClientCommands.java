@@ -201,7 +201,8 @@ final class ClientCommands {
           List<RunReport.Hardest> hardest = new ArrayList<>();
           for (JsonNode entry : run.path("hardest")) {
             hardest.add(new RunReport.Hardest(entry.path("sample_id").asLong(), (float) entry.path("loss").asDouble(),
-                entry.path("worker_id").asText(), entry.path("step").asLong()));
+                entry.path("worker_id").asText(), entry.path("step").asLong(), classIndex(entry.path("label")),
+                classIndex(entry.path("predicted"))));
           }
           RunReport.print(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
               run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
@@ -211,6 +212,11 @@ final class ClientCommands {
       }
       Thread.sleep(500);
     }
+  }
+
+  /** A hard example's label or predicted class from the API: the number, or -1 for null (unknown). */
+  private static int classIndex(JsonNode value) {
+    return value.isIntegralNumber() ? value.asInt() : -1;
   }
 
   @Command(name = "status", mixinStandardHelpOptions = true,

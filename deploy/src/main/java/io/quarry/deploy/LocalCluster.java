@@ -11,6 +11,7 @@ import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.Worker;
+import io.quarry.worker.trainer.TrainerRegistry;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -36,11 +37,14 @@ public final class LocalCluster implements AutoCloseable {
   private final RunClient client;
 
   private final RunStore store;
+  private final TrainerRegistry trainers;
 
-  private LocalCluster(ActorSystem<Void> system, ActorRef<CoordinatorCommand> coordinator, RunStore store) {
+  private LocalCluster(ActorSystem<Void> system, ActorRef<CoordinatorCommand> coordinator, RunStore store,
+      TrainerRegistry trainers) {
     this.system = system;
     this.coordinator = coordinator;
     this.store = store;
+    this.trainers = trainers;
     this.client = new RunClient(system, coordinator);
   }
 
@@ -49,6 +53,11 @@ public final class LocalCluster implements AutoCloseable {
    * {@code workerCount} CPU workers.
    */
   public static LocalCluster start(int workerCount, Path runsDir, Config overrides) {
+    return start(workerCount, runsDir, overrides, TrainerRegistry.load());
+  }
+
+  /** As {@link #start(int, Path, Config)}, with workers that train with {@code trainers} (a trainer of your own). */
+  public static LocalCluster start(int workerCount, Path runsDir, Config overrides, TrainerRegistry trainers) {
     Config config = overrides
         .withFallback(ConfigFactory.parseString("pekko.actor.provider = local"))
         .withFallback(ConfigFactory.load());
@@ -56,7 +65,7 @@ public final class LocalCluster implements AutoCloseable {
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "quarry", config);
     ActorRef<CoordinatorCommand> coordinator = system.systemActorOf(
         Coordinator.create(store, runsDir, Clock.systemUTC()), "coordinator", Coordinator.DISPATCHER);
-    LocalCluster cluster = new LocalCluster(system, coordinator, store);
+    LocalCluster cluster = new LocalCluster(system, coordinator, store, trainers);
     for (int i = 0; i < workerCount; i++) cluster.addWorker("local-" + i, "cpu");
     try {
       cluster.client.awaitWorkers(workerCount, Duration.ofSeconds(30));
@@ -69,7 +78,8 @@ public final class LocalCluster implements AutoCloseable {
 
   /** Starts one more worker (local mode has one per simulated device). */
   public ActorRef<WorkerCommand> addWorker(String workerId, String device) {
-    ActorRef<WorkerCommand> worker = system.systemActorOf(Worker.create(workerId, device), workerId, Props.empty());
+    ActorRef<WorkerCommand> worker = system.systemActorOf(
+        Worker.create(workerId, device, trainers, Clock.systemUTC()), workerId, Props.empty());
     workers.add(worker);
     return worker;
   }

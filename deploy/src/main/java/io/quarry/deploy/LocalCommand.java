@@ -268,7 +268,8 @@ final class LocalCommand implements Callable<Integer> {
   private void printSummary(RunSummary summary) {
     List<RunReport.Hardest> hardest = new ArrayList<>();
     for (HardExample example : summary.hardest()) {
-      hardest.add(new RunReport.Hardest(example.sampleId(), example.loss(), example.workerId(), example.step()));
+      hardest.add(new RunReport.Hardest(example.sampleId(), example.loss(), example.workerId(), example.step(),
+          example.label(), example.predicted()));
     }
     RunReport.print(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
         summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason(),

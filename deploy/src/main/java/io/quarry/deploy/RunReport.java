@@ -5,8 +5,12 @@ import java.util.List;
 
 /** The end-of-run summary both {@code quarry local} and {@code quarry submit --wait} print. */
 final class RunReport {
-  /** One hard example as printed. */
-  record Hardest(long sampleId, float loss, String workerId, long step) {}
+  /** One hard example as printed; {@code label} and {@code predicted} are negative when unknown. */
+  record Hardest(long sampleId, float loss, String workerId, long step, int label, int predicted) {
+    boolean labelled() {
+      return label >= 0 || predicted >= 0;
+    }
+  }
 
   private RunReport() {}
 
@@ -16,14 +20,30 @@ final class RunReport {
     List<Hardest> top = hardest.subList(0, Math.min(5, hardest.size()));
     if (!top.isEmpty()) {
       out.println("hardest examples (final merge):");
-      out.printf("  %-4s %12s %9s  %-12s %8s%n", "#", "sample_id", "loss", "worker", "step");
+      // The label columns only when the trainer reported labels or predictions (not the stub or process trainers).
+      boolean labelled = top.stream().anyMatch(Hardest::labelled);
+      if (labelled) {
+        out.printf("  %-4s %12s %9s %6s %9s  %-12s %8s%n", "#", "sample_id", "loss", "label", "predicted", "worker",
+            "step");
+      } else {
+        out.printf("  %-4s %12s %9s  %-12s %8s%n", "#", "sample_id", "loss", "worker", "step");
+      }
       for (int i = 0; i < top.size(); i++) {
         Hardest example = top.get(i);
-        out.printf("  %-4d %12d %9.4f  %-12s %8d%n", i + 1, example.sampleId(), example.loss(), example.workerId(),
-            example.step());
+        if (labelled) {
+          out.printf("  %-4d %12d %9.4f %6s %9s  %-12s %8d%n", i + 1, example.sampleId(), example.loss(),
+              known(example.label()), known(example.predicted()), example.workerId(), example.step());
+        } else {
+          out.printf("  %-4d %12d %9.4f  %-12s %8d%n", i + 1, example.sampleId(), example.loss(), example.workerId(),
+              example.step());
+        }
       }
     }
     out.println("run directory: " + runDir);
+  }
+
+  private static String known(int classIndex) {
+    return classIndex >= 0 ? Integer.toString(classIndex) : "-";
   }
 
   /** The first line of the summary (and the reason, for a run that did not complete): what --quiet prints. */

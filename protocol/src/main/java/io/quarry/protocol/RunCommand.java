@@ -8,7 +8,8 @@ import org.apache.pekko.actor.typed.ActorRef;
  * attempt they belong to; the run ignores reports of an attempt it has already given up on.
  */
 public sealed interface RunCommand
-    permits RunCommand.ShardReport, RunCommand.TelemetryBatch, RunCommand.SyncChunk, RunCommand.Local {
+    permits RunCommand.ShardReport, RunCommand.TelemetryBatch, RunCommand.SyncChunk, RunCommand.HardExamplePayloads,
+        RunCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
   non-sealed interface Local extends RunCommand, LocalMessage {}
@@ -98,6 +99,28 @@ public sealed interface RunCommand
       implements RunCommand, QuarryMessage {
     public TelemetryBatch {
       events = List.copyOf(events);
+    }
+  }
+
+  /**
+   * A worker's answer to a {@link WorkerCommand.MergedHardExamples} that holds entries it contributed: the payloads
+   * of those entries it had not sent before for the run (none when its trainer registered no renderer, or every one
+   * was sent already). Large answers come in several messages, in order; the last has {@code last} set. The run
+   * writes each sample's payload once; at the run's final merge it waits for the last message of every
+   * contributing worker (up to {@code quarry.coordinator.payloads.final-wait}) before it completes.
+   *
+   * @param runId the run
+   * @param merge the merge whose buffer the payloads belong to
+   * @param workerId the worker that rendered them
+   * @param payloads at most one per sample, each for an entry of that merge with this worker's id
+   * @param failed entries of this answer the worker could not render (the renderer threw or the payload was too big)
+   * @param last whether this is the last message of the worker's answer to {@code merge}
+   */
+  record HardExamplePayloads(
+      String runId, int merge, String workerId, List<HardExamplePayload> payloads, int failed, boolean last)
+      implements RunCommand, QuarryMessage {
+    public HardExamplePayloads {
+      payloads = List.copyOf(payloads);
     }
   }
 

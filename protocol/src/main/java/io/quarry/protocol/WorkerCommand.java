@@ -44,9 +44,17 @@ public sealed interface WorkerCommand
       long incarnation, String runId, int merge, ActorRef<HardExampleSnapshot> replyTo)
       implements FromCoordinator {}
 
-  /** The merged buffer of one all-gather, sent back to every worker of the run. */
+  /**
+   * The merged buffer of one all-gather, sent back to every worker of the run. A worker with entries of its own in
+   * it answers {@code replyTo} with their payloads ({@link RunCommand.HardExamplePayloads}).
+   */
   record MergedHardExamples(
-      long incarnation, String runId, int merge, List<HardExample> entries, double threshold)
+      long incarnation,
+      String runId,
+      int merge,
+      List<HardExample> entries,
+      double threshold,
+      ActorRef<RunCommand> replyTo)
       implements FromCoordinator {
     public MergedHardExamples {
       entries = List.copyOf(entries);

@@ -20,6 +20,7 @@ import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.hardexamples.HardExampleTracker;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import io.quarry.worker.telemetry.TelemetryEmitter;
+import io.quarry.worker.trainer.PayloadRenderer;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerContext;
@@ -35,11 +36,13 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.agrona.collections.LongHashSet;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -55,8 +58,9 @@ import org.slf4j.LoggerFactory;
 /**
  * One worker, bound to one device. It registers with the Receptionist, pulls work from the coordinator when
  * idle, trains one shard attempt at a time in a supervised {@link TrainerRunner} child, keeps a hard-example
- * tracker per run and answers the coordinator's all-gathers from it, and carries the trainer's parameters to and from
- * the run's averaging rounds. Messages from a coordinator incarnation older than the newest seen are ignored (fencing).
+ * tracker per run, answers the coordinator's all-gathers from it, renders the payloads of its entries that
+ * survive a merge, and carries the trainer's parameters to and from the run's averaging rounds. Messages from a
+ * coordinator incarnation older than the newest seen are ignored (fencing).
  */
 public final class Worker extends AbstractBehavior<WorkerCommand> {
   private static final Pattern CHECKPOINT_STEP = Pattern.compile("step-(\\d+)$");
@@ -77,11 +81,20 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   /** The current attempt's telemetry stream has drained (or given up); time to report the outcome. */
   private record TelemetryDrained(long token) implements WorkerCommand.Local {}
 
-  /** A run this worker trains for: its tracker (guarded by its own monitor) and the last merged buffer. */
+  /**
+   * A run this worker trains for: its tracker (guarded by its own monitor), the last merged buffer, and its
+   * hard-example payloads: the trainer's renderer (kept for the run, not the attempt: the final merge comes after
+   * the shards have finished), the samples rendered so far, and the tail of the run's rendering jobs, which run one
+   * after another so that the run receives the answers to its merges in merge order.
+   */
   private static final class RunTracking {
     final HardExampleTracker tracker;
     final AtomicLong stepsTrained = new AtomicLong();
     volatile List<HardExample> merged = List.of();
+    volatile PayloadRenderer renderer;
+    /** Only touched on the actor thread. */
+    final LongHashSet payloadsRendered = new LongHashSet();
+    CompletableFuture<Void> payloadJobs = CompletableFuture.completedFuture(null);
 
     RunTracking(HardExampleTracker tracker) {
       this.tracker = tracker;
@@ -129,6 +142,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final ActorRef<WorkerCommand> self;
   private final ActorRef<TrainerRunner.Outcome> outcomeAdapter;
   private final Map<String, RunTracking> runs = new HashMap<>();
+  private final PayloadRendering.Limits payloadLimits;
+  private final Executor payloadExecutor;
 
   private long incarnation = Long.MIN_VALUE;
   private ActorRef<CoordinatorCommand> coordinator;
@@ -148,6 +163,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.ackTimeout = config.getDuration("quarry.worker.telemetry-ack-timeout");
     this.syncWaitMargin = config.getDuration("quarry.worker.sync-wait-margin");
     this.self = context.getSelf();
+    this.payloadLimits = PayloadRendering.Limits.from(config.getConfig("quarry.worker.payloads"));
+    this.payloadExecutor = context.getSystem().dispatchers()
+        .lookup(DispatcherSelector.fromConfig("quarry.worker.payload-dispatcher"));
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
     context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, context.getSelf()));
   }
@@ -341,7 +359,35 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         tracking.tracker.setThreshold(message.threshold());
       }
     }
+    answerWithPayloads(message, tracking);
     return this;
+  }
+
+  /**
+   * Renders the payloads of this worker's entries of a merged buffer that it has not rendered before, off the actor
+   * thread, and sends them to the run; a worker with no entries in the buffer sends nothing.
+   */
+  private void answerWithPayloads(MergedHardExamples message, RunTracking tracking) {
+    List<HardExample> own = PayloadRendering.own(message.entries(), workerId);
+    if (own.isEmpty()) return;
+    String runId = message.runId();
+    int merge = message.merge();
+    ActorRef<RunCommand> replyTo = message.replyTo();
+    if (tracking == null) { // released already, or never trained here: nothing to render with
+      replyTo.tell(new RunCommand.HardExamplePayloads(runId, merge, workerId, List.of(), 0, true));
+      return;
+    }
+    PayloadRenderer renderer = tracking.renderer;
+    List<HardExample> entries = renderer == null
+        ? List.of()
+        : PayloadRendering.unrendered(own, tracking.payloadsRendered, payloadLimits.maxPerRun());
+    PayloadRendering.Limits limits = payloadLimits;
+    String worker = workerId;
+    // handle, not thenRun: a job that failed must not stop the run's later answers.
+    tracking.payloadJobs = tracking.payloadJobs.handleAsync((previous, failure) -> {
+      PayloadRendering.renderAndSend(runId, merge, worker, entries, renderer, limits, replyTo::tell);
+      return null;
+    }, payloadExecutor);
   }
 
   private Behavior<WorkerCommand> onReleaseRun(ReleaseRun message) {
@@ -531,11 +577,15 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       }
     }
 
+    public void payloads(PayloadRenderer renderer) {
+      tracking.renderer = renderer;
+    }
+
     @Override
-    public void offer(long[] sampleIds, float[] losses, int count, long step) {
+    public void offer(long[] sampleIds, float[] losses, int[] labels, int[] predicted, int count, long step) {
       // One uncontended lock per step, not per sample: the actor thread takes it only to snapshot for a merge.
       synchronized (tracking.tracker) {
-        tracking.tracker.offer(sampleIds, losses, count, step);
+        tracking.tracker.offer(sampleIds, losses, labels, predicted, count, step);
       }
       tracking.stepsTrained.incrementAndGet();
       shard.stepsOffered.incrementAndGet();

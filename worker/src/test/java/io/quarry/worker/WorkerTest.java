@@ -6,17 +6,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.HardExample;
+import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.config.RunConfig;
+import io.quarry.worker.trainer.LabellingTestTrainer;
+import io.quarry.worker.trainer.Payload;
+import io.quarry.worker.trainer.TrainerRegistry;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import javax.imageio.ImageIO;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -147,5 +155,87 @@ class WorkerTest {
     RunCommand.ShardFailed failed = runProbe.expectMessageClass(RunCommand.ShardFailed.class);
     assertTrue(failed.reason().contains("epochs"), failed.reason());
     coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+  }
+
+  /** Trains one shard of 100 samples on {@code worker} to its end; returns the run stand-in. */
+  private ActorRef<RunCommand> trainOneShard(ActorRef<WorkerCommand> worker, TestProbe<RunCommand> runProbe) {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    ActorRef<RunCommand> run = run(runProbe);
+    worker.tell(assign(1, run, "stub.step-time=0", "epochs=1", "batch-size=10", "telemetry.enabled=false"));
+    RunCommand message;
+    do {
+      message = runProbe.receiveMessage(Duration.ofSeconds(20));
+    } while (!(message instanceof RunCommand.ShardCompleted));
+    return run;
+  }
+
+  private static RunCommand.HardExamplePayloads nextPayloads(TestProbe<RunCommand> runProbe) {
+    return runProbe.expectMessageClass(RunCommand.HardExamplePayloads.class, Duration.ofSeconds(10));
+  }
+
+  @Test
+  void rendersPayloadsOnlyForItsOwnMergedEntriesAndEachSampleOnce() throws Exception {
+    LabellingTestTrainer.Factory trainers = new LabellingTestTrainer.Factory("stub");
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-pay", "cpu",
+        TrainerRegistry.load().with(trainers), java.time.Clock.systemUTC()));
+    TestProbe<RunCommand> runProbe = testKit.createTestProbe();
+    ActorRef<RunCommand> run = trainOneShard(worker, runProbe);
+
+    HardExample even = new HardExample(4, 9f, "w-pay", 3, 4, 0);
+    HardExample odd = new HardExample(5, 8f, "w-pay", 3, 5, 0);
+    HardExample others = new HardExample(6, 7f, "w-other", 2, 6, 0);
+    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 0, List.of(even, odd, others), 1.0, run));
+
+    RunCommand.HardExamplePayloads first = nextPayloads(runProbe);
+    assertEquals(0, first.merge());
+    assertEquals("w-pay", first.workerId());
+    assertTrue(first.last());
+    assertEquals(0, first.failed());
+    assertEquals(2, first.payloads().size(), first.toString());
+    HardExamplePayload.Png png = (HardExamplePayload.Png) first.payloads().get(0);
+    assertEquals(4, png.sampleId());
+    assertEquals(4, png.label(), "labels come from the merged entry");
+    BufferedImage image = ImageIO.read(new ByteArrayInputStream(png.png()));
+    assertEquals(64, image.getWidth(), "100 x 40 scaled to fit 64 x 64");
+    assertEquals(26, image.getHeight());
+    HardExamplePayload.Features features = (HardExamplePayload.Features) first.payloads().get(1);
+    assertEquals(5, features.sampleId());
+    assertEquals(Payload.MAX_FEATURES, features.values().length, "the leading features of 80");
+    assertEquals(LabellingTestTrainer.feature(5, 63), features.values()[63]);
+
+    HardExample next = new HardExample(8, 9.5f, "w-pay", 9, 8, 0);
+    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 1, List.of(next, even, odd), 1.0, run));
+    RunCommand.HardExamplePayloads second = nextPayloads(runProbe);
+    assertEquals(1, second.merge());
+    assertEquals(List.of(8L), second.payloads().stream().map(HardExamplePayload::sampleId).toList(),
+        "samples rendered before are not rendered again");
+
+    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 2, List.of(others), 1.0, run));
+    runProbe.expectNoMessage(Duration.ofMillis(300)); // no entry of its own: nothing to answer
+    assertEquals(java.util.Set.of(4L, 5L, 8L), trainers.rendered());
+
+    worker.tell(new WorkerCommand.ReleaseRun(1, "r1"));
+    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 3, List.of(new HardExample(10, 1f, "w-pay", 1)), 1.0,
+        run));
+    RunCommand.HardExamplePayloads afterRelease = nextPayloads(runProbe);
+    assertTrue(afterRelease.last() && afterRelease.payloads().isEmpty(), "released: the renderer is gone");
+    assertEquals(java.util.Set.of(4L, 5L, 8L), trainers.rendered());
+  }
+
+  @Test
+  void answersAMergeWithAnEmptyLastMessageWhenItsTrainerRendersNothing() {
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-stub", "cpu"));
+    TestProbe<RunCommand> runProbe = testKit.createTestProbe();
+    ActorRef<RunCommand> run = trainOneShard(worker, runProbe);
+
+    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 0, List.of(new HardExample(3, 2f, "w-stub", 1)), 1.0,
+        run));
+
+    RunCommand.HardExamplePayloads answer = nextPayloads(runProbe);
+    assertTrue(answer.last());
+    assertTrue(answer.payloads().isEmpty());
+    assertEquals(0, answer.failed());
   }
 }

@@ -73,6 +73,8 @@ final class ApiJson {
       entry.put("loss", example.loss());
       entry.put("worker_id", example.workerId());
       entry.put("step", example.step());
+      label(entry, "label", example.label());
+      label(entry, "predicted", example.predicted());
     }
     return node;
   }
@@ -132,6 +134,12 @@ final class ApiJson {
   private static void number(ObjectNode node, String name, double value) {
     if (Double.isFinite(value)) node.put(name, value);
     else node.putNull(name);
+  }
+
+  /** A class index, {@code null} when unknown ({@link io.quarry.protocol.HardExample#UNKNOWN}). */
+  private static void label(ObjectNode node, String name, int value) {
+    if (value == io.quarry.protocol.HardExample.UNKNOWN) node.putNull(name);
+    else node.put(name, value);
   }
 
   private static void text(ObjectNode node, String name, String value) {

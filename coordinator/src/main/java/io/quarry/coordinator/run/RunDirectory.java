@@ -87,7 +87,7 @@ public final class RunDirectory implements AutoCloseable {
   }
 
   /** Cuts a last line that a dying coordinator left half-written: what remains is complete lines only. */
-  private static void truncatePartialLastLine(Path file) throws IOException {
+  static void truncatePartialLastLine(Path file) throws IOException {
     try (var channel = java.nio.channels.FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
       long end = channel.size();
       java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(4096);

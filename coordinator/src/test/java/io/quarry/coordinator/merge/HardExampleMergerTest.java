@@ -54,7 +54,9 @@ class HardExampleMergerTest {
         long id = random.nextInt(idSpace);
         if (!ids.add(id)) continue;
         float loss = random.nextBoolean() ? 1 + random.nextInt(8) * 0.5f : (float) (random.nextDouble() * 5);
-        entries.add(new HardExample(id, loss, worker(w), random.nextInt(1000)));
+        int label = random.nextInt(4) == 0 ? HardExample.UNKNOWN : random.nextInt(10);
+        int predicted = random.nextInt(4) == 0 ? HardExample.UNKNOWN : random.nextInt(10);
+        entries.add(new HardExample(id, loss, worker(w), random.nextInt(1000), label, predicted));
       }
       float[] losses = new float[random.nextInt(200)];
       for (int i = 0; i < losses.length; i++) losses[i] = (float) Math.exp(random.nextGaussian());
@@ -207,6 +209,27 @@ class HardExampleMergerTest {
   void topKTakesTheGlobalHighestEvenWhenOneWorkerHoldsThemAll() {
     MergeResult result = HardExampleMerger.merge(0, MergeMode.TOP_K, 5, 0.9, fullDisjointBuffers(4, 5));
     assertEquals(Map.of(worker(0), 5, worker(1), 0, worker(2), 0, worker(3), 0), result.takenPerWorker());
+  }
+
+  @Test
+  void mergedEntriesCarryTheirWorkersLabelAndPrediction() {
+    Random random = new Random(11);
+    for (int trial = 0; trial < 100; trial++) {
+      List<HardExampleSnapshot> snapshots = randomSnapshots(random, 1 + random.nextInt(8), 40);
+      Map<String, Map<Long, HardExample>> byWorkerAndId = new HashMap<>();
+      for (HardExampleSnapshot snapshot : snapshots) {
+        Map<Long, HardExample> ids = byWorkerAndId.computeIfAbsent(snapshot.workerId(), w -> new HashMap<>());
+        for (HardExample entry : snapshot.entries()) ids.put(entry.sampleId(), entry);
+      }
+      for (MergeMode mode : MergeMode.values()) {
+        for (HardExample merged : HardExampleMerger.merge(trial, mode, 30, 0.9, snapshots).entries()) {
+          HardExample given = byWorkerAndId.get(merged.workerId()).get(merged.sampleId());
+          assertEquals(given, merged, "trial " + trial + ", " + mode + ": the entry as its worker gave it");
+          assertEquals(given.label(), merged.label());
+          assertEquals(given.predicted(), merged.predicted());
+        }
+      }
+    }
   }
 
   @Test

@@ -2,6 +2,7 @@ package io.quarry.protocol.serialization;
 
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
+import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
@@ -78,7 +79,10 @@ public final class ProtocolRegistry {
       CoordinatorCommand.Redeliver.class,
       RunCommand.SyncChunk.class,
       WorkerCommand.AveragedChunk.class,
-      WorkerCommand.AveragingFailed.class);
+      WorkerCommand.AveragingFailed.class,
+      HardExamplePayload.Png.class,
+      HardExamplePayload.Features.class,
+      RunCommand.HardExamplePayloads.class);
 
   private ProtocolRegistry() {}
 

@@ -14,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.typesafe.config.ConfigFactory;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
+import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.QuarryMessage;
 import io.quarry.protocol.RunCommand;
@@ -110,8 +111,8 @@ class QuarryKryoSerializerTest {
 
   private static List<HardExample> hardExamples() {
     return List.of(
-        new HardExample(17L, 9.5f, "host:2552/cpu-0", 120L),
-        new HardExample(4_000_000_000L, 3.25f, "host:2553/gpu:0", 0L),
+        new HardExample(17L, 9.5f, "host:2552/cpu-0", 120L, 3, 8),
+        new HardExample(4_000_000_000L, 3.25f, "host:2553/gpu:0", 0L, 0, HardExample.UNKNOWN),
         new HardExample(0L, Float.NaN, "", Long.MAX_VALUE));
   }
 
@@ -142,7 +143,13 @@ class QuarryKryoSerializerTest {
             7L, spec, new ShardAssignment(0, 1, 1, 0L, 100L, "runs/run-1/checkpoints/0", null), runRef),
         new WorkerCommand.StopShard(7L, "run-1", 2, "run stopped"),
         new WorkerCommand.CollectHardExamples(7L, "run-1", 3, snapshotRef),
-        new WorkerCommand.MergedHardExamples(7L, "run-1", 3, hardExamples(), 2.75),
+        new WorkerCommand.MergedHardExamples(7L, "run-1", 3, hardExamples(), 2.75, runRef),
+        new HardExamplePayload.Png(17L, 3, 8, new byte[] {(byte) 0x89, 'P', 'N', 'G'}),
+        new HardExamplePayload.Features(4_000_000_000L, 0, HardExample.UNKNOWN, new float[] {1.5f, Float.NaN, -0f}),
+        new RunCommand.HardExamplePayloads("run-1", 3, "host:2552/cpu-0", List.of(
+            new HardExamplePayload.Png(17L, 3, 8, new byte[] {1, 2, 3}),
+            new HardExamplePayload.Features(18L, -1, -1, new float[0])), 1, true),
+        new RunCommand.HardExamplePayloads("run-1", 4, "w", List.of(), 0, false),
         new WorkerCommand.ReleaseRun(7L, "run-1"),
         new RunCommand.ShardStarted("run-1", 2, 1, "w", 0L),
         new RunCommand.ShardCheckpointed("run-1", 2, 1, "w", 50L, "runs/run-1/checkpoints/2/step-50"),
@@ -325,6 +332,36 @@ class QuarryKryoSerializerTest {
   }
 
   @Test
+  void labelsAndPredictionsSurviveTheRoundTripAndNegativeMeansUnknown() {
+    HardExample labelled = new HardExample(5L, 2.5f, "w", 9L, 7, 2);
+    HardExample negative = new HardExample(6L, 2.5f, "w", 9L, -7, -2);
+
+    HardExample back = (HardExample) roundTrip(labelled);
+
+    assertEquals(7, back.label());
+    assertEquals(2, back.predicted());
+    assertEquals(HardExample.UNKNOWN, negative.label());
+    assertEquals(HardExample.UNKNOWN, negative.predicted());
+    assertFalse(new HardExample(1L, 1f, "w", 0L).hasLabel());
+  }
+
+  @Test
+  void payloadBytesAndFeaturesSurviveTheRoundTrip() {
+    byte[] png = new byte[4096];
+    new Random(7).nextBytes(png);
+    RunCommand.HardExamplePayloads payloads = new RunCommand.HardExamplePayloads("r", 2, "w", List.of(
+        new HardExamplePayload.Png(1L, 4, 5, png),
+        new HardExamplePayload.Features(2L, 1, 0, new float[] {0.25f, -3f})), 0, true);
+
+    RunCommand.HardExamplePayloads back = (RunCommand.HardExamplePayloads) roundTrip(payloads);
+
+    assertEquals(payloads, back);
+    assertArrayEquals(png, ((HardExamplePayload.Png) back.payloads().get(0)).png());
+    assertEquals("image/png", back.payloads().get(0).mediaType());
+    assertEquals(8, back.payloads().get(1).sizeBytes());
+  }
+
+  @Test
   void enumMessagesRoundTripToTheSameConstant() {
     assertTrue(roundTrip(RunCommand.TelemetryAck.INSTANCE) == RunCommand.TelemetryAck.INSTANCE);
     for (RunState state : RunState.values()) {
@@ -345,7 +382,7 @@ class QuarryKryoSerializerTest {
 
   @Test
   void listsComeBackUnmodifiable() {
-    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(1L, "r", 1, hardExamples(), 1.0);
+    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(1L, "r", 1, hardExamples(), 1.0, runRef);
 
     WorkerCommand.MergedHardExamples back = (WorkerCommand.MergedHardExamples) roundTrip(merged);
 
@@ -420,7 +457,8 @@ class QuarryKryoSerializerTest {
         WorkerCommand.AssignShard.class, RunCommand.ShardStopped.class, RunCommand.TelemetryAck.class,
         CoordinatorCommand.SubmitReply.Rejected.class, CoordinatorCommand.StopReply.class, RunUpdate.Finished.class,
         TelemetryEvent.Eval.class, HardExample.class, HardExampleSnapshot.class, ShardAssignment.class,
-        RunSpec.class, RunSummary.class)) {
+        RunSpec.class, RunSummary.class, RunCommand.HardExamplePayloads.class, HardExamplePayload.Png.class,
+        HardExamplePayload.Features.class)) {
       assertTrue(types.contains(expected), expected.getName());
     }
     for (Class<?> type : types) assertFalse(type.isInterface(), type.getName());
@@ -451,7 +489,7 @@ class QuarryKryoSerializerTest {
   void unregisteredClassNestedInARegisteredMessageFailsNamingTheNestedClass() {
     List entries = new ArrayList<>(hardExamples());
     entries.add(new UnregisteredMessage("smuggled"));
-    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(1L, "r", 1, entries, 1.0);
+    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(1L, "r", 1, entries, 1.0, runRef);
 
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> serializer.toBinary(merged));
 
@@ -507,7 +545,7 @@ class QuarryKryoSerializerTest {
 
   @Test
   void hugeDeclaredLengthsFailWithoutAllocatingThem() {
-    byte[] whole = serializer.toBinary(new WorkerCommand.MergedHardExamples(1L, "r", 1, List.of(), 1.0));
+    byte[] whole = serializer.toBinary(new WorkerCommand.MergedHardExamples(1L, "r", 1, List.of(), 1.0, runRef));
     byte[] marker = {0x11, 0x22, 0x33, 0x44};
     HardExampleSnapshot withSketch = new HardExampleSnapshot("r", 1, "w", List.of(), 0L, 0L, 0f, marker, 0L);
     byte[] snapshotBytes = serializer.toBinary(withSketch);

@@ -20,7 +20,7 @@ import org.agrona.collections.Long2LongHashMap;
  * {@link #lossQuantile}). Once the buffer is full, a loss at or below its minimum is turned away after
  * one comparison, without even looking the sample id up: a sample already in the buffer holds a loss at least
  * that high, so a lower one could not replace it anyway. The buffer is a min-heap laid out in parallel primitive
- * arrays, and a presized primitive map from sample id to heap slot keeps deduplication free of boxing.
+ * arrays (id, loss, step, label, prediction), and a presized primitive map from sample id to heap slot keeps deduplication free of boxing.
  *
  * <p>Not thread-safe: the trainer offers from its thread and the worker actor takes snapshots from another, so
  * the worker holds one lock around every call.
@@ -62,6 +62,12 @@ public final class HardExampleTracker implements HardExampleSink {
   private final long[] heapIds;
   private final float[] heapLosses;
   private final long[] heapSteps;
+  /** The label and predicted class of each slot, {@link HardExample#UNKNOWN} when the trainer gave none. */
+  private final int[] heapLabels;
+  private final int[] heapPredicted;
+  /** The labels and predictions of the batch being offered, set for the length of the batch offer's loop. */
+  private int[] batchLabels;
+  private int[] batchPredicted;
   private final Long2LongHashMap slotById;
   private int size;
   /** The loss a sample must beat: the heap's minimum once full; NaN before, which rejects nothing. */
@@ -101,6 +107,8 @@ public final class HardExampleTracker implements HardExampleSink {
     this.heapIds = new long[k];
     this.heapLosses = new float[k];
     this.heapSteps = new long[k];
+    this.heapLabels = new int[k];
+    this.heapPredicted = new int[k];
     // Agrona rounds the capacity up to a power of two and rehashes once size exceeds capacity * loadFactor;
     // 2k slots at load factor 0.5 hold k ids without ever rehashing.
     this.slotById = new Long2LongHashMap(Math.max(8, 2 * k), SLOT_MAP_LOAD_FACTOR, NO_SLOT);
@@ -112,10 +120,13 @@ public final class HardExampleTracker implements HardExampleSink {
    * can be too big for the JIT to inline into a caller's loop (one JMH run: 77 against 134 samples per
    * microsecond); this loop does not depend on that decision. The statistics live in locals for the loop and are
    * stored once at the end, so that the loop body is loads, compares and one histogram increment; admit() does
-   * not read them.
+   * not read them. Labels and predictions are read only for the samples admitted (a few percent once the buffer is
+   * full), and through fields rather than the parameters: with the two arrays live across the loop, the labelled
+   * path's JMH throughput varied between 174 and 341 samples per microsecond against 336 to 376 this way, in one
+   * session (bench/RESULTS-tracker.md); the fields are loaded on the rare path only.
    */
   @Override
-  public void offer(long[] sampleIds, float[] losses, int count, long step) {
+  public void offer(long[] sampleIds, float[] losses, int[] labels, int[] predicted, int count, long step) {
     if (count <= 0) {
       return;
     }
@@ -129,6 +140,8 @@ public final class HardExampleTracker implements HardExampleSink {
     float max = maxLoss;
     long above = 0;
     int nans = 0;
+    batchLabels = labels;
+    batchPredicted = predicted;
     for (int i = 0; i < count; i++) {
       float loss = losses[i];
       if (loss != loss) {
@@ -148,14 +161,26 @@ public final class HardExampleTracker implements HardExampleSink {
         sketchDirectly(loss);
       }
       if (!(loss <= floor)) {
-        admit(sampleIds[i], loss, step);
+        admit(sampleIds[i], loss, step, batchLabel(i), batchPrediction(i));
         floor = admissionFloor;
       }
     }
+    batchLabels = null; // the trainer's arrays are not ours to keep
+    batchPredicted = null;
     samplesSeen += count - nans;
     nanLosses += nans;
     aboveThreshold += above;
     maxLoss = max;
+  }
+
+  private int batchLabel(int i) {
+    int[] labels = batchLabels;
+    return labels == null ? HardExample.UNKNOWN : labels[i];
+  }
+
+  private int batchPrediction(int i) {
+    int[] predicted = batchPredicted;
+    return predicted == null ? HardExample.UNKNOWN : predicted[i];
   }
 
   /**
@@ -165,6 +190,16 @@ public final class HardExampleTracker implements HardExampleSink {
    *     {@code false} when it was turned away (too low, not higher than the sample's own entry, or {@code NaN})
    */
   public boolean offer(long sampleId, float loss, long step) {
+    return offer(sampleId, loss, HardExample.UNKNOWN, HardExample.UNKNOWN, step);
+  }
+
+  /**
+   * Offers one sample's loss with its label and the class the model predicted ({@link HardExample#UNKNOWN} for
+   * either when not known). A sample already in the buffer whose loss rises takes the new prediction too.
+   *
+   * @return as {@link #offer(long, float, long)}
+   */
+  public boolean offer(long sampleId, float loss, int label, int predicted, long step) {
     if (loss != loss) { // NaN: a broken loss is counted, never ranked, and must not poison maxLoss or the sketch
       nanLosses++;
       return false;
@@ -173,22 +208,22 @@ public final class HardExampleTracker implements HardExampleSink {
     if (loss <= admissionFloor) { // false while the buffer has room: the floor is NaN then
       return false;
     }
-    return admit(sampleId, loss, step);
+    return admit(sampleId, loss, step, label, predicted);
   }
 
   /** The rare path: a loss above the floor, or any loss while the buffer has room. */
-  private boolean admit(long sampleId, float loss, long step) {
+  private boolean admit(long sampleId, float loss, long step, int label, int predicted) {
     long slot = slotById.get(sampleId);
     if (slot != NO_SLOT) {
-      return raise((int) slot, loss, step);
+      return raise((int) slot, loss, step, label, predicted);
     }
     if (size < k) {
       int added = size++;
-      place(added, sampleId, loss, step);
+      place(added, sampleId, loss, step, label, predicted);
       siftUp(added);
     } else {
       slotById.remove(heapIds[0]);
-      place(0, sampleId, loss, step);
+      place(0, sampleId, loss, step, label, predicted);
       siftDown(0);
     }
     admitted++;
@@ -250,12 +285,17 @@ public final class HardExampleTracker implements HardExampleSink {
     return Float.intBitsToFloat(((bin + FIRST_BIN) << BIN_SHIFT) | (1 << (BIN_SHIFT - 1)));
   }
 
-  private boolean raise(int slot, float loss, long step) {
+  /** The entry keeps the step and the prediction of its highest loss; a label once known stays known. */
+  private boolean raise(int slot, float loss, long step, int label, int predicted) {
     if (loss <= heapLosses[slot]) {
       return false;
     }
     heapLosses[slot] = loss;
     heapSteps[slot] = step;
+    if (label >= 0) {
+      heapLabels[slot] = label;
+    }
+    heapPredicted[slot] = predicted < 0 ? HardExample.UNKNOWN : predicted;
     siftDown(slot); // a min-heap entry whose loss went up can only move towards the leaves
     admitted++;
     admissionFloor = size == k ? heapLosses[0] : Float.NaN;
@@ -293,7 +333,8 @@ public final class HardExampleTracker implements HardExampleSink {
   public List<HardExample> entries() {
     List<HardExample> entries = new ArrayList<>(size);
     for (int slot = 0; slot < size; slot++) {
-      entries.add(new HardExample(heapIds[slot], heapLosses[slot], workerId, heapSteps[slot]));
+      entries.add(new HardExample(
+          heapIds[slot], heapLosses[slot], workerId, heapSteps[slot], heapLabels[slot], heapPredicted[slot]));
     }
     entries.sort(HIGHEST_FIRST);
     return entries;
@@ -365,10 +406,12 @@ public final class HardExampleTracker implements HardExampleSink {
     return LossSketch.quantile(sketch, quantile);
   }
 
-  private void place(int slot, long sampleId, float loss, long step) {
+  private void place(int slot, long sampleId, float loss, long step, int label, int predicted) {
     heapIds[slot] = sampleId;
     heapLosses[slot] = loss;
     heapSteps[slot] = step;
+    heapLabels[slot] = label < 0 ? HardExample.UNKNOWN : label;
+    heapPredicted[slot] = predicted < 0 ? HardExample.UNKNOWN : predicted;
     slotById.put(sampleId, slot);
   }
 
@@ -413,12 +456,18 @@ public final class HardExampleTracker implements HardExampleSink {
     long idA = heapIds[a];
     float lossA = heapLosses[a];
     long stepA = heapSteps[a];
+    int labelA = heapLabels[a];
+    int predictedA = heapPredicted[a];
     heapIds[a] = heapIds[b];
     heapLosses[a] = heapLosses[b];
     heapSteps[a] = heapSteps[b];
+    heapLabels[a] = heapLabels[b];
+    heapPredicted[a] = heapPredicted[b];
     heapIds[b] = idA;
     heapLosses[b] = lossA;
     heapSteps[b] = stepA;
+    heapLabels[b] = labelA;
+    heapPredicted[b] = predictedA;
     slotById.put(heapIds[a], a);
     slotById.put(idA, b);
   }

@@ -48,6 +48,16 @@ public interface TrainerContext {
     return List.of();
   }
 
+  /**
+   * Registers how this run's hard examples are rendered for people (a PNG thumbnail, the leading features). The
+   * worker renders a sample only once it has survived a merge as this worker's entry, off the training thread, and
+   * at most once per run; nothing is rendered for a run whose trainer registers no renderer. The renderer stays
+   * registered for the run on this worker after this attempt ends (the final merge comes after every shard has
+   * finished), until the run is released; a later call, from this attempt or another of the same run, replaces it.
+   * Contexts that do not send payloads (tests) may ignore it.
+   */
+  default void payloads(PayloadRenderer renderer) {}
+
   /** Reports a checkpoint the trainer has written completely; the shard resumes from it if this attempt is lost. */
   void checkpointSaved(long step, Path checkpoint);
 

@@ -26,6 +26,17 @@ public final class TrainerRegistry {
     return registry;
   }
 
+  /**
+   * This registry with {@code factory} added, in place of the one of the same name if there is one: for embedding
+   * Quarry with a trainer of your own, and for tests that stand a test trainer in for a named one.
+   */
+  public TrainerRegistry with(TrainerFactory factory) {
+    TrainerRegistry registry = new TrainerRegistry();
+    registry.factories.putAll(factories);
+    registry.factories.put(factory.name(), factory);
+    return registry;
+  }
+
   /** The factory called {@code name}; fails with the names that exist. */
   public TrainerFactory get(String name) {
     TrainerFactory factory = factories.get(name);

@@ -171,6 +171,74 @@ class HardExampleTrackerTest {
   }
 
   @Test
+  void labelsAndPredictionsFollowTheirEntriesThroughTheHeap() {
+    for (long seed = 0; seed < 50; seed++) {
+      SplittableRandom random = new SplittableRandom(seed);
+      int k = 1 + random.nextInt(48);
+      HardExampleTracker tracker = new HardExampleTracker(WORKER, k, true);
+      BruteForce model = new BruteForce();
+      for (int step = 0; step < 40; step++) {
+        int n = random.nextInt(200);
+        long[] ids = new long[n];
+        float[] losses = new float[n];
+        int[] labels = new int[n];
+        int[] predicted = new int[n];
+        for (int i = 0; i < n; i++) {
+          ids[i] = random.nextInt(4 * k + 1);
+          losses[i] = randomLoss(random);
+          labels[i] = labelOf(ids[i]);
+          predicted[i] = predictionOf(ids[i], step);
+          model.offer(ids[i], losses[i], step);
+        }
+        tracker.offer(ids, losses, labels, predicted, n, step);
+      }
+      String where = "seed " + seed;
+      assertMatchesBruteForce(where, tracker.entries(), model, k);
+      for (HardExample entry : tracker.snapshot(RUN, 0, 40).entries()) {
+        assertEquals(labelOf(entry.sampleId()), entry.label(), where + ": label of " + entry);
+        assertEquals(model.stepById.get(entry.sampleId()), entry.step(), where + ": step of " + entry);
+        assertEquals(predictionOf(entry.sampleId(), entry.step()), entry.predicted(),
+            where + ": the prediction at the entry's highest loss, " + entry);
+      }
+    }
+  }
+
+  private static int labelOf(long id) {
+    return (int) (id % 7);
+  }
+
+  private static int predictionOf(long id, long step) {
+    return (int) ((id + step) % 5);
+  }
+
+  @Test
+  void offersWithoutLabelsLeaveThemUnknown() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 4, false);
+    tracker.offer(new long[] {1, 2}, new float[] {1f, 2f}, 2, 0);
+    tracker.offer(3, 3f, 0);
+    tracker.offer(new long[] {4}, new float[] {4f}, null, new int[] {6}, 1, 0);
+
+    assertEquals(List.of(
+        new HardExample(4, 4f, WORKER, 0, HardExample.UNKNOWN, 6),
+        new HardExample(3, 3f, WORKER, 0),
+        new HardExample(2, 2f, WORKER, 0),
+        new HardExample(1, 1f, WORKER, 0)), tracker.entries());
+    assertTrue(tracker.entries().stream().skip(1).noneMatch(e -> e.hasLabel() || e.hasPrediction()));
+  }
+
+  @Test
+  void aHigherLossTakesTheNewPredictionAndKeepsAKnownLabel() {
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, 2, false);
+    assertTrue(tracker.offer(7, 1f, 3, 1, 10));
+    assertFalse(tracker.offer(7, 0.5f, 3, 2, 11), "a lower loss changes nothing");
+    assertEquals(new HardExample(7, 1f, WORKER, 10, 3, 1), tracker.entries().get(0));
+
+    assertTrue(tracker.offer(7, 2f, HardExample.UNKNOWN, 4, 12));
+
+    assertEquals(List.of(new HardExample(7, 2f, WORKER, 12, 3, 4)), tracker.entries());
+  }
+
+  @Test
   void fullBufferTurnsAwayLossesAtOrBelowItsMinimum() {
     HardExampleTracker tracker = new HardExampleTracker(WORKER, 3, false);
     tracker.offer(1, 1.0f, 0);

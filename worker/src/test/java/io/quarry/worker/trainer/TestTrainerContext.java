@@ -14,11 +14,12 @@ import java.util.function.Consumer;
 
 /**
  * A {@link TrainerContext} for trainer tests, without actors: it records every hard-example offer, telemetry
- * event, checkpoint report and averaging call (copies, since trainers reuse their arrays), and has a stop flag that
- * any thread may set. Recording is thread-safe; the accessors return snapshots.
+ * event, checkpoint report, averaging call and payload renderer (copies, since trainers reuse their arrays), and
+ * has a stop flag that any thread may set. Recording is thread-safe; the accessors return snapshots.
  */
 public final class TestTrainerContext implements TrainerContext {
-  public record Offer(long step, long[] sampleIds, float[] losses) {}
+  /** One step's offer; {@code labels} and {@code predicted} are null when the trainer offered none. */
+  public record Offer(long step, long[] sampleIds, float[] losses, int[] labels, int[] predicted) {}
 
   public record StepEvent(long step, int epoch, float loss, float lr, float samplesPerSec) {}
 
@@ -39,6 +40,7 @@ public final class TestTrainerContext implements TrainerContext {
   private volatile Consumer<StepEvent> onStep = e -> {};
   private volatile boolean recordOffers = true;
   private volatile BiFunction<Long, float[], float[]> averager = (round, params) -> params;
+  private volatile PayloadRenderer renderer;
 
   private final List<Offer> offers = new ArrayList<>();
   private final List<StepEvent> steps = new ArrayList<>();
@@ -158,9 +160,10 @@ public final class TestTrainerContext implements TrainerContext {
 
   @Override
   public HardExampleSink hardExamples() {
-    return (sampleIds, losses, count, step) -> {
+    return (sampleIds, losses, labels, predicted, count, step) -> {
       if (!recordOffers) return;
-      Offer offer = new Offer(step, Arrays.copyOf(sampleIds, count), Arrays.copyOf(losses, count));
+      Offer offer = new Offer(step, Arrays.copyOf(sampleIds, count), Arrays.copyOf(losses, count),
+          labels == null ? null : Arrays.copyOf(labels, count), predicted == null ? null : Arrays.copyOf(predicted, count));
       synchronized (this) {
         offers.add(offer);
       }
@@ -201,6 +204,16 @@ public final class TestTrainerContext implements TrainerContext {
         return 0;
       }
     };
+  }
+
+  /** The renderer the trainer registered last, if any. */
+  public Optional<PayloadRenderer> payloadRenderer() {
+    return Optional.ofNullable(renderer);
+  }
+
+  @Override
+  public void payloads(PayloadRenderer renderer) {
+    this.renderer = renderer;
   }
 
   @Override
