@@ -20,6 +20,8 @@ import io.quarry.worker.checkpoint.CheckpointManifest;
 import io.quarry.worker.checkpoint.CheckpointStore;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.telemetry.TelemetryEmitter;
+import io.quarry.worker.trainer.Payload;
+import io.quarry.worker.trainer.PayloadRenderer;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerContext;
@@ -110,6 +112,7 @@ public final class DjlTrainer implements Trainer {
     int classes = data.classes();
 
     HardExampleSink hardExamples = context.hardExamples();
+    context.payloads(payloadRenderer(data));
     TelemetryEmitter telemetry = context.telemetry();
     CheckpointStore store = new CheckpointStore(context.checkpointDir());
 
@@ -217,7 +220,7 @@ public final class DjlTrainer implements Trainer {
           } finally {
             STEP_LOCK.unlock();
           }
-          if (perSampleLosses) hardExamples.offer(sampleIds, losses, n, step);
+          if (perSampleLosses) hardExamples.offer(sampleIds, losses, labels, predicted, n, step);
 
           stepsTrained++;
           samplesTrained += n;
@@ -274,6 +277,20 @@ public final class DjlTrainer implements Trainer {
         return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, false, (float) lastValLoss, lastValAccuracy);
       }
     }
+  }
+
+  /**
+   * The payload of a merged hard example: a PNG thumbnail (at most 64×64) of an image, or the leading raw features of
+   * a tabular sample. Reads only the run's prepared data, which outlives the attempt, as the renderer must.
+   */
+  static PayloadRenderer payloadRenderer(PreparedData data) {
+    return sampleId -> {
+      if (sampleId < 0 || sampleId >= data.train().rows()) return null;
+      int row = (int) sampleId;
+      return data.images()
+          ? Payload.png(data.thumbnailPng(row))
+          : new Payload.Features(data.leadingFeatures(row, Payload.MAX_FEATURES));
+    };
   }
 
   /**

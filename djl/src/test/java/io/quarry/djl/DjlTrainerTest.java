@@ -52,8 +52,13 @@ class DjlTrainerTest {
 
     List<TestTrainerContext.Offer> offers = context.offers();
     assertEquals(24, offers.size());
+    PreparedData data = PreparedData.of(config);
     for (int s = 0; s < 24; s++) {
       TestTrainerContext.Offer offer = offers.get(s);
+      for (int i = 0; i < offer.sampleIds().length; i++) {
+        assertEquals(data.train().y()[(int) offer.sampleIds()[i]], offer.labels()[i], "the sample's own label");
+        assertTrue(offer.predicted()[i] >= 0 && offer.predicted()[i] < data.classes());
+      }
       assertEquals(s, offer.step());
       assertEquals(50, offer.sampleIds().length);
       for (long id : offer.sampleIds()) assertTrue(id >= 400 && id < 800, "sample id " + id);
@@ -77,6 +82,18 @@ class DjlTrainerTest {
     assertEquals(3, evals.size());
     assertTrue(evals.get(2).valLoss() < evals.get(0).valLoss(), evals.toString());
     assertTrue(evals.get(2).valAccuracy() > 0.8, evals.toString());
+
+    // an accurate model predicts most of the last epoch's labels
+    long right = 0;
+    long seen = 0;
+    for (TestTrainerContext.Offer offer : offers.subList(16, 24)) {
+      for (int i = 0; i < offer.labels().length; i++, seen++) if (offer.labels()[i] == offer.predicted()[i]) right++;
+    }
+    assertTrue(right > 0.8 * seen, right + " of " + seen);
+    // tabular payloads: the leading raw features of the sample
+    io.quarry.worker.trainer.Payload payload = context.payloadRenderer().orElseThrow().render(401);
+    assertTrue(payload instanceof io.quarry.worker.trainer.Payload.Features f && f.values().length == data.features(),
+        String.valueOf(payload));
 
     assertEquals(3, context.checkpoints().size()); // epoch ends
     Path last = context.lastCheckpoint().orElseThrow();
@@ -203,6 +220,13 @@ class DjlTrainerTest {
     assertTrue(evals.get(2).valAccuracy() >= 0.8, evals.toString());
     assertEquals(evals.get(2).valAccuracy(), result.valAccuracy());
     assertEquals(evals.get(2).valLoss(), result.valLoss());
+    // image payloads: a PNG thumbnail of the sample
+    io.quarry.worker.trainer.Payload payload = context.payloadRenderer().orElseThrow().render(7);
+    assertTrue(payload instanceof io.quarry.worker.trainer.Payload.Image, String.valueOf(payload));
+    java.awt.image.BufferedImage thumbnail = javax.imageio.ImageIO.read(
+        new java.io.ByteArrayInputStream(((io.quarry.worker.trainer.Payload.Image) payload).png()));
+    assertEquals(28, thumbnail.getWidth());
+    assertEquals(28, thumbnail.getHeight());
     // conv 1->8 (3x3), conv 8->16, dense 16*7*7 -> 32, dense 32 -> 10: the checkpoint holds exactly these
     float[] saved = savedParameters(config, context.lastCheckpoint().orElseThrow());
     assertEquals(8 * 9 + 8 + 16 * 8 * 9 + 16 + 16 * 7 * 7 * 32 + 32 + 32 * 10 + 10, saved.length);
