@@ -206,7 +206,7 @@ final class ClientCommands {
           }
           RunReport.print(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
               run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
-              0, reason, hardest, runDir);
+              0, reason, result.valAccuracy(), result.valLoss(), hardest, runDir);
         }
         return result;
       }

@@ -273,7 +273,7 @@ final class LocalCommand implements Callable<Integer> {
     }
     RunReport.print(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
         summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason(),
-        hardest, summary.runDir());
+        summary.valAccuracy(), summary.valLoss(), hardest, summary.runDir());
   }
 
   /** The key list printed under {@code --help}. */

@@ -15,8 +15,13 @@ final class RunReport {
   private RunReport() {}
 
   static void print(PrintStream out, String runId, String status, long steps, long wallMs, double samplesPerSec,
-      int merges, long droppedEvents, long stepsRedone, String reason, List<Hardest> hardest, String runDir) {
+      int merges, long droppedEvents, long stepsRedone, String reason, Double valAccuracy, Double valLoss,
+      List<Hardest> hardest, String runDir) {
     headline(out, runId, status, steps, wallMs, samplesPerSec, merges, droppedEvents, stepsRedone, reason);
+    if (valAccuracy != null && !valAccuracy.isNaN()) {
+      out.printf("validation: accuracy %.4f, loss %s%n", valAccuracy,
+          valLoss == null || valLoss.isNaN() ? "-" : String.format(java.util.Locale.ROOT, "%.4f", valLoss));
+    }
     List<Hardest> top = hardest.subList(0, Math.min(5, hardest.size()));
     if (!top.isEmpty()) {
       out.println("hardest examples (final merge):");

@@ -16,6 +16,12 @@ record RunResult(String runId, String status, long steps, long wallMs, Double fi
     String reason, String runDir, JsonNode completed) {
   private static final ObjectMapper JSON = new ObjectMapper();
 
+  /** run_completed's mean final validation loss of the shards' models, or null. */
+  Double valLoss() {
+    JsonNode loss = completed == null ? null : completed.path("metrics").path("val_loss");
+    return loss != null && loss.isNumber() ? loss.asDouble() : null;
+  }
+
   boolean isCompleted() {
     return "completed".equals(status);
   }
@@ -40,6 +46,9 @@ record RunResult(String runId, String status, long steps, long wallMs, Double fi
     }
     if (completed == null) return null;
     JsonNode loss = completed.path("final_loss");
+    // run_completed's metrics (written in fast mode too) over the last eval event
+    JsonNode metrics = completed.path("metrics").path("val_accuracy");
+    if (metrics.isNumber()) valAccuracy = metrics.asDouble();
     return new RunResult(runId, completed.path("status").asText(), completed.path("steps").asLong(),
         completed.path("wall_ms").asLong(), loss.isNumber() ? loss.asDouble() : null, valAccuracy,
         completed.path("reason").asText(""), runDir.toString(), completed);

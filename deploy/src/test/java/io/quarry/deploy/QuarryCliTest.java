@@ -100,4 +100,29 @@ class QuarryCliTest extends CliCapture {
     assertFalse(Files.readString(tmp.resolve("fast/events.jsonl")).contains("\"type\":\"step\""));
     assertTrue(Files.readString(tmp.resolve("fast/run.conf")).contains("enabled=false"));
   }
+
+  /** The README's main job: without a run file, `quarry local` trains the default job's CNN with DJL. */
+  @Test
+  void withoutARunFileLocalTrainsTheDefaultJobsCnnAndPrintsAccuracyAndTheHardestExamples() throws Exception {
+    int exit = QuarryCli.run("local", "--workers", "2", "--run-id", "main", "--runs-dir", tmp.toString(),
+        "epochs=1", "dataset.samples=800");
+
+    assertEquals(QuarryCli.EXIT_COMPLETED, exit, stderr());
+    String printed = stdout();
+    assertTrue(printed.contains("run main completed"), printed);
+    assertTrue(printed.lines().anyMatch(l -> l.matches("validation: accuracy 0\\.\\d{4}, loss \\d+\\.\\d{4}")), printed);
+    assertTrue(printed.contains("label") && printed.contains("predicted"), printed);
+    io.quarry.protocol.config.RunConfig config =
+        io.quarry.protocol.config.RunConfig.parse(Files.readString(tmp.resolve("main/run.conf")));
+    assertEquals("djl", config.trainer);
+    assertEquals("cnn", config.model.type());
+    assertEquals("shapes", config.dataset.synthetic());
+    assertTrue(config.sync.average());
+    RunFiles files = new RunFiles(tmp.resolve("main"));
+    assertFalse(files.events("sync_round").isEmpty());
+    assertTrue(files.runCompleted().get("metrics").get("val_accuracy").isNumber());
+    try (var pngs = Files.list(tmp.resolve("main/hard_examples"))) {
+      assertTrue(pngs.anyMatch(f -> f.getFileName().toString().endsWith(".png")), "thumbnails of the hard examples");
+    }
+  }
 }

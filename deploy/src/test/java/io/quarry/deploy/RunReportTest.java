@@ -13,7 +13,7 @@ class RunReportTest {
   private static String print(List<RunReport.Hardest> hardest) {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     RunReport.print(new PrintStream(bytes, true, StandardCharsets.UTF_8), "r", "completed", 10, 1000, 5.0, 2, 0, 0,
-        "", hardest, "runs/r");
+        "", 0.9375, 0.25, hardest, "runs/r");
     return bytes.toString(StandardCharsets.UTF_8);
   }
 
@@ -36,5 +36,11 @@ class RunReportTest {
 
     assertTrue(printed.contains("sample_id"), printed);
     assertFalse(printed.contains("predicted"), printed);
+  }
+
+  @Test
+  void theValidationScoresFollowTheHeadline() {
+    String printed = print(List.of());
+    assertTrue(printed.lines().skip(1).findFirst().orElse("").equals("validation: accuracy 0.9375, loss 0.2500"), printed);
   }
 }
