@@ -628,7 +628,9 @@ final class RunActor extends AbstractBehavior<RunCommand> {
         config.hardExamples.thresholdQuantile(), collected.snapshots());
     gatherMs = (gatheredNs - mergeStartedNs) / 1e6;
     mergeMs = (System.nanoTime() - gatheredNs) / 1e6;
-    lastMerged = result.entries();
+    // A merge of an interval in which nothing was trained (the final one, when every shard ended before it) keeps the
+    // last merge's buffer as the run's hardest, which the summary and the API show.
+    if (!result.entries().isEmpty() || lastMerged.isEmpty()) lastMerged = result.entries();
     progressChanged = true;
     persistRun();
     recordMerge(collected, result);

@@ -24,7 +24,7 @@ final class RunReport {
     }
     List<Hardest> top = hardest.subList(0, Math.min(5, hardest.size()));
     if (!top.isEmpty()) {
-      out.println("hardest examples (final merge):");
+      out.println("hardest examples (last merge):");
       // The label columns only when the trainer reported labels or predictions (not the stub or process trainers).
       boolean labelled = top.stream().anyMatch(Hardest::labelled);
       if (labelled) {
