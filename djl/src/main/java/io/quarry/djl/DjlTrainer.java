@@ -168,6 +168,9 @@ public final class DjlTrainer implements Trainer {
         int[] labels = new int[rows];
         int[] predicted = new int[rows];
         float[] losses = new float[rows];
+        // The batch's input in one direct buffer for the whole attempt: an NDArray made from a heap array gets a new
+        // direct buffer every step, which only the GC's cleaners free (stalls, and gigabytes of direct memory).
+        java.nio.ByteBuffer input = java.nio.ByteBuffer.allocateDirect(rows * d * Float.BYTES).order(java.nio.ByteOrder.nativeOrder());
         int[] order = null;
         int orderEpoch = -1;
         long stepsTrained = 0;
@@ -199,7 +202,10 @@ public final class DjlTrainer implements Trainer {
           float stepLoss;
           STEP_LOCK.lockInterruptibly();
           try (NDManager batch = trainer.getManager().newSubManager()) {
-            NDArray x = batch.create(FloatBuffer.wrap(batchX, 0, n * d), Models.batchShape(config.model, data, n));
+            input.clear();
+            input.asFloatBuffer().put(batchX, 0, n * d);
+            input.limit(n * d * Float.BYTES);
+            NDArray x = batch.create(input, Models.batchShape(config.model, data, n), DataType.FLOAT32);
             NDArray y = batch.create(Arrays.copyOf(batchY, n));
             try (GradientCollector collector = trainer.newGradientCollector()) {
               NDArray logits = trainer.forward(new NDList(x)).singletonOrThrow();
@@ -336,7 +342,8 @@ public final class DjlTrainer implements Trainer {
   /** Cross-entropy of each row of {@code logits} against {@code labels} (int64), unreduced: shape (n). */
   static NDArray perSampleCrossEntropy(NDArray logits, NDArray labels, int classes) {
     NDArray logProbs = logits.logSoftmax(1);
-    return logProbs.mul(labels.oneHot(classes)).sum(new int[] {1}).neg();
+    // One gather of each row's label column (a one-hot product would add three ops to the graph).
+    return logProbs.gather(labels.reshape(labels.size(), 1), 1).reshape(labels.size()).neg();
   }
 
   /** Mean loss and accuracy over the validation split; {NaN, NaN} when it is empty. */
