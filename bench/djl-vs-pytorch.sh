@@ -2,14 +2,19 @@
 # DJL training throughput against PyTorch eager on the same model, batch, data, optimizer and thread count, alternated
 # in one session; and what per-sample losses plus hard-example tracking cost DjlTrainer.
 #   bench/djl-vs-pytorch.sh [ROUNDS] [STEPS] [VARIANTS]
-#   defaults: 5 rounds; 1280 steps per round (10 epochs of the 32768 samples at batch 256), the first 128 (one epoch)
-#   not timed; variants trainer,torch-per-sample,trainer-reduced,torch-reduced,proto-replica,proto-lean,proto-forward,
-#   torch-forward
+#   defaults: 9 rounds; 1280 steps per round (10 epochs of the 32768 samples at batch 256), the first 128 (one epoch)
+#   not timed; every variant:
+#   trainer / trainer-reduced    new DjlTrainer(config, true / false).train(...): the real path (per-sample losses
+#                                offered to a HardExampleTracker / DJL's reduced loss, nothing offered)
+#   trainer-pairs                8 pairs of 256-step train calls, true and false back to back: the tracking overhead
+#   torch-per-sample / -reduced  the same steps in PyTorch eager (bench/pytorch_mlp.py)
+#   proto-replica, -input, -loss, -sgd, -lean   DjlTrainer's step copied into the bench, then changed one way or all
+#                                three (io.quarry.bench.DjlStepPrototype); proto-forward / torch-forward: the forward
+#                                pass alone, no autograd
+#   proto-overhead, proto-overhead-lean   (not in the defaults) the replica / lean step with every other step on DJL's
+#                                reduced loss offering nothing: the tracking overhead step by step
 # Model: MLP 784-256-128-10 (ReLU), batch 256, plain SGD lr 0.01, on Gaussian blobs (10 classes, 784 features) written
-# by bench/pytorch_mlp.py make-data, read by DjlTrainer as csv and by both benchmark sides as raw floats.
-#   trainer / trainer-reduced   new DjlTrainer(config, true / false).train(...) (io.quarry.bench.DjlThroughput)
-#   torch-per-sample / -reduced the same steps in PyTorch eager (bench/pytorch_mlp.py)
-#   proto-*                     DjlTrainer's step copied into the bench and changed (io.quarry.bench.DjlStepPrototype)
+# by bench/pytorch_mlp.py make-data, read by DjlTrainer as csv and by the other variants as raw floats.
 # Samples/s are from the wall clock over each round's timed steps; start-up, data loading and the warm-up are not
 # counted. Both sides run as long-lived processes: one warm-up round per variant, then the rounds.
 # Environment: THREADS (intra-op threads on both sides, default 2), SAMPLES (32768), BENCH_BUILD=1 (rebuild the jar),
@@ -20,9 +25,11 @@
 # slower); installs them with apt-get when run as root or with password-less sudo, else says what to install.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-rounds="${1:-5}"
+rounds="${1:-9}"
 steps="${2:-1280}"
-variants="${3:-trainer,torch-per-sample,trainer-reduced,torch-reduced,proto-replica,proto-lean,proto-forward,torch-forward}"
+all="trainer,torch-per-sample,trainer-reduced,torch-reduced,trainer-pairs,proto-replica,proto-input,proto-loss"
+all="$all,proto-sgd,proto-lean,proto-forward,torch-forward"
+variants="${3:-$all}"
 threads="${THREADS:-2}"
 samples="${SAMPLES:-32768}"
 warmup=$(( (samples + 255) / 256 ))
@@ -41,7 +48,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "# installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  "${apt[@]}" install -y "${missing[@]}" >&2 || { "${apt[@]}" update >&2 && "${apt[@]}" install -y "${missing[@]}" >&2; }
+  "${apt[@]}" install -y "${missing[@]}" >&2 ||
+    { "${apt[@]}" update >&2 && "${apt[@]}" install -y "${missing[@]}" >&2; }
 fi
 blas=$("$python" -c 'import torch; torch.mm(torch.ones(64, 64), torch.ones(64, 64))
 print(" ".join(sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.lower() and "/" in l})))')

@@ -120,6 +120,7 @@ def main(argv):
             print(f"# {side.name}: {json.dumps(side.ready)}")
             if raw:
                 raw.write(json.dumps({"ready": side.ready}) + "\n")
+
         def side_of(v):
             return torch if v.startswith("torch") else djl
         print(f"# {steps} steps of batch 256 per round, the first {warmup} not timed; variants {variants}")
@@ -166,7 +167,8 @@ def report(results, threads):
     for v, rs in results.items():
         per_round = ", ".join(f"{r['samples_per_s']:,.0f}" for r in rs)
         print(f"| {v} | {per_round} | **{wall[v]:,.0f}** | {median_of(v, 'step_ms'):.2f} "
-              f"| {median_of(v, 'median_step_ms'):.2f} | **{at_median[v]:,.0f}** | {median_of(v, 'others_cores'):.2f} |")
+              f"| {median_of(v, 'median_step_ms'):.2f} | **{at_median[v]:,.0f}** "
+              f"| {median_of(v, 'others_cores'):.2f} |")
 
     def paired(a, b, key, f):
         return [f(x[key], y[key]) for x, y in zip(results[a], results[b])]
@@ -185,8 +187,8 @@ def report(results, threads):
                   + rounds_text(per_round, lambda x: f"{x:.3f}"))
     for slow, fast in (("trainer", "trainer-reduced"), ("torch-per-sample", "torch-reduced")):
         if slow in results and fast in results:
-            w = (median_of(slow, "step_ms") - median_of(fast, "step_ms")) / median_of(fast, "step_ms")
-            m = (median_of(slow, "median_step_ms") - median_of(fast, "median_step_ms")) / median_of(fast, "median_step_ms")
+            w = median_of(slow, "step_ms") / median_of(fast, "step_ms") - 1
+            m = median_of(slow, "median_step_ms") / median_of(fast, "median_step_ms") - 1
             per_round = paired(slow, fast, "median_step_ms", lambda x, y: (x - y) / y)
             print(f"- per-sample losses{' + tracking' if slow == 'trainer' else ''}: {slow} vs {fast} step time: wall "
                   f"**{100 * w:+.1f}%**, median step **{100 * m:+.1f}%**; per round at the median step "
@@ -202,6 +204,12 @@ def report(results, threads):
               f"{100 * q[2]:+.1f}%); median step {statistics.median(per_sample):.2f} vs "
               f"{statistics.median(reduced):.2f} ms; of which the tracker offer "
               f"{statistics.median(r['offer_us_per_step'] for r in pairs):.1f} us/step")
+    for v in ("proto-overhead", "proto-overhead-lean"):
+        if v in results:
+            per_round = [r["overhead"] for r in results[v]]
+            print(f"- per-sample losses + tracking, alternated step by step in one loop ({v}): median step "
+                  f"{median_of(v, 'per_sample_median_step_ms'):.2f} vs {median_of(v, 'reduced_median_step_ms'):.2f} ms"
+                  f"; overhead per round " + rounds_text(per_round, lambda x: f"{100 * x:+.1f}%"))
     phased = [v for v, rs in results.items() if "phase_ms" in rs[0]]
     if phased:
         names = []

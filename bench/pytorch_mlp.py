@@ -93,7 +93,7 @@ def train(torch, x, y, variant, steps, warmup_steps, round_seed):
     steps_per_epoch = (n + BATCH - 1) // BATCH
     generator = torch.Generator().manual_seed(round_seed)
     phases = dict(batch=0.0, forward=0.0, loss=0.0, backward=0.0, optimizer=0.0)
-    order = None
+    order = offered = None
     clock = time.perf_counter
     start = last_loss = None
     step_ms = []
@@ -114,7 +114,7 @@ def train(torch, x, y, variant, steps, warmup_steps, round_seed):
         if per_sample:
             losses = F.cross_entropy(logits, yb, reduction="none")
             loss = losses.mean()
-            copied = losses.detach().numpy().copy()  # what the tracker is offered
+            offered = losses.detach().numpy().copy()  # DjlTrainer copies them to a float[] for the tracker
             last_loss = loss.item()
         else:
             loss = F.cross_entropy(logits, yb)
@@ -131,7 +131,8 @@ def train(torch, x, y, variant, steps, warmup_steps, round_seed):
         if step >= warmup_steps:
             step_ms.append((t5 - t0) * 1e3)
     seconds = clock() - start
-    return result(variant, steps - warmup_steps, seconds, step_ms, phases, last_loss=last_loss)
+    return result(variant, steps - warmup_steps, seconds, step_ms, phases, last_loss=last_loss,
+                  offered_per_step=0 if offered is None else len(offered))
 
 
 def forward_only(torch, x, steps, warmup_steps, round_seed):

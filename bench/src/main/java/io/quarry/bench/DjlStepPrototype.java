@@ -34,7 +34,9 @@ import java.util.SplittableRandom;
  * DjlTrainer's training step (per-sample losses offered to a {@link HardExampleTracker}) reproduced outside the
  * trainer, to time its phases and to try cheaper steps that compute the same thing. Not the real code path: no
  * checkpoints, epoch events or stop checks. Each {@code proto-*} variant changes one thing of {@code proto-replica}
- * (or, {@code proto-lean}, all of them); {@code proto-forward} times the forward pass alone:
+ * (or, {@code proto-lean}, all of them); {@code proto-overhead} ({@code proto-overhead-lean}) is the replica (the lean
+ * step) with every other step on DJL's reduced loss offering nothing, as {@code DjlTrainer(config, false)} does, for
+ * the cost of per-sample losses and tracking step by step; {@code proto-forward} times the forward pass alone:
  * <ul>
  *   <li>{@code input}: the batch is gathered straight into a direct buffer allocated once, and the NDArrays are made
  *       on it (PyTorch's from_blob, no copy). The replica, as DjlTrainer, gathers into a {@code float[]} and hands
@@ -54,7 +56,14 @@ final class DjlStepPrototype {
   private static final float LR = 0.01f;
   private static final String[] PHASES = {"batch", "forward", "loss", "backward", "optimizer", "close_and_offer"};
 
-  private record Changes(boolean directInput, boolean gatherLoss, boolean inPlaceSgd) {}
+  private static final Loss REDUCED_LOSS = Loss.softmaxCrossEntropyLoss();
+
+  /** The three changes; {@code alternate}: every other step uses DJL's reduced loss and offers nothing. */
+  private record Changes(boolean directInput, boolean gatherLoss, boolean inPlaceSgd, boolean alternate) {
+    Changes(boolean directInput, boolean gatherLoss, boolean inPlaceSgd) {
+      this(directInput, gatherLoss, inPlaceSgd, false);
+    }
+  }
 
   private DjlStepPrototype() {}
 
@@ -66,6 +75,8 @@ final class DjlStepPrototype {
       case "proto-loss" -> new Changes(false, true, false);
       case "proto-sgd" -> new Changes(false, false, true);
       case "proto-lean" -> new Changes(true, true, true);
+      case "proto-overhead" -> new Changes(false, false, false, true);
+      case "proto-overhead-lean" -> new Changes(true, true, true, true);
       default -> throw new IllegalArgumentException("unknown variant '" + variant + "': " + DjlThroughput.VARIANTS);
     };
     int d = data.features();
@@ -92,6 +103,10 @@ final class DjlStepPrototype {
         int[] order = null;
         long[] phaseNs = new long[PHASES.length];
         double[] stepMs = new double[steps - warmupSteps];
+        double[] perSampleStepMs = new double[(steps - warmupSteps + 1) / 2];
+        double[] reducedStepMs = new double[(steps - warmupSteps + 1) / 2];
+        int perSampleSteps = 0;
+        int reducedSteps = 0;
         int arraysPerStep = 0;
         float stepLoss = Float.NaN;
         long start = 0;
@@ -107,6 +122,8 @@ final class DjlStepPrototype {
           if (step % stepsPerEpoch == 0) order = shuffled(rows, random);
           int from = (step % stepsPerEpoch) * BATCH;
           int n = Math.min(BATCH, rows - from);
+          boolean reducedStep = changes.alternate() && step % 2 == 1;
+          boolean gatherLoss = changes.gatherLoss() && !reducedStep;
           long t1;
           long t2;
           long t3;
@@ -127,7 +144,7 @@ final class DjlStepPrototype {
               xDirect.clear().limit(n * d * Float.BYTES);
               yDirect.clear().limit(n * Long.BYTES);
               x = batch.create(xDirect, new Shape(n, d), DataType.FLOAT32);
-              y = batch.create(yDirect, changes.gatherLoss() ? new Shape(n, 1) : new Shape(n), DataType.INT64);
+              y = batch.create(yDirect, gatherLoss ? new Shape(n, 1) : new Shape(n), DataType.INT64);
             } else {
               for (int i = 0; i < n; i++) {
                 int row = order[from + i];
@@ -137,14 +154,17 @@ final class DjlStepPrototype {
               }
               x = batch.create(FloatBuffer.wrap(batchX, 0, n * d), new Shape(n, d));
               y = batch.create(Arrays.copyOf(batchY, n));
-              if (changes.gatherLoss()) y = y.reshape(n, 1);
+              if (gatherLoss) y = y.reshape(n, 1);
             }
             t1 = System.nanoTime();
             try (GradientCollector collector = trainer.newGradientCollector()) {
               NDArray logits = trainer.forward(new NDList(x)).singletonOrThrow();
               t2 = System.nanoTime();
               NDArray mean;
-              if (changes.gatherLoss()) {
+              if (reducedStep) { // as DjlTrainer(config, false)
+                mean = REDUCED_LOSS.evaluate(new NDList(y), new NDList(logits));
+                stepLoss = mean.getFloat();
+              } else if (gatherLoss) {
                 NDArray perSample = logits.logSoftmax(1).gather(y, 1).neg();
                 mean = perSample.mean();
                 System.arraycopy(perSample.toFloatArray(), 0, losses, 0, n);
@@ -174,8 +194,10 @@ final class DjlStepPrototype {
             t5 = System.nanoTime();
             arraysPerStep = batch.getManagedArrays().size();
           }
-          synchronized (tracker) {
-            tracker.offer(sampleIds, losses, n, step);
+          if (!reducedStep) {
+            synchronized (tracker) {
+              tracker.offer(sampleIds, losses, n, step);
+            }
           }
           long t6 = System.nanoTime();
           phaseNs[0] += t1 - t0;
@@ -184,7 +206,11 @@ final class DjlStepPrototype {
           phaseNs[3] += t4 - t3;
           phaseNs[4] += t5 - t4;
           phaseNs[5] += t6 - t5;
-          if (step >= warmupSteps) stepMs[step - warmupSteps] = (t6 - t0) / 1e6;
+          if (step >= warmupSteps) {
+            stepMs[step - warmupSteps] = (t6 - t0) / 1e6;
+            if (reducedStep) reducedStepMs[reducedSteps++] = (t6 - t0) / 1e6;
+            else perSampleStepMs[perSampleSteps++] = (t6 - t0) / 1e6;
+          }
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         int measured = steps - warmupSteps;
@@ -202,6 +228,13 @@ final class DjlStepPrototype {
         out.put("phase_ms", phases);
         out.put("arrays_per_step", arraysPerStep);
         out.put("final_loss", stepLoss);
+        if (changes.alternate()) {
+          double perSample = DjlThroughput.Stats.median(Arrays.copyOf(perSampleStepMs, perSampleSteps));
+          double reduced = DjlThroughput.Stats.median(Arrays.copyOf(reducedStepMs, reducedSteps));
+          out.put("per_sample_median_step_ms", perSample);
+          out.put("reduced_median_step_ms", reduced);
+          out.put("overhead", (perSample - reduced) / reduced);
+        }
         out.putAll(DjlThroughput.JvmCounters.now().minus(before));
         return out;
       }
@@ -225,6 +258,10 @@ final class DjlStepPrototype {
         NDArray w1 = model.getBlock().getParameters().valueAt(0).getArray();
         NDArray w1t = w1.transpose().duplicate();
         double[] stepMs = new double[steps - warmupSteps];
+        double[] perSampleStepMs = new double[(steps - warmupSteps + 1) / 2];
+        double[] reducedStepMs = new double[(steps - warmupSteps + 1) / 2];
+        int perSampleSteps = 0;
+        int reducedSteps = 0;
         long forwardNs = 0;
         long gemmNs = 0;
         long start = 0;

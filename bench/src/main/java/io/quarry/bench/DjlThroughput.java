@@ -48,7 +48,7 @@ import java.util.stream.Stream;
 public final class DjlThroughput {
   static final int BATCH = 256;
   static final String VARIANTS = "trainer, trainer-reduced, trainer-pairs, proto-replica, proto-input, proto-loss, "
-      + "proto-sgd, proto-lean, proto-forward";
+      + "proto-sgd, proto-lean, proto-overhead, proto-overhead-lean, proto-forward";
   /** trainer-pairs: pairs per round, epochs per call, and the steps at the start of each call that are not timed. */
   private static final int PAIRS = 8;
   private static final int PAIR_EPOCHS = 2;
