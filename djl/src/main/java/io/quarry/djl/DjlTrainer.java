@@ -249,13 +249,11 @@ public final class DjlTrainer implements Trainer {
             Models.assign(parameters, average);
           }
           boolean epochEnd = next % stepsPerEpoch == 0;
-          float valAccuracy = Float.NaN;
           if (epochEnd) {
             telemetry.epoch(step, epoch, (float) (epochLossSum / Math.max(1, epochSteps)));
             float[] eval = evaluate(trainer, data, config.model, classes);
             telemetry.eval(step, epoch, eval[0], eval[1]);
             lastValLoss = eval[0];
-            valAccuracy = eval[1];
             lastValAccuracy = eval[1];
             epochLossSum = 0;
             epochSteps = 0;
@@ -263,7 +261,9 @@ public final class DjlTrainer implements Trainer {
           if (epochEnd || next % config.checkpointEverySteps == 0) {
             Map<String, String> extra = new java.util.TreeMap<>(Map.of(EXTRA_PARAMS, PARAMS_FILE,
                 EXTRA_OPTIMIZER, OPTIMIZER_FILE, EXTRA_STEPS_PER_EPOCH, Long.toString(stepsPerEpoch)));
-            if (!Float.isNaN(valAccuracy)) extra.put(EXTRA_VAL_ACCURACY, Float.toString(valAccuracy));
+            // Every checkpoint carries the last evaluation, as the manifest's val loss does: a shard resumed from a
+            // mid-epoch checkpoint still reports both at its end.
+            if (!Float.isNaN(lastValAccuracy)) extra.put(EXTRA_VAL_ACCURACY, Float.toString(lastValAccuracy));
             CheckpointManifest manifest = new CheckpointManifest(next, (int) (next / stepsPerEpoch), next % stepsPerEpoch,
                 0L, lastValLoss, NAME, System.currentTimeMillis(), extra);
             Path saved = store.save(manifest, dir -> {
