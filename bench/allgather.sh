@@ -29,14 +29,9 @@ overrides() { # N
 }
 
 run_cluster() { # N ROUND
-  local n="$1" r="$2" id="cluster-$1-$2" runs="$work/cluster-$1-$2" artery http i
+  local n="$1" r="$2" id="cluster-$1-$2" runs="$work/cluster-$1-$2"
   mkdir -p "$runs/logs"; logs_dir="$runs/logs"
-  artery=$(free_port); http=$(free_port)
-  start_node coordinator coordinator --port "$artery" --http-port "$http" --runs-dir "$runs"
-  for i in $(seq 1 "$n"); do start_node "worker-$i" worker --seed-nodes "127.0.0.1:$artery" --devices cpu; done
-  await_log coordinator "quarry coordinator node up" 90
-  for i in $(seq 1 "$n"); do await_log "worker-$i" "quarry worker node up" 90; done
-  python3 "$tool" wait-workers "http://127.0.0.1:$http" "$n" 90 >/dev/null
+  start_cluster "$n" "$runs"
   # shellcheck disable=SC2046
   python3 "$tool" submit "http://127.0.0.1:$http" "$id" "" $(overrides "$n")
   python3 "$tool" wait-run "http://127.0.0.1:$http" "$id" final 600 >"$runs/final.json"

@@ -1,4 +1,4 @@
-# Shared helpers of bench/allgather.sh and bench/failover.sh: start Quarry node JVMs on 127.0.0.1, remember their
+# Shared helpers of bench/allgather.sh, bench/failover.sh and bench/sync.sh: start Quarry node JVMs on 127.0.0.1, remember their
 # pids, kill them (by pid, never by name) when the calling script exits. Sourced, not run.
 #   QUARRY_BENCH_JAVA_OPTS   JVM options for every node (default: -Xmx384m -XX:+UseSerialGC... see below)
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,6 +55,19 @@ kill_node() {
   kill -9 "${node_pid[$name]}"
   wait "${node_pid[$name]}" 2>/dev/null || true
   unset "node_pid[$name]"
+}
+
+# start_cluster N RUNS_DIR : a coordinator (runs in RUNS_DIR) and N worker JVMs (one cpu device each) on free ports,
+# logging to $logs_dir; returns once all N workers have registered. Sets http (the coordinator's HTTP port).
+http=""
+start_cluster() {
+  local n="$1" runs="$2" artery i
+  artery=$(free_port); http=$(free_port)
+  start_node coordinator coordinator --port "$artery" --http-port "$http" --runs-dir "$runs"
+  for i in $(seq 1 "$n"); do start_node "worker-$i" worker --seed-nodes "127.0.0.1:$artery" --devices cpu; done
+  await_log coordinator "quarry coordinator node up" 90
+  for i in $(seq 1 "$n"); do await_log "worker-$i" "quarry worker node up" 90; done
+  python3 "$tool" wait-workers "http://127.0.0.1:$http" "$n" 90 >/dev/null
 }
 
 # The worker id prefix (host:port) of a worker node, from its "node up" line.

@@ -5,14 +5,12 @@
 #   defaults: 9 rounds; 1280 steps per round (10 epochs of the 32768 samples at batch 256), the first 128 (one epoch)
 #   not timed; every variant:
 #   trainer / trainer-reduced    new DjlTrainer(config, true / false).train(...): the real path (per-sample losses
-#                                offered to a HardExampleTracker / DJL's reduced loss, nothing offered)
+#                                and predicted classes read back and offered to a HardExampleTracker / the same loss,
+#                                only its mean read back, nothing offered)
 #   trainer-pairs                8 pairs of 256-step train calls, true and false back to back: the tracking overhead
 #   torch-per-sample / -reduced  the same steps in PyTorch eager (bench/pytorch_mlp.py)
-#   proto-replica, -input, -loss, -sgd, -lean   DjlTrainer's step copied into the bench, then changed one way or all
-#                                three (io.quarry.bench.DjlStepPrototype); proto-forward / torch-forward: the forward
-#                                pass alone, no autograd
-#   proto-overhead, proto-overhead-lean   (not in the defaults) the replica / lean step with every other step on DJL's
-#                                reduced loss offering nothing: the tracking overhead step by step
+#   djl-forward / torch-forward  the model's forward pass alone, no autograd, on one fixed batch, and the first layer's
+#                                GEMM alone: the two engines' compute without a training loop
 # Model: MLP 784-256-128-10 (ReLU), batch 256, plain SGD lr 0.01, on Gaussian blobs (10 classes, 784 features) written
 # by bench/pytorch_mlp.py make-data, read by DjlTrainer as csv and by the other variants as raw floats.
 # Samples/s are from the wall clock over each round's timed steps; start-up, data loading and the warm-up are not
@@ -20,15 +18,16 @@
 # Environment: THREADS (intra-op threads on both sides, default 2), SAMPLES (32768), BENCH_BUILD=1 (rebuild the jar),
 # QUIET_CORES / QUIET_WAIT_S (before each round, wait up to QUIET_WAIT_S, default 120, until other processes use
 # under QUIET_CORES, default 0.3, cores; QUIET_WAIT_S=0 never waits),
-# RAW_OUT=FILE (every result as JSON lines), BENCH_JAVA_OPTS (JVM options of the DJL side).
+# RAW_OUT=FILE (every result as JSON lines), BENCH_JAVA_OPTS (JVM options of the DJL side),
+# MKL_AS_INTEL=1 (a diagnostic: preload bench/mkl_intel_cpu.c, built with gcc, into the DJL side so that libtorch's MKL
+# takes the kernels of the CPU's instruction sets on an AMD processor; see that file).
 # Needs Debian's python3-torch and libopenblas0-openmp (without OpenBLAS, torch runs on the reference BLAS, ~20x
 # slower); installs them with apt-get when run as root or with password-less sudo, else says what to install.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds="${1:-9}"
 steps="${2:-1280}"
-all="trainer,torch-per-sample,trainer-reduced,torch-reduced,trainer-pairs,proto-replica,proto-input,proto-loss"
-all="$all,proto-sgd,proto-lean,proto-forward,torch-forward"
+all="trainer,torch-per-sample,trainer-reduced,torch-reduced,trainer-pairs,djl-forward,torch-forward"
 variants="${3:-$all}"
 threads="${THREADS:-2}"
 samples="${SAMPLES:-32768}"
@@ -67,6 +66,10 @@ data="$here/bench/target/djl-vs-pytorch-data/$samples"
 if [ ! -f "$data/blobs.csv" ]; then
   echo "# writing $samples samples to $data" >&2
   "$python" "$here/bench/pytorch_mlp.py" make-data "$data" "$samples" 7
+fi
+if [ -n "${MKL_AS_INTEL:-}" ]; then
+  export DJL_PRELOAD="$here/bench/target/libmkl_intel_cpu.so"
+  gcc -shared -fPIC -O2 -o "$DJL_PRELOAD" "$here/bench/mkl_intel_cpu.c"
 fi
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT

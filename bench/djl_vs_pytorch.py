@@ -109,9 +109,10 @@ def main(argv):
     java_opts = os.environ.get("BENCH_JAVA_OPTS", "").split()
     quiet_cores = float(os.environ.get("QUIET_CORES", "0.3"))
     quiet_wait_s = float(os.environ.get("QUIET_WAIT_S", "120"))
+    djl_env = dict(env, LD_PRELOAD=os.environ["DJL_PRELOAD"]) if os.environ.get("DJL_PRELOAD") else env
     djl = Side("djl", ["java", *java_opts, "-Dai.djl.offline=true", f"-Dai.djl.pytorch.num_threads={threads}",
                        "-Dai.djl.pytorch.num_interop_threads=1", "-cp", jar, "io.quarry.bench.DjlThroughput",
-                       data_dir, str(steps), str(warmup)], env, os.path.join(log_dir, "djl-side.log"))
+                       data_dir, str(steps), str(warmup)], djl_env, os.path.join(log_dir, "djl-side.log"))
     torch = Side("pytorch", ["/usr/bin/python3", os.path.join(HERE, "pytorch_mlp.py"), "serve", data_dir,
                              str(threads), str(steps), str(warmup)], env, os.path.join(log_dir, "pytorch-side.log"))
     raw = open(os.environ["RAW_OUT"], "w") if os.environ.get("RAW_OUT") else None
@@ -178,8 +179,7 @@ def report(results, threads):
 
     print()
     for djl_v, torch_v in (("trainer", "torch-per-sample"), ("trainer-reduced", "torch-reduced"),
-                           ("proto-replica", "torch-per-sample"), ("proto-lean", "torch-per-sample"),
-                           ("proto-forward", "torch-forward")):
+                           ("djl-forward", "torch-forward")):
         if djl_v in results and torch_v in results:
             per_round = paired(djl_v, torch_v, "median_step_ms", lambda x, y: y / x)
             print(f"- {djl_v} / {torch_v} ({threads} threads each): wall **{wall[djl_v] / wall[torch_v]:.3f}**, "
@@ -204,12 +204,6 @@ def report(results, threads):
               f"{100 * q[2]:+.1f}%); median step {statistics.median(per_sample):.2f} vs "
               f"{statistics.median(reduced):.2f} ms; of which the tracker offer "
               f"{statistics.median(r['offer_us_per_step'] for r in pairs):.1f} us/step")
-    for v in ("proto-overhead", "proto-overhead-lean"):
-        if v in results:
-            per_round = [r["overhead"] for r in results[v]]
-            print(f"- per-sample losses + tracking, alternated step by step in one loop ({v}): median step "
-                  f"{median_of(v, 'per_sample_median_step_ms'):.2f} vs {median_of(v, 'reduced_median_step_ms'):.2f} ms"
-                  f"; overhead per round " + rounds_text(per_round, lambda x: f"{100 * x:+.1f}%"))
     phased = [v for v, rs in results.items() if "phase_ms" in rs[0]]
     if phased:
         names = []

@@ -5,7 +5,7 @@
       Gaussian blobs (10 classes, 784 features; each class a centre drawn in [-2, 2] per feature, a sample its
       centre plus unit noise), quantised to tenths and written twice with the same values: DIR/blobs.csv (integers,
       features then the label; what DjlTrainer reads with dataset.format=csv) and DIR/blobs.x.f32 + DIR/blobs.y.i64
-      (raw little-endian, what this script and the Java prototypes read).
+      (raw little-endian, what this script and the djl-forward variant read).
 
   pytorch_mlp.py serve DIR THREADS STEPS WARMUP_STEPS
       Loads the data, sets the thread counts, prints one line "READY {json}" with the versions and the thread counts,
@@ -15,8 +15,8 @@
       mean times.
 
 Variants (both PyTorch eager, the default torch.optim.SGD, zero_grad(set_to_none=True)):
-  torch-per-sample  what DjlTrainer(config, true) does: cross_entropy(reduction='none'), the per-sample losses copied
-                    out to a numpy array, their mean back-propagated, mean.item()
+  torch-per-sample  what DjlTrainer(config, true) does: cross_entropy(reduction='none'), the per-sample losses and the
+                    predicted classes (argmax) copied out to numpy arrays, their mean back-propagated, mean.item()
   torch-reduced     what DjlTrainer(config, false) does: cross_entropy (mean), loss.item()
   torch-forward     the forward pass alone under no_grad on one fixed batch, and the first layer's GEMM alone
 
@@ -115,6 +115,7 @@ def train(torch, x, y, variant, steps, warmup_steps, round_seed):
             losses = F.cross_entropy(logits, yb, reduction="none")
             loss = losses.mean()
             offered = losses.detach().numpy().copy()  # DjlTrainer copies them to a float[] for the tracker
+            predicted = logits.argmax(1).numpy().copy()  # and the predicted classes, offered with them
             last_loss = loss.item()
         else:
             loss = F.cross_entropy(logits, yb)

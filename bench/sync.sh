@@ -32,14 +32,9 @@ start_node() {
 }
 
 run_case() { # P N
-  local p="$1" n="$2" id="sync-$1-$2" runs="$work/sync-$1-$2" artery http i
+  local p="$1" n="$2" id="sync-$1-$2" runs="$work/sync-$1-$2"
   mkdir -p "$runs/logs"; logs_dir="$runs/logs"
-  artery=$(free_port); http=$(free_port)
-  start_node coordinator coordinator --port "$artery" --http-port "$http" --runs-dir "$runs"
-  for i in $(seq 1 "$n"); do start_node "worker-$i" worker --seed-nodes "127.0.0.1:$artery" --devices cpu; done
-  await_log coordinator "quarry coordinator node up" 90
-  for i in $(seq 1 "$n"); do await_log "worker-$i" "quarry worker node up" 90; done
-  python3 "$tool" wait-workers "http://127.0.0.1:$http" "$n" 90 >/dev/null
+  start_cluster "$n" "$runs"
   python3 "$tool" submit "http://127.0.0.1:$http" "$id" "" trainer=sync-bench "stub.samples=$p" "shards=$n" \
     "batch-size=16777216" "epochs=$rounds" sync.mode=average sync.every=1 sync.timeout=60s telemetry.enabled=false
   python3 "$tool" wait-run "http://127.0.0.1:$http" "$id" final 900 >"$runs/final.json"

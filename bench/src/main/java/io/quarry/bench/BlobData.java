@@ -8,7 +8,7 @@ import java.nio.file.Path;
 
 /**
  * The raw copy of {@code bench/pytorch_mlp.py make-data}'s blobs ({@code blobs.x.f32}, {@code blobs.y.i64}),
- * standardised per feature as DjlTrainer's data preparation does, for the step prototypes.
+ * standardised per feature as DjlTrainer's data preparation does, for the forward-only variant.
  */
 record BlobData(int rows, int features, float[] x, long[] y) {
   static final int FEATURES = 784;

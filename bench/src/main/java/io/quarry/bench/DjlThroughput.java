@@ -1,6 +1,19 @@
 package io.quarry.bench;
 
+import ai.djl.Device;
+import ai.djl.Model;
 import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.Trainer;
+import ai.djl.training.loss.Loss;
 import ai.djl.pytorch.jni.JniUtils;
 import io.quarry.djl.DjlTrainer;
 import io.quarry.protocol.ShardAssignment;
@@ -17,6 +30,8 @@ import java.io.InputStreamReader;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,8 +47,7 @@ import java.util.stream.Stream;
 
 /**
  * The DJL side of {@code bench/djl-vs-pytorch.sh}: DJL training throughput of an MLP 784-256-128-10 at batch 256
- * with plain SGD, through the real code path ({@link DjlTrainer#train}) and through stripped-down copies of its step
- * ({@link DjlStepPrototype}) that show where the time goes.
+ * with plain SGD, through the real code path ({@link DjlTrainer#train}), and the engine's forward pass alone.
  *
  * <p>Usage: {@code DjlThroughput DATA_DIR STEPS WARMUP_STEPS}, where DATA_DIR holds what {@code bench/pytorch_mlp.py
  * make-data} wrote. Threads come from {@code -Dai.djl.pytorch.num_threads} / {@code num_interop_threads}. It prints
@@ -41,14 +55,15 @@ import java.util.stream.Stream;
  * and prints {@code RESULT {json}}: samples/s over the steps after the first WARMUP_STEPS, from the wall clock.
  *
  * <p>Variants: {@code trainer} ({@code new DjlTrainer(config, true)}: per-sample losses offered to a real
- * {@link HardExampleTracker}, as a worker does), {@code trainer-reduced} ({@code new DjlTrainer(config, false)}: DJL's
- * reduced loss, nothing offered), {@code trainer-pairs} (the two alternated in short calls, for the cost of per-sample
- * losses and tracking) and the {@code proto-*} variants of {@link DjlStepPrototype}.
+ * {@link HardExampleTracker}, as a worker does), {@code trainer-reduced} ({@code new DjlTrainer(config, false)}: the
+ * same loss, only its mean read back, nothing offered), {@code trainer-pairs} (the two alternated in short calls, for
+ * the cost of per-sample losses and tracking) and {@code djl-forward} (the model's forward pass alone, no autograd, and the first layer's GEMM
+ * alone: what the engine computes, without the training loop).
  */
 public final class DjlThroughput {
   static final int BATCH = 256;
-  static final String VARIANTS = "trainer, trainer-reduced, trainer-pairs, proto-replica, proto-input, proto-loss, "
-      + "proto-sgd, proto-lean, proto-overhead, proto-overhead-lean, proto-forward";
+  private static final int CLASSES = 10;
+  static final String VARIANTS = "trainer, trainer-reduced, trainer-pairs, djl-forward";
   /** trainer-pairs: pairs per round, epochs per call, and the steps at the start of each call that are not timed. */
   private static final int PAIRS = 8;
   private static final int PAIR_EPOCHS = 2;
@@ -82,6 +97,7 @@ public final class DjlThroughput {
     ready.put("threads", JniUtils.getNumThreads());
     ready.put("interop_threads", JniUtils.getNumInteropThreads());
     ready.put("omp_num_threads", System.getenv("OMP_NUM_THREADS"));
+    ready.put("ld_preload", System.getenv("LD_PRELOAD"));
     ready.put("native_libraries", nativeLibraries());
     ready.put("samples", data.rows());
     ready.put("java", System.getProperty("java.vm.name") + " " + Runtime.version());
@@ -96,7 +112,8 @@ public final class DjlThroughput {
       Map<String, Object> result = switch (variant) {
         case "trainer-pairs" -> trainerPairs(pairConfig, stepsPerEpoch);
         case "trainer", "trainer-reduced" -> trainerRound(config, variant, steps, warmupSteps, stepsPerEpoch);
-        default -> DjlStepPrototype.run(variant, data, steps, warmupSteps);
+        case "djl-forward" -> forwardOnly(data, steps, warmupSteps);
+        default -> throw new IllegalArgumentException("unknown variant '" + variant + "': " + VARIANTS);
       };
       System.out.println("RESULT " + Json.of(result));
     }
@@ -215,6 +232,75 @@ public final class DjlThroughput {
     out.putAll(after.minus(before));
     out.put("direct_buffer_peak_mb", context.directPeakBytes / 1e6);
     return out;
+  }
+
+  /**
+   * The model's forward pass alone (no gradient collector) on one fixed batch, the engine's compute without the
+   * training loop, and the first layer's GEMM alone (256x784 by 784x256), as {@code torch-forward} does. The MLP is
+   * built here as DjlTrainer's {@code Models} builds {@code model.type = mlp}, without the trainer's data path.
+   */
+  private static Map<String, Object> forwardOnly(BlobData data, int steps, int warmupSteps) {
+    int d = data.features();
+    try (Model model = Model.newInstance("forward-mlp", Device.cpu(), "PyTorch")) {
+      model.setBlock(mlp());
+      model.getBlock().initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, d));
+      DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
+          .optDevices(new Device[] {Device.cpu()});
+      try (Trainer trainer = model.newTrainer(trainingConfig)) {
+        ByteBuffer xDirect = ByteBuffer.allocateDirect(BATCH * d * Float.BYTES).order(ByteOrder.nativeOrder());
+        xDirect.asFloatBuffer().put(data.x(), 0, BATCH * d);
+        NDArray w1 = model.getBlock().getParameters().valueAt(0).getArray();
+        NDArray w1t = w1.transpose().duplicate();
+        double[] stepMs = new double[steps - warmupSteps];
+        long forwardNs = 0;
+        long gemmNs = 0;
+        long start = 0;
+        for (int step = 0; step < steps; step++) {
+          if (step == warmupSteps) {
+            forwardNs = 0;
+            gemmNs = 0;
+            start = System.nanoTime();
+          }
+          try (NDManager batch = trainer.getManager().newSubManager()) {
+            NDArray x = batch.create(xDirect, new Shape(BATCH, d), DataType.FLOAT32);
+            long t0 = System.nanoTime();
+            trainer.evaluate(new NDList(x));
+            long t1 = System.nanoTime();
+            x.matMul(w1t);
+            long t2 = System.nanoTime();
+            forwardNs += t1 - t0;
+            gemmNs += t2 - t1;
+            if (step >= warmupSteps) stepMs[step - warmupSteps] = (t1 - t0) / 1e6;
+          }
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        int measured = steps - warmupSteps;
+        Map<String, Object> phases = new LinkedHashMap<>();
+        phases.put("forward", forwardNs / 1e6 / measured);
+        phases.put("gemm_784x256", gemmNs / 1e6 / measured);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("side", "djl");
+        out.put("variant", "djl-forward");
+        out.put("steps", measured);
+        out.put("samples", (long) measured * BATCH);
+        out.put("seconds", seconds);
+        out.put("samples_per_s", measured * BATCH / seconds);
+        out.put("step_ms", seconds * 1e3 / measured);
+        out.put("median_step_ms", Stats.median(stepMs));
+        out.put("phase_ms", phases);
+        return out;
+      }
+    }
+  }
+
+  private static SequentialBlock mlp() {
+    SequentialBlock block = new SequentialBlock();
+    for (int units : new int[] {256, 128}) {
+      block.add(Linear.builder().setUnits(units).build());
+      block.add(Activation::relu);
+    }
+    block.add(Linear.builder().setUnits(CLASSES).build());
+    return block;
   }
 
   /** The time between consecutive step events from step {@code from} on, in ms. */

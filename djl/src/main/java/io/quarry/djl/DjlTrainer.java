@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.DefaultTrainingConfig;
@@ -30,11 +31,13 @@ import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -72,7 +75,6 @@ public final class DjlTrainer implements Trainer {
   static final String EXTRA_VAL_ACCURACY = "djl.val-accuracy";
   private static final int EVAL_BATCH = 512;
   private static final long ORDER_SALT = 0x0D3E_12L;
-  private static final Loss REDUCED_LOSS = Loss.softmaxCrossEntropyLoss();
 
   /** One training step at a time in this JVM: DJL allows a single active gradient collector. */
   static final ReentrantLock STEP_LOCK = new ReentrantLock();
@@ -85,8 +87,9 @@ public final class DjlTrainer implements Trainer {
   }
 
   /**
-   * @param perSampleLosses false only to measure what per-sample losses cost (bench/): each step then uses DJL's
-   *     reduced cross-entropy and offers nothing to the hard-example tracker
+   * @param perSampleLosses false only to measure what per-sample losses cost (bench/): each step then computes the
+   *     same cross-entropy but reads back only its mean (not the losses and predicted classes) and offers nothing to
+   *     the hard-example tracker
    */
   public DjlTrainer(RunConfig config, boolean perSampleLosses) {
     this.config = config;
@@ -144,7 +147,9 @@ public final class DjlTrainer implements Trainer {
         String accuracy = resumed.extra().get(EXTRA_VAL_ACCURACY);
         if (accuracy != null) lastValAccuracy = Float.parseFloat(accuracy);
       }
-      DefaultTrainingConfig trainingConfig = new DefaultTrainingConfig(REDUCED_LOSS).optDevices(new Device[] {device});
+      // DJL's trainer wants a loss; the steps compute their own (perSampleCrossEntropy) and never call it.
+      DefaultTrainingConfig trainingConfig =
+          new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss()).optDevices(new Device[] {device});
       try (ai.djl.training.Trainer trainer = model.newTrainer(trainingConfig)) {
         for (Pair<String, Parameter> p : parameters) {
           NDArray array = p.getValue().getArray();
@@ -163,14 +168,10 @@ public final class DjlTrainer implements Trainer {
         }
         int rows = Math.min(batchSize, count);
         long[] sampleIds = new long[rows];
-        float[] batchX = new float[rows * d];
-        long[] batchY = new long[rows];
         int[] labels = new int[rows];
         int[] predicted = new int[rows];
         float[] losses = new float[rows];
-        // The batch's input in one direct buffer for the whole attempt: an NDArray made from a heap array gets a new
-        // direct buffer every step, which only the GC's cleaners free (stalls, and gigabytes of direct memory).
-        java.nio.ByteBuffer input = java.nio.ByteBuffer.allocateDirect(rows * d * Float.BYTES).order(java.nio.ByteOrder.nativeOrder());
+        DirectBatch buffers = new DirectBatch(rows, d);
         int[] order = null;
         int orderEpoch = -1;
         long stepsTrained = 0;
@@ -191,36 +192,37 @@ public final class DjlTrainer implements Trainer {
           }
           int from = (int) ((step % stepsPerEpoch) * batchSize);
           int n = Math.min(batchSize, count - from);
+          buffers.clear();
           for (int i = 0; i < n; i++) {
             int row = (int) first + order[from + i];
             sampleIds[i] = row;
-            System.arraycopy(data.train().x(), row * d, batchX, i * d, d);
             labels[i] = data.train().y()[row];
-            batchY[i] = labels[i];
+            buffers.add(data.train().x(), row, labels[i]);
           }
           float lr = schedule.at(step);
           float stepLoss;
           STEP_LOCK.lockInterruptibly();
           try (NDManager batch = trainer.getManager().newSubManager()) {
-            input.clear();
-            input.asFloatBuffer().put(batchX, 0, n * d);
-            input.limit(n * d * Float.BYTES);
-            NDArray x = batch.create(input, Models.batchShape(config.model, data, n), DataType.FLOAT32);
-            NDArray y = batch.create(Arrays.copyOf(batchY, n));
+            NDArray input = buffers.inputs(batch, Models.batchShape(config.model, data, n));
+            NDArray y = buffers.labels(batch);
             try (GradientCollector collector = trainer.newGradientCollector()) {
-              NDArray logits = trainer.forward(new NDList(x)).singletonOrThrow();
+              NDArray logits = trainer.forward(new NDList(input)).singletonOrThrow();
               NDArray mean;
               if (perSampleLosses) {
                 NDArray perSample = perSampleCrossEntropy(logits, y, classes);
                 mean = perSample.mean();
-                System.arraycopy(perSample.toFloatArray(), 0, losses, 0, n);
-                long[] argMax = logits.argMax(1).toLongArray();
-                for (int i = 0; i < n; i++) predicted[i] = (int) argMax[i];
-              } else {
-                mean = REDUCED_LOSS.evaluate(new NDList(y), new NDList(logits));
+                // Two reads out of libtorch per step; the step's loss is the mean of what was read (no third).
+                perSample.toByteBuffer().asFloatBuffer().get(losses, 0, n);
+                double sum = 0;
+                for (int i = 0; i < n; i++) sum += losses[i];
+                stepLoss = (float) (sum / n);
+                LongBuffer argMax = logits.argMax(1).toByteBuffer().asLongBuffer();
+                for (int i = 0; i < n; i++) predicted[i] = (int) argMax.get(i);
+              } else { // the same loss, only its mean read back, nothing offered
+                mean = perSampleCrossEntropy(logits, y, classes).mean();
+                stepLoss = mean.getFloat();
               }
-              stepLoss = mean.getFloat();
-              collector.backward(mean);
+              collector.backward(updater.lossToBackward(mean, lr));
             }
             updater.step(lr);
           } finally {
@@ -354,19 +356,68 @@ public final class DjlTrainer implements Trainer {
     int d = val.features();
     double lossSum = 0;
     long correct = 0;
+    DirectBatch buffers = new DirectBatch(Math.min(EVAL_BATCH, rows), d);
     for (int from = 0; from < rows; from += EVAL_BATCH) {
       int n = Math.min(EVAL_BATCH, rows - from);
+      buffers.clear();
+      for (int i = 0; i < n; i++) buffers.add(val.x(), from + i, val.y()[from + i]);
       try (NDManager batch = trainer.getManager().newSubManager()) {
-        NDArray x = batch.create(FloatBuffer.wrap(val.x(), from * d, n * d), Models.batchShape(model, data, n));
-        long[] labels = new long[n];
-        for (int i = 0; i < n; i++) labels[i] = val.y()[from + i];
-        NDArray y = batch.create(labels);
+        NDArray x = buffers.inputs(batch, Models.batchShape(model, data, n));
+        NDArray y = buffers.labels(batch);
         NDArray logits = trainer.evaluate(new NDList(x)).singletonOrThrow();
         lossSum += perSampleCrossEntropy(logits, y, classes).sum().getFloat();
         correct += logits.argMax(1).eq(y).sum().getLong();
       }
     }
     return new float[] {(float) (lossSum / rows), (float) correct / rows};
+  }
+
+  /**
+   * A batch's inputs and labels in native-ordered direct memory, allocated once and refilled for every batch: an
+   * NDArray made on a direct {@link ByteBuffer} shares its memory (libtorch's from_blob), where one made from a heap
+   * array or any other buffer gets a new direct buffer each time, which only the garbage collector's cleaners free
+   * (stalls, and gigabytes of direct memory at a few hundred steps per second). An array made here reads the buffer
+   * until it is closed, so refill only after the batch's manager is closed.
+   */
+  static final class DirectBatch {
+    private final int features;
+    private final ByteBuffer inputBytes;
+    private final FloatBuffer inputs;
+    private final ByteBuffer labelBytes;
+    private final LongBuffer labels;
+    private int rows;
+
+    DirectBatch(int capacity, int features) {
+      this.features = features;
+      this.inputBytes = ByteBuffer.allocateDirect(capacity * features * Float.BYTES).order(ByteOrder.nativeOrder());
+      this.inputs = inputBytes.asFloatBuffer();
+      this.labelBytes = ByteBuffer.allocateDirect(capacity * Long.BYTES).order(ByteOrder.nativeOrder());
+      this.labels = labelBytes.asLongBuffer();
+    }
+
+    void clear() {
+      inputs.clear();
+      labels.clear();
+      rows = 0;
+    }
+
+    /** Appends row {@code row} of the row-major matrix {@code x} and its label. */
+    void add(float[] x, int row, int label) {
+      inputs.put(x, row * features, features);
+      labels.put(label);
+      rows++;
+    }
+
+    NDArray inputs(NDManager manager, Shape shape) {
+      inputBytes.clear().limit(rows * features * Float.BYTES);
+      return manager.create(inputBytes, shape, DataType.FLOAT32);
+    }
+
+    /** The labels, int64, shape (rows). */
+    NDArray labels(NDManager manager) {
+      labelBytes.clear().limit(rows * Long.BYTES);
+      return manager.create(labelBytes, new Shape(rows), DataType.INT64);
+    }
   }
 
   /** The visiting order of a shard's positions 0..count-1 in {@code epoch}: a seeded shuffle. */

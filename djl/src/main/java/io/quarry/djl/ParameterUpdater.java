@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.util.Pair;
 import io.quarry.protocol.config.RunConfig;
 import java.io.DataInputStream;
@@ -17,7 +19,7 @@ import java.util.Map;
 
 /**
  * The optimizer ({@code optimizer.type} sgd with {@code momentum}, adam or adamw; {@code optimizer.weight-decay}): the
- * same fused libtorch updates DJL's own {@code Sgd}, {@code Adam} and {@code AdamW} call, but with the state (SGD's
+ * same updates as DJL's own {@code Sgd}, {@code Adam} and {@code AdamW} (see {@link #step}), but with the state (SGD's
  * momentum, Adam's moments and step count) held here, by parameter name, so a checkpoint can save it and a resumed
  * shard continues exactly. DJL's optimizers keep that state private and key it by random parameter ids.
  *
@@ -25,7 +27,8 @@ import java.util.Map;
  */
 final class ParameterUpdater {
   private static final int STATE_MAGIC = 0x5155_4F50; // "QUOP"
-  private static final int STATE_VERSION = 1;
+  /** 2: SGD momentum in torch.optim.SGD's units (before the learning rate); 1 held it after, as DJL's kernel does. */
+  private static final int STATE_VERSION = 2;
   private static final float BETA1 = 0.9f;
   private static final float BETA2 = 0.999f;
   private static final float EPSILON = 1e-8f;
@@ -35,6 +38,8 @@ final class ParameterUpdater {
   private final float momentum;
   private final float weightDecay;
   private final List<Pair<String, Parameter>> parameters;
+  /** Plain SGD: the backward starts from lr·loss ({@link #lossToBackward}), so the gradients arrive scaled. */
+  private final boolean prescaled;
   /** Per parameter name: [momentum] for sgd with momentum, [mean, variance] for adam(w); absent for plain sgd. */
   private final Map<String, NDArray[]> state = new LinkedHashMap<>();
   /** Updates taken (Adam's bias correction). */
@@ -45,6 +50,7 @@ final class ParameterUpdater {
     this.momentum = (float) config.optimizer.momentum();
     this.weightDecay = (float) config.optimizer.weightDecay();
     this.parameters = List.copyOf(parameters);
+    this.prescaled = type.equals("sgd") && momentum == 0 && weightDecay == 0;
     int slots = type.equals("sgd") ? (momentum == 0 ? 0 : 1) : 2;
     for (Pair<String, Parameter> p : this.parameters) {
       NDArray weight = p.getValue().getArray();
@@ -58,24 +64,63 @@ final class ParameterUpdater {
     return updates;
   }
 
-  /** One optimizer step over every parameter with learning rate {@code lr}, from the gradients of the last backward. */
+  /**
+   * What the step's backward pass starts from: the loss itself, or, for plain SGD (no momentum, no weight decay), the
+   * loss times the learning rate, so that the gradients come out as {@code lr·g} and {@link #step} is one subtraction
+   * per parameter. Scaling one scalar at the root saves a pass over every gradient.
+   */
+  NDArray lossToBackward(NDArray loss, float lr) {
+    return prescaled ? loss.mul(lr) : loss;
+  }
+
+  /**
+   * One optimizer step over every parameter with learning rate {@code lr}, from the gradients of the last backward of
+   * {@link #lossToBackward}; leaves every gradient zeroed.
+   *
+   * <p>SGD runs in place with torch.optim.SGD's rule ({@code g += wd·w; m = momentum·m + g; w -= lr·m}, each term only
+   * when it is not zero): libtorch's fused SGD kernel, which DJL's {@code Sgd} calls, clones the gradient and adds the
+   * weight decay even when it is 0 (four passes over every parameter where plain SGD here needs one), and keeps the
+   * momentum in units of lr·g, which differ from torch's once the learning rate changes. Adam and AdamW use the fused
+   * kernel.
+   */
   void step(float lr) {
     updates++;
     for (Pair<String, Parameter> p : parameters) {
       NDArray weight = p.getValue().getArray();
-      NDArray grad = weight.getGradient();
       NDArray[] s = state.get(p.getKey());
-      NDList weights = new NDList(weight);
-      if (type.equals("sgd")) {
-        NDList inputs = s == null ? new NDList(weight, grad) : new NDList(weight, grad, s[0]);
-        weight.getNDArrayInternal().sgdUpdate(inputs, weights, lr, weightDecay, 1f, NO_CLIP, momentum, true);
-      } else {
-        double c1 = 1 - Math.pow(BETA1, updates);
-        double c2 = 1 - Math.pow(BETA2, updates);
-        float corrected = (float) (lr * Math.sqrt(c2) / c1);
-        weight.getNDArrayInternal().adamUpdate(new NDList(weight, grad, s[0], s[1]), weights, lr, corrected,
-            weightDecay, 1f, NO_CLIP, BETA1, BETA2, EPSILON, true, type.equals("adamw"));
+      // getGradient() makes a new handle on the model's manager each call: closed here, or they pile up there.
+      try (NDArray grad = weight.getGradient()) {
+        if (type.equals("sgd")) {
+          sgd(weight, grad, s == null ? null : s[0], lr);
+          JniUtils.zeroGrad((PtNDArray) weight);
+        } else { // the fused kernel zeroes the gradient itself
+          double c1 = 1 - Math.pow(BETA1, updates);
+          double c2 = 1 - Math.pow(BETA2, updates);
+          float corrected = (float) (lr * Math.sqrt(c2) / c1);
+          weight.getNDArrayInternal().adamUpdate(new NDList(weight, grad, s[0], s[1]), new NDList(weight), lr, corrected,
+              weightDecay, 1f, NO_CLIP, BETA1, BETA2, EPSILON, true, type.equals("adamw"));
+        }
       }
+    }
+  }
+
+  private void sgd(NDArray weight, NDArray grad, NDArray momentumBuffer, float lr) {
+    if (prescaled) {
+      weight.subi(grad); // already lr·g
+      return;
+    }
+    if (weightDecay != 0) {
+      try (NDArray decay = weight.mul(weightDecay)) {
+        grad.addi(decay);
+      }
+    }
+    if (momentumBuffer != null) {
+      momentumBuffer.muli(momentum).addi(grad);
+      try (NDArray scaled = momentumBuffer.mul(lr)) {
+        weight.subi(scaled);
+      }
+    } else {
+      weight.subi(grad.muli(lr));
     }
   }
 
