@@ -139,7 +139,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private long droppedEvents;
   private float lastLoss = Float.NaN;
   /** Per completed shard, its model's final {val loss, val accuracy}, for run_completed's metrics. */
-  private final java.util.Map<Integer, float[]> shardMetrics = new java.util.TreeMap<>();
+  private final java.util.Map<Integer, RunLedger.ShardMetrics> shardMetrics = new java.util.TreeMap<>();
   private boolean progressChanged = true;
   private boolean completed;
   private RunSummary summary;
@@ -218,6 +218,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     droppedEvents = totals.droppedEvents();
     nextMerge = totals.merges();
     lastLoss = totals.lastLoss();
+    shardMetrics.putAll(totals.shardMetrics());
     shards.addStepsRedone(totals.stepsRedone());
     if (recovered.startedUnixMs() != null) {
       state = RunState.RUNNING;
@@ -340,7 +341,9 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     stragglers.finish(report.shard());
     leaveSync(report.shard(), true);
     if (!Float.isNaN(report.finalLoss())) lastLoss = report.finalLoss();
-    if (!Float.isNaN(report.valLoss())) shardMetrics.put(report.shard(), new float[] {report.valLoss(), report.valAccuracy()});
+    if (!Float.isNaN(report.valLoss())) {
+      shardMetrics.put(report.shard(), new RunLedger.ShardMetrics(report.valLoss(), report.valAccuracy()));
+    }
     ObjectNode event = shardEvent("shard_completed", report.shard(), report.attempt(), report.workerId());
     event.put("end_step", report.endStep());
     event.put("steps_trained", report.stepsTrained());
@@ -458,7 +461,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   /** Writes the run's record: its state, times, totals and reason. */
   private void persistRun() {
     RunLedger.Totals totals = new RunLedger.Totals(stepsTrained, samplesTrained, droppedEvents, nextMerge, lastLoss,
-        shards.stepsRedone());
+        shards.stepsRedone(), shardMetrics);
     ledger.run(new RunRecord(runId, config.name, spec.configHocon(), state, submittedAtMs,
         startedAtMs == 0 ? null : startedAtMs, finishedAtMs == 0 ? null : finishedAtMs, totals.toJson(),
         finalReason.isEmpty() ? null : finalReason));
@@ -888,8 +891,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     double valLoss = Double.NaN;
     double valAccuracy = Double.NaN;
     if (!shardMetrics.isEmpty()) {
-      valLoss = shardMetrics.values().stream().mapToDouble(m -> m[0]).average().orElseThrow();
-      valAccuracy = shardMetrics.values().stream().mapToDouble(m -> m[1]).average().orElseThrow();
+      valLoss = shardMetrics.values().stream().mapToDouble(RunLedger.ShardMetrics::valLoss).average().orElseThrow();
+      valAccuracy = shardMetrics.values().stream().mapToDouble(RunLedger.ShardMetrics::valAccuracy).average().orElseThrow();
     }
     summary = new RunSummary(runId, finalStatus, finalReason, shards.stepsReached(), shards.stepsRedone(),
         samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString(), valLoss, valAccuracy);

@@ -10,6 +10,8 @@ import io.quarry.coordinator.store.RunStoreException;
 import io.quarry.coordinator.store.ShardRecord;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 
 /**
@@ -20,9 +22,18 @@ import org.slf4j.Logger;
 final class RunLedger {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  /** The totals kept beside the run record (as its metrics JSON), so a recovered run does not count twice. */
-  record Totals(long stepsTrained, long samplesTrained, long droppedEvents, int merges, float lastLoss, long stepsRedone) {
-    static final Totals ZERO = new Totals(0, 0, 0, 0, Float.NaN, 0);
+  /**
+   * The totals kept beside the run record (as its metrics JSON), so a recovered run does not count twice, and the
+   * final validation loss and accuracy of every shard completed so far (by shard), so a recovered run still reports
+   * them in {@code run_completed.metrics}.
+   */
+  record Totals(long stepsTrained, long samplesTrained, long droppedEvents, int merges, float lastLoss, long stepsRedone,
+      Map<Integer, ShardMetrics> shardMetrics) {
+    static final Totals ZERO = new Totals(0, 0, 0, 0, Float.NaN, 0, Map.of());
+
+    Totals {
+      shardMetrics = Map.copyOf(shardMetrics);
+    }
 
     String toJson() {
       ObjectNode node = JSON.createObjectNode();
@@ -33,6 +44,12 @@ final class RunLedger {
       if (Float.isNaN(lastLoss)) node.putNull("final_loss");
       else node.put("final_loss", lastLoss);
       node.put("steps_redone", stepsRedone);
+      ObjectNode shards = node.putObject("shard_metrics");
+      new TreeMap<>(shardMetrics).forEach((shard, m) -> {
+        ObjectNode entry = shards.putObject(Integer.toString(shard));
+        putFloat(entry, "val_loss", m.valLoss());
+        putFloat(entry, "val_accuracy", m.valAccuracy());
+      });
       return node.toString();
     }
 
@@ -41,14 +58,29 @@ final class RunLedger {
       try {
         JsonNode node = JSON.readTree(json);
         JsonNode loss = node.path("final_loss");
+        Map<Integer, ShardMetrics> shardMetrics = new TreeMap<>();
+        node.path("shard_metrics").fields().forEachRemaining(e -> shardMetrics.put(Integer.parseInt(e.getKey()),
+            new ShardMetrics(readFloat(e.getValue().path("val_loss")), readFloat(e.getValue().path("val_accuracy")))));
         return new Totals(node.path("steps_trained").asLong(), node.path("samples").asLong(),
-            node.path("dropped_events").asLong(), node.path("merges").asInt(),
-            loss.isNumber() ? (float) loss.asDouble() : Float.NaN, node.path("steps_redone").asLong());
-      } catch (java.io.IOException e) {
-        throw new RunStoreException("stored metrics are not JSON: " + json, e);
+            node.path("dropped_events").asLong(), node.path("merges").asInt(), readFloat(loss),
+            node.path("steps_redone").asLong(), shardMetrics);
+      } catch (java.io.IOException | NumberFormatException e) {
+        throw new RunStoreException("stored metrics are not Quarry's totals JSON: " + json, e);
       }
     }
+
+    private static void putFloat(ObjectNode node, String field, float value) {
+      if (Float.isNaN(value)) node.putNull(field);
+      else node.put(field, value);
+    }
+
+    private static float readFloat(JsonNode value) {
+      return value.isNumber() ? (float) value.asDouble() : Float.NaN;
+    }
   }
+
+  /** A completed shard's final evaluation. */
+  record ShardMetrics(float valLoss, float valAccuracy) {}
 
   private final RunStore store;
   private final String runId;

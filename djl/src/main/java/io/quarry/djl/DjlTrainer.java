@@ -350,6 +350,13 @@ public final class DjlTrainer implements Trainer {
 
   /** Mean loss and accuracy over the validation split; {NaN, NaN} when it is empty. */
   static float[] evaluate(ai.djl.training.Trainer trainer, PreparedData data, RunConfig.Model model, int classes) {
+    try (NoGrad off = new NoGrad()) { // no graph for a forward pass nobody back-propagates
+      return evaluateWithoutGrad(trainer, data, model, classes);
+    }
+  }
+
+  private static float[] evaluateWithoutGrad(ai.djl.training.Trainer trainer, PreparedData data, RunConfig.Model model,
+      int classes) {
     TabularData val = data.val();
     int rows = val.rows();
     if (rows == 0) return new float[] {Float.NaN, Float.NaN};

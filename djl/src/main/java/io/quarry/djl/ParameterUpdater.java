@@ -85,6 +85,12 @@ final class ParameterUpdater {
    */
   void step(float lr) {
     updates++;
+    try (NoGrad off = new NoGrad()) { // in-place updates of parameters need grad mode off
+      update(lr);
+    }
+  }
+
+  private void update(float lr) {
     for (Pair<String, Parameter> p : parameters) {
       NDArray weight = p.getValue().getArray();
       NDArray[] s = state.get(p.getKey());

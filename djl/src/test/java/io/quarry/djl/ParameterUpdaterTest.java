@@ -134,6 +134,24 @@ class ParameterUpdaterTest {
   }
 
   @Test
+  void sgdUpdatesOnAThreadWhereLibtorchStillRecordsGradients() throws Exception {
+    // libtorch's grad mode is per thread and on by default; DJL turns it off only on the thread that loaded the engine,
+    // and a gradient collector restores what it found. A worker's training thread is a fresh one.
+    java.util.concurrent.atomic.AtomicReference<Object> outcome = new java.util.concurrent.atomic.AtomicReference<>();
+    Thread thread = new Thread(() -> {
+      try {
+        outcome.set(train(config("optimizer.type=sgd", "optimizer.momentum=0.9")).weights());
+      } catch (Throwable t) {
+        outcome.set(t);
+      }
+    });
+    thread.start();
+    thread.join();
+    if (outcome.get() instanceof Throwable t) throw new AssertionError("the update failed on a fresh thread", t);
+    assertClose(sgd(0.9, 0), (float[][]) outcome.get(), "sgd on a fresh thread");
+  }
+
+  @Test
   void adam() throws Exception {
     assertClose(adam(0, false), train(config("optimizer.type=adam")).weights(), "adam");
   }
