@@ -16,14 +16,13 @@ import ai.djl.training.Trainer;
 import ai.djl.training.loss.Loss;
 import ai.djl.pytorch.jni.JniUtils;
 import io.quarry.djl.DjlTrainer;
-import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.hardexamples.HardExampleTracker;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.TestTrainerContext;
-import io.quarry.worker.trainer.TrainerContext;
+import io.quarry.worker.trainer.ForwardingTrainerContext;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -41,7 +40,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -324,11 +322,10 @@ public final class DjlThroughput {
    * A {@link TestTrainerContext} for the shard with the worker's real hard-example path (a {@link HardExampleTracker}
    * behind one lock per step, as {@code Worker.ShardContext} offers) and telemetry that only timestamps each step.
    */
-  private static final class TimedContext implements TrainerContext {
+  private static final class TimedContext extends ForwardingTrainerContext {
     private static final BufferPoolMXBean DIRECT = ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)
         .stream().filter(b -> b.getName().equals("direct")).findFirst().orElseThrow();
 
-    private final TestTrainerContext base;
     private final HardExampleTracker tracker = new HardExampleTracker("bench-worker", K, false);
     final long[] stepEndNs;
     long offers;
@@ -337,7 +334,7 @@ public final class DjlThroughput {
     long directPeakBytes;
 
     TimedContext(TestTrainerContext base, int steps) {
-      this.base = base;
+      super(base);
       this.stepEndNs = new long[steps];
     }
 
@@ -381,48 +378,8 @@ public final class DjlThroughput {
     }
 
     @Override
-    public String runId() {
-      return base.runId();
-    }
-
-    @Override
-    public String workerId() {
-      return base.workerId();
-    }
-
-    @Override
-    public String device() {
-      return base.device();
-    }
-
-    @Override
-    public RunConfig config() {
-      return base.config();
-    }
-
-    @Override
-    public ShardAssignment assignment() {
-      return base.assignment();
-    }
-
-    @Override
-    public Path checkpointDir() {
-      return base.checkpointDir();
-    }
-
-    @Override
-    public Optional<Path> resumeFrom() {
-      return base.resumeFrom();
-    }
-
-    @Override
     public boolean stopRequested() {
       return false;
-    }
-
-    @Override
-    public void checkpointSaved(long step, Path checkpoint) {
-      base.checkpointSaved(step, checkpoint);
     }
   }
 

@@ -1,14 +1,9 @@
 package io.quarry.worker.trainer;
 
-import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.hardexamples.HardExampleSink;
-import io.quarry.worker.telemetry.TelemetryEmitter;
 import io.quarry.worker.trainer.stub.StubTrainer;
 import java.awt.image.BufferedImage;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -97,13 +92,12 @@ public final class LabellingTestTrainer implements Trainer {
   }
 
   /** The worker's context, with a sink that adds labels and predictions to the stub trainer's offers. */
-  private static final class Labelling implements TrainerContext, HardExampleSink {
-    private final TrainerContext context;
+  private static final class Labelling extends ForwardingTrainerContext implements HardExampleSink {
     private int[] labels = new int[0];
     private int[] predicted = new int[0];
 
     Labelling(TrainerContext context) {
-      this.context = context;
+      super(context);
     }
 
     @Override
@@ -117,72 +111,12 @@ public final class LabellingTestTrainer implements Trainer {
         labels[i] = label(sampleIds[i]);
         predicted[i] = LabellingTestTrainer.predicted(sampleIds[i]);
       }
-      context.hardExamples().offer(sampleIds, losses, labels, predicted, count, step);
+      delegate.hardExamples().offer(sampleIds, losses, labels, predicted, count, step);
     }
 
     @Override
     public HardExampleSink hardExamples() {
       return this;
-    }
-
-    @Override
-    public String runId() {
-      return context.runId();
-    }
-
-    @Override
-    public String workerId() {
-      return context.workerId();
-    }
-
-    @Override
-    public String device() {
-      return context.device();
-    }
-
-    @Override
-    public RunConfig config() {
-      return context.config();
-    }
-
-    @Override
-    public ShardAssignment assignment() {
-      return context.assignment();
-    }
-
-    @Override
-    public Path checkpointDir() {
-      return context.checkpointDir();
-    }
-
-    @Override
-    public Optional<Path> resumeFrom() {
-      return context.resumeFrom();
-    }
-
-    @Override
-    public boolean stopRequested() {
-      return context.stopRequested();
-    }
-
-    @Override
-    public TelemetryEmitter telemetry() {
-      return context.telemetry();
-    }
-
-    @Override
-    public List<io.quarry.protocol.HardExample> mergedHardExamples() {
-      return context.mergedHardExamples();
-    }
-
-    @Override
-    public void payloads(PayloadRenderer renderer) {
-      context.payloads(renderer);
-    }
-
-    @Override
-    public void checkpointSaved(long step, Path checkpoint) {
-      context.checkpointSaved(step, checkpoint);
     }
   }
 }
