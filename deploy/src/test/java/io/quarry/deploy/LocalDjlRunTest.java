@@ -20,11 +20,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A local run of the DJL trainer ({@code trainer = djl}) on the 1,797 8×8 digits in shared/data (never copied). */
+/** A local run of the DJL trainer ({@code trainer = djl}) on the 1,797 8×8 digits in the repository's data/digits. */
 @Timeout(120)
 class LocalDjlRunTest {
-  /** The test runs in deploy/; the data lies in the repository's parent, shared/data/digits. */
-  private static final Path DIGITS = Path.of("../../shared/data/digits/digits.csv.gz").toAbsolutePath().normalize();
+  /** The test runs in deploy/; the data lies in the repository's data/digits (see its README for provenance). */
+  private static final Path DIGITS = Path.of("../data/digits/digits.csv.gz").toAbsolutePath().normalize();
 
   @TempDir Path tmp;
   private LocalCluster cluster;

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.quarry.protocol.config.CsvRows;
 import io.quarry.protocol.config.RunConfig;
@@ -159,9 +158,9 @@ class DatasetTest {
   }
 
   @Test
-  void theDigitsInSharedDataLoadAsTheCoordinatorCountsThem() throws IOException {
-    Path digits = Path.of("../../shared/data/digits/digits.csv.gz").toAbsolutePath().normalize();
-    assumeTrue(Files.isRegularFile(digits), "no " + digits);
+  void theRepositorysDigitsLoadAsTheCoordinatorCountsThem() throws IOException {
+    Path digits = Path.of("../data/digits/digits.csv.gz").toAbsolutePath().normalize();
+    assertTrue(Files.isRegularFile(digits), "the repository's data/digits/digits.csv.gz is missing: " + digits);
     RunConfig config = Fixtures.config("dataset.format=csv", "model.type=mlp", "dataset.path=\"" + digits + "\"");
     PreparedData data = PreparedData.of(config);
     assertEquals(1797 - 359, config.datasetSamples());
