@@ -36,16 +36,15 @@ record RunArgs(Path runFile, List<String> overrides) {
     return runFile == null ? "" : ClientCommands.resolvedRunFile(runFile);
   }
 
-  /** Run file, then {@code extra} overrides in order, then the environment's fast mode; validated. */
+  /** Run file, then {@code extra} overrides in order, then the environment's fast mode; validated once. */
   RunConfig resolve(List<String> extra, Map<String, String> env) {
     return resolve(baseHocon(), extra, env);
   }
 
+  /** The run file's HOCON with every override applied, then the environment's fast mode, validated once. */
   static RunConfig resolve(String baseHocon, List<String> overrides, Map<String, String> env) {
-    RunConfig config = RunConfig.parse(baseHocon);
-    for (String override : overrides) config = config.with(override);
-    if (RunConfig.telemetryDisabledBy(env)) config = config.with("telemetry.enabled=false");
-    return config;
+    List<String> all = RunConfig.telemetryDisabledBy(env) ? concat(overrides, List.of("telemetry.enabled=false")) : overrides;
+    return RunConfig.parse(baseHocon, all);
   }
 
   /** Prefixes a config error with which run of a sweep it belongs to. */

@@ -36,6 +36,20 @@ class ConfigCommandTest extends CliCapture {
   }
 
   @Test
+  void overridesApplyTogetherSoTheirOrderDoesNotMatter() {
+    String command = "process.command=[\"python3\",\"train.py\",\"--epochs\",\"3\"]";
+    assertEquals(0, QuarryCli.run("config", "trainer=process", command, "process.samples=8000"), stderr());
+    String trainerFirst = stdout();
+    assertEquals(0, QuarryCli.run("config", command, "process.samples=8000", "trainer=process"), stderr());
+    String commandFirst = stdout().substring(trainerFirst.length());
+
+    RunConfig resolved = RunConfig.parse(trainerFirst);
+    assertEquals("process", resolved.trainer);
+    assertEquals(List.of("python3", "train.py", "--epochs", "3"), resolved.process.command());
+    assertEquals(trainerFirst, commandFirst, "the same overrides in another order resolve to the same config");
+  }
+
+  @Test
   void withNoFilePrintsTheDefaults() {
     assertEquals(0, QuarryCli.run("config"));
     for (ConfigKey key : RunConfigSchema.keys()) assertTrue(stdout().contains(key.path() + " = "), key.path());

@@ -11,7 +11,7 @@ import org.apache.pekko.http.javadsl.model.StatusCodes;
 /**
  * The body of {@code POST /api/runs}: {@code {"config": "<HOCON of run keys>", "overrides": ["epochs=3"],
  * "run_id": "optional"}}, every field optional. The overrides apply over the config, in order, as on the command
- * line.
+ * line, and the result is validated once.
  */
 record SubmitRequest(String configHocon, List<String> overrides, String runId) {
   static final List<String> FIELDS = List.of("config", "overrides", "run_id");
@@ -31,8 +31,7 @@ record SubmitRequest(String configHocon, List<String> overrides, String runId) {
           "field 'run_id': '" + runId + "' is not allowed; use 1-128 letters, digits, '.', '_' or '-', not starting with '.'");
     }
     try {
-      RunConfig config = RunConfig.parse(configHocon == null ? "" : configHocon);
-      for (String override : overrides) config = config.with(override);
+      RunConfig config = RunConfig.parse(configHocon == null ? "" : configHocon, overrides);
       return new RunSpec(runId, config.toHocon());
     } catch (RunConfigException e) {
       throw new ApiError(StatusCodes.BAD_REQUEST, e.getMessage());

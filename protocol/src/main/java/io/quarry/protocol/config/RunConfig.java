@@ -170,7 +170,7 @@ public final class RunConfig {
     }
   }
 
-  /** Checked lazily, as {@link #countedTrainingSamples}: overrides are applied one at a time. */
+  /** Checked when the run is sized, not when the config is parsed: it is about the data, not a key's value. */
   private void checkModelFitsData() {
     if (model.type().equals("cnn") && !dataset.images()) {
       String data = dataset.format().equals("synthetic") ? "dataset.synthetic = " + dataset.synthetic() : "dataset.format = " + dataset.format();
@@ -182,7 +182,7 @@ public final class RunConfig {
   private long countedTrainingSamples() {
     long samples = countedTrainingSamples;
     if (samples < 0) {
-      // Checked here, not when parsing: overrides are applied one at a time (dataset.format=csv before dataset.path).
+      // Checked here, where the data is needed, not when parsing: `quarry config` shows a config without its data.
       if (dataset.path().isBlank()) {
         String expected = switch (dataset.format()) {
           case "csv" -> "a path to a .csv or .csv.gz file, e.g. dataset.path = \"data/digits.csv.gz\"";
@@ -294,13 +294,22 @@ public final class RunConfig {
 
   /** Parses and validates run-config HOCON (keys without the {@code quarry.run.} prefix) over the defaults. */
   public static RunConfig parse(String hocon) {
+    return parse(hocon, List.of());
+  }
+
+  /**
+   * Run-config HOCON with {@code key=value} overrides (as typed on the command line) applied over it, in order (a
+   * later override of a key wins), validated once: the overrides are one change to the config, so their order never
+   * decides whether it is valid ({@code trainer=process} before or after {@code process.command=[...]}).
+   */
+  public static RunConfig parse(String hocon, List<String> overrides) {
     Config user;
     try {
       user = ConfigFactory.parseString(hocon).resolve();
     } catch (ConfigException e) {
       throw new RunConfigException("run config is not valid HOCON: " + e.getMessage());
     }
-    return validate(user);
+    return validate(applied(user, overrides));
   }
 
   /**
@@ -308,8 +317,7 @@ public final class RunConfig {
    * then applies {@code QUARRY_DISABLE_TELEMETRY} from {@code env}.
    */
   public static RunConfig fromOverrides(List<String> overrides, Map<String, String> env) {
-    Config user = ConfigFactory.empty();
-    for (String override : overrides) user = parseOverride(override).withFallback(user);
+    Config user = applied(ConfigFactory.empty(), overrides);
     if (telemetryDisabledBy(env)) user = user.withValue("telemetry.enabled", ConfigValueFactory.fromAnyRef(false));
     return validate(user);
   }
@@ -319,9 +327,16 @@ public final class RunConfig {
     return "true".equalsIgnoreCase(env.getOrDefault(DISABLE_TELEMETRY_ENV, "").trim());
   }
 
-  /** This config with one more {@code key=value} override applied. */
-  public RunConfig with(String override) {
-    return validate(parseOverride(override).withFallback(config));
+  /** This config with more {@code key=value} overrides applied, in order, validated once. */
+  public RunConfig with(String... overrides) {
+    return validate(applied(config, List.of(overrides)));
+  }
+
+  /** {@code base} with the overrides applied in order: a later one wins. */
+  private static Config applied(Config base, List<String> overrides) {
+    Config user = base;
+    for (String override : overrides) user = parseOverride(override).withFallback(user);
+    return user;
   }
 
   private static Config parseOverride(String override) {
@@ -353,7 +368,8 @@ public final class RunConfig {
     }
     if (!unknown.isEmpty()) {
       String key = unknown.stream().sorted().findFirst().orElseThrow();
-      throw new RunConfigException("unknown config key '" + key + "' (did you mean '" + RunConfigSchema.nearest(key)
+      throw new RunConfigException("unknown config key '" + key + "' (did you mean '"
+          + String.join("' or '", RunConfigSchema.suggestions(key))
           + "'?); `quarry local --help` lists the keys");
     }
     Config merged = user.withFallback(DEFAULTS).resolve();

@@ -106,18 +106,43 @@ public final class RunConfigSchema {
     return KEYS.get(path);
   }
 
-  /** The known key nearest to {@code path} by edit distance, for "did you mean" hints. */
+  /** The known key nearest to {@code path}, for "did you mean" hints: the first of {@link #suggestions}. */
   public static String nearest(String path) {
+    return suggestions(path).get(0);
+  }
+
+  /**
+   * The known keys a person who typed {@code path} most likely meant, best first (never empty). Keys whose last
+   * segments are exactly what was typed come first, all of them ({@code merge-interval} is
+   * {@code hard-examples.merge-interval}; {@code every-steps} is {@code checkpoint.every-steps} or
+   * {@code telemetry.every-steps}); otherwise the one key nearest by edit distance, comparing what was typed with
+   * the whole key and with its last segments alike ({@code merge-intervall} is also
+   * {@code hard-examples.merge-interval}).
+   */
+  public static List<String> suggestions(String path) {
+    List<String> trailing = new java.util.ArrayList<>();
+    for (String candidate : KEYS.keySet()) {
+      if (candidate.endsWith("." + path)) trailing.add(candidate);
+    }
+    if (!trailing.isEmpty()) return List.copyOf(trailing);
+    int segments = path.split("\\.", -1).length;
     String best = null;
     int bestDistance = Integer.MAX_VALUE;
     for (String candidate : KEYS.keySet()) {
-      int distance = editDistance(path, candidate);
+      int distance = Math.min(editDistance(path, candidate), editDistance(path, lastSegments(candidate, segments)));
       if (distance < bestDistance) {
         bestDistance = distance;
         best = candidate;
       }
     }
-    return best;
+    return List.of(best);
+  }
+
+  /** The last {@code count} dot-separated segments of {@code path} (all of it when it has fewer). */
+  private static String lastSegments(String path, int count) {
+    int start = path.length();
+    for (int i = 0; i < count && start > 0; i++) start = path.lastIndexOf('.', start - 1);
+    return start < 0 ? path : path.substring(start + 1);
   }
 
   private static Map<String, ConfigKey> index(List<ConfigKey> keys) {

@@ -285,6 +285,29 @@ class RunConfigTest {
   }
 
   @Test
+  void overridesAreValidatedOnceWhateverTheirOrder() {
+    String command = "process.command=[\"python3\", \"train.py\"]";
+    RunConfig trainerFirst = RunConfig.parse("", List.of("trainer=process", command));
+    RunConfig commandFirst = RunConfig.parse("", List.of(command, "trainer=process"));
+    assertEquals(trainerFirst.toHocon(), commandFirst.toHocon());
+    assertEquals(List.of("python3", "train.py"), trainerFirst.process.command());
+    // A later override of the same key wins; the result is still checked as a whole.
+    assertEquals(4, RunConfig.parse("epochs = 2", List.of("epochs=3", "epochs=4")).epochs);
+    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("", List.of("trainer=process")));
+    assertTrue(e.getMessage().contains("'process.command'"), e.getMessage());
+  }
+
+  @Test
+  void aKeyThatIsTheTailOfARealKeySuggestsThatKeyBeforeEditDistance() {
+    rejected("merge-interval=5s", "'merge-interval'", "did you mean 'hard-examples.merge-interval'");
+    rejected("every-steps=5", "did you mean 'checkpoint.every-steps' or 'telemetry.every-steps'");
+    rejected("k=5", "did you mean 'hard-examples.k'");
+    assertEquals(List.of("hard-examples.merge-interval"), RunConfigSchema.suggestions("merge-interval"));
+    // A typo in the tail alone is compared with the keys' tails, so the right key still comes up.
+    assertEquals(List.of("hard-examples.merge-interval"), RunConfigSchema.suggestions("merge-intervall"));
+  }
+
+  @Test
   void nearestFindsTheClosestKey() {
     assertEquals("hard-examples.k", RunConfigSchema.nearest("hard-examples.kk"));
     assertEquals("stub.step-time", RunConfigSchema.nearest("stub.steptime"));
