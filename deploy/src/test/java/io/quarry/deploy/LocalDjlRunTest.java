@@ -35,6 +35,31 @@ class LocalDjlRunTest {
   }
 
   @Test
+  void aGoodRunPrintsItsProgressAndSummaryAndNothingElse() throws Exception {
+    // `quarry local` in a JVM of its own, logging as the jar does (not as the tests do), so that whatever libtorch
+    // writes to the terminal natively is seen too.
+    Path productionLogging = Path.of("src/main/resources/logback.xml").toAbsolutePath();
+    try (NodeProcesses nodes = new NodeProcesses(tmp.resolve("logs"))
+        .withJvmOptions("-Dlogback.configurationFile=" + productionLogging)) {
+      Process local = nodes.start("local", Map.of("QUARRY_LOG_LEVEL", "WARN"), "local", "--workers", "2",
+          "--runs-dir", tmp.resolve("runs").toString(), "--run-id", "quiet", "trainer=djl", "model.type=mlp",
+          "dataset.format=csv", "dataset.path=\"" + DIGITS + "\"", "epochs=1");
+      assertTrue(local.waitFor(90, TimeUnit.SECONDS), "quarry local did not end");
+      assertEquals(0, local.exitValue(), nodes.logText("local"));
+      List<String> lines = nodes.logText("local").lines().filter(line -> !line.isBlank()).toList();
+      List<String> summary = List.of("run quiet completed: ", "validation: accuracy ", "hardest examples (last merge):",
+          "run directory: ");
+      for (String line : lines) {
+        boolean progress = line.matches("\\[\\s*\\d+%\\] .*");
+        boolean table = line.matches("\\s+#\\s+sample_id.*") || line.matches("\\s+\\d+\\s+\\d+\\s+.*");
+        assertTrue(progress || table || summary.stream().anyMatch(line::startsWith),
+            "a line that is neither progress nor summary: " + line + "\n" + String.join("\n", lines));
+      }
+      for (String expected : summary) assertTrue(lines.stream().anyMatch(l -> l.startsWith(expected)), expected);
+    }
+  }
+
+  @Test
   void oneWorkerLearnsTheDigits() throws Exception {
     assertTrue(Files.isRegularFile(DIGITS), "missing " + DIGITS);
     cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));

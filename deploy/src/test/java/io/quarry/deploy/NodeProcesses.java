@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 final class NodeProcesses implements AutoCloseable {
   private final Path logDir;
   private final Map<String, Process> processes = new LinkedHashMap<>();
+  private final List<String> jvmOptions = new ArrayList<>();
 
   NodeProcesses(Path logDir) {
     this.logDir = logDir;
@@ -29,14 +30,31 @@ final class NodeProcesses implements AutoCloseable {
     }
   }
 
+  /** Adds JVM options for the nodes started from now on. */
+  NodeProcesses withJvmOptions(String... options) {
+    jvmOptions.addAll(List.of(options));
+    return this;
+  }
+
   /** Starts {@code quarry <args>} in a new JVM called {@code name}. */
   Process start(String name, Map<String, String> env, String... args) {
+    return start(name, null, env, args);
+  }
+
+  /**
+   * Starts {@code quarry <args>} in a new JVM called {@code name}, in {@code workDir} (null: this JVM's), with
+   * {@code env} over this JVM's environment and {@code QUARRY_LOG_LEVEL=INFO} unless {@code env} sets it.
+   */
+  Process start(String name, Path workDir, Map<String, String> env, String... args) {
     String java = ProcessHandle.current().info().command().orElse("java");
     List<String> command = new ArrayList<>(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-        "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), QuarryCli.class.getName()));
+        "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED"));
+    command.addAll(jvmOptions);
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), QuarryCli.class.getName()));
     command.addAll(List.of(args));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
         .redirectOutput(log(name).toFile());
+    if (workDir != null) builder.directory(workDir.toFile());
     builder.environment().put("QUARRY_LOG_LEVEL", "INFO");
     builder.environment().putAll(env);
     try {

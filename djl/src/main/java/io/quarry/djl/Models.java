@@ -13,7 +13,6 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.util.Pair;
 import io.quarry.protocol.config.RunConfig;
-import java.nio.FloatBuffer;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -82,7 +81,7 @@ final class Models {
       SplittableRandom random = new SplittableRandom(seed ^ INIT_SALT ^ p.getKey().hashCode() * 0x9E3779B97F4A7C15L);
       float[] values = new float[Math.toIntExact(array.size())];
       for (int i = 0; i < values.length; i++) values[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
-      array.set(FloatBuffer.wrap(values));
+      InPlace.copy(array, values);
     }
   }
 
@@ -111,7 +110,7 @@ final class Models {
     for (Pair<String, Parameter> p : parameters) {
       NDArray array = p.getValue().getArray();
       int size = Math.toIntExact(array.size());
-      array.set(FloatBuffer.wrap(java.util.Arrays.copyOfRange(flat, offset, offset + size)));
+      InPlace.copy(array, java.util.Arrays.copyOfRange(flat, offset, offset + size));
       offset += size;
     }
   }

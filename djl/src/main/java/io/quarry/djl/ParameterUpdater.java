@@ -11,7 +11,6 @@ import io.quarry.protocol.config.RunConfig;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -182,7 +181,7 @@ final class ParameterUpdater {
         }
         float[] values = new float[length];
         for (int k = 0; k < length; k++) values[k] = in.readFloat();
-        assignments.add(() -> array.set(FloatBuffer.wrap(values)));
+        assignments.add(() -> InPlace.copy(array, values));
       }
     }
     assignments.forEach(Runnable::run); // only once the whole file has been read and checked
