@@ -35,6 +35,9 @@ def parse_args():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints (and every epoch end)")
     p.add_argument("--noisy-fraction", type=float, default=0.05, help="fraction of samples with a wrong label")
+    p.add_argument("--fail-at-step", type=int, default=int(os.environ.get("TRAIN_FAIL_AT_STEP", "-1")),
+                   help="exit with code 3 at this step on a shard's first attempt, to watch Quarry retry it from its "
+                        "last checkpoint (default: $TRAIN_FAIL_AT_STEP, else never)")
     return p.parse_args()
 
 
@@ -63,8 +66,11 @@ def make_data(first_sample, sample_count, seed, noisy_fraction):
     """Deterministic per global sample id, so any shard split sees the same dataset."""
     ids = torch.arange(first_sample, first_sample + sample_count, dtype=torch.int64)
     prototypes = torch.rand(CLASSES, IMAGE, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-    # A cheap integer hash of (id, seed) for labels and label noise, independent of the shard layout.
-    h = (ids * 6364136223846793005 + seed * 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+    # A cheap integer hash of (id, seed) for labels and label noise, independent of the shard layout. The tensor
+    # product wraps around in int64 (as C does); the seed's term is reduced to 63 bits in Python first, because a
+    # Python int past int64 cannot enter a tensor operation ("Overflow when unpacking long").
+    increment = (seed * 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+    h = (ids * 6364136223846793005 + increment) & 0x7FFFFFFFFFFFFFFF
     labels = (h >> 16) % CLASSES
     noise_gen = torch.Generator().manual_seed(seed * 7919 + first_sample)
     images = prototypes[labels] + 0.8 * torch.randn(sample_count, IMAGE, generator=noise_gen)
@@ -119,7 +125,11 @@ def main():
     order_epoch = -1
     epoch_loss_sum = 0.0
     last_time = time.monotonic()
+    first_attempt = env("QUARRY_ATTEMPT", "1") == "1"
     while step < total_steps and not stopping:
+        if step == args.fail_at_step and first_attempt:
+            log("shard %d: failing at step %d on purpose (--fail-at-step)" % (shard, step))
+            return 3
         epoch, cursor = divmod(step, steps_per_epoch)
         if epoch != order_epoch:
             # Seeded per (seed, shard, epoch): a resumed shard visits the same batches as an uninterrupted one.

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Quarry's tests use, when they are missing; does nothing when all are there.
+# Called by scripts/test.sh (the README's test command) and by .ci/run. Needs root or sudo for apt-get.
+#
+#   python3-torch         real PyTorch for the process trainer's example (examples/pytorch) and the benchmarks
+#   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
+set -euo pipefail
+
+packages=(python3-torch libopenblas0-openmp)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for package in "${packages[@]}"; do
+  installed "$package" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-deps: missing ${missing[*]}, and this machine has no apt-get; install them (Debian names) and rerun" >&2
+  exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "install-test-deps: missing ${missing[*]}; run as root (or install sudo) so that apt-get can install them" >&2
+    exit 1
+  fi
+fi
+echo "install-test-deps: installing ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
