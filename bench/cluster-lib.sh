@@ -1,10 +1,10 @@
 # Shared helpers of bench/allgather.sh, bench/failover.sh and bench/sync.sh: start Quarry node JVMs on 127.0.0.1, remember their
 # pids, kill them (by pid, never by name) when the calling script exits. Sourced, not run.
 #   QUARRY_BENCH_JAVA_OPTS   JVM options for every node (default: -Xmx384m -XX:+UseSerialGC... see below)
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-jar="$here/deploy/target/quarry.jar"
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/build-lib.sh"
+jar="$quarry_jar"
 tool="$here/bench/cluster_tool.py"
-[ -f "$jar" ] || (cd "$here" && mvn -o -q -DskipTests package -pl deploy -am)
+need_quarry_jar
 java_opts=(${QUARRY_BENCH_JAVA_OPTS:--Xmx384m})
 
 declare -A node_pid=()   # name -> pid of its JVM

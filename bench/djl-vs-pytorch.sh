@@ -58,10 +58,9 @@ case "$blas" in
        "'update-alternatives --config libblas.so.3-x86_64-linux-gnu'" >&2; exit 1 ;;
 esac
 
-jar="$here/bench/target/benchmarks.jar"
-if [ ! -f "$jar" ] || [ -n "${BENCH_BUILD:-}" ]; then
-  (cd "$here" && mvn -o -q -Pbench -pl bench -am package -DskipTests)
-fi
+source "$here/bench/build-lib.sh"
+need_bench_jar
+jar="$bench_jar"
 data="$here/bench/target/djl-vs-pytorch-data/$samples"
 if [ ! -f "$data/blobs.csv" ]; then
   echo "# writing $samples samples to $data" >&2

@@ -4,11 +4,11 @@
 # Steps/s is the run's own steps over its own wall time (from run_completed), so JVM start-up is not counted.
 #   bench/local-run.sh [ROUNDS] [SAMPLES]
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/build-lib.sh"
 rounds="${1:-5}"
 samples="${2:-4000000}"
-jar="$here/deploy/target/quarry.jar"
-[ -f "$jar" ] || (cd "$here" && mvn -B -q -DskipTests package -pl deploy -am)
+need_quarry_jar
+jar="$quarry_jar"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 

@@ -15,8 +15,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
 rounds="${1:-12}"
 params_counts="${2:-1000000 10000000}"
 counts="${3:-2 4}"
-bench_jar="$here/bench/target/benchmarks.jar"
-[ -f "$bench_jar" ] || (cd "$here" && mvn -o -q -B -Pbench -pl bench -am package -DskipTests)
+need_bench_jar
 work="$(mktemp -d)"
 keep="${KEEP:-}"   # KEEP=1 keeps the run directories and logs
 cleanup() { kill_nodes; [ -n "$keep" ] && echo "run directories kept in $work" || rm -rf "$work"; }

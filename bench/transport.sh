@@ -5,11 +5,9 @@
 #   bench/transport.sh [ROUNDS] [ROUND_TRIPS] [MESSAGES] [TRANSPORTS]
 # JVM options for both JVMs: BENCH_JAVA_OPTS, e.g. -Dpekko.remote.artery.advanced.aeron.idle-cpu-level=5
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-jar="$here/bench/target/benchmarks.jar"
-if [ ! -f "$jar" ] || [ -n "${BENCH_BUILD:-}" ]; then
-  (cd "$here" && mvn -o -q -Pbench -pl bench -am package -DskipTests)
-fi
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/build-lib.sh"
+need_bench_jar
+jar="$bench_jar"
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
 exec java -Xmx512m --add-opens java.base/sun.nio.ch=ALL-UNNAMED ${BENCH_JAVA_OPTS:-} \
