@@ -3,8 +3,10 @@ package io.quarry.bench;
 import com.esotericsoftware.kryo.Kryo;
 import com.esotericsoftware.kryo.io.Input;
 import com.esotericsoftware.kryo.io.Output;
+import io.quarry.config.ConfigKey;
+import io.quarry.config.RunConfig;
+import io.quarry.config.TrainerSpec;
 import io.quarry.protocol.ParameterChunks;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerContext;
@@ -38,6 +40,29 @@ public final class SyncRoundTrainer implements Trainer {
       return new SyncRoundTrainer();
     }
   }
+  /** Its run-config section: no keys of its own (it reads the stub's {@code stub.*}); sized by {@code stub.samples}. */
+  public static final class Spec implements TrainerSpec {
+    @Override
+    public String name() {
+      return "sync-bench";
+    }
+
+    @Override
+    public String description() {
+      return "benchmark only: times parameter-averaging rounds of stub.samples floats, one round per step";
+    }
+
+    @Override
+    public List<ConfigKey> keys() {
+      return List.of();
+    }
+
+    @Override
+    public long samples(RunConfig config) {
+      return config.raw().getLong("stub.samples");
+    }
+  }
+
 
   /** Each reference runs this many times unmeasured (JIT), then {@link #REFERENCE_REPEATS} times measured. */
   private static final int REFERENCE_WARMUP = 3;
@@ -47,7 +72,7 @@ public final class SyncRoundTrainer implements Trainer {
   @Override
   public ShardResult train(TrainerContext context) throws Exception {
     RunConfig config = context.config();
-    int length = Math.toIntExact(config.stub.samples());
+    int length = Math.toIntExact(config.raw().getLong("stub.samples"));
     long rounds = ((context.assignment().sampleCount() + config.batchSize - 1) / config.batchSize) * config.epochs;
     float[] params = new float[length];
     Random random = new Random(context.assignment().shard());

@@ -1,8 +1,8 @@
 package io.quarry.bench;
 
 import com.typesafe.config.ConfigFactory;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.RunCommand;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import java.time.Clock;
 import java.time.Duration;

@@ -1,5 +1,7 @@
 package io.quarry.coordinator;
 
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
 import io.quarry.coordinator.CoordinatorProtocol.OfferAnswered;
 import io.quarry.coordinator.CoordinatorProtocol.RunEnded;
 import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
@@ -9,13 +11,13 @@ import io.quarry.coordinator.run.ShardTable;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.coordinator.store.ShardRecord;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.RequestWork;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand.StopRun;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitRun;
 import io.quarry.protocol.CoordinatorCommand.WatchRun;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
@@ -25,8 +27,6 @@ import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.WorkerState;
-import io.quarry.protocol.config.RunConfig;
-import io.quarry.protocol.config.RunConfigException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -39,9 +39,6 @@ import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.cluster.typed.ClusterSingleton;
-import org.apache.pekko.cluster.typed.ClusterSingletonSettings;
-import org.apache.pekko.cluster.typed.SingletonActor;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
@@ -49,6 +46,9 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.ClusterSingletonSettings;
+import org.apache.pekko.cluster.typed.SingletonActor;
 
 /**
  * The coordinator (a cluster singleton in a cluster, a plain actor in local mode): it finds workers through the

@@ -1,13 +1,13 @@
 package io.quarry.coordinator;
 
-import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand.RequestWork;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.protocol.sketch.LossSketch;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -72,7 +72,7 @@ public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
     String runId = assign.spec().runId();
     long steps = ((shard.sampleCount() + config.batchSize - 1) / config.batchSize) * config.epochs;
     assign.run().tell(new RunCommand.ShardStarted(runId, shard.shard(), shard.attempt(), workerId, 0));
-    if (config.stub.hangAtStep() >= 0) {
+    if (config.raw().getLong("stub.hang-at-step") >= 0) {
       held = new Held(runId, shard.shard(), shard.attempt(), assign.run());
       return this;
     }

@@ -2,10 +2,10 @@ package io.quarry.deploy;
 
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigRenderOptions;
-import io.quarry.protocol.config.ConfigKey;
-import io.quarry.protocol.config.RunConfig;
-import io.quarry.protocol.config.RunConfigException;
-import io.quarry.protocol.config.RunConfigSchema;
+import io.quarry.config.ConfigKey;
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
+import io.quarry.config.RunConfigSchema;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;

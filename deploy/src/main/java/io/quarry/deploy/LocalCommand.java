@@ -1,15 +1,15 @@
 package io.quarry.deploy;
 
 import com.typesafe.config.ConfigFactory;
+import io.quarry.config.ConfigKey;
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
+import io.quarry.config.RunConfigSchema;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunSummary;
-import io.quarry.protocol.config.ConfigKey;
-import io.quarry.protocol.config.RunConfig;
-import io.quarry.protocol.config.RunConfigException;
-import io.quarry.protocol.config.RunConfigSchema;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,10 +18,10 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine;
 
 /** {@code quarry local}: one JVM, N workers, one run, followed to its end. */
 @Command(

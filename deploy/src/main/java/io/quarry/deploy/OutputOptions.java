@@ -1,6 +1,6 @@
 package io.quarry.deploy;
 
-import io.quarry.protocol.config.RunConfigException;
+import io.quarry.config.RunConfigException;
 import picocli.CommandLine.Option;
 
 /** What a run or a sweep prints, and whether it is a sweep: shared by {@code quarry local} and {@code quarry submit}. */

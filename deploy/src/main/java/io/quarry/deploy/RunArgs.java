@@ -1,7 +1,7 @@
 package io.quarry.deploy;
 
-import io.quarry.protocol.config.RunConfig;
-import io.quarry.protocol.config.RunConfigException;
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

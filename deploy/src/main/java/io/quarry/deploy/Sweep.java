@@ -1,9 +1,9 @@
 package io.quarry.deploy;
 
-import io.quarry.protocol.config.RunConfigException;
+import io.quarry.config.RunConfigException;
+import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

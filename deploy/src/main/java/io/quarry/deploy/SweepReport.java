@@ -1,6 +1,6 @@
 package io.quarry.deploy;
 
-import io.quarry.protocol.config.RunConfigException;
+import io.quarry.config.RunConfigException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;

@@ -117,7 +117,7 @@ class ClusterProcessesTest {
 
     Path localRuns = dir.resolve("local-runs");
     try (LocalCluster local = LocalCluster.start(2, localRuns, com.typesafe.config.ConfigFactory.empty())) {
-      String hocon = io.quarry.protocol.config.RunConfig.fromOverrides(config, Map.of()).toHocon();
+      String hocon = io.quarry.config.RunConfig.fromOverrides(config, Map.of()).toHocon();
       local.submit(new io.quarry.protocol.RunSpec("in-one-jvm", hocon)).toCompletableFuture()
           .get(30, java.util.concurrent.TimeUnit.SECONDS);
       assertEquals(io.quarry.protocol.RunState.COMPLETED,

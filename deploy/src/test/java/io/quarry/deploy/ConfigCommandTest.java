@@ -3,9 +3,9 @@ package io.quarry.deploy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quarry.protocol.config.ConfigKey;
-import io.quarry.protocol.config.RunConfig;
-import io.quarry.protocol.config.RunConfigSchema;
+import io.quarry.config.ConfigKey;
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigSchema;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -30,7 +30,7 @@ class ConfigCommandTest extends CliCapture {
     assertEquals(7, printed.epochs, "the override wins over the file");
     assertEquals(64, printed.batchSize, "from the included file, resolved relative to the run file");
     assertEquals(16, printed.hardExamples.k());
-    assertEquals(List.of(0, 2), printed.stub.faultShards());
+    assertEquals(List.of(0, 2), printed.raw().getIntList("stub.fault-shards"));
     assertEquals("my run", printed.name);
     assertEquals(RunConfigSchema.keys().size(), stdout().strip().lines().count(), "one line per key");
   }
@@ -45,8 +45,25 @@ class ConfigCommandTest extends CliCapture {
 
     RunConfig resolved = RunConfig.parse(trainerFirst);
     assertEquals("process", resolved.trainer);
-    assertEquals(List.of("python3", "train.py", "--epochs", "3"), resolved.process.command());
+    assertEquals(List.of("python3", "train.py", "--epochs", "3"), resolved.raw().getStringList("process.command"));
     assertEquals(trainerFirst, commandFirst, "the same overrides in another order resolve to the same config");
+  }
+
+  @Test
+  void everyTrainerOnTheClassPathDefaultsExactlyTheKeysItDeclares() {
+    // The launcher's class path has every module: the core keys, the stub and process trainers' sections (worker),
+    // the djl trainer's (djl), and the test trainer's.
+    assertTrue(RunConfigSchema.trainerNames().containsAll(List.of("djl", "process", "stub", "linear-sgd")),
+        RunConfigSchema.trainerNames().toString());
+    com.typesafe.config.Config reference = com.typesafe.config.ConfigFactory.defaultReference().getConfig("quarry.run");
+    java.util.Set<String> defaulted = new java.util.TreeSet<>();
+    reference.entrySet().forEach(entry -> defaulted.add(entry.getKey()));
+    java.util.Set<String> declared = new java.util.TreeSet<>();
+    for (ConfigKey key : RunConfigSchema.keys()) {
+      declared.add(key.path());
+      key.check(reference);
+    }
+    assertEquals(declared, defaulted, "schema keys and reference.conf defaults (quarry.run) name the same keys");
   }
 
   @Test

@@ -1,11 +1,14 @@
 package io.quarry.deploy;
 
+import io.quarry.config.ConfigKey;
+import io.quarry.config.RunConfig;
+import io.quarry.config.TrainerSpec;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerContext;
 import io.quarry.worker.trainer.TrainerFactory;
+import io.quarry.worker.trainer.stub.StubSettings;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,6 +41,29 @@ final class LinearSgdTrainer implements Trainer {
       return new LinearSgdTrainer();
     }
   }
+  /** Its run-config section: no keys of its own (it reads the stub's {@code stub.*}); sized by {@code stub.samples}. */
+  public static final class Spec implements TrainerSpec {
+    @Override
+    public String name() {
+      return "linear-sgd";
+    }
+
+    @Override
+    public String description() {
+      return "test only: plain SGD on a linear regression in pure Java, averaging its parameters every step";
+    }
+
+    @Override
+    public List<ConfigKey> keys() {
+      return List.of();
+    }
+
+    @Override
+    public long samples(RunConfig config) {
+      return config.raw().getLong("stub.samples");
+    }
+  }
+
 
   /** Sample {@code id}'s features (the first {@link #FEATURES}) and target (the last), from the seed alone. */
   static double[] sample(long seed, long id) {
@@ -56,11 +82,12 @@ final class LinearSgdTrainer implements Trainer {
   public ShardResult train(TrainerContext context) throws Exception {
     RunConfig config = context.config();
     ShardAssignment shard = context.assignment();
+    StubSettings stub = StubSettings.of(config);
     int batchSize = config.batchSize;
     long stepsPerEpoch = (shard.sampleCount() + batchSize - 1) / batchSize;
     long totalSteps = stepsPerEpoch * config.epochs;
-    boolean faulty = config.stub.faultsApplyTo(shard.shard())
-        && (config.stub.failAttempts() == 0 || shard.attempt() <= config.stub.failAttempts());
+    boolean faulty = stub.faultsApplyTo(shard.shard())
+        && (stub.failAttempts() == 0 || shard.attempt() <= stub.failAttempts());
     long every = config.sync.every();
     float lr = (float) config.learningRate;
 
@@ -69,11 +96,11 @@ final class LinearSgdTrainer implements Trainer {
     long samples = 0;
     for (long step = 0; step < totalSteps; step++) {
       if (context.stopRequested()) return new ShardResult(step, step, samples, loss, true);
-      if (faulty && step == config.stub.hangAtStep()) {
+      if (faulty && step == stub.hangAtStep()) {
         while (!context.stopRequested()) Thread.sleep(10);
         return new ShardResult(step, step, samples, loss, true);
       }
-      if (!config.stub.stepTime().isZero()) Thread.sleep(config.stub.stepTime().toMillis());
+      if (!stub.stepTime().isZero()) Thread.sleep(stub.stepTime().toMillis());
       long from = shard.firstSample() + (step % stepsPerEpoch) * batchSize;
       long to = Math.min(shard.firstSample() + shard.sampleCount(), from + batchSize);
       double[] gradient = new double[FEATURES + 1];

@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunSummary;
-import io.quarry.protocol.config.RunConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -96,10 +96,10 @@ class LocalDjlRunTest {
   void mislabelledSamplesFillTheMergedHardExamples() throws Exception {
     assertTrue(Files.isRegularFile(DIGITS), "missing " + DIGITS);
     List<String> rows = new java.util.ArrayList<>();
-    try (var reader = io.quarry.protocol.config.CsvRows.open(DIGITS)) {
+    try (var reader = io.quarry.djl.CsvRows.open(DIGITS)) {
       for (String line = reader.readLine(); line != null; line = reader.readLine()) if (!line.isBlank()) rows.add(line);
     }
-    boolean header = io.quarry.protocol.config.CsvRows.isHeader(rows.get(0));
+    boolean header = io.quarry.djl.CsvRows.isHeader(rows.get(0));
     List<String> data = new java.util.ArrayList<>(header ? rows.subList(1, rows.size()) : rows);
     long seed = 3;
     double valFraction = 0.2;

@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.ConfigFactory;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
-import io.quarry.protocol.ShardState;
 import io.quarry.protocol.RunSummary;
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.protocol.ShardState;
 import io.quarry.worker.Worker;
 import io.quarry.worker.trainer.stub.StubLossModel;
 import java.nio.file.Files;
@@ -72,7 +72,7 @@ class LocalRunLifecycleTest {
     assertEquals(4000, summary.samples());
     RunFiles files = new RunFiles(runsDir.resolve("demo"));
     assertTrue(Files.isRegularFile(files.dir.resolve("run.conf")));
-    assertEquals(2000, RunConfig.parse(Files.readString(files.dir.resolve("run.conf"))).stub.samples());
+    assertEquals(2000, RunConfig.parse(Files.readString(files.dir.resolve("run.conf"))).raw().getLong("stub.samples"));
 
     List<JsonNode> events = files.events();
     for (JsonNode event : events) {

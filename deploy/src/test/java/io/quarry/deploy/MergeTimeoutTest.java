@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.ConfigFactory;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunSummary;
-import io.quarry.protocol.config.RunConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;

@@ -22,7 +22,7 @@ class QuarryCliTest extends CliCapture {
     "hard-examples.kk=3            | unknown config key 'hard-examples.kk' (did you mean 'hard-examples.k'?)",
     "hard-examples.k=0             | config key 'hard-examples.k': invalid value 0; allowed: an integer from 1",
     "hard-examples.k=many          | config key 'hard-examples.k': invalid value \"many\"",
-    "trainer=bogus                 | config key 'trainer': invalid value \"bogus\"; allowed: one of stub",
+    "trainer=bogus                 | config key 'trainer': invalid value \"bogus\"; allowed: one of djl, linear-sgd, process, stub",
     "hard-examples.merge-mode=fast | config key 'hard-examples.merge-mode': invalid value \"fast\"; allowed: one of round-robin, top-k",
     "stub.step-time=soon           | config key 'stub.step-time': invalid value \"soon\"",
     "epochs                        | override 'epochs' is not of the form key=value",
@@ -112,11 +112,11 @@ class QuarryCliTest extends CliCapture {
     assertTrue(printed.contains("run main completed"), printed);
     assertTrue(printed.lines().anyMatch(l -> l.matches("validation: accuracy 0\\.\\d{4}, loss \\d+\\.\\d{4}")), printed);
     assertTrue(printed.contains("label") && printed.contains("predicted"), printed);
-    io.quarry.protocol.config.RunConfig config =
-        io.quarry.protocol.config.RunConfig.parse(Files.readString(tmp.resolve("main/run.conf")));
+    io.quarry.config.RunConfig config =
+        io.quarry.config.RunConfig.parse(Files.readString(tmp.resolve("main/run.conf")));
     assertEquals("djl", config.trainer);
-    assertEquals("cnn", config.model.type());
-    assertEquals("shapes", config.dataset.synthetic());
+    assertEquals("cnn", config.raw().getString("model.type"));
+    assertEquals("shapes", config.raw().getString("dataset.synthetic"));
     assertTrue(config.sync.average());
     RunFiles files = new RunFiles(tmp.resolve("main"));
     assertFalse(files.events("sync_round").isEmpty());

@@ -1,11 +1,11 @@
 package io.quarry.deploy;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
-import io.quarry.protocol.config.RunConfig;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;

@@ -48,7 +48,7 @@ class SweepCliTest extends CliCapture {
     "epochs=1,2 hard-examples.kk=3       | unknown config key 'hard-examples.kk' (did you mean 'hard-examples.k'?)",
     "epochs=1,2 batch-size=big           | config key 'batch-size': invalid value \"big\"",
     "epochs=1,0                          | config key 'epochs': invalid value 0; allowed: an integer from 1",
-    "trainer=stub,jax                    | config key 'trainer': invalid value \"jax\"; allowed: one of stub",
+    "trainer=stub,jax                    | config key 'trainer': invalid value \"jax\"; allowed: one of djl, linear-sgd, process, stub",
     "epochs=1,2 epochs                   | override 'epochs' is not of the form key=value",
     "epochs=1,2 stub.fault-shards=[0,x]  | config key 'stub.fault-shards': invalid value [0,\"x\"]",
     "epochs=1,2 stub.fault-shards=[0,2   | config key 'stub.fault-shards': invalid value \"[0,2\"",
@@ -100,8 +100,8 @@ class SweepCliTest extends CliCapture {
 
     assertEquals(0, exit, stderr());
     String conf = Files.readString(runs().resolve("file/run.conf"));
-    assertEquals(1, io.quarry.protocol.config.RunConfig.parse(conf).epochs);
-    assertEquals(200, io.quarry.protocol.config.RunConfig.parse(conf).stub.samples());
+    assertEquals(1, io.quarry.config.RunConfig.parse(conf).epochs);
+    assertEquals(200, io.quarry.config.RunConfig.parse(conf).raw().getLong("stub.samples"));
   }
 
   @Test

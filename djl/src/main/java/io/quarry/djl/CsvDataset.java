@@ -1,6 +1,5 @@
 package io.quarry.djl;
 
-import io.quarry.protocol.config.CsvRows;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.file.Path;

@@ -14,8 +14,8 @@ import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.checkpoint.CheckpointException;
 import io.quarry.worker.checkpoint.CheckpointManifest;
 import io.quarry.worker.checkpoint.CheckpointStore;
@@ -80,6 +80,7 @@ public final class DjlTrainer implements Trainer {
   static final ReentrantLock STEP_LOCK = new ReentrantLock();
 
   private final RunConfig config;
+  private final DjlSettings djl;
   private final boolean perSampleLosses;
 
   public DjlTrainer(RunConfig config) {
@@ -93,6 +94,7 @@ public final class DjlTrainer implements Trainer {
    */
   public DjlTrainer(RunConfig config, boolean perSampleLosses) {
     this.config = config;
+    this.djl = DjlSettings.of(config);
     this.perSampleLosses = perSampleLosses;
   }
 
@@ -120,10 +122,10 @@ public final class DjlTrainer implements Trainer {
     CheckpointStore store = new CheckpointStore(context.checkpointDir());
 
     Device device = device(context.device());
-    try (Model model = Model.newInstance("quarry-" + config.model.type(), device, "PyTorch")) {
-      Block block = Models.build(config.model, data);
+    try (Model model = Model.newInstance("quarry-" + djl.model().type(), device, "PyTorch")) {
+      Block block = Models.build(djl.model(), data);
       model.setBlock(block);
-      block.initialize(model.getNDManager(), DataType.FLOAT32, Models.batchShape(config.model, data, 1));
+      block.initialize(model.getNDManager(), DataType.FLOAT32, Models.batchShape(djl.model(), data, 1));
       Models.initialise(block, config.seed);
       List<Pair<String, Parameter>> parameters = new ArrayList<>();
       for (Pair<String, Parameter> p : block.getParameters()) parameters.add(p);
@@ -187,7 +189,7 @@ public final class DjlTrainer implements Trainer {
           if (context.stopRequested()) return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, true);
           int epoch = (int) (step / stepsPerEpoch);
           if (epoch != orderEpoch) {
-            order = config.dataset.shuffle() ? epochOrder(count, config.seed, shard, epoch) : inOrder(count);
+            order = djl.dataset().shuffle() ? epochOrder(count, config.seed, shard, epoch) : inOrder(count);
             orderEpoch = epoch;
           }
           int from = (int) ((step % stepsPerEpoch) * batchSize);
@@ -203,7 +205,7 @@ public final class DjlTrainer implements Trainer {
           float stepLoss;
           STEP_LOCK.lockInterruptibly();
           try (NDManager batch = trainer.getManager().newSubManager()) {
-            NDArray input = buffers.inputs(batch, Models.batchShape(config.model, data, n));
+            NDArray input = buffers.inputs(batch, Models.batchShape(djl.model(), data, n));
             NDArray y = buffers.labels(batch);
             try (GradientCollector collector = trainer.newGradientCollector()) {
               NDArray logits = trainer.forward(new NDList(input)).singletonOrThrow();
@@ -253,7 +255,7 @@ public final class DjlTrainer implements Trainer {
           boolean epochEnd = next % stepsPerEpoch == 0;
           if (epochEnd) {
             telemetry.epoch(step, epoch, (float) (epochLossSum / Math.max(1, epochSteps)));
-            float[] eval = evaluate(trainer, data, config.model, classes);
+            float[] eval = evaluate(trainer, data, djl.model(), classes);
             telemetry.eval(step, epoch, eval[0], eval[1]);
             lastValLoss = eval[0];
             lastValAccuracy = eval[1];
@@ -326,9 +328,9 @@ public final class DjlTrainer implements Trainer {
   public static float[] savedParameters(RunConfig config, Path checkpoint) throws IOException {
     PreparedData data = PreparedData.of(config);
     try (Model model = Model.newInstance("quarry-saved", Device.cpu(), "PyTorch")) {
-      Block block = Models.build(config.model, data);
+      Block block = Models.build(DjlSettings.of(config).model(), data);
       model.setBlock(block);
-      block.initialize(model.getNDManager(), DataType.FLOAT32, Models.batchShape(config.model, data, 1));
+      block.initialize(model.getNDManager(), DataType.FLOAT32, Models.batchShape(DjlSettings.of(config).model(), data, 1));
       Path params = checkpoint.resolve(PARAMS_FILE);
       try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(params)))) {
         block.loadParameters(model.getNDManager(), in);
@@ -349,13 +351,13 @@ public final class DjlTrainer implements Trainer {
   }
 
   /** Mean loss and accuracy over the validation split; {NaN, NaN} when it is empty. */
-  static float[] evaluate(ai.djl.training.Trainer trainer, PreparedData data, RunConfig.Model model, int classes) {
+  static float[] evaluate(ai.djl.training.Trainer trainer, PreparedData data, DjlSettings.Model model, int classes) {
     try (NoGrad off = new NoGrad()) { // no graph for a forward pass nobody back-propagates
       return evaluateWithoutGrad(trainer, data, model, classes);
     }
   }
 
-  private static float[] evaluateWithoutGrad(ai.djl.training.Trainer trainer, PreparedData data, RunConfig.Model model,
+  private static float[] evaluateWithoutGrad(ai.djl.training.Trainer trainer, PreparedData data, DjlSettings.Model model,
       int classes) {
     TabularData val = data.val();
     int rows = val.rows();
@@ -472,6 +474,6 @@ public final class DjlTrainer implements Trainer {
 
   @Override
   public String toString() {
-    return "DjlTrainer[" + config.model.type() + ", optimizer=" + config.optimizer.type() + "]";
+    return "DjlTrainer[" + djl.model().type() + ", optimizer=" + djl.optimizer().type() + "]";
   }
 }

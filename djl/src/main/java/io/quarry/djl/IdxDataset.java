@@ -1,6 +1,5 @@
 package io.quarry.djl;
 
-import io.quarry.protocol.config.IdxFiles;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;

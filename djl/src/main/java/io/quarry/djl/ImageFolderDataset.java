@@ -1,6 +1,5 @@
 package io.quarry.djl;
 
-import io.quarry.protocol.config.ImageFolderFiles;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;

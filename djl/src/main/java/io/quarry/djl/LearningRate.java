@@ -1,6 +1,6 @@
 package io.quarry.djl;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 
 /**
  * The learning rate of each shard step ({@code optimizer.lr}, {@code optimizer.schedule}, {@code optimizer.warmup-steps},
@@ -17,7 +17,7 @@ import io.quarry.protocol.config.RunConfig;
  */
 public record LearningRate(double base, String schedule, long warmupSteps, long decayEvery, double decayFactor, long totalSteps) {
   public static LearningRate of(RunConfig config, long totalSteps) {
-    RunConfig.Optimizer o = config.optimizer;
+    DjlSettings.Optimizer o = DjlSettings.of(config).optimizer();
     return new LearningRate(config.learningRate, o.schedule(), o.warmupSteps(), o.decayEvery(), o.decayFactor(), totalSteps);
   }
 

@@ -12,7 +12,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.util.Pair;
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -27,7 +27,7 @@ final class Models {
    * {@code cnn}: (3×3 convolution with padding 1, ReLU, 2×2 max-pooling) per {@code model.channels}, flatten, then the
    * MLP's layers.
    */
-  static Block build(RunConfig.Model model, PreparedData data) {
+  static Block build(DjlSettings.Model model, PreparedData data) {
     SequentialBlock block = new SequentialBlock();
     if (model.type().equals("cnn")) {
       if (!data.images()) {
@@ -57,7 +57,7 @@ final class Models {
   }
 
   /** The shape of a batch of {@code n} samples as the model takes them: (n, C, H, W) for a CNN, (n, features) else. */
-  static Shape batchShape(RunConfig.Model model, PreparedData data, long n) {
+  static Shape batchShape(DjlSettings.Model model, PreparedData data, long n) {
     return model.type().equals("cnn")
         ? new Shape(n, data.channels(), data.height(), data.width())
         : new Shape(n, data.features());

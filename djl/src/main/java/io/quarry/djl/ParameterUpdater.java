@@ -7,7 +7,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.util.Pair;
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -45,9 +45,9 @@ final class ParameterUpdater {
   private long updates;
 
   ParameterUpdater(RunConfig config, List<Pair<String, Parameter>> parameters, NDManager manager) {
-    this.type = config.optimizer.type();
-    this.momentum = (float) config.optimizer.momentum();
-    this.weightDecay = (float) config.optimizer.weightDecay();
+    this.type = DjlSettings.of(config).optimizer().type();
+    this.momentum = (float) DjlSettings.of(config).optimizer().momentum();
+    this.weightDecay = (float) DjlSettings.of(config).optimizer().weightDecay();
     this.parameters = List.copyOf(parameters);
     this.prescaled = type.equals("sgd") && momentum == 0 && weightDecay == 0;
     int slots = type.equals("sgd") ? (momentum == 0 ? 0 : 1) : 2;

@@ -1,6 +1,6 @@
 package io.quarry.djl;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.file.Path;
@@ -30,7 +30,7 @@ public final class PreparedData {
       int labelColumn, double valFraction, long samples, String normalize, long seed) {
     /** The dataset keys {@code config}'s data depends on; the others are blanked so they do not split the cache. */
     static Key of(RunConfig config) {
-      RunConfig.Dataset d = config.dataset;
+      DjlSettings.Dataset d = DjlSettings.of(config).dataset();
       String format = d.format();
       boolean synthetic = format.equals("synthetic");
       boolean blobs = synthetic && d.synthetic().equals("blobs");
@@ -73,7 +73,7 @@ public final class PreparedData {
   }
 
   private static PreparedData load(RunConfig config) throws IOException {
-    RunConfig.Dataset d = config.dataset;
+    DjlSettings.Dataset d = DjlSettings.of(config).dataset();
     SourceData source = switch (d.format()) {
       case "csv" -> SourceData.of(CsvDataset.load(Path.of(d.path()), d.labelColumn()));
       case "idx" -> IdxDataset.load(Path.of(d.path()));

@@ -1,19 +1,19 @@
 package io.quarry.djl;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
  * A seeded train/validation split of {@code total} rows: a seeded shuffle picks the validation rows
- * ({@link RunConfig.Dataset#valCount} of them); both splits keep the rows in file order, so training sample id {@code i}
+ * ({@link DjlSettings.Dataset#valCount} of them); both splits keep the rows in file order, so training sample id {@code i}
  * is the {@code i}-th training row, the same on every worker.
  */
 public record Split(int[] train, int[] val) {
   private static final long SALT = 0x5_9117L;
 
   public static Split of(int total, double valFraction, long seed) {
-    int valCount = (int) RunConfig.Dataset.valCount(total, valFraction);
+    int valCount = (int) DjlSettings.Dataset.valCount(total, valFraction);
     int[] order = new int[total];
     for (int i = 0; i < total; i++) order[i] = i;
     SplittableRandom random = new SplittableRandom(seed ^ SALT);

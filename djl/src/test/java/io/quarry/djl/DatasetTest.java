@@ -6,8 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quarry.protocol.config.CsvRows;
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -75,7 +74,7 @@ class DatasetTest {
     assertArrayEquals(a.val(), b.val());
     assertEquals(200, a.val().length);
     assertEquals(800, a.train().length);
-    assertEquals(RunConfig.Dataset.trainCount(1000, 0.2), a.train().length);
+    assertEquals(DjlSettings.Dataset.trainCount(1000, 0.2), a.train().length);
     int[] all = new int[1000];
     System.arraycopy(a.train(), 0, all, 0, 800);
     System.arraycopy(a.val(), 0, all, 800, 200);

@@ -1,6 +1,6 @@
 package io.quarry.djl;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import java.awt.image.BufferedImage;
 import java.io.DataOutputStream;
 import java.io.IOException;

@@ -1,5 +1,6 @@
 package io.quarry.worker;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExampleSnapshot;
@@ -7,7 +8,6 @@ import io.quarry.protocol.ParameterChunks;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.WorkerCommand.AssignShard;
 import io.quarry.protocol.WorkerCommand.CollectHardExamples;
 import io.quarry.protocol.WorkerCommand.CoordinatorAnnounced;
@@ -15,7 +15,7 @@ import io.quarry.protocol.WorkerCommand.FromCoordinator;
 import io.quarry.protocol.WorkerCommand.MergedHardExamples;
 import io.quarry.protocol.WorkerCommand.ReleaseRun;
 import io.quarry.protocol.WorkerCommand.StopShard;
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.hardexamples.HardExampleTracker;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;

@@ -7,13 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.ParameterChunks;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerFactory;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
@@ -13,7 +14,6 @@ import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.trainer.LabellingTestTrainer;
 import io.quarry.worker.trainer.Payload;
 import io.quarry.worker.trainer.TrainerRegistry;

@@ -1,10 +1,10 @@
 package io.quarry.coordinator.http;
 
 import com.typesafe.config.ConfigException;
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.protocol.RunSpec;
-import io.quarry.protocol.config.RunConfig;
-import io.quarry.protocol.config.RunConfigException;
 import java.util.List;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quarry.protocol.config.RunConfig;
-import io.quarry.protocol.config.RunConfigException;
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,8 +1,8 @@
 package io.quarry.worker.telemetry;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.TelemetryEvent;
-import io.quarry.protocol.config.RunConfig;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -15,12 +15,12 @@ import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.QueueOfferResult;
 import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
-import org.apache.pekko.japi.Pair;
 
 /**
  * The telemetry stream of one shard attempt: a bounded queue the training thread offers to without blocking,

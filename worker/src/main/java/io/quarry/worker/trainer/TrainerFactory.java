@@ -1,6 +1,6 @@
 package io.quarry.worker.trainer;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 
 /**
  * Makes trainers of one kind. Factories are found with {@link java.util.ServiceLoader} (listed in

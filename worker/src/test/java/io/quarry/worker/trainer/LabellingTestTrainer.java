@@ -1,6 +1,6 @@
 package io.quarry.worker.trainer;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.trainer.stub.StubTrainer;
 import java.awt.image.BufferedImage;

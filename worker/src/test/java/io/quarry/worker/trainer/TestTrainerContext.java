@@ -1,7 +1,7 @@
 package io.quarry.worker.trainer;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import java.nio.file.Path;

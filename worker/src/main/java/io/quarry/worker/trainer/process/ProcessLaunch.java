@@ -1,7 +1,7 @@
 package io.quarry.worker.trainer.process;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.trainer.TrainerContext;
 import java.io.File;
 import java.util.ArrayList;
@@ -56,7 +56,8 @@ final class ProcessLaunch {
   /** The process builder for one attempt; stdout and stderr stay pipes for the trainer to read. */
   static ProcessBuilder builder(RunConfig config, TrainerContext context) {
     Map<String, String> values = values(context);
-    ProcessBuilder builder = new ProcessBuilder(expand(config.process.command(), values));
+    ProcessSettings process = ProcessSettings.of(config);
+    ProcessBuilder builder = new ProcessBuilder(expand(process.command(), values));
     Map<String, String> env = builder.environment();
     env.put("QUARRY_RUN_ID", values.get("run_id"));
     env.put("QUARRY_SHARD", values.get("shard"));
@@ -73,7 +74,7 @@ final class ProcessLaunch {
     env.put("QUARRY_SAMPLE_COUNT", values.get("sample_count"));
     // Always set, so a value inherited from the worker's own environment cannot contradict the run's config.
     env.put(RunConfig.DISABLE_TELEMETRY_ENV, Boolean.toString(!config.telemetryEnabled()));
-    if (!config.process.workdir().isBlank()) builder.directory(new File(config.process.workdir()));
+    if (!process.workdir().isBlank()) builder.directory(new File(process.workdir()));
     return builder;
   }
 }

@@ -1,7 +1,7 @@
 package io.quarry.worker.trainer.process;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerContext;
@@ -49,9 +49,11 @@ public final class ProcessTrainer implements Trainer {
   private static final String END_OF_STDOUT = new String("<end of stdout>");
 
   private final RunConfig config;
+  private final ProcessSettings process;
 
   public ProcessTrainer(RunConfig config) {
-    if (config.process.command().isEmpty()) {
+    this.process = ProcessSettings.of(config);
+    if (process.command().isEmpty()) {
       throw new IllegalArgumentException("config key 'process.command' is empty; trainer = process needs the program to run");
     }
     this.config = config;
@@ -70,9 +72,9 @@ public final class ProcessTrainer implements Trainer {
     String where = "shard " + assignment.shard() + " attempt " + assignment.attempt() + " of run " + context.runId();
     ProcessBuilder builder = ProcessLaunch.builder(config, context);
     List<String> command = builder.command();
-    Duration hangTimeout = config.process.hangTimeout();
-    Duration grace = config.process.grace();
-    ProgramOutput output = new ProgramOutput(context, config.process.metrics());
+    Duration hangTimeout = process.hangTimeout();
+    Duration grace = process.grace();
+    ProgramOutput output = new ProgramOutput(context, process.metrics());
 
     try (StderrLog stderr = StderrLog.open(logFile(context.checkpointDir(), assignment.shard()),
         "=== " + Instant.now() + " " + where + " on worker " + context.workerId() + ": " + command + " ===")) {
@@ -257,6 +259,6 @@ public final class ProcessTrainer implements Trainer {
 
   @Override
   public String toString() {
-    return "ProcessTrainer" + config.process.command();
+    return "ProcessTrainer" + process.command();
   }
 }

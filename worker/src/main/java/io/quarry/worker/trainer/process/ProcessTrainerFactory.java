@@ -1,6 +1,6 @@
 package io.quarry.worker.trainer.process;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerFactory;
 

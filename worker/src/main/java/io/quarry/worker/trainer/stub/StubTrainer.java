@@ -1,7 +1,7 @@
 package io.quarry.worker.trainer.stub;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.checkpoint.CheckpointException;
 import io.quarry.worker.checkpoint.CheckpointManifest;
 import io.quarry.worker.checkpoint.CheckpointStore;
@@ -43,9 +43,11 @@ public final class StubTrainer implements Trainer {
   private static final long RNG_SALT = 0x57AB_5EEDL;
 
   private final RunConfig config;
+  private final StubSettings stub;
 
   public StubTrainer(RunConfig config) {
     this.config = config;
+    this.stub = StubSettings.of(config);
   }
 
   /** True when {@code sampleId} is planted hard in a run with {@code seed}; see {@link StubLossModel}. */
@@ -71,10 +73,11 @@ public final class StubTrainer implements Trainer {
    * first N attempts are slow, which makes a straggler that a speculative copy can overtake.
    */
   public static long stepDelayNs(RunConfig config, int shard, int attempt) {
-    long baseNs = config.stub.stepTime().toNanos();
-    int slowAttempts = config.stub.slowAttempts();
-    boolean slow = config.stub.faultsApplyTo(shard) && (slowAttempts == 0 || attempt <= slowAttempts);
-    double slowFactor = slow ? config.stub.slowFactor() : 1.0;
+    StubSettings stub = StubSettings.of(config);
+    long baseNs = stub.stepTime().toNanos();
+    int slowAttempts = stub.slowAttempts();
+    boolean slow = stub.faultsApplyTo(shard) && (slowAttempts == 0 || attempt <= slowAttempts);
+    double slowFactor = slow ? stub.slowFactor() : 1.0;
     if (slowFactor == 1.0) return baseNs;
     return Math.round((baseNs == 0 ? SLOW_BASE_NS : baseNs) * slowFactor);
   }
@@ -90,16 +93,16 @@ public final class StubTrainer implements Trainer {
     if (sampleCount < 1) throw new IllegalArgumentException("shard " + shard + " has no samples (sampleCount " + sampleCount + ")");
     int batchSize = config.batchSize;
     long seed = config.seed;
-    double hardFraction = config.stub.hardFraction();
+    double hardFraction = stub.hardFraction();
     long stepsPerEpoch = stepsPerEpoch(sampleCount, batchSize);
     long totalSteps = stepsPerEpoch * config.epochs;
     int telemetryEverySteps = config.telemetry.everySteps();
     int checkpointEverySteps = config.checkpointEverySteps;
 
-    boolean faulty = config.stub.faultsApplyTo(shard);
-    int failAttempts = config.stub.failAttempts();
-    long failAtStep = faulty && (failAttempts == 0 || assignment.attempt() <= failAttempts) ? config.stub.failAtStep() : -1;
-    long hangAtStep = faulty ? config.stub.hangAtStep() : -1;
+    boolean faulty = stub.faultsApplyTo(shard);
+    int failAttempts = stub.failAttempts();
+    long failAtStep = faulty && (failAttempts == 0 || assignment.attempt() <= failAttempts) ? stub.failAtStep() : -1;
+    long hangAtStep = faulty ? stub.hangAtStep() : -1;
     long stepDelayNs = stepDelayNs(config, shard, assignment.attempt());
 
     HardExampleSink hardExamples = context.hardExamples();
@@ -258,6 +261,6 @@ public final class StubTrainer implements Trainer {
 
   @Override
   public String toString() {
-    return "StubTrainer[seed=" + config.seed + ", step-time=" + config.stub.stepTime() + "]";
+    return "StubTrainer[seed=" + config.seed + ", step-time=" + stub.stepTime() + "]";
   }
 }

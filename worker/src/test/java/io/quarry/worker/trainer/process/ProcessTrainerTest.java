@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.quarry.config.RunConfig;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.config.RunConfig;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.TestTrainerContext;
 import io.quarry.worker.trainer.TrainerRegistry;

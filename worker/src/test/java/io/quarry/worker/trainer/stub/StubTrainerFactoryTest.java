@@ -3,7 +3,7 @@ package io.quarry.worker.trainer.stub;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import io.quarry.worker.trainer.TrainerFactory;
 import java.util.List;
 import java.util.Map;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.TestTrainerContext;
 import java.nio.file.Path;

@@ -7,14 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import io.quarry.worker.checkpoint.CheckpointException;
 import io.quarry.worker.checkpoint.CheckpointManifest;
 import io.quarry.worker.checkpoint.CheckpointStore;
 import io.quarry.worker.trainer.ShardResult;
-import io.quarry.worker.trainer.TestTrainerContext;
 import io.quarry.worker.trainer.TestTrainerContext.Offer;
 import io.quarry.worker.trainer.TestTrainerContext.StepEvent;
+import io.quarry.worker.trainer.TestTrainerContext;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;

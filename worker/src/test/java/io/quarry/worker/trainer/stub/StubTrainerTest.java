@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.quarry.protocol.config.RunConfig;
+import io.quarry.config.RunConfig;
 import io.quarry.worker.trainer.ShardResult;
-import io.quarry.worker.trainer.TestTrainerContext;
 import io.quarry.worker.trainer.TestTrainerContext.Offer;
 import io.quarry.worker.trainer.TestTrainerContext.StepEvent;
+import io.quarry.worker.trainer.TestTrainerContext;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.BitSet;

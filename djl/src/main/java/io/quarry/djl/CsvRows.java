@@ -1,5 +1,6 @@
-package io.quarry.protocol.config;
+package io.quarry.djl;
 
+import io.quarry.config.RunConfigException;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;

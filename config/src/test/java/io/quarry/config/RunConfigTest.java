@@ -1,4 +1,4 @@
-package io.quarry.protocol.config;
+package io.quarry.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -36,7 +36,7 @@ class RunConfigTest {
     RunConfig config = RunConfig.parse("");
 
     assertEquals("", config.name);
-    assertEquals("stub", config.trainer);
+    assertEquals("toy", config.trainer, "this module's tests make their test trainer the default");
     assertEquals(3, config.epochs);
     assertEquals(32, config.batchSize);
     assertEquals(42L, config.seed);
@@ -48,19 +48,28 @@ class RunConfigTest {
         new RunConfig.HardExamples(128, false, "round-robin", Duration.ofSeconds(1), Duration.ofSeconds(2), 0.9),
         config.hardExamples);
     assertEquals(new RunConfig.Telemetry(true, 1, 8192, 512, Duration.ofMillis(200)), config.telemetry);
-    assertEquals(
-        new RunConfig.Stub(10_000, Duration.ofMillis(10), 0.12, -1, 0, -1, 1.0, 0, List.of()), config.stub);
     assertEquals(2.0, config.stragglerFactor);
     assertEquals(Duration.ofSeconds(5), config.stragglerWindow);
     assertFalse(config.speculative);
-    assertTrue(config.stub.faultsApplyTo(5));
-    assertEquals(new RunConfig.Process(List.of(), 10_000, "", List.of(), Duration.ofSeconds(10), Duration.ofMinutes(5)),
-        config.process);
+    assertEquals(new RunConfig.Sync(false, 10, Duration.ofSeconds(10)), config.sync);
+    assertEquals(1000, config.datasetSamples(), "sized by the trainer's spec");
   }
 
   @Test
   void emptyOverridesGiveTheDefaults() {
     assertEquals(RunConfig.parse("").raw(), overrides().raw());
+  }
+
+  @Test
+  void eachTrainerContributesItsSectionToTheSchema() {
+    assertEquals(List.of("needy", "toy"), RunConfigSchema.trainerNames());
+    assertEquals(ConfigKey.Kind.LONG, RunConfigSchema.key("toy.samples").kind());
+    assertEquals(ConfigKey.Kind.STRING_LIST, RunConfigSchema.key("needy.command").kind());
+    assertEquals("toy", RunConfigSchema.trainer("toy").name());
+    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfigSchema.trainer("bogus"));
+    assertTrue(e.getMessage().contains("one of needy, toy"), e.getMessage());
+    // A trainer's keys are valid whichever trainer the run selects (a run file may carry keys for several).
+    assertEquals(5, RunConfig.parse("", List.of("toy.samples=5")).datasetSamples());
   }
 
   @Test
@@ -109,19 +118,15 @@ class RunConfigTest {
 
   @Test
   void durationOverridesParse() {
-    RunConfig config = overrides("stub.step-time=5ms", "hard-examples.merge-interval=2s");
+    RunConfig config = overrides("toy.step-time=5ms", "hard-examples.merge-interval=2s");
 
-    assertEquals(Duration.ofMillis(5), config.stub.stepTime());
+    assertEquals(Duration.ofMillis(5), config.raw().getDuration("toy.step-time"));
     assertEquals(Duration.ofSeconds(2), config.hardExamples.mergeInterval());
   }
 
   @Test
   void listOverridesParse() {
-    RunConfig config = overrides("stub.fault-shards=[0,2]");
-
-    assertEquals(List.of(0, 2), config.stub.faultShards());
-    assertTrue(config.stub.faultsApplyTo(2));
-    assertFalse(config.stub.faultsApplyTo(1));
+    assertEquals(List.of(0, 2), overrides("toy.fault-shards=[0,2]").raw().getIntList("toy.fault-shards"));
   }
 
   @Test
@@ -136,7 +141,7 @@ class RunConfigTest {
   @Test
   void toHoconParsesBackToAnEqualConfig() {
     RunConfig config = overrides(
-        "epochs=4", "hard-examples.k=64", "seed=-7", "stub.step-time=5ms", "stub.fault-shards=[0,2]",
+        "epochs=4", "hard-examples.k=64", "seed=-7", "toy.step-time=5ms", "toy.fault-shards=[0,2]",
         "optimizer.lr=0.5", "name=a \"quoted\" name", "telemetry.enabled=false");
 
     RunConfig reparsed = RunConfig.parse(config.toHocon());
@@ -145,7 +150,6 @@ class RunConfigTest {
     assertEquals(config.toHocon(), reparsed.toHocon());
     assertEquals(config.hardExamples, reparsed.hardExamples);
     assertEquals(config.telemetry, reparsed.telemetry);
-    assertEquals(config.stub, reparsed.stub);
     assertEquals(config.name, reparsed.name);
     assertEquals(config.seed, reparsed.seed);
     assertEquals(config.learningRate, reparsed.learningRate, 0.0);
@@ -159,8 +163,8 @@ class RunConfigTest {
 
   @Test
   void unknownKeyInHoconIsRejected() {
-    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("stub { step-tme = 5ms }"));
-    assertTrue(e.getMessage().contains("'stub.step-tme'") && e.getMessage().contains("'stub.step-time'"), e.getMessage());
+    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("toy { step-tme = 5ms }"));
+    assertTrue(e.getMessage().contains("'toy.step-tme'") && e.getMessage().contains("'toy.step-time'"), e.getMessage());
   }
 
   @Test
@@ -181,7 +185,7 @@ class RunConfigTest {
 
   @Test
   void unknownTrainerListsTheAllowedTrainers() {
-    rejected("trainer=bogus", "'trainer'", "bogus", "one of " + String.join(", ", RunConfigSchema.TRAINERS));
+    rejected("trainer=bogus", "'trainer'", "bogus", "one of " + String.join(", ", RunConfigSchema.trainerNames()));
   }
 
   @Test
@@ -203,25 +207,16 @@ class RunConfigTest {
   }
 
   @Test
-  void processTrainerTakesItsCommandAsAList() {
-    RunConfig config = overrides("trainer=process", "process.command=[\"python3\", \"train.py\", \"--shard\", \"{shard}\"]",
-        "process.metrics=[acc, grad_norm]", "process.grace=2s", "process.hang-timeout=0");
-
-    assertEquals("process", config.trainer);
-    assertEquals(List.of("python3", "train.py", "--shard", "{shard}"), config.process.command());
-    assertEquals(List.of("acc", "grad_norm"), config.process.metrics());
-    assertEquals(Duration.ofSeconds(2), config.process.grace());
-    assertEquals(Duration.ZERO, config.process.hangTimeout());
+  void aTrainersOwnCheckRefusesTheRunNamingTheKey() {
+    rejected("trainer=needy", "'needy.command'", "trainer = needy");
+    assertEquals(List.of("run"), overrides("trainer=needy", "needy.command=[run]").raw().getStringList("needy.command"));
+    // Only for runs that select it: the default trainer does not need needy.command.
+    assertTrue(overrides("needy.command=[]").raw().getStringList("needy.command").isEmpty());
   }
 
   @Test
-  void processTrainerWithoutACommandNamesTheKey() {
-    rejected("trainer=process", "'process.command'", "trainer = process");
-  }
-
-  @Test
-  void processCommandThatIsNotAListIsRejected() {
-    rejected("process.command=python3", "'process.command'", "a list of strings");
+  void aListKeyGivenAPlainStringIsRejected() {
+    rejected("needy.command=python3", "'needy.command'", "a list of strings");
   }
 
   @Test
@@ -231,15 +226,15 @@ class RunConfigTest {
 
   @Test
   void badDurationNamesKeyValueAndForm() {
-    rejected("stub.step-time=banana", "'stub.step-time'", "banana", "a duration from 0ms to");
-    rejected("stub.step-time=-5ms", "'stub.step-time'", "-5ms", "a duration from 0ms to");
+    rejected("toy.step-time=banana", "'toy.step-time'", "banana", "a duration from 0ms to");
+    rejected("toy.step-time=-5ms", "'toy.step-time'", "-5ms", "a duration from 0ms to");
   }
 
   @Test
   void badListNamesKeyValueAndForm() {
-    rejected("stub.fault-shards=[0,x]", "'stub.fault-shards'", "a list of integers");
-    rejected("stub.fault-shards=[-1]", "'stub.fault-shards'", "a list of integers from 0");
-    rejected("stub.fault-shards=[0,2", "'stub.fault-shards'", "a list of integers");
+    rejected("toy.fault-shards=[0,x]", "'toy.fault-shards'", "a list of integers");
+    rejected("toy.fault-shards=[-1]", "'toy.fault-shards'", "a list of integers from 0");
+    rejected("toy.fault-shards=[0,2", "'toy.fault-shards'", "a list of integers");
   }
 
   @Test
@@ -286,15 +281,15 @@ class RunConfigTest {
 
   @Test
   void overridesAreValidatedOnceWhateverTheirOrder() {
-    String command = "process.command=[\"python3\", \"train.py\"]";
-    RunConfig trainerFirst = RunConfig.parse("", List.of("trainer=process", command));
-    RunConfig commandFirst = RunConfig.parse("", List.of(command, "trainer=process"));
+    String command = "needy.command=[\"python3\", \"train.py\"]";
+    RunConfig trainerFirst = RunConfig.parse("", List.of("trainer=needy", command));
+    RunConfig commandFirst = RunConfig.parse("", List.of(command, "trainer=needy"));
     assertEquals(trainerFirst.toHocon(), commandFirst.toHocon());
-    assertEquals(List.of("python3", "train.py"), trainerFirst.process.command());
+    assertEquals(List.of("python3", "train.py"), trainerFirst.raw().getStringList("needy.command"));
     // A later override of the same key wins; the result is still checked as a whole.
     assertEquals(4, RunConfig.parse("epochs = 2", List.of("epochs=3", "epochs=4")).epochs);
-    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("", List.of("trainer=process")));
-    assertTrue(e.getMessage().contains("'process.command'"), e.getMessage());
+    RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("", List.of("trainer=needy")));
+    assertTrue(e.getMessage().contains("'needy.command'"), e.getMessage());
   }
 
   @Test
@@ -310,7 +305,7 @@ class RunConfigTest {
   @Test
   void nearestFindsTheClosestKey() {
     assertEquals("hard-examples.k", RunConfigSchema.nearest("hard-examples.kk"));
-    assertEquals("stub.step-time", RunConfigSchema.nearest("stub.steptime"));
+    assertEquals("toy.step-time", RunConfigSchema.nearest("toy.steptime"));
     assertEquals(0, RunConfigSchema.editDistance("seed", "seed"));
     assertEquals(3, RunConfigSchema.editDistance("kitten", "sitting"));
   }

@@ -1,4 +1,4 @@
-package io.quarry.protocol.config;
+package io.quarry.djl;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;

@@ -1,5 +1,6 @@
-package io.quarry.protocol.config;
+package io.quarry.djl;
 
+import io.quarry.config.RunConfigException;
 import java.io.BufferedInputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
@@ -63,7 +64,7 @@ public record IdxFiles(Path trainImages, Path trainLabels, Path valImages, Path 
 
   /**
    * The training split's size: every training image when the t10k files are the validation split, else
-   * {@link RunConfig.Dataset#trainCount} of them.
+   * {@link DjlSettings.Dataset#trainCount} of them.
    */
   public long trainingSamples(double valFraction) {
     int images;
@@ -72,7 +73,7 @@ public record IdxFiles(Path trainImages, Path trainLabels, Path valImages, Path 
     } catch (IOException e) {
       throw new RunConfigException("cannot read dataset.path: " + e.getMessage());
     }
-    return hasVal() ? images : RunConfig.Dataset.trainCount(images, valFraction);
+    return hasVal() ? images : DjlSettings.Dataset.trainCount(images, valFraction);
   }
 
   /** Opens {@code file} for reading, gunzipping a {@code .gz}; a bad gzip header fails naming the file. */

@@ -1,5 +1,6 @@
-package io.quarry.protocol.config;
+package io.quarry.djl;
 
+import io.quarry.config.RunConfigException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -100,10 +101,10 @@ public record ImageFolderFiles(Path root, List<String> classes, List<List<Path>>
 
   /**
    * The training split's size: every training image when the dataset has a validation directory, else
-   * {@link RunConfig.Dataset#trainCount} of them.
+   * {@link DjlSettings.Dataset#trainCount} of them.
    */
   public long trainingSamples(double valFraction) {
-    return hasVal() ? trainImages() : RunConfig.Dataset.trainCount(trainImages(), valFraction);
+    return hasVal() ? trainImages() : DjlSettings.Dataset.trainCount(trainImages(), valFraction);
   }
 
   private static int count(List<List<Path>> byClass) {

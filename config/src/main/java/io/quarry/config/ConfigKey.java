@@ -1,9 +1,8 @@
-package io.quarry.protocol.config;
+package io.quarry.config;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigValue;
-import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 
@@ -30,39 +29,39 @@ public record ConfigKey(String path, Kind kind, double min, double max, List<Str
     choices = List.copyOf(choices);
   }
 
-  static ConfigKey integer(String path, long min, long max, String doc) {
+  public static ConfigKey integer(String path, long min, long max, String doc) {
     return new ConfigKey(path, Kind.INT, min, max, List.of(), doc);
   }
 
-  static ConfigKey longInt(String path, long min, long max, String doc) {
+  public static ConfigKey longInt(String path, long min, long max, String doc) {
     return new ConfigKey(path, Kind.LONG, min, max, List.of(), doc);
   }
 
-  static ConfigKey decimal(String path, double min, double max, String doc) {
+  public static ConfigKey decimal(String path, double min, double max, String doc) {
     return new ConfigKey(path, Kind.DOUBLE, min, max, List.of(), doc);
   }
 
-  static ConfigKey bool(String path, String doc) {
+  public static ConfigKey bool(String path, String doc) {
     return new ConfigKey(path, Kind.BOOLEAN, 0, 0, List.of(), doc);
   }
 
-  static ConfigKey text(String path, String doc) {
+  public static ConfigKey text(String path, String doc) {
     return new ConfigKey(path, Kind.STRING, 0, 0, List.of(), doc);
   }
 
-  static ConfigKey duration(String path, long minMs, long maxMs, String doc) {
+  public static ConfigKey duration(String path, long minMs, long maxMs, String doc) {
     return new ConfigKey(path, Kind.DURATION, minMs, maxMs, List.of(), doc);
   }
 
-  static ConfigKey choice(String path, List<String> choices, String doc) {
+  public static ConfigKey choice(String path, List<String> choices, String doc) {
     return new ConfigKey(path, Kind.CHOICE, 0, 0, choices, doc);
   }
 
-  static ConfigKey intList(String path, long min, long max, String doc) {
+  public static ConfigKey intList(String path, long min, long max, String doc) {
     return new ConfigKey(path, Kind.INT_LIST, min, max, List.of(), doc);
   }
 
-  static ConfigKey stringList(String path, String doc) {
+  public static ConfigKey stringList(String path, String doc) {
     return new ConfigKey(path, Kind.STRING_LIST, 0, 0, List.of(), doc);
   }
 
@@ -86,7 +85,7 @@ public record ConfigKey(String path, Kind kind, double min, double max, List<Str
   }
 
   /** Throws a {@link RunConfigException} unless the key's value in {@code config} is allowed. */
-  void check(Config config) {
+  public void check(Config config) {
     ConfigValue raw = config.getValue(path);
     String shown = raw.render(com.typesafe.config.ConfigRenderOptions.concise());
     try {
@@ -124,9 +123,5 @@ public record ConfigKey(String path, Kind kind, double min, double max, List<Str
   private static String fmt(double value) {
     if (value == Long.MAX_VALUE || value >= 9.2e18) return "max";
     return value == Math.rint(value) ? Long.toString((long) value) : Double.toString(value);
-  }
-
-  static Duration durationOf(Config config, String path) {
-    return config.getDuration(path);
   }
 }

@@ -1,10 +1,12 @@
-package io.quarry.protocol.config;
+package io.quarry.djl;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.quarry.config.RunConfig;
+import io.quarry.config.RunConfigException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,0 +1,212 @@
+package io.quarry.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigRenderOptions;
+import com.typesafe.config.ConfigValueFactory;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A validated run config: the typed view of the keys every run has, the resolved HOCON of every key (the core keys
+ * and each trainer's section, {@link TrainerSpec}) that travels in a run's spec and is written to {@code run.conf},
+ * and the trainer it selects. A trainer reads its own section from {@link #raw()} into a typed view of its own.
+ */
+public final class RunConfig {
+  /** The environment variable that turns fast mode on for every run this process starts. */
+  public static final String DISABLE_TELEMETRY_ENV = "QUARRY_DISABLE_TELEMETRY";
+
+  private static final Config DEFAULTS = ConfigFactory.defaultReference().getConfig("quarry.run");
+
+  private final Config config;
+
+  public final String name;
+  public final String trainer;
+  public final int epochs;
+  public final int batchSize;
+  public final long seed;
+  public final int shards;
+  public final int priority;
+  public final int maxAttempts;
+  public final int checkpointEverySteps;
+  public final double learningRate;
+  public final HardExamples hardExamples;
+  public final Telemetry telemetry;
+  public final Sync sync;
+  public final double stragglerFactor;
+  public final Duration stragglerWindow;
+  public final boolean speculative;
+
+  /** {@code hard-examples.*}. */
+  public record HardExamples(
+      int k, boolean runWindow, String mergeMode, Duration mergeInterval, Duration mergeTimeout, double thresholdQuantile) {}
+
+  /** {@code telemetry.*}. */
+  public record Telemetry(boolean enabled, int everySteps, int bufferSize, int batchSize, Duration batchInterval) {}
+
+  /**
+   * {@code sync.*}: parameter averaging across the shards of a run.
+   *
+   * @param average true for {@code sync.mode = average}
+   * @param every steps between rounds
+   * @param timeout a round completes without the shards that have not answered within this
+   */
+  public record Sync(boolean average, long every, Duration timeout) {}
+
+  private RunConfig(Config config) {
+    this.config = config;
+    name = config.getString("name");
+    trainer = config.getString("trainer");
+    epochs = config.getInt("epochs");
+    batchSize = config.getInt("batch-size");
+    seed = config.getLong("seed");
+    shards = config.getInt("shards");
+    priority = config.getInt("priority");
+    maxAttempts = config.getInt("max-attempts");
+    checkpointEverySteps = config.getInt("checkpoint.every-steps");
+    learningRate = config.getDouble("optimizer.lr");
+    stragglerFactor = config.getDouble("stragglers.factor");
+    stragglerWindow = config.getDuration("stragglers.window");
+    speculative = config.getBoolean("speculative");
+    hardExamples = new HardExamples(
+        config.getInt("hard-examples.k"),
+        config.getString("hard-examples.window").equals("run"),
+        config.getString("hard-examples.merge-mode"),
+        config.getDuration("hard-examples.merge-interval"),
+        config.getDuration("hard-examples.merge-timeout"),
+        config.getDouble("hard-examples.threshold-quantile"));
+    telemetry = new Telemetry(
+        config.getBoolean("telemetry.enabled"),
+        config.getInt("telemetry.every-steps"),
+        config.getInt("telemetry.buffer-size"),
+        config.getInt("telemetry.batch-size"),
+        config.getDuration("telemetry.batch-interval"));
+    sync = new Sync(
+        config.getString("sync.mode").equals("average"),
+        config.getLong("sync.every"),
+        config.getDuration("sync.timeout"));
+    if (speculative && sync.average()) {
+      throw new RunConfigException("config key 'speculative': on cannot be combined with sync.mode = average (a "
+          + "speculative copy would send a second set of parameters for its shard to every averaging round); allowed: "
+          + "speculative = off with sync.mode = average, or sync.mode = none");
+    }
+  }
+
+  /** The trainer this run selects: its section of the schema, its checks, and how to size its data. */
+  public TrainerSpec trainerSpec() {
+    return RunConfigSchema.trainer(trainer);
+  }
+
+  /**
+   * The number of samples the run's training data holds (what the coordinator splits into shards), from the
+   * trainer. May read files: call it where blocking is allowed, never on an actor's thread.
+   */
+  public long datasetSamples() {
+    return trainerSpec().samples(this);
+  }
+
+  /** Parses and validates run-config HOCON (keys without the {@code quarry.run.} prefix) over the defaults. */
+  public static RunConfig parse(String hocon) {
+    return parse(hocon, List.of());
+  }
+
+  /**
+   * Run-config HOCON with {@code key=value} overrides (as typed on the command line) applied over it, in order (a
+   * later override of a key wins), validated once: the overrides are one change to the config, so their order never
+   * decides whether it is valid ({@code trainer=process} before or after {@code process.command=[...]}).
+   */
+  public static RunConfig parse(String hocon, List<String> overrides) {
+    Config user;
+    try {
+      user = ConfigFactory.parseString(hocon).resolve();
+    } catch (ConfigException e) {
+      throw new RunConfigException("run config is not valid HOCON: " + e.getMessage());
+    }
+    return validate(applied(user, overrides));
+  }
+
+  /**
+   * Builds a run config from {@code key=value} overrides (as typed on the command line) over the defaults,
+   * then applies {@code QUARRY_DISABLE_TELEMETRY} from {@code env}.
+   */
+  public static RunConfig fromOverrides(List<String> overrides, Map<String, String> env) {
+    Config user = applied(ConfigFactory.empty(), overrides);
+    if (telemetryDisabledBy(env)) user = user.withValue("telemetry.enabled", ConfigValueFactory.fromAnyRef(false));
+    return validate(user);
+  }
+
+  /** True when the environment asks for fast mode. */
+  public static boolean telemetryDisabledBy(Map<String, String> env) {
+    return "true".equalsIgnoreCase(env.getOrDefault(DISABLE_TELEMETRY_ENV, "").trim());
+  }
+
+  /** This config with more {@code key=value} overrides applied, in order, validated once. */
+  public RunConfig with(String... overrides) {
+    return validate(applied(config, List.of(overrides)));
+  }
+
+  /** {@code base} with the overrides applied in order: a later one wins. */
+  private static Config applied(Config base, List<String> overrides) {
+    Config user = base;
+    for (String override : overrides) user = parseOverride(override).withFallback(user);
+    return user;
+  }
+
+  private static Config parseOverride(String override) {
+    int eq = override.indexOf('=');
+    if (eq <= 0) {
+      throw new RunConfigException("override '" + override + "' is not of the form key=value (e.g. epochs=3)");
+    }
+    String key = override.substring(0, eq).trim();
+    String value = override.substring(eq + 1).trim();
+    try {
+      return ConfigFactory.parseString(quoteKey(key) + " = " + (value.isEmpty() ? "\"\"" : value)).resolve();
+    } catch (ConfigException e) {
+      // Not HOCON (for instance an unbalanced bracket): take the text literally as a string.
+      return ConfigFactory.empty().withValue(key, ConfigValueFactory.fromAnyRef(value));
+    }
+  }
+
+  private static String quoteKey(String key) {
+    if (!key.matches("[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*")) {
+      throw new RunConfigException("override key '" + key + "' is not a config path (letters, digits, '-', '_' and '.')");
+    }
+    return key;
+  }
+
+  private static RunConfig validate(Config user) {
+    List<String> unknown = new ArrayList<>();
+    for (Map.Entry<String, com.typesafe.config.ConfigValue> entry : user.entrySet()) {
+      if (RunConfigSchema.key(entry.getKey()) == null) unknown.add(entry.getKey());
+    }
+    if (!unknown.isEmpty()) {
+      String key = unknown.stream().sorted().findFirst().orElseThrow();
+      throw new RunConfigException("unknown config key '" + key + "' (did you mean '"
+          + String.join("' or '", RunConfigSchema.suggestions(key))
+          + "'?); `quarry local --help` lists the keys");
+    }
+    Config merged = user.withFallback(DEFAULTS).resolve();
+    for (ConfigKey key : RunConfigSchema.keys()) key.check(merged);
+    RunConfig config = new RunConfig(merged);
+    config.trainerSpec().check(config);
+    return config;
+  }
+
+  /** The resolved config as HOCON, every key present; parses back to an equal config. */
+  public String toHocon() {
+    return config.root().render(ConfigRenderOptions.defaults().setOriginComments(false).setComments(false).setJson(false));
+  }
+
+  /** Every key's value, for trainers that read their own section. */
+  public Config raw() {
+    return config;
+  }
+
+  /** True when per-step telemetry is on. */
+  public boolean telemetryEnabled() {
+    return telemetry.enabled();
+  }
+}

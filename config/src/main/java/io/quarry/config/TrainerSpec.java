@@ -1,0 +1,40 @@
+package io.quarry.config;
+
+import java.util.List;
+
+/**
+ * What a trainer adds to the run config: its section of the schema (the keys it reads, with their types, ranges and
+ * meaning), the checks that span several of its keys, and the size of a run's dataset. Implementations are found with
+ * {@link java.util.ServiceLoader} ({@code META-INF/services/io.quarry.config.TrainerSpec}), beside the trainer's
+ * factory: a trainer that comes as a jar of its own adds its keys to every place that reads run configs (validation
+ * and its "did you mean", {@code quarry config --schema}, the coordinator's sizing of a run) by being on the class
+ * path. The defaults of its keys live in its jar's {@code reference.conf} under {@code quarry.run}.
+ */
+public interface TrainerSpec {
+  /** The value of the run config's {@code trainer} key that selects this trainer. */
+  String name();
+
+  /** What the trainer trains, in one line, for the schema listing. */
+  String description();
+
+  /**
+   * The keys this trainer reads (paths without the {@code quarry.run.} prefix). Every key of every trainer on the
+   * class path is valid in every run config, whichever trainer it selects (a run file may name keys for several).
+   */
+  List<ConfigKey> keys();
+
+  /**
+   * Checks that span several keys, for a run that selects this trainer; throws {@link RunConfigException} naming the
+   * key, the value and what is allowed. Reads no files (that is {@link #samples}'s job).
+   */
+  default void check(RunConfig config) {}
+
+  /**
+   * How many samples the run's training data holds: what the coordinator splits into shards (sample ids
+   * {@code 0 .. n-1}). It may read files (a csv's rows, an image folder's listing), so callers run it where blocking
+   * is allowed, never on an actor's thread.
+   *
+   * @throws RunConfigException when the data is missing or unreadable, naming the key, the path and what was expected
+   */
+  long samples(RunConfig config);
+}
