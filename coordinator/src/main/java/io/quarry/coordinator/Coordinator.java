@@ -430,7 +430,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     long submittedMs = setup.recovered() == null ? clock.millis() : setup.recovered().submittedUnixMs();
     RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
-        setup.directory().path().toString(), List.of());
+        setup.directory().path().toString(), List.of(), io.quarry.protocol.RunCounters.ZERO);
     ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId,
         DispatcherSelector.fromConfig("quarry.coordinator.io-dispatcher"));
     getContext().watchWith(actor, new RunTerminated(runId));
@@ -541,7 +541,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       // The run actor crashed before it could end the run: record it as failed so watchers are not left hanging.
       run.summary = new RunSummary(terminated.runId(), RunState.FAILED,
           "the run actor stopped unexpectedly (see the coordinator log)", 0, 0, 0, 0, 0, 0, List.of(),
-          runsDir.resolve(terminated.runId()).toString(), Double.NaN, Double.NaN);
+          runsDir.resolve(terminated.runId()).toString(), Double.NaN, Double.NaN, io.quarry.protocol.RunCounters.ZERO);
       run.wantsWorkers = false;
     }
     releaseOffers(terminated.runId());

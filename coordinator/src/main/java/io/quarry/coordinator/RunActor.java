@@ -29,6 +29,7 @@ import io.quarry.protocol.RunCommand.ShardStarted;
 import io.quarry.protocol.RunCommand.ShardStopped;
 import io.quarry.protocol.RunCommand.SyncChunk;
 import io.quarry.protocol.RunCommand.TelemetryBatch;
+import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
@@ -114,6 +115,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   private final Set<ActorRef<RunUpdate>> watchers = new HashSet<>();
   /** The last telemetry batch written per shard attempt (worker/shard/attempt), to drop batches sent twice. */
   private final Map<String, Long> lastBatchSeq = new java.util.HashMap<>();
+  /** Per worker, its latest running totals of its counters for this run. */
+  private final Map<String, RunCounters> workerCounters = new java.util.HashMap<>();
 
   private RunState state = RunState.PENDING;
   private boolean failing;
@@ -289,7 +292,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     participants.put(offer.workerId(), offer.worker());
     assignedWorkers.put(offer.workerId(), offer.worker());
     ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), shard.attempt(), shard.firstSample,
-        shard.sampleCount, directory.checkpointDir(shard.index, shard.attempt()).toAbsolutePath().toString(), shard.lastCheckpoint());
+        shard.sampleCount, directory.checkpointDir(shard.index, shard.attempt()).toAbsolutePath().toString(), shard.lastCheckpoint(),
+        shard.checkpointStep());
     offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));
     ObjectNode event = shardEvent("shard_assigned", shard.index, shard.attempt(), offer.workerId());
     if (shard.lastCheckpoint() != null) {
@@ -334,7 +338,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   }
 
   private Behavior<RunCommand> onShardCompleted(ShardCompleted report) {
-    account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
+    account(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     String[] otherCopy = shards.otherCopy(report.shard(), report.attempt());
     if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep())) return next();
     if (otherCopy != null) stopOtherCopy(report, otherCopy);
@@ -357,7 +361,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   }
 
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
-    account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
+    account(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     ShardTable.Shard shard = shards.shard(report.shard());
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
@@ -384,7 +388,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
   }
 
   private Behavior<RunCommand> onShardStopped(ShardStopped report) {
-    account(report.stepsTrained(), report.samplesTrained(), report.droppedEvents());
+    account(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep())) return next();
     leaveSync(report.shard(), false);
     ObjectNode event = shardEvent("shard_stopped", report.shard(), report.attempt(), report.workerId());
@@ -510,7 +514,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       assignedWorkers.put(offer.workerId(), offer.worker());
       String checkpointDir = directory.checkpointDir(shard.index, attempt).toAbsolutePath().toString();
       ShardAssignment assignment = new ShardAssignment(shard.index, shards.size(), attempt, shard.firstSample,
-          shard.sampleCount, checkpointDir, shard.lastCheckpoint());
+          shard.sampleCount, checkpointDir, shard.lastCheckpoint(), shard.checkpointStep());
       offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment, getContext().getSelf()));
       ObjectNode event = shardEvent("shard_speculated", shard.index, attempt, offer.workerId());
       event.put("copy_of_worker", shard.workerId());
@@ -536,10 +540,20 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     directory.write(event);
   }
 
-  private void account(long steps, long samples, long dropped) {
+  private void account(String workerId, long steps, long samples, RunCounters counters) {
     stepsTrained += steps;
     samplesTrained += samples;
-    droppedEvents += dropped;
+    RunCounters before = workerCounters.getOrDefault(workerId, RunCounters.ZERO);
+    RunCounters after = before.max(counters);
+    workerCounters.put(workerId, after);
+    droppedEvents += after.get(io.quarry.protocol.RunCounter.TELEMETRY_DROPPED) - before.get(io.quarry.protocol.RunCounter.TELEMETRY_DROPPED);
+  }
+
+  /** The run's counters: the workers' running totals added up. */
+  private RunCounters counters() {
+    RunCounters total = RunCounters.ZERO;
+    for (RunCounters counters : workerCounters.values()) total = total.plus(counters);
+    return total;
   }
 
   // --- stop and fail ---
@@ -882,7 +896,7 @@ final class RunActor extends AbstractBehavior<RunCommand> {
     return new RunStatus(runId, config.name, shown, submittedAtMs, startedAtMs, finishedAtMs, progress.steps(),
         progress.totalSteps(), lastLoss, progress.samplesPerSec(), droppedEvents, nextMerge, finalReason, shardStatus,
         List.copyOf(participants.keySet()), directory.path().toString(),
-        lastMerged.subList(0, Math.min(5, lastMerged.size())));
+        lastMerged.subList(0, Math.min(5, lastMerged.size())), counters());
   }
 
   private void complete() {
@@ -895,7 +909,8 @@ final class RunActor extends AbstractBehavior<RunCommand> {
       valAccuracy = shardMetrics.values().stream().mapToDouble(RunLedger.ShardMetrics::valAccuracy).average().orElseThrow();
     }
     summary = new RunSummary(runId, finalStatus, finalReason, shards.stepsReached(), shards.stepsRedone(),
-        samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString(), valLoss, valAccuracy);
+        samplesTrained, wallMs, droppedEvents, nextMerge, lastMerged, directory.path().toString(), valLoss, valAccuracy,
+        counters());
     ObjectNode event = directory.event("run_completed");
     event.put("status", finalStatus.wireName());
     event.put("steps", summary.steps());

@@ -5,6 +5,7 @@ import io.quarry.protocol.CoordinatorCommand.RequestWork;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
@@ -77,14 +78,15 @@ public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
       return this;
     }
     assign.run().tell(new RunCommand.ShardCompleted(runId, shard.shard(), shard.attempt(), workerId, steps, steps,
-        shard.sampleCount() * config.epochs, 0, 1.0f, Float.NaN, Float.NaN));
+        shard.sampleCount() * config.epochs, RunCounters.ZERO, 1.0f, Float.NaN, Float.NaN));
     askForWork();
     return this;
   }
 
   private Behavior<WorkerCommand> onStop(WorkerCommand.StopShard stop) {
     if (held != null && held.runId().equals(stop.runId()) && held.shard() == stop.shard()) {
-      held.run().tell(new RunCommand.ShardStopped(held.runId(), held.shard(), held.attempt(), workerId, 0, 0, 0, 0));
+      held.run().tell(new RunCommand.ShardStopped(held.runId(), held.shard(), held.attempt(), workerId, 0, 0, 0,
+          RunCounters.ZERO));
       held = null;
       askForWork();
     }

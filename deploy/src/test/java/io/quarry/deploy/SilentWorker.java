@@ -41,7 +41,7 @@ final class SilentWorker {
           String runId = assign.spec().runId();
           assign.run().tell(new RunCommand.ShardStarted(runId, a.shard(), a.attempt(), workerId, 0));
           assign.run().tell(new RunCommand.ShardCompleted(runId, a.shard(), a.attempt(), workerId, steps, steps,
-              a.sampleCount() * config.epochs, 0, 1.0f, Float.NaN, Float.NaN));
+              a.sampleCount() * config.epochs, io.quarry.protocol.RunCounters.ZERO, 1.0f, Float.NaN, Float.NaN));
           coordinator.tell(new CoordinatorCommand.RequestWork(incarnation, workerId, "cpu", self));
           return Behaviors.same();
         })

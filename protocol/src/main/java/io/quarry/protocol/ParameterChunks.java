@@ -26,4 +26,14 @@ public final class ParameterChunks {
   public static int length(int length, int chunk) {
     return Math.max(0, Math.min(FLOATS_PER_CHUNK, length - start(chunk)));
   }
+
+  /** {@code vector} cut into its chunks, in order: copies, so the caller may change {@code vector} afterwards. */
+  public static float[][] cut(float[] vector) {
+    float[][] chunks = new float[count(vector.length)][];
+    for (int chunk = 0; chunk < chunks.length; chunk++) {
+      int start = start(chunk);
+      chunks[chunk] = java.util.Arrays.copyOfRange(vector, start, start + length(vector.length, chunk));
+    }
+    return chunks;
+  }
 }

@@ -16,7 +16,7 @@ public sealed interface RunCommand
 
   /** A lifecycle report about one shard attempt. Never dropped, sent in fast mode too. */
   sealed interface ShardReport extends RunCommand, QuarryMessage
-      permits ShardStarted, ShardCheckpointed, ShardCompleted, ShardFailed, ShardStopped {
+      permits ShardStarted, ShardProgressed, ShardCheckpointed, ShardCompleted, ShardFailed, ShardStopped {
     String runId();
 
     int shard();
@@ -30,6 +30,19 @@ public sealed interface RunCommand
   record ShardStarted(String runId, int shard, int attempt, String workerId, long startStep)
       implements ShardReport {}
 
+  /**
+   * How far a running attempt has come, sent every few seconds ({@code quarry.worker.progress-interval}) whether
+   * telemetry is on or off: the run's progress, ETA and straggler detection come from these, never from telemetry.
+   *
+   * @param step the shard step the attempt has reached (steps done, counted from the shard's start)
+   * @param samples samples this attempt has trained
+   * @param loss the last step's mean loss; {@code NaN} before the first or when the trainer reports none
+   * @param counters the worker's running totals of its counters for the run ({@link RunCounter.Side#WORKER})
+   */
+  record ShardProgressed(
+      String runId, int shard, int attempt, String workerId, long step, long samples, float loss, RunCounters counters)
+      implements ShardReport {}
+
   /** A checkpoint was written; the shard resumes from {@code path} if this attempt is lost. */
   record ShardCheckpointed(String runId, int shard, int attempt, String workerId, long step, String path)
       implements ShardReport {}
@@ -40,7 +53,7 @@ public sealed interface RunCommand
    * @param endStep the shard step it ended at
    * @param stepsTrained steps trained in this attempt (redone steps included)
    * @param samplesTrained samples trained in this attempt
-   * @param droppedEvents step events this attempt dropped under back-pressure
+   * @param counters the worker's running totals of its counters for the run ({@link RunCounter.Side#WORKER})
    * @param finalLoss the last step's mean loss
    * @param valLoss the shard model's last validation loss; {@code NaN} when its trainer does not evaluate
    * @param valAccuracy the shard model's last validation accuracy; {@code NaN} when its trainer does not evaluate
@@ -53,7 +66,7 @@ public sealed interface RunCommand
       long endStep,
       long stepsTrained,
       long samplesTrained,
-      long droppedEvents,
+      RunCounters counters,
       float finalLoss,
       float valLoss,
       float valAccuracy)
@@ -68,7 +81,7 @@ public sealed interface RunCommand
       String reason,
       long stepsTrained,
       long samplesTrained,
-      long droppedEvents)
+      RunCounters counters)
       implements ShardReport {}
 
   /** The shard's trainer stopped on request. */
@@ -80,7 +93,7 @@ public sealed interface RunCommand
       long endStep,
       long stepsTrained,
       long samplesTrained,
-      long droppedEvents)
+      RunCounters counters)
       implements ShardReport {}
 
   /**

@@ -22,6 +22,7 @@ import java.util.List;
  * @param workers the workers that have trained a shard of the run and are not lost
  * @param runDir the run directory on the coordinator's machine
  * @param hardest the hardest examples of the latest merge (at most 5), highest loss first
+ * @param counters the run's counters so far ({@link RunCounter})
  */
 public record RunStatus(
     String runId,
@@ -40,7 +41,8 @@ public record RunStatus(
     List<ShardStatus> shards,
     List<String> workers,
     String runDir,
-    List<HardExample> hardest)
+    List<HardExample> hardest,
+    RunCounters counters)
     implements QuarryMessage {
   public RunStatus {
     shards = List.copyOf(shards);

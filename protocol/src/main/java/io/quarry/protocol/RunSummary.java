@@ -18,6 +18,7 @@ import java.util.List;
  * @param runDir the run directory
  * @param valLoss the mean over the shards' models of their final validation loss; {@code NaN} when none evaluated
  * @param valAccuracy the same for validation accuracy (with {@code sync.mode = average} every shard holds one model)
+ * @param counters the run's counters at its end ({@link RunCounter})
  */
 public record RunSummary(
     String runId,
@@ -32,7 +33,8 @@ public record RunSummary(
     List<HardExample> hardest,
     String runDir,
     double valLoss,
-    double valAccuracy)
+    double valAccuracy,
+    RunCounters counters)
     implements QuarryMessage {
   public RunSummary {
     hardest = List.copyOf(hardest);

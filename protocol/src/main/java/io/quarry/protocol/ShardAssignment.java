@@ -10,6 +10,7 @@ package io.quarry.protocol;
  * @param sampleCount how many consecutive sample indices the shard holds
  * @param checkpointDir where this shard's checkpoints live ({@code runs/<run_id>/checkpoints/<shard>})
  * @param resumeFrom the checkpoint to resume from, or {@code null} to start at step 0
+ * @param resumeStep the shard step that checkpoint holds (the step the attempt starts at); 0 without one
  */
 public record ShardAssignment(
     int shard,
@@ -18,5 +19,6 @@ public record ShardAssignment(
     long firstSample,
     long sampleCount,
     String checkpointDir,
-    String resumeFrom)
+    String resumeFrom,
+    long resumeStep)
     implements QuarryMessage {}

@@ -20,7 +20,8 @@ public sealed interface WorkerCommand
           ReleaseRun,
           AdoptShard,
           AveragedChunk,
-          AveragingFailed {
+          AveragingFailed,
+          SizeRun {
     /** The incarnation of the coordinator that sent it. */
     long incarnation();
   }
@@ -89,6 +90,23 @@ public sealed interface WorkerCommand
       int totalLength,
       float[] values)
       implements FromCoordinator {}
+
+  /**
+   * Size a submitted run's dataset with the trainer it names (its {@code io.quarry.config.TrainerSpec}), where the
+   * data is: on a worker, not on the coordinator's host. The worker reads what it must (a csv's rows, an image
+   * folder's listing) off its actor thread and answers {@link RunSized}.
+   */
+  record SizeRun(long incarnation, RunSpec spec, ActorRef<RunSized> replyTo) implements FromCoordinator {}
+
+  /**
+   * The answer to {@link SizeRun}: the number of samples the run's training data holds, or why it cannot be sized
+   * (a missing file, a corrupt header: the config error a person reads).
+   *
+   * @param samples the training split's size; -1 when {@code error} says why there is none
+   * @param error empty when sized
+   * @param workerId the worker that sized it
+   */
+  record RunSized(String runId, long samples, String error, String workerId) implements QuarryMessage {}
 
   /**
    * The run has no average for this shard attempt's round {@code round}. When {@code fatal} the attempt's parameters

@@ -6,6 +6,8 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.ParameterChunks;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCounter;
+import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand.AssignShard;
@@ -40,8 +42,6 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.agrona.collections.LongHashSet;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -63,7 +63,6 @@ import org.slf4j.LoggerFactory;
  * coordinator incarnation older than the newest seen are ignored (fencing).
  */
 public final class Worker extends AbstractBehavior<WorkerCommand> {
-  private static final Pattern CHECKPOINT_STEP = Pattern.compile("step-(\\d+)$");
   /** For the training thread, which must not use the actor's context. */
   private static final Logger TRAINING_LOG = LoggerFactory.getLogger(Worker.class);
 
@@ -90,6 +89,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private static final class RunTracking {
     final HardExampleTracker tracker;
     final AtomicLong stepsTrained = new AtomicLong();
+    /** Step events the run's finished attempts on this worker dropped. Only touched on the actor thread. */
+    long telemetryDropped;
     volatile List<HardExample> merged = List.of();
     volatile PayloadRenderer renderer;
     /** Only touched on the actor thread. */
@@ -253,7 +254,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     String runId = message.spec().runId();
     if (current != null) {
       message.run().tell(new RunCommand.ShardFailed(runId, assignment.shard(), assignment.attempt(), workerId,
-          "worker " + workerId + " is busy with shard " + current.assignment.shard() + " of run " + current.runId, 0, 0, 0));
+          "worker " + workerId + " is busy with shard " + current.assignment.shard() + " of run " + current.runId, 0, 0,
+          counters(runs.get(runId), 0)));
       return this;
     }
     RunConfig config;
@@ -263,7 +265,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       trainer = trainers.get(config.trainer).create(config);
     } catch (RuntimeException e) {
       message.run().tell(new RunCommand.ShardFailed(runId, assignment.shard(), assignment.attempt(), workerId,
-          "cannot start trainer: " + e.getMessage(), 0, 0, 0));
+          "cannot start trainer: " + e.getMessage(), 0, 0, counters(runs.get(runId), 0)));
       requestWork();
       return this;
     }
@@ -286,7 +288,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         "trainer-" + token,
         DispatcherSelector.fromConfig("quarry.worker.trainer-dispatcher"));
     message.run().tell(new RunCommand.ShardStarted(runId, assignment.shard(), assignment.attempt(), workerId,
-        resumeStep(assignment)));
+        assignment.resumeStep()));
     runner.tell(TrainerRunner.Start.INSTANCE);
     return this;
   }
@@ -420,7 +422,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (shard == null || shard.token != message.token()) return this;
     current = null;
     ShardAssignment a = shard.assignment;
-    long dropped = shard.telemetry.droppedEvents();
+    RunTracking tracking = runs.get(shard.runId);
+    tracking.telemetryDropped += shard.telemetry.droppedEvents();
+    RunCounters dropped = counters(tracking, 0);
     TrainerRunner.Outcome outcome = shard.outcome;
     ShardResult result = outcome.result();
     if (outcome.failure() != null) {
@@ -444,17 +448,27 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     return this;
   }
 
+  /**
+   * This worker's running totals of its counters for a run: its tracker's, and the telemetry its attempts dropped
+   * ({@code attemptDropped} more for an attempt still running).
+   */
+  private static RunCounters counters(RunTracking tracking, long attemptDropped) {
+    if (tracking == null) return RunCounters.ZERO;
+    synchronized (tracking.tracker) {
+      return RunCounters.ZERO
+          .with(RunCounter.SAMPLES_REJECTED, tracking.tracker.rejectedOffers())
+          .with(RunCounter.NONFINITE_LOSSES, tracking.tracker.nanLosses())
+          .with(RunCounter.TELEMETRY_DROPPED, tracking.telemetryDropped + attemptDropped);
+    }
+  }
+
   private void requestWork() {
     if (coordinator != null) {
       coordinator.tell(new CoordinatorCommand.RequestWork(incarnation, workerId, device, getContext().getSelf()));
     }
   }
 
-  private static long resumeStep(ShardAssignment assignment) {
-    if (assignment.resumeFrom() == null) return 0;
-    Matcher matcher = CHECKPOINT_STEP.matcher(assignment.resumeFrom());
-    return matcher.find() ? Long.parseLong(matcher.group(1)) : 0;
-  }
+
 
   /** What the trainer of one attempt sees; every method is safe on the training thread. */
   private final class ShardContext implements TrainerContext, HardExampleSink {

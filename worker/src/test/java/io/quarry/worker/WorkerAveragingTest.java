@@ -87,7 +87,7 @@ class WorkerAveragingTest {
     List<String> all = new java.util.ArrayList<>(List.of("telemetry.enabled=false"));
     all.addAll(List.of(overrides));
     RunConfig config = RunConfig.fromOverrides(all, Map.of());
-    ShardAssignment assignment = new ShardAssignment(1, 2, 2, 0, 100, checkpoints.toString(), null);
+    ShardAssignment assignment = new ShardAssignment(1, 2, 2, 0, 100, checkpoints.toString(), null, 0);
     worker.tell(new WorkerCommand.AssignShard(5, new RunSpec("r1", config.toHocon()), assignment, run.getRef()));
     run.expectMessageClass(RunCommand.ShardStarted.class);
     return worker;

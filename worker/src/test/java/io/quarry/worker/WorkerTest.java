@@ -62,7 +62,7 @@ class WorkerTest {
 
   private WorkerCommand.AssignShard assign(long incarnation, ActorRef<RunCommand> run, String... overrides) {
     RunConfig config = RunConfig.fromOverrides(List.of(overrides), Map.of());
-    ShardAssignment assignment = new ShardAssignment(0, 1, 1, 0, 100, checkpoints.toString(), null);
+    ShardAssignment assignment = new ShardAssignment(0, 1, 1, 0, 100, checkpoints.toString(), null, 0);
     return new WorkerCommand.AssignShard(incarnation, new RunSpec("r1", config.toHocon()), assignment, run);
   }
 
@@ -113,7 +113,7 @@ class WorkerTest {
     RunCommand.ShardCompleted completed = (RunCommand.ShardCompleted) message;
     assertEquals(20, completed.endStep(), "100 samples / 10 per batch x 2 epochs");
     assertEquals(200, completed.samplesTrained());
-    assertEquals(0, completed.droppedEvents());
+    assertEquals(0, completed.counters().get(io.quarry.protocol.RunCounter.TELEMETRY_DROPPED));
     long checkpointsReported = received.stream().filter(m -> m instanceof RunCommand.ShardCheckpointed).count();
     assertTrue(checkpointsReported >= 4, "checkpoints every 5 steps: " + checkpointsReported);
     long stepEvents = received.stream().filter(m -> m instanceof RunCommand.TelemetryBatch)
@@ -151,7 +151,7 @@ class WorkerTest {
 
     RunSpec broken = new RunSpec("r1", "epochs = 0");
     worker.tell(new WorkerCommand.AssignShard(1, broken,
-        new ShardAssignment(0, 1, 1, 0, 10, checkpoints.toString(), null), run(runProbe)));
+        new ShardAssignment(0, 1, 1, 0, 10, checkpoints.toString(), null, 0), run(runProbe)));
     RunCommand.ShardFailed failed = runProbe.expectMessageClass(RunCommand.ShardFailed.class);
     assertTrue(failed.reason().contains("epochs"), failed.reason());
     coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);

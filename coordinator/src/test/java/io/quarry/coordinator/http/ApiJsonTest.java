@@ -15,7 +15,8 @@ class ApiJsonTest {
   @Test
   void hardestEntriesShowTheLabelAndPredictionOrNullWhenUnknown() {
     RunStatus status = new RunStatus("r", "", RunState.RUNNING, 1L, 2L, 0L, 5L, 10L, 1f, 1.0, 0L, 1, "", List.of(),
-        List.of("w"), "runs/r", List.of(new HardExample(7, 3f, "w", 2, 4, 1), new HardExample(8, 2f, "w", 2)));
+        List.of("w"), "runs/r", List.of(new HardExample(7, 3f, "w", 2, 4, 1), new HardExample(8, 2f, "w", 2)),
+        io.quarry.protocol.RunCounters.ZERO);
 
     ObjectNode run = ApiJson.run(status);
 

@@ -5,6 +5,7 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
@@ -82,7 +83,11 @@ public final class ProtocolRegistry {
       WorkerCommand.AveragingFailed.class,
       HardExamplePayload.Png.class,
       HardExamplePayload.Features.class,
-      RunCommand.HardExamplePayloads.class);
+      RunCommand.HardExamplePayloads.class,
+      RunCounters.class,
+      RunCommand.ShardProgressed.class,
+      WorkerCommand.SizeRun.class,
+      WorkerCommand.RunSized.class);
 
   private ProtocolRegistry() {}
 

@@ -18,6 +18,8 @@ import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.QuarryMessage;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCounter;
+import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunSummary;
@@ -68,13 +70,17 @@ class QuarryKryoSerializerTest {
   private static ActorRef<CoordinatorCommand.WorkersReply> workersReplyRef;
   private static ActorRef<CoordinatorCommand.RunStatusReply> runStatusRef;
   private static ActorRef<CoordinatorCommand.RunsReply> runsRef;
+  private static ActorRef<WorkerCommand.RunSized> sizedRef;
+
+  private static final RunCounters COUNTERS = RunCounters.ZERO.add(RunCounter.SAMPLES_REJECTED, 12)
+      .add(RunCounter.TELEMETRY_DROPPED, 3).add(RunCounter.MERGE_GATHER_MS_MAX, 42);
 
   private static io.quarry.protocol.RunStatus runStatus() {
     return new io.quarry.protocol.RunStatus("run-1", "demo", RunState.RUNNING, 1L, 2L, 0L, 10L, 100L, 1.5f, 99.5,
         0L, 2, "", List.of(new io.quarry.protocol.RunStatus.ShardStatus(0, io.quarry.protocol.ShardState.RUNNING,
             2, 1, "w0", 10L, 50L, 5L, "boom", true, "w1"), new io.quarry.protocol.RunStatus.ShardStatus(1,
             io.quarry.protocol.ShardState.PENDING, 1, 0, null, 0L, 50L, 0L, "", false, null)), List.of("w0"), "runs/run-1",
-        List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)));
+        List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)), COUNTERS);
   }
   private static ActorRef<RunUpdate> updateRef;
 
@@ -98,6 +104,7 @@ class QuarryKryoSerializerTest {
     workersReplyRef = testKit.<CoordinatorCommand.WorkersReply>createTestProbe().getRef();
     runStatusRef = testKit.<CoordinatorCommand.RunStatusReply>createTestProbe().getRef();
     runsRef = testKit.<CoordinatorCommand.RunsReply>createTestProbe().getRef();
+    sizedRef = testKit.<WorkerCommand.RunSized>createTestProbe().getRef();
     updateRef = testKit.<RunUpdate>createTestProbe().getRef();
   }
 
@@ -118,7 +125,7 @@ class QuarryKryoSerializerTest {
 
   private static RunSummary summary() {
     return new RunSummary(
-        "run-1", RunState.FAILED, "shard 2 failed 3 times", 1_000L, 12L, 32_000L, 65_000L, 4L, 7, hardExamples(), "runs/run-1", 0.25, 0.9);
+        "run-1", RunState.FAILED, "shard 2 failed 3 times", 1_000L, 12L, 32_000L, 65_000L, 4L, 7, hardExamples(), "runs/run-1", 0.25, 0.9, COUNTERS);
   }
 
   private static HardExampleSnapshot snapshot() {
@@ -133,14 +140,14 @@ class QuarryKryoSerializerTest {
     List<Object> all = List.of(
         spec,
         new RunSpec(null, ""),
-        new ShardAssignment(2, 4, 1, 5_000L, 2_500L, "runs/run-1/checkpoints/2", null),
-        new ShardAssignment(2, 4, 2, 5_000L, 2_500L, "runs/run-1/checkpoints/2", "runs/run-1/checkpoints/2/step-50"),
+        new ShardAssignment(2, 4, 1, 5_000L, 2_500L, "runs/run-1/checkpoints/2", null, 0),
+        new ShardAssignment(2, 4, 2, 5_000L, 2_500L, "runs/run-1/checkpoints/2", "runs/run-1/checkpoints/2/step-50", 50),
         hardExamples().get(0),
         snapshot(),
         summary(),
         new WorkerCommand.CoordinatorAnnounced(7L, coordinatorRef),
         new WorkerCommand.AssignShard(
-            7L, spec, new ShardAssignment(0, 1, 1, 0L, 100L, "runs/run-1/checkpoints/0", null), runRef),
+            7L, spec, new ShardAssignment(0, 1, 1, 0L, 100L, "runs/run-1/checkpoints/0", null, 0), runRef),
         new WorkerCommand.StopShard(7L, "run-1", 2, "run stopped"),
         new WorkerCommand.CollectHardExamples(7L, "run-1", 3, snapshotRef),
         new WorkerCommand.MergedHardExamples(7L, "run-1", 3, hardExamples(), 2.75, runRef),
@@ -153,9 +160,16 @@ class QuarryKryoSerializerTest {
         new WorkerCommand.ReleaseRun(7L, "run-1"),
         new RunCommand.ShardStarted("run-1", 2, 1, "w", 0L),
         new RunCommand.ShardCheckpointed("run-1", 2, 1, "w", 50L, "runs/run-1/checkpoints/2/step-50"),
-        new RunCommand.ShardCompleted("run-1", 2, 1, "w", 300L, 310L, 9_920L, 3L, 0.125f, 0.5f, 0.875f),
-        new RunCommand.ShardFailed("run-1", 2, 1, "w", "java.lang.IllegalStateException: injected", 40L, 1_280L, 0L),
-        new RunCommand.ShardStopped("run-1", 2, 1, "w", 77L, 77L, 2_464L, 1L),
+        new RunCommand.ShardCompleted("run-1", 2, 1, "w", 300L, 310L, 9_920L, COUNTERS, 0.125f, 0.5f, 0.875f),
+        new RunCommand.ShardFailed("run-1", 2, 1, "w", "java.lang.IllegalStateException: injected", 40L, 1_280L,
+            RunCounters.ZERO),
+        new RunCommand.ShardStopped("run-1", 2, 1, "w", 77L, 77L, 2_464L, COUNTERS),
+        new RunCommand.ShardProgressed("run-1", 2, 1, "w", 120L, 3_840L, 0.5f, COUNTERS),
+        new RunCommand.ShardProgressed("run-1", 2, 1, "w", 0L, 0L, Float.NaN, RunCounters.ZERO),
+        COUNTERS,
+        new WorkerCommand.SizeRun(7L, spec, sizedRef),
+        new WorkerCommand.RunSized("run-1", 1_438L, "", "h:1/cpu-0"),
+        new WorkerCommand.RunSized("run-1", -1L, "config key 'dataset.path': data/x.csv does not exist", "w"),
         new RunCommand.TelemetryBatch(
             "run-1", "w", 2, 1, 0L,
             List.of(
@@ -184,7 +198,7 @@ class QuarryKryoSerializerTest {
         new WorkerCommand.AdoptShard(9L, "run-1", 2, 3, runRef),
         new CoordinatorCommand.ShardInProgress(9L, "h:1/cpu-0", "cpu", workerRef, "run-1", 2, 3),
         new CoordinatorCommand.Redeliver(9L, new RunCommand.ShardCompleted("run-1", 2, 3, "h:1/cpu-0", 50L, 20L, 640L,
-            0L, 1.25f, Float.NaN, Float.NaN)),
+            RunCounters.ZERO, 1.25f, Float.NaN, Float.NaN)),
         new CoordinatorCommand.RunStatusReply("run-404", null),
         new RunCommand.SyncChunk("run-1", 2, 3, "h:1/cpu-0", 40L, 1, 3, 70_000,
             new float[] {1.5f, -0f, Float.NaN, Float.MAX_VALUE, Float.MIN_VALUE}, workerRef),
@@ -204,7 +218,7 @@ class QuarryKryoSerializerTest {
   private static List<Object> allSamples() {
     List<Object> list = new ArrayList<>();
     list.add(new RunSpec(null, ""));
-    list.add(new ShardAssignment(2, 4, 1, 5_000L, 2_500L, "c", null));
+    list.add(new ShardAssignment(2, 4, 1, 5_000L, 2_500L, "c", null, 0));
     list.add(new RunCommand.TelemetryBatch("run-1", "w", 2, 1, 0L, List.of(), ackRef));
     list.addAll(samples().values());
     return list;
@@ -232,6 +246,8 @@ class QuarryKryoSerializerTest {
       assertArrayEquals(bytes, (byte[]) actual, where);
     } else if (expected instanceof float[] floats) {
       assertArrayEquals(floats, (float[]) actual, where);
+    } else if (expected instanceof long[] longs) {
+      assertArrayEquals(longs, (long[]) actual, where);
     } else if (expected instanceof List<?> list) {
       List<?> other = (List<?>) actual;
       assertEquals(list.size(), other.size(), where + ": size");
@@ -295,7 +311,7 @@ class QuarryKryoSerializerTest {
 
   @Test
   void nullResumeFromSurvivesTheRoundTrip() {
-    ShardAssignment fresh = new ShardAssignment(0, 2, 1, 0L, 10L, "runs/r/checkpoints/0", null);
+    ShardAssignment fresh = new ShardAssignment(0, 2, 1, 0L, 10L, "runs/r/checkpoints/0", null, 0);
 
     ShardAssignment back = (ShardAssignment) roundTrip(fresh);
 

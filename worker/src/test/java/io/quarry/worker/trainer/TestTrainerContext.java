@@ -59,8 +59,11 @@ public final class TestTrainerContext implements TrainerContext {
   /** A context for attempt {@code attempt} of shard {@code shard} holding samples [firstSample, firstSample + count). */
   public static TestTrainerContext forShard(
       RunConfig config, int shard, int attempt, long firstSample, long sampleCount, Path checkpointDir, Path resumeFrom) {
+    // The step a checkpoint holds, as the coordinator records it; here from its name (step-N), which every trainer of
+    // these tests gives its checkpoints.
+    long resumeStep = resumeFrom == null ? 0 : Long.parseLong(resumeFrom.getFileName().toString().replaceFirst("^step-", ""));
     ShardAssignment assignment = new ShardAssignment(shard, Math.max(1, shard + 1), attempt, firstSample, sampleCount,
-        checkpointDir.toString(), resumeFrom == null ? null : resumeFrom.toString());
+        checkpointDir.toString(), resumeFrom == null ? null : resumeFrom.toString(), resumeStep);
     return new TestTrainerContext(config, assignment, checkpointDir, resumeFrom);
   }
 

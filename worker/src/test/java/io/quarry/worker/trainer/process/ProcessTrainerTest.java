@@ -242,7 +242,7 @@ class ProcessTrainerTest {
     Path checkpointDir = checkpointDir(1, 2);
     Path resume = checkpointDir.resolveSibling("attempt-1").resolve("step-40");
     TestTrainerContext context = new TestTrainerContext(config,
-        new ShardAssignment(1, 4, 2, 100, 50, checkpointDir.toString(), resume.toString()), checkpointDir, resume);
+        new ShardAssignment(1, 4, 2, 100, 50, checkpointDir.toString(), resume.toString(), 40), checkpointDir, resume);
 
     new ProcessTrainer(config).train(context);
 
