@@ -226,6 +226,34 @@ class ProcessTrainerTest {
   }
 
   @Test
+  void whatAProgramPrintsOnSigtermIsStillRead() throws Exception {
+    // Its stdout and stderr stay open after SIGTERM (no SIGPIPE), and its lines are read to the end: more than the
+    // reader's queue holds, so the checkpoint after them arrives after the program has already exited.
+    Path script = script("""
+        on_term() {
+          echo "saving at step $i" >&2
+          seq 1 2000 | sed 's/^/flushing buffer /'
+          echo "{\\"type\\":\\"checkpoint\\",\\"step\\":$i,\\"path\\":\\"step-$i\\"}"
+          exit 0
+        }
+        trap on_term TERM
+        i=0
+        while true; do echo "{\\"type\\":\\"step\\",\\"step\\":$i,\\"loss\\":1.0}"; i=$((i+1)); sleep 0.05; done
+        """);
+    TestTrainerContext context = context(config(script, "process.grace=30s"), 0, 1);
+    context.onStep(step -> {
+      if (step.step() == 2) context.requestStop();
+    });
+
+    ShardResult result = new ProcessTrainer(context.config()).train(context);
+
+    assertTrue(result.stopped());
+    assertEquals(1, context.checkpoints().size(), "the checkpoint reported on SIGTERM: " + context.checkpoints());
+    TestTrainerContext.Checkpoint checkpoint = context.checkpoints().get(0);
+    assertEquals(context.checkpointDir().resolve("step-" + checkpoint.step()), checkpoint.path());
+  }
+
+  @Test
   void environmentPlaceholdersAndWorkdirArrive() throws Exception {
     Path workdir = Files.createDirectories(tmp.resolve("wd"));
     Path out = tmp.resolve("seen.txt");
