@@ -100,7 +100,7 @@ public final class ProcessTrainer implements Trainer {
         terminate(process, Duration.ZERO);
         throw e;
       }
-      if (ending == Ending.STOPPED || ending == Ending.SILENT) terminate(process, grace);
+      boolean killed = (ending == Ending.STOPPED || ending == Ending.SILENT) && terminate(process, grace);
       try {
         drain(stdout, output, ending == Ending.EXITED ? 0 : DRAIN_AFTER_EXIT_MS);
       } finally {
@@ -116,7 +116,7 @@ public final class ProcessTrainer implements Trainer {
           output.finalLoss(), ending == Ending.STOPPED);
       switch (ending) {
         case STOPPED -> {
-          stderr.note("=== stopped: " + summary(output) + " ===");
+          stderr.note("=== stopped by " + howItEnded(process, killed, grace) + ": " + summary(output) + " ===");
           return result;
         }
         case SILENT -> {
@@ -194,13 +194,15 @@ public final class ProcessTrainer implements Trainer {
    * SIGTERM to the program and its descendants (as a terminal's Ctrl-C would reach the whole job), then SIGKILL
    * to any still alive after {@code grace}. Descendants are collected first: once the program is gone they are
    * no longer its descendants.
+   *
+   * @return true when anything got SIGKILL (always, for a zero grace)
    */
-  static void terminate(Process process, Duration grace) throws InterruptedException {
+  static boolean terminate(Process process, Duration grace) throws InterruptedException {
     List<ProcessHandle> tree = process.descendants().toList();
     if (grace.isZero()) {
       process.destroyForcibly();
       tree.forEach(ProcessHandle::destroyForcibly);
-      return;
+      return true;
     }
     // SIGTERM through the handle: Process.destroy() would also close our ends of the program's stdout and stderr,
     // so a program that reports its last checkpoint or logs on SIGTERM would die of SIGPIPE (or get EPIPE).
@@ -210,9 +212,23 @@ public final class ProcessTrainer implements Trainer {
     while (System.nanoTime() < deadlineNs && (process.isAlive() || tree.stream().anyMatch(ProcessHandle::isAlive))) {
       Thread.sleep(POLL_MS);
     }
+    List<ProcessHandle> left = tree.stream().filter(ProcessHandle::isAlive).toList();
+    boolean killed = process.isAlive() || !left.isEmpty();
     if (process.isAlive()) process.destroyForcibly();
-    tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+    left.forEach(ProcessHandle::destroyForcibly);
     process.waitFor(1, TimeUnit.SECONDS);
+    return killed;
+  }
+
+  /**
+   * How a stopped program ended, for its log: whether SIGTERM sufficed or SIGKILL followed after the grace (a program
+   * that saves its state on SIGTERM needs to know), and its exit code (128 + the signal when a signal ended it).
+   */
+  private static String howItEnded(Process process, boolean killed, Duration grace) {
+    String exit = process.isAlive() ? "still running" : "exit code " + process.exitValue();
+    return killed
+        ? "SIGTERM, then SIGKILL after process.grace " + describe(grace) + " (" + exit + ")"
+        : "SIGTERM (" + exit + ")";
   }
 
   private static String summary(ProgramOutput output) {
