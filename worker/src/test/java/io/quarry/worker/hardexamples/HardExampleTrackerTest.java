@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.datadoghq.sketch.ddsketch.DDSketch;
 import io.quarry.protocol.HardExample;
@@ -505,9 +506,9 @@ class HardExampleTrackerTest {
   @Test
   void rejectedOfferOnAFullBufferAllocatesNothing() {
     java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
-    if (!(bean instanceof com.sun.management.ThreadMXBean threads) || !threads.isThreadAllocatedMemorySupported()) {
-      return; // not measurable on this JVM
-    }
+    com.sun.management.ThreadMXBean threads = bean instanceof com.sun.management.ThreadMXBean measuring ? measuring : null;
+    assumeTrue(threads != null && threads.isThreadAllocatedMemorySupported(),
+        "this JVM cannot measure a thread's allocation (com.sun.management.ThreadMXBean.getThreadAllocatedBytes)");
     threads.setThreadAllocatedMemoryEnabled(true);
     int k = 1024;
     HardExampleTracker tracker = new HardExampleTracker(WORKER, k, false);
