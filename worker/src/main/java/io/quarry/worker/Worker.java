@@ -82,15 +82,14 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private record TelemetryDrained(long token) implements WorkerCommand.Local {}
 
   /**
-   * A run this worker trains for: its tracker (guarded by its own monitor), the last merged buffer, and its
-   * hard-example payloads: the trainer's renderer (kept for the run, not the attempt: the final merge comes after
-   * the shards have finished), the samples rendered so far, and the tail of the run's rendering jobs, which run one
-   * after another so that the run receives the answers to its merges in merge order.
+   * A run this worker trains for: its tracker (guarded by its own monitor) and its hard-example payloads: the
+   * trainer's renderer (kept for the run, not the attempt: the final merge comes after the shards have finished), the
+   * samples rendered so far, and the tail of the run's rendering jobs, which run one after another so that the run
+   * receives the answers to its merges in merge order.
    */
   private static final class RunTracking {
     final HardExampleTracker tracker;
     final AtomicLong stepsTrained = new AtomicLong();
-    volatile List<HardExample> merged = List.of();
     volatile PayloadRenderer renderer;
     /** Only touched on the actor thread. */
     final LongHashSet payloadsRendered = new LongHashSet();
@@ -354,7 +353,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private Behavior<WorkerCommand> onMergedHardExamples(MergedHardExamples message) {
     RunTracking tracking = runs.get(message.runId());
     if (tracking != null) {
-      tracking.merged = message.entries();
       synchronized (tracking.tracker) {
         tracking.tracker.setThreshold(message.threshold());
       }
@@ -518,11 +516,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     @Override
     public TelemetryEmitter telemetry() {
       return shard.telemetry;
-    }
-
-    @Override
-    public List<HardExample> mergedHardExamples() {
-      return tracking.merged;
     }
 
     @Override
