@@ -89,7 +89,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
    */
   private static final class RunTracking {
     final HardExampleTracker tracker;
-    final AtomicLong stepsTrained = new AtomicLong();
     volatile PayloadRenderer renderer;
     /** Only touched on the actor thread. */
     final LongHashSet payloadsRendered = new LongHashSet();
@@ -340,10 +339,10 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     HardExampleSnapshot snapshot;
     if (tracking == null) {
       snapshot = new HardExampleSnapshot(message.runId(), message.merge(), workerId, List.of(), 0, 0, Float.NaN,
-          new byte[0], 0);
+          new byte[0]);
     } else {
       synchronized (tracking.tracker) {
-        snapshot = tracking.tracker.snapshot(message.runId(), message.merge(), tracking.stepsTrained.get());
+        snapshot = tracking.tracker.snapshot(message.runId(), message.merge());
       }
     }
     message.replyTo().tell(snapshot);
@@ -580,7 +579,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       synchronized (tracking.tracker) {
         tracking.tracker.offer(sampleIds, losses, labels, predicted, count, step);
       }
-      tracking.stepsTrained.incrementAndGet();
       shard.stepsOffered.incrementAndGet();
       shard.samplesOffered.addAndGet(count);
     }
