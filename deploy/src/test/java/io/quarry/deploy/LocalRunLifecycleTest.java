@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.ConfigFactory;
 import io.quarry.config.RunConfig;
+import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
@@ -151,8 +152,9 @@ class LocalRunLifecycleTest {
     assertEquals("stopped", files.runCompleted().get("status").asText());
     assertEquals(1, files.events("run_stopping").size());
     assertEquals(2, files.events("shard_stopped").size());
-    assertEquals(1, cluster.stop(runId, "again").toCompletableFuture().get(10, TimeUnit.SECONDS).accepted() ? 0 : 1,
-        "a stopped run cannot be stopped again");
+    StopReply again = cluster.stop(runId, "again").toCompletableFuture().get(10, TimeUnit.SECONDS);
+    assertFalse(again.accepted(), "a stopped run cannot be stopped again: " + again.message());
+    assertEquals("run " + runId + " is already stopped", again.message());
   }
 
   @Test

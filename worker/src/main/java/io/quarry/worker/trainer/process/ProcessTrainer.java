@@ -32,14 +32,18 @@ import org.slf4j.LoggerFactory;
  * <p>Endings: exit 0 completes the shard; any other exit code fails the attempt (the retry policy applies) with a
  * message naming the command, the code and the last stderr lines; silence for {@code process.hang-timeout} kills
  * the program and fails the attempt; a stop sends SIGTERM to the program and its descendants, then SIGKILL to
- * whatever is left after {@code process.grace}, and returns a stopped result.
+ * whatever is left after {@code process.grace}, reads what the program printed until it ended, and returns a stopped
+ * result.
  */
 public final class ProcessTrainer implements Trainer {
   /** The {@code trainer} key value that selects this trainer. */
   public static final String NAME = "process";
   /** How often the training thread looks at the stop flag while the program is quiet. */
   static final long POLL_MS = 10;
-  /** How long stdout may stay open after the program exited (a leftover child holding the pipe) before we stop reading. */
+  /**
+   * How long stdout may stay open after the program exited or was stopped (a leftover child holding the pipe) before
+   * we stop reading.
+   */
   static final long DRAIN_AFTER_EXIT_MS = 2_000;
 
   private static final Logger LOG = LoggerFactory.getLogger(ProcessTrainer.class);
@@ -98,9 +102,12 @@ public final class ProcessTrainer implements Trainer {
         terminate(process, Duration.ZERO);
         throw e;
       }
-      if (ending == Ending.STOPPED || ending == Ending.SILENT) terminate(process, grace);
-      drain(stdout, output);
-      stdout.abandoned = true;
+      boolean killed = (ending == Ending.STOPPED || ending == Ending.SILENT) && terminate(process, grace);
+      try {
+        drain(stdout, output, ending == Ending.EXITED ? 0 : DRAIN_AFTER_EXIT_MS);
+      } finally {
+        stdout.abandoned = true;
+      }
       stderr.awaitEnd(ending == Ending.EXITED ? 1_000 : 200);
 
       long unparsed = output.unparsedLines();
@@ -111,7 +118,7 @@ public final class ProcessTrainer implements Trainer {
           output.finalLoss(), ending == Ending.STOPPED);
       switch (ending) {
         case STOPPED -> {
-          stderr.note("=== stopped: " + summary(output) + " ===");
+          stderr.note("=== stopped by " + howItEnded(process, killed, grace) + ": " + summary(output) + " ===");
           return result;
         }
         case SILENT -> {
@@ -171,11 +178,17 @@ public final class ProcessTrainer implements Trainer {
     }
   }
 
-  /** Handles the lines already queued (a checkpoint printed just before a stop still counts). */
-  private static void drain(StdoutReader stdout, ProgramOutput output) {
-    String line;
-    while ((line = stdout.lines.poll()) != null) {
-      if (line != END_OF_STDOUT) output.accept(line);
+  /**
+   * Handles the lines not handled yet: those queued and, after a stop or a hang, those the program prints until its
+   * stdout ends (a checkpoint it reports on SIGTERM still counts), waiting at most {@code waitForEndMs} for that end.
+   */
+  private static void drain(StdoutReader stdout, ProgramOutput output, long waitForEndMs) throws InterruptedException {
+    long deadlineNs = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitForEndMs);
+    while (true) {
+      long leftNs = deadlineNs - System.nanoTime();
+      String line = leftNs > 0 ? stdout.lines.poll(leftNs, TimeUnit.NANOSECONDS) : stdout.lines.poll();
+      if (line == null || line == END_OF_STDOUT) return;
+      output.accept(line);
     }
   }
 
@@ -183,23 +196,41 @@ public final class ProcessTrainer implements Trainer {
    * SIGTERM to the program and its descendants (as a terminal's Ctrl-C would reach the whole job), then SIGKILL
    * to any still alive after {@code grace}. Descendants are collected first: once the program is gone they are
    * no longer its descendants.
+   *
+   * @return true when anything got SIGKILL (always, for a zero grace)
    */
-  static void terminate(Process process, Duration grace) throws InterruptedException {
+  static boolean terminate(Process process, Duration grace) throws InterruptedException {
     List<ProcessHandle> tree = process.descendants().toList();
     if (grace.isZero()) {
       process.destroyForcibly();
       tree.forEach(ProcessHandle::destroyForcibly);
-      return;
+      return true;
     }
-    process.destroy();
+    // SIGTERM through the handle: Process.destroy() would also close our ends of the program's stdout and stderr,
+    // so a program that reports its last checkpoint or logs on SIGTERM would die of SIGPIPE (or get EPIPE).
+    process.toHandle().destroy();
     tree.forEach(ProcessHandle::destroy);
     long deadlineNs = System.nanoTime() + grace.toNanos();
     while (System.nanoTime() < deadlineNs && (process.isAlive() || tree.stream().anyMatch(ProcessHandle::isAlive))) {
       Thread.sleep(POLL_MS);
     }
+    List<ProcessHandle> left = tree.stream().filter(ProcessHandle::isAlive).toList();
+    boolean killed = process.isAlive() || !left.isEmpty();
     if (process.isAlive()) process.destroyForcibly();
-    tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+    left.forEach(ProcessHandle::destroyForcibly);
     process.waitFor(1, TimeUnit.SECONDS);
+    return killed;
+  }
+
+  /**
+   * How a stopped program ended, for its log: whether SIGTERM sufficed or SIGKILL followed after the grace (a program
+   * that saves its state on SIGTERM needs to know), and its exit code (128 + the signal when a signal ended it).
+   */
+  private static String howItEnded(Process process, boolean killed, Duration grace) {
+    String exit = process.isAlive() ? "still running" : "exit code " + process.exitValue();
+    return killed
+        ? "SIGTERM, then SIGKILL after process.grace " + describe(grace) + " (" + exit + ")"
+        : "SIGTERM (" + exit + ")";
   }
 
   private static String summary(ProgramOutput output) {
