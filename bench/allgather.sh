@@ -47,7 +47,7 @@ run_local() { # N ROUND
   local n="$1" r="$2" id="local-$1-$2" runs="$work/local-$1-$2"
   mkdir -p "$runs"
   # shellcheck disable=SC2046
-  java "${java_opts[@]}" -jar "$jar" local --workers "$n" --run-id "$id" --runs-dir "$runs" $(overrides "$n") \
+  java "${java_opts[@]}" -jar "$jar" local --trainer stub --workers "$n" --run-id "$id" --runs-dir "$runs" $(overrides "$n") \
     >"$runs/local.log" 2>&1 || { echo "local run $id failed:"; cat "$runs/local.log"; }
   python3 "$tool" merge-stats "$runs/$id" | python3 -c \
     "import json,sys; d=json.load(sys.stdin); d.update(mode='local', workers_n=$n, round=$r); print(json.dumps(d))" \

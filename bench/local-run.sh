@@ -15,7 +15,7 @@ trap 'rm -rf "$out"' EXIT
 run() { # mode round
   local id="$1-$2" flags=()
   [ "$1" = fast ] && flags=(--no-telemetry)
-  java -jar "$jar" local --workers 4 --run-id "$id" --runs-dir "$out" "${flags[@]}" \
+  java -jar "$jar" local --trainer stub --workers 4 --run-id "$id" --runs-dir "$out" "${flags[@]}" \
     stub.step-time=0 stub.samples="$samples" epochs=1 batch-size=32 checkpoint.every-steps=1000 >/dev/null
   python3 - "$out/$id/events.jsonl" <<'PY'
 import json, sys
