@@ -7,6 +7,12 @@ tool="$here/bench/cluster_tool.py"
 need_quarry_jar
 java_opts=(${QUARRY_BENCH_JAVA_OPTS:--Xmx384m})
 
+# The API token of every coordinator these scripts start (--api-tokens "$api_tokens"); cluster_tool.py sends QUARRY_TOKEN.
+api_tokens="$(mktemp)"
+QUARRY_TOKEN="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+export QUARRY_TOKEN
+printf 'operate %s\n' "$QUARRY_TOKEN" >"$api_tokens"
+
 declare -A node_pid=()   # name -> pid of its JVM
 declare -A node_log=()   # name -> its stdout+stderr
 logs_dir=""
@@ -63,7 +69,7 @@ http=""
 start_cluster() {
   local n="$1" runs="$2" artery i
   artery=$(free_port); http=$(free_port)
-  start_node coordinator coordinator --port "$artery" --http-port "$http" --runs-dir "$runs"
+  start_node coordinator coordinator --port "$artery" --http-port "$http" --runs-dir "$runs" --api-tokens "$api_tokens"
   for i in $(seq 1 "$n"); do start_node "worker-$i" worker --seed-nodes "127.0.0.1:$artery" --devices cpu; done
   await_log coordinator "quarry coordinator node up" 90
   for i in $(seq 1 "$n"); do await_log "worker-$i" "quarry worker node up" 90; done

@@ -23,7 +23,10 @@ def pct(values, p):
 
 def http(method, url, body=None, timeout=10):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("QUARRY_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["QUARRY_TOKEN"]
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read() or b"{}")

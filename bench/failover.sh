@@ -41,7 +41,7 @@ worker_rep() { # REP
   local r="$1" id="kill-worker-$1" runs="$work/worker-$1" artery http url i victim victim_id node_id attempt
   mkdir -p "$runs/logs"; logs_dir="$runs/logs"
   artery=$(free_port); http=$(free_port); url="http://127.0.0.1:$http"
-  start_node coordinator coordinator --port "$artery" --http-port "$http" --runs-dir "$runs"
+  start_node coordinator coordinator --port "$artery" --http-port "$http" --runs-dir "$runs" --api-tokens "$api_tokens"
   for i in 1 2 3; do start_node "worker-$i" worker --seed-nodes "127.0.0.1:$artery" --devices cpu; done
   await_log coordinator "quarry coordinator node up" 90
   for i in 1 2 3; do await_log "worker-$i" "quarry worker node up" 90; done
@@ -72,10 +72,10 @@ coordinator_rep() { # REP
   local r="$1" id="kill-coordinator-$1" runs="$work/coordinator-$1" a1 a2 h1 h2 i
   mkdir -p "$runs/logs"; logs_dir="$runs/logs"
   a1=$(free_port); a2=$(free_port); h1=$(free_port); h2=$(free_port)
-  start_node coordinator-1 coordinator --port "$a1" --http-port "$h1" --runs-dir "$runs"
+  start_node coordinator-1 coordinator --port "$a1" --http-port "$h1" --runs-dir "$runs" --api-tokens "$api_tokens"
   await_log coordinator-1 "quarry coordinator node up" 90
   [ -n "${TIMELINE:-}" ] && node_env="QUARRY_LOG_LEVEL=INFO"
-  start_node coordinator-2 coordinator --port "$a2" --http-port "$h2" --runs-dir "$runs" --seed-nodes "127.0.0.1:$a1"
+  start_node coordinator-2 coordinator --port "$a2" --http-port "$h2" --runs-dir "$runs" --api-tokens "$api_tokens" --seed-nodes "127.0.0.1:$a1"
   node_env=""
   for i in 1 2; do
     start_node "worker-$i" worker --seed-nodes "127.0.0.1:$a1,127.0.0.1:$a2" --devices cpu

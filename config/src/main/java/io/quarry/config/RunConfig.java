@@ -3,6 +3,13 @@ package io.quarry.config;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigIncludeContext;
+import com.typesafe.config.ConfigIncluder;
+import com.typesafe.config.ConfigIncluderClasspath;
+import com.typesafe.config.ConfigIncluderFile;
+import com.typesafe.config.ConfigIncluderURL;
+import com.typesafe.config.ConfigObject;
+import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigValueFactory;
 import java.time.Duration;
@@ -20,6 +27,50 @@ public final class RunConfig {
   public static final String DISABLE_TELEMETRY_ENV = "QUARRY_DISABLE_TELEMETRY";
 
   private static final Config DEFAULTS = ConfigFactory.defaultReference().getConfig("quarry.run");
+
+  /**
+   * Run-config text is parsed with every kind of include refused: text has no directory to resolve a relative include
+   * against (Typesafe Config would skip it silently, and the run would get the defaults instead of what was asked),
+   * and an absolute one would read a file on whichever machine parses it. Run files are resolved by the CLI.
+   */
+  private static final ConfigParseOptions NO_INCLUDES = ConfigParseOptions.defaults().setIncluder(new RefusingIncluder());
+
+  private static final class IncludeRefused extends ConfigException {
+    final String what;
+
+    IncludeRefused(String what) {
+      super("include " + what + " refused");
+      this.what = what;
+    }
+  }
+
+  private static final class RefusingIncluder
+      implements ConfigIncluder, ConfigIncluderFile, ConfigIncluderURL, ConfigIncluderClasspath {
+    @Override
+    public ConfigIncluder withFallback(ConfigIncluder fallback) {
+      return this;
+    }
+
+    @Override
+    public ConfigObject include(ConfigIncludeContext context, String what) {
+      throw new IncludeRefused("\"" + what + "\"");
+    }
+
+    @Override
+    public ConfigObject includeFile(ConfigIncludeContext context, java.io.File what) {
+      throw new IncludeRefused("file(\"" + what + "\")");
+    }
+
+    @Override
+    public ConfigObject includeURL(ConfigIncludeContext context, java.net.URL what) {
+      throw new IncludeRefused("url(\"" + what + "\")");
+    }
+
+    @Override
+    public ConfigObject includeResources(ConfigIncludeContext context, String what) {
+      throw new IncludeRefused("classpath(\"" + what + "\")");
+    }
+  }
 
   private final Config config;
 
@@ -121,7 +172,11 @@ public final class RunConfig {
   public static RunConfig parse(String hocon, List<String> overrides) {
     Config user;
     try {
-      user = ConfigFactory.parseString(hocon).resolve();
+      user = ConfigFactory.parseString(hocon, NO_INCLUDES).resolve();
+    } catch (IncludeRefused e) {
+      throw new RunConfigException("run config: `include " + e.what + "` is not allowed in a run config sent as text (it "
+          + "would be read on the coordinator's machine, or not at all); allowed: the resolved config: quarry submit and "
+          + "quarry local resolve a run file's includes on your machine before they send it");
     } catch (ConfigException e) {
       throw new RunConfigException("run config is not valid HOCON: " + e.getMessage());
     }

@@ -255,6 +255,20 @@ class RunConfigTest {
   }
 
   @Test
+  void includesInRunConfigTextAreRefusedNeverSilentlySkipped() {
+    for (String include : List.of("include \"base.conf\"", "include \"/etc/quarry/secret.conf\"",
+        "include file(\"/etc/passwd\")", "include url(\"http://example.com/x.conf\")",
+        "include classpath(\"reference.conf\")", "include required(\"base.conf\")")) {
+      RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse(include + "\nepochs = 5"));
+      assertTrue(e.getMessage().contains("is not allowed") && e.getMessage().contains("resolve a run file's includes"),
+          include + ": " + e.getMessage());
+      assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    }
+    // The word in a value is no include.
+    assertEquals("include me", RunConfig.parse("name = \"include me\"").name);
+  }
+
+  @Test
   void malformedHoconIsRejectedOnOneLine() {
     RunConfigException e = assertThrows(RunConfigException.class, () -> RunConfig.parse("epochs = [1,"));
     assertFalse(e.getMessage().contains("\n"), e.getMessage());

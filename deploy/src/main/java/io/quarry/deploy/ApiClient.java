@@ -30,15 +30,53 @@ final class ApiClient {
   }
 
   private final URI base;
+  private final String token;
   private final HttpClient http;
 
+  /** A client of the API at {@code url} that sends no token (the API then answers 401 but for its health). */
   ApiClient(String url) {
+    this(url, null, null);
+  }
+
+  /**
+   * A client of the API at {@code url} that sends {@code token} (none when null) and, for an {@code https} URL, trusts
+   * what {@code tls} trusts (the JVM's default trust store when null).
+   */
+  ApiClient(String url, String token, javax.net.ssl.SSLContext tls) {
     String trimmed = url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
     if (!trimmed.startsWith("http://") && !trimmed.startsWith("https://")) {
       throw new IllegalArgumentException("--coordinator: '" + url + "' is not an http(s) URL (e.g. " + DEFAULT_URL + ")");
     }
     this.base = URI.create(trimmed);
-    this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    this.token = token;
+    HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5));
+    if (tls != null) builder.sslContext(tls);
+    this.http = builder.build();
+  }
+
+  /**
+   * The token a client sends: {@code flag} ({@code --token}), else {@code QUARRY_TOKEN}, else the first operate token
+   * (or the first token) of the coordinator's token file {@code <runs-dir>/api-token} when it is readable from here
+   * ({@code QUARRY_RUNS_DIR}, default {@code runs}); null when there is none.
+   */
+  static String token(String flag, Map<String, String> env) {
+    if (flag != null && !flag.isBlank()) return flag.strip();
+    String fromEnv = env.get("QUARRY_TOKEN");
+    if (fromEnv != null && !fromEnv.isBlank()) return fromEnv.strip();
+    java.nio.file.Path file = java.nio.file.Path.of(env.getOrDefault("QUARRY_RUNS_DIR", "runs")).resolve("api-token");
+    if (!java.nio.file.Files.isReadable(file)) return null;
+    try {
+      String first = null;
+      for (String line : java.nio.file.Files.readAllLines(file, StandardCharsets.UTF_8)) {
+        String[] words = line.strip().split("\\s+");
+        if (words.length != 2 || words[0].startsWith("#")) continue;
+        if (words[0].equalsIgnoreCase("operate")) return words[1];
+        if (first == null) first = words[1];
+      }
+      return first;
+    } catch (IOException e) {
+      return null;
+    }
   }
 
   /** The coordinator URL from the flag, else {@code QUARRY_COORDINATOR}, else the default. */
@@ -77,6 +115,7 @@ final class ApiClient {
 
   private JsonNode send(String method, String path, JsonNode body) throws IOException, InterruptedException {
     HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(30));
+    if (token != null) request.header("Authorization", "Bearer " + token);
     if (body == null) {
       request.method(method, HttpRequest.BodyPublishers.noBody());
     } else {
@@ -88,6 +127,14 @@ final class ApiClient {
       response = http.send(request.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
     } catch (java.net.ConnectException e) {
       throw new ApiException(0, "cannot reach the coordinator at " + base + " (--coordinator or QUARRY_COORDINATOR)");
+    } catch (javax.net.ssl.SSLException e) {
+      throw new ApiException(0, "no TLS connection to the coordinator at " + base + ": " + e.getMessage()
+          + " (a coordinator with a certificate of its own: --trust-store FILE)");
+    }
+    if (response.statusCode() == 401) {
+      throw new ApiException(401, "the coordinator wants an API token: --token, QUARRY_TOKEN, or its token file "
+          + "<runs-dir>/api-token when readable here (" + (token == null ? "none was sent" : "the one sent is not known")
+          + ")");
     }
     JsonNode answer = response.body().isBlank() ? JSON.createObjectNode() : parse(response.body());
     if (response.statusCode() >= 300) {

@@ -24,14 +24,29 @@ import picocli.CommandLine.Parameters;
 final class ClientCommands {
   private ClientCommands() {}
 
-  /** Which coordinator to talk to. */
+  /** Which coordinator to talk to, and with which token. */
   static final class Target {
     @Option(names = "--coordinator", paramLabel = "URL",
         description = "the coordinator's HTTP API (env QUARRY_COORDINATOR, default " + ApiClient.DEFAULT_URL + ")")
     String url;
 
+    @Option(names = "--token", paramLabel = "TOKEN",
+        description = "an API token (env QUARRY_TOKEN; default: the coordinator's token file <runs-dir>/api-token when "
+            + "readable here, runs-dir from QUARRY_RUNS_DIR, default runs)")
+    String token;
+
+    @Option(names = "--trust-store", paramLabel = "FILE",
+        description = "PKCS12 trust store for an https coordinator whose certificate the JVM does not trust "
+            + "(env QUARRY_TRUST_STORE; password: env QUARRY_TRUST_STORE_PASSWORD)")
+    Path trustStore;
+
     ApiClient client() {
-      return new ApiClient(ApiClient.url(url, System.getenv()));
+      var env = System.getenv();
+      Path trust = trustStore != null ? trustStore
+          : env.get("QUARRY_TRUST_STORE") == null ? null : Path.of(env.get("QUARRY_TRUST_STORE"));
+      javax.net.ssl.SSLContext tls = trust == null ? null
+          : TlsFiles.client(trust, env.getOrDefault("QUARRY_TRUST_STORE_PASSWORD", "").toCharArray(), "--trust-store");
+      return new ApiClient(ApiClient.url(url, env), ApiClient.token(token, env), tls);
     }
   }
 

@@ -1,6 +1,7 @@
 package io.quarry.deploy;
 
 import io.quarry.coordinator.Coordinator;
+import io.quarry.coordinator.http.ApiTokens;
 import io.quarry.coordinator.http.HttpApi;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.coordinator.store.RunStores;
@@ -8,6 +9,7 @@ import io.quarry.protocol.CoordinatorCommand;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.Address;
@@ -16,6 +18,8 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.http.javadsl.ConnectionContext;
+import org.apache.pekko.http.javadsl.HttpsConnectionContext;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -49,9 +53,25 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
   @Option(names = "--http-port", paramLabel = "PORT", description = "HTTP API port (env QUARRY_HTTP_PORT, default 8080)")
   Integer httpPort;
 
-  @Option(names = "--http-host", paramLabel = "HOST", defaultValue = "0.0.0.0",
-      description = "address the HTTP API binds to, default ${DEFAULT-VALUE}")
+  @Option(names = "--http-host", paramLabel = "HOST",
+      description = "address the HTTP API binds to (env QUARRY_HTTP_HOST, default 127.0.0.1: this host only; 0.0.0.0: "
+          + "every interface)")
   String httpHost;
+
+  @Option(names = "--api-tokens", paramLabel = "FILE",
+      description = "the API's tokens, one `ROLE TOKEN` a line, ROLE read or operate, read again when it changes "
+          + "(env QUARRY_API_TOKENS; default <runs-dir>/api-token, made with one operate token at first start)")
+  Path apiTokens;
+
+  @Option(names = "--insecure-no-auth",
+      description = "serve the API without tokens: anyone who reaches it may submit runs (programs on every worker); "
+          + "for a closed lab network only, warned about at every start")
+  boolean insecureNoAuth;
+
+  @Option(names = "--http-keystore", paramLabel = "FILE",
+      description = "serve the API over HTTPS with the key and certificate in this PKCS12 store (env "
+          + "QUARRY_HTTP_KEYSTORE; password: env QUARRY_HTTP_KEYSTORE_PASSWORD)")
+  Path httpKeystore;
 
   @Override
   public Integer call() throws Exception {
@@ -59,12 +79,17 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
     Path runs = runsDir != null ? runsDir : Path.of(env.getOrDefault("QUARRY_RUNS_DIR", "runs"));
     String storeUrl = store != null ? store : env.getOrDefault("QUARRY_STORE", LocalCluster.defaultStoreUrl(runs));
     int http;
+    String host = httpHost != null ? httpHost : env.getOrDefault("QUARRY_HTTP_HOST", "127.0.0.1").trim();
     ActorSystem<Void> system;
     RunStore runStore;
+    ApiTokens tokens;
+    Optional<HttpsConnectionContext> https;
     try {
       http = httpPort != null ? httpPort : Integer.parseInt(env.getOrDefault("QUARRY_HTTP_PORT", "8080").trim());
+      tokens = tokens(env, runs);
+      https = https(env);
       runStore = RunStores.open(storeUrl);
-    } catch (IllegalArgumentException e) {
+    } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
       System.err.println("quarry coordinator: " + e.getMessage());
       return QuarryCli.EXIT_USAGE;
     }
@@ -84,17 +109,54 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
     ActorRef<CoordinatorCommand> coordinator = Coordinator.singleton(system, runStore, runs);
     ServerBinding binding;
     try {
-      binding = HttpApi.bind(system, coordinator, httpHost, http).toCompletableFuture().get(30, TimeUnit.SECONDS);
+      binding = HttpApi.bind(system, coordinator, tokens, host, http, https).toCompletableFuture().get(30, TimeUnit.SECONDS);
     } catch (Exception e) {
-      System.err.println("quarry coordinator: cannot serve HTTP on " + httpHost + ":" + http + ": " + e.getMessage());
+      System.err.println("quarry coordinator: cannot serve HTTP on " + host + ":" + http + ": " + e.getMessage());
       system.terminate();
       return QuarryCli.EXIT_FAILED;
     }
+    if (!tokens.required()) {
+      System.err.println("quarry coordinator: WARNING: the HTTP API on " + host + ":" + binding.localAddress().getPort()
+          + " takes requests WITHOUT a token (--insecure-no-auth)" + (loopback(host)
+              ? "; it listens on this host only" : ": anyone who can reach it can submit runs, that is run programs on "
+                  + "every worker host, and stop any run. Use tokens (--api-tokens) on any network you do not control."));
+    } else if (apiTokens == null && env.get("QUARRY_API_TOKENS") == null) {
+      System.out.println("quarry coordinator: API tokens in " + tokens.file().toAbsolutePath()
+          + " (send one as Authorization: Bearer TOKEN; quarry submit/status/stop/runs read it from there)");
+    }
     System.out.println("quarry coordinator node up at " + self.host().get() + ":" + self.port().get() + " ("
-        + node.transport(env) + "), HTTP API on port " + binding.localAddress().getPort() + ", runs in "
+        + node.transport(env) + "), HTTP API on " + (https.isPresent() ? "https://" : "http://") + host + ":"
+        + binding.localAddress().getPort() + ", runs in "
         + runs.toAbsolutePath() + ", store " + RunStores.redact(storeUrl)
         + (seeds.isEmpty() ? ", forming a new cluster" : ", joining " + seeds));
     system.getWhenTerminated().toCompletableFuture().join();
     return QuarryCli.EXIT_COMPLETED;
+  }
+
+  /** The API's tokens: none with --insecure-no-auth, else the file given, else {@code <runs-dir>/api-token}. */
+  private ApiTokens tokens(Map<String, String> env, Path runs) {
+    if (insecureNoAuth) {
+      if (apiTokens != null) throw new IllegalArgumentException("--api-tokens and --insecure-no-auth exclude each other");
+      return ApiTokens.insecureNoAuth();
+    }
+    Path file = apiTokens != null ? apiTokens
+        : env.get("QUARRY_API_TOKENS") != null ? Path.of(env.get("QUARRY_API_TOKENS")) : ApiTokens.ensureDefaultFile(runs);
+    return ApiTokens.fromFile(file);
+  }
+
+  private Optional<HttpsConnectionContext> https(Map<String, String> env) {
+    Path store = httpKeystore != null ? httpKeystore
+        : env.get("QUARRY_HTTP_KEYSTORE") == null ? null : Path.of(env.get("QUARRY_HTTP_KEYSTORE"));
+    if (store == null) return Optional.empty();
+    char[] password = env.getOrDefault("QUARRY_HTTP_KEYSTORE_PASSWORD", "").toCharArray();
+    return Optional.of(ConnectionContext.httpsServer(TlsFiles.server(store, password, "--http-keystore")));
+  }
+
+  private static boolean loopback(String host) {
+    try {
+      return java.net.InetAddress.getByName(host).isLoopbackAddress();
+    } catch (java.net.UnknownHostException e) {
+      return false;
+    }
   }
 }

@@ -48,7 +48,19 @@ class ClusterProcessesTest {
     nodes.awaitLog(name, "quarry worker node up", Duration.ofSeconds(60));
   }
 
-  private static void awaitWorkers(ApiClient api, int count) throws Exception {
+  /** The operate token the first coordinator made in the runs directory at its start (a coordinator node's default). */
+  private String token() {
+    String token = ApiClient.token(null, Map.of("QUARRY_RUNS_DIR", dir + "/runs"));
+    if (token == null) throw new AssertionError("no token file in " + dir + "/runs");
+    return token;
+  }
+
+  /** A client of the API at {@code url}, with the coordinators' token. */
+  private ApiClient client(String url) {
+    return new ApiClient(url, token(), null);
+  }
+
+  private void awaitWorkers(ApiClient api, int count) throws Exception {
     await(() -> {
       long ready = 0;
       for (JsonNode worker : workers(api)) {
@@ -58,9 +70,10 @@ class ClusterProcessesTest {
     }, Duration.ofSeconds(60), "workers registered");
   }
 
-  private static List<JsonNode> workers(ApiClient api) throws Exception {
+  private List<JsonNode> workers(ApiClient api) throws Exception {
     java.net.http.HttpResponse<String> response = java.net.http.HttpClient.newHttpClient().send(
-        java.net.http.HttpRequest.newBuilder(java.net.URI.create(api.base() + "/api/workers")).build(),
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create(api.base() + "/api/workers"))
+            .header("Authorization", "Bearer " + token()).build(),
         java.net.http.HttpResponse.BodyHandlers.ofString());
     List<JsonNode> list = new java.util.ArrayList<>();
     new com.fasterxml.jackson.databind.ObjectMapper().readTree(response.body()).path("workers").forEach(list::add);
@@ -103,7 +116,7 @@ class ClusterProcessesTest {
   void aRunAcrossWorkerJvmsMergesTheSameHardExamplesAsInLocalMode() throws Exception {
     nodes = new NodeProcesses(dir.resolve("logs"));
     int artery = NodeProcesses.freePort();
-    ApiClient api = new ApiClient(startCoordinator("coordinator", artery, NodeProcesses.freePort(), null));
+    ApiClient api = client(startCoordinator("coordinator", artery, NodeProcesses.freePort(), null));
     startWorker("worker-a", "127.0.0.1:" + artery);
     startWorker("worker-b", "127.0.0.1:" + artery);
     awaitWorkers(api, 2);
@@ -141,7 +154,7 @@ class ClusterProcessesTest {
     nodes = new NodeProcesses(dir.resolve("logs"));
     int artery = NodeProcesses.freePort();
     String seed = "127.0.0.1:" + artery;
-    ApiClient api = new ApiClient(startCoordinator("coordinator", artery, NodeProcesses.freePort(), null));
+    ApiClient api = client(startCoordinator("coordinator", artery, NodeProcesses.freePort(), null));
     startWorker("worker-a", seed);
     startWorker("worker-b", seed);
     awaitWorkers(api, 2);
@@ -185,8 +198,8 @@ class ClusterProcessesTest {
     int artery1 = NodeProcesses.freePort();
     int artery2 = NodeProcesses.freePort();
     String seeds = "127.0.0.1:" + artery1 + ",127.0.0.1:" + artery2;
-    ApiClient first = new ApiClient(startCoordinator("coordinator-1", artery1, NodeProcesses.freePort(), null));
-    ApiClient standby = new ApiClient(startCoordinator("coordinator-2", artery2, NodeProcesses.freePort(),
+    ApiClient first = client(startCoordinator("coordinator-1", artery1, NodeProcesses.freePort(), null));
+    ApiClient standby = client(startCoordinator("coordinator-2", artery2, NodeProcesses.freePort(),
         "127.0.0.1:" + artery1));
     startWorker("worker-a", seeds);
     startWorker("worker-b", seeds);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.ConfigFactory;
+import io.quarry.coordinator.http.ApiTokens;
 import io.quarry.coordinator.http.HttpApi;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -37,10 +38,15 @@ class HttpApiLocalTest {
     if (cluster != null) cluster.close();
   }
 
+  private String token;
+
   @Test
   void aRunSubmittedOverHttpTrainsToCompletion() throws Exception {
     cluster = LocalCluster.start(2, runsDir, ConfigFactory.parseResources("application-test.conf"));
-    binding = HttpApi.bind(cluster.system(), cluster.coordinator(), "127.0.0.1", 0)
+    // The token file a coordinator makes at its first start, with its one operate token.
+    ApiTokens tokens = ApiTokens.fromFile(ApiTokens.ensureDefaultFile(runsDir));
+    token = ApiClient.token(null, java.util.Map.of("QUARRY_RUNS_DIR", runsDir.toString()));
+    binding = HttpApi.bind(cluster.system(), cluster.coordinator(), tokens, "127.0.0.1", 0)
         .toCompletableFuture().get(30, TimeUnit.SECONDS);
     String base = "http://127.0.0.1:" + binding.localAddress().getPort();
 
@@ -91,6 +97,7 @@ class HttpApiLocalTest {
   }
 
   private HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
+    request.header("Authorization", "Bearer " + token);
     return http.send(request.timeout(java.time.Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
   }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
+import io.quarry.coordinator.http.ApiTokens;
 import io.quarry.coordinator.http.HttpApi;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,12 +24,14 @@ class SweepSubmitTest extends CliCapture {
   @TempDir Path tmp;
   private LocalCluster cluster;
   private ServerBinding binding;
+  private static final String TOKEN = "sweep-submit-test-token-0123456789";
   private String base;
 
   @BeforeEach
   void start() throws Exception {
     cluster = LocalCluster.start(2, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
-    binding = HttpApi.bind(cluster.system(), cluster.coordinator(), "127.0.0.1", 0)
+    ApiTokens tokens = ApiTokens.fromFile(java.nio.file.Files.writeString(tmp.resolve("tokens"), "operate " + TOKEN + "\n"));
+    binding = HttpApi.bind(cluster.system(), cluster.coordinator(), tokens, "127.0.0.1", 0)
         .toCompletableFuture().get(30, TimeUnit.SECONDS);
     base = "http://127.0.0.1:" + binding.localAddress().getPort();
   }
@@ -42,7 +45,7 @@ class SweepSubmitTest extends CliCapture {
   @Test
   void aSweepSubmittedOverHttpRunsEveryCombinationAndWritesTheSummary() throws Exception {
     Files.writeString(tmp.resolve("run.conf"), "stub.samples = 200\nstub.step-time = 0\n");
-    int exit = QuarryCli.run("submit", "--coordinator", base, "--multirun", "--wait", "--run-id", "hs", "--sort",
+    int exit = QuarryCli.run("submit", "--coordinator", base, "--token", TOKEN, "--multirun", "--wait", "--run-id", "hs", "--sort",
         "final_loss", tmp.resolve("run.conf").toString(), "epochs=1,2", "seed=1,2");
 
     assertEquals(0, exit, stderr());
@@ -56,7 +59,7 @@ class SweepSubmitTest extends CliCapture {
   @Test
   void aBadValueInASubmittedSweepSubmitsNothing() throws Exception {
     Files.writeString(tmp.resolve("run.conf"), "stub.samples = 200\n");
-    int exit = QuarryCli.run("submit", "--coordinator", base, "--multirun", "--run-id", "hb",
+    int exit = QuarryCli.run("submit", "--coordinator", base, "--token", TOKEN, "--multirun", "--run-id", "hb",
         tmp.resolve("run.conf").toString(), "epochs=1,-1");
 
     assertEquals(2, exit);

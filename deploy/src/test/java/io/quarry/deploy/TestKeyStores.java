@@ -31,12 +31,29 @@ final class TestKeyStores {
         "}"));
   }
 
+  /**
+   * A key store for an HTTPS server on 127.0.0.1 (its certificate names that address, so a client's host name check
+   * passes) and a trust store with its certificate, made once in {@code dir}: {@code https.p12}, {@code https-trust.p12}.
+   */
+  static Path[] httpsStores(Path dir) throws Exception {
+    Path keyStore = dir.resolve("https.p12");
+    Path trustStore = dir.resolve("https-trust.p12");
+    if (!Files.exists(trustStore)) create(dir, keyStore, trustStore, "SAN=ip:127.0.0.1,dns:localhost");
+    return new Path[] {keyStore, trustStore};
+  }
+
   private static void create(Path dir, Path keyStore, Path trustStore) throws Exception {
+    create(dir, keyStore, trustStore, null);
+  }
+
+  private static void create(Path dir, Path keyStore, Path trustStore, String extension) throws Exception {
     String keytool = Path.of(System.getProperty("java.home"), "bin", "keytool").toString();
-    Path cert = dir.resolve("node.crt");
-    keytool(List.of(keytool, "-genkeypair", "-alias", "quarry", "-keyalg", "EC", "-groupname", "secp256r1",
-        "-validity", "2", "-dname", "CN=quarry-test", "-storetype", "PKCS12", "-keystore", keyStore.toString(),
-        "-storepass", PASSWORD, "-keypass", PASSWORD));
+    Path cert = dir.resolve(keyStore.getFileName() + ".crt");
+    List<String> generate = new java.util.ArrayList<>(List.of(keytool, "-genkeypair", "-alias", "quarry", "-keyalg", "EC",
+        "-groupname", "secp256r1", "-validity", "2", "-dname", "CN=quarry-test", "-storetype", "PKCS12", "-keystore",
+        keyStore.toString(), "-storepass", PASSWORD, "-keypass", PASSWORD));
+    if (extension != null) generate.addAll(List.of("-ext", extension));
+    keytool(generate);
     keytool(List.of(keytool, "-exportcert", "-alias", "quarry", "-keystore", keyStore.toString(),
         "-storepass", PASSWORD, "-rfc", "-file", cert.toString()));
     keytool(List.of(keytool, "-importcert", "-noprompt", "-alias", "quarry", "-file", cert.toString(),

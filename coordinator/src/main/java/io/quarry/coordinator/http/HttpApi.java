@@ -2,6 +2,7 @@ package io.quarry.coordinator.http;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.Config;
+import io.quarry.coordinator.http.ApiTokens.Role;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
 import io.quarry.protocol.CoordinatorCommand.GetWorkers;
@@ -22,6 +23,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -30,7 +32,9 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.HttpsConnectionContext;
 import org.apache.pekko.http.javadsl.model.HttpEntity;
+import org.apache.pekko.http.javadsl.model.HttpHeader;
 import org.apache.pekko.http.javadsl.model.HttpMethod;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -44,25 +48,30 @@ import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
+import scala.concurrent.duration.FiniteDuration;
 
 /**
- * The coordinator's HTTP API: JSON under {@code /api}. Every request is answered from the coordinator by an ask
- * (timeout {@code quarry.http.ask-timeout}); a run submission is validated here first, so a bad request never
- * reaches the coordinator and changes nothing. Every error, the routing's own included (404, 405, 413), is
- * {@code {"error": "..."}}.
+ * The coordinator's HTTP API: JSON under {@code /api}. Every request but {@code GET /api/health} needs
+ * {@code Authorization: Bearer <token>} ({@link ApiTokens}): 401 without a known token, 403 for a {@code read} token
+ * that submits or stops. Every request is answered from the coordinator by an ask (timeout
+ * {@code quarry.http.ask-timeout}); a run submission is validated here first, so a bad request never reaches the
+ * coordinator and changes nothing. A caller submits at most {@code quarry.http.submissions-per-minute} runs a minute
+ * (429 past it). Every error, the routing's own included (404, 405, 413), is {@code {"error": "..."}}.
  *
  * <pre>
- * POST /api/runs              {"config": "HOCON", "overrides": ["k=v"], "run_id": "id"}  201 | 400 | 409 | 413
- * GET  /api/runs              200 {"runs": [...]}
- * GET  /api/runs/{id}         200 the run | 404
- * POST /api/runs/{id}/stop    {"reason": "..."}  202 | 404 | 409
- * GET  /api/workers           200 {"workers": [...]}
- * GET  /api/health            200 {"status": "ok", "workers": N, "active_runs": M}
+ * POST /api/runs              operate  {"config": "HOCON", "overrides": ["k=v"], "run_id": "id"}  201 | 400 | 409 | 413 | 429
+ * GET  /api/runs              read     200 {"runs": [...]}
+ * GET  /api/runs/{id}         read     200 the run | 404
+ * POST /api/runs/{id}/stop    operate  {"reason": "..."}  202 | 404 | 409
+ * GET  /api/workers           read     200 {"workers": [...]}
+ * GET  /api/health            anyone   200 {"status": "ok"}; with a token also "workers": N, "active_runs": M
  * </pre>
  */
 public final class HttpApi extends AllDirectives {
   private static final List<String> STOP_FIELDS = List.of("reason");
   private static final String DEFAULT_STOP_REASON = "stopped over the HTTP API";
+  private static final String UNAUTHORIZED = "missing or unknown API token: send `Authorization: Bearer <token>` with a "
+      + "token from the coordinator's token file (quarry coordinator --api-tokens FILE, or <runs-dir>/api-token)";
   private static final String ENDPOINTS =
       "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, GET /api/workers, GET /api/health";
 
@@ -71,46 +80,103 @@ public final class HttpApi extends AllDirectives {
   private final Duration askTimeout;
   private final long maxBodyBytes;
   private final Duration bodyTimeout;
+  private final ApiTokens tokens;
+  private final SubmissionLimiter submissions;
 
-  /** The API of {@code coordinator}, with the settings under {@code quarry.http} of {@code system}'s config. */
-  public HttpApi(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator) {
+  /**
+   * The API of {@code coordinator}, for the holders of {@code tokens}, with the settings under {@code quarry.http} of
+   * {@code system}'s config.
+   */
+  public HttpApi(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator, ApiTokens tokens) {
     Config http = system.settings().config().getConfig("quarry.http");
     this.system = system;
     this.coordinator = coordinator;
+    this.tokens = tokens;
+    this.submissions = new SubmissionLimiter(http.getInt("submissions-per-minute"));
     this.askTimeout = http.getDuration("ask-timeout");
     this.maxBodyBytes = http.getBytes("max-body-size");
     this.bodyTimeout = http.getDuration("body-timeout");
   }
 
-  /** Serves the API of {@code coordinator} on {@code host:port} (port 0: any free port; see the binding). */
+  /**
+   * Serves the API of {@code coordinator} to the holders of {@code tokens} on {@code host:port} (port 0: any free
+   * port; see the binding), over HTTPS when {@code https} is given.
+   */
+  public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator,
+      ApiTokens tokens, String host, int port, java.util.Optional<HttpsConnectionContext> https) {
+    var server = Http.get(system).newServerAt(host, port);
+    if (https.isPresent()) server = server.enableHttps(https.get());
+    return server.bind(new HttpApi(system, coordinator, tokens).routes());
+  }
+
+  /** Serves the API over plain HTTP (tests, and a coordinator reached only through a TLS-terminating proxy). */
   public static CompletionStage<ServerBinding> bind(
-      ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator, String host, int port) {
-    return Http.get(system).newServerAt(host, port).bind(new HttpApi(system, coordinator).routes());
+      ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator, ApiTokens tokens, String host, int port) {
+    return bind(system, coordinator, tokens, host, port, java.util.Optional.empty());
   }
 
-  /** Serves the API on {@code quarry.http.host} and {@code quarry.http.port}. */
-  public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator) {
-    Config http = system.settings().config().getConfig("quarry.http");
-    return bind(system, coordinator, http.getString("host"), http.getInt("port"));
-  }
-
-  /** Every endpoint, with JSON errors for what matches none. */
+  /**
+   * Every endpoint, with JSON errors for what matches none. The request body is read in full (up to
+   * {@code max-body-size}) before any route answers, so that an early answer (401, 404, 405) never leaves a client
+   * writing into a connection the server has closed: it gets its answer, not a reset.
+   */
   public Route routes() {
     return handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), () ->
+        toStrictEntity(FiniteDuration.create(bodyTimeout.toMillis(), TimeUnit.MILLISECONDS), maxBodyBytes, () ->
         pathPrefix("api", () -> concat(
             path("health", () -> get(this::health)),
-            path("workers", () -> get(this::workers)),
+            path("workers", () -> get(() -> as(Role.READ, caller -> workers()))),
             pathPrefix("runs", () -> concat(
-                pathEndOrSingleSlash(() -> concat(get(this::listRuns), post(this::submit))),
-                path(PathMatchers.segment(), runId -> get(() -> getRun(runId))),
-                path(PathMatchers.segment().slash("stop"), runId -> post(() -> stop(runId)))))))));
+                pathEndOrSingleSlash(() -> concat(
+                    get(() -> as(Role.READ, caller -> listRuns())),
+                    post(() -> as(Role.OPERATE, this::submit)))),
+                path(PathMatchers.segment(), runId -> get(() -> as(Role.READ, caller -> getRun(runId)))),
+                path(PathMatchers.segment().slash("stop"),
+                    runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))))))))));
+  }
+
+  // --- who may ---
+
+  /**
+   * {@code route} for a caller whose token has {@code required} (or more); 401 without a known token (the same answer
+   * for none, a malformed header and a wrong token), 403 for a token of a lesser role.
+   */
+  private Route as(Role required, Function<ApiTokens.Caller, Route> route) {
+    return optionalHeaderValueByName("Authorization", header -> {
+      java.util.Optional<ApiTokens.Caller> caller = tokens.caller(bearer(header.orElse(null)));
+      if (caller.isEmpty()) {
+        return complete(ApiJson.error(StatusCodes.UNAUTHORIZED, UNAUTHORIZED)
+            .addHeader(HttpHeader.parse("WWW-Authenticate", "Bearer realm=\"quarry\"")));
+      }
+      if (!caller.get().role().allows(required)) {
+        return complete(ApiJson.error(StatusCodes.FORBIDDEN, "this token has the " + caller.get().role().fileName()
+            + " role; this needs an " + required.fileName() + " token (submitting and stopping runs)"));
+      }
+      return route.apply(caller.get());
+    });
+  }
+
+  /** The token of an {@code Authorization: Bearer <token>} header, or null. */
+  private static String bearer(String header) {
+    if (header == null) return null;
+    String value = header.strip();
+    if (value.length() < 7 || !value.regionMatches(true, 0, "Bearer ", 0, 7)) return null;
+    String token = value.substring(7).strip();
+    return token.isEmpty() ? null : token;
   }
 
   // --- endpoints ---
 
-  private Route submit() {
+  private Route submit(ApiTokens.Caller caller) {
     return withBody(body -> {
       RunSpec spec = SubmitRequest.parse(body).toSpec();
+      java.util.OptionalLong wait = submissions.tryAcquire(caller.id(), System.currentTimeMillis());
+      if (wait.isPresent()) {
+        long seconds = Math.max(1, (wait.getAsLong() + 999) / 1000);
+        throw new ApiError(StatusCodes.TOO_MANY_REQUESTS, "more than " + submissions.perMinute()
+            + " run submissions in a minute from this token (quarry.http.submissions-per-minute); try again in "
+            + seconds + " s");
+      }
       CompletionStage<SubmitReply> reply = AskPattern.ask(
           coordinator, replyTo -> new SubmitRun(spec, replyTo), askTimeout, system.scheduler());
       return reply.thenApply(HttpApi::submitted);
@@ -193,7 +259,17 @@ public final class HttpApi extends AllDirectives {
     return respond(askWorkers().thenApply(reply -> ApiJson.response(StatusCodes.OK, ApiJson.workers(reply.workers()))));
   }
 
+  /** Anyone learns that the coordinator is up; a token holder also how many workers and active runs it has. */
   private Route health() {
+    return optionalHeaderValueByName("Authorization", header -> {
+      if (tokens.caller(bearer(header.orElse(null))).isPresent()) return healthInDetail();
+      ObjectNode body = ApiJson.object();
+      body.put("status", "ok");
+      return complete(ApiJson.response(StatusCodes.OK, body));
+    });
+  }
+
+  private Route healthInDetail() {
     CompletionStage<RunsReply> runs = AskPattern.ask(coordinator, ListRuns::new, askTimeout, system.scheduler());
     return respond(askWorkers().thenCombine(runs, (workers, known) -> {
       ObjectNode body = ApiJson.object();
@@ -245,6 +321,21 @@ public final class HttpApi extends AllDirectives {
   private HttpResponse failed(Throwable failure) {
     Throwable cause = unwrap(failure);
     if (cause instanceof ApiError error) return ApiJson.error(error.status(), error.getMessage());
+    if (cause instanceof org.apache.pekko.http.scaladsl.model.IllegalRequestException illegal) {
+      // What toStrictEntity throws for a body over the limit ("Request too large", as a 400 or a 413 depending on
+      // where the limit struck) or otherwise unreadable.
+      if (illegal.status().intValue() == StatusCodes.CONTENT_TOO_LARGE.intValue()
+          || illegal.info().summary().startsWith("Request too large")) {
+        return ApiJson.error(StatusCodes.CONTENT_TOO_LARGE,
+            "request body larger than " + maxBodyBytes + " bytes (quarry.http.max-body-size)");
+      }
+      return ApiJson.error(StatusCodes.get(illegal.status().intValue()), illegal.info().summary());
+    }
+    if (cause instanceof EntityStreamSizeException
+        || cause instanceof TimeoutException && String.valueOf(cause.getMessage()).contains("toStrict")) {
+      ApiError error = bodyUnreadable(cause);
+      return ApiJson.error(error.status(), error.getMessage());
+    }
     if (cause instanceof TimeoutException) {
       return ApiJson.error(StatusCodes.SERVICE_UNAVAILABLE,
           "the coordinator did not answer within " + askTimeout.toMillis() + " ms (quarry.http.ask-timeout)");

@@ -26,9 +26,34 @@ final class ApiClient {
 
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
   private final String base;
+  /** The Authorization header's value, or null to send none. */
+  private final String authorization;
 
+  /** A client that sends no token. */
   ApiClient(String host, int port) {
+    this(host, port, null);
+  }
+
+  /** A client that sends {@code token} as a bearer token (none when null). */
+  ApiClient(String host, int port, String token) {
     this.base = "http://" + host + ":" + port;
+    this.authorization = token == null ? null : "Bearer " + token;
+  }
+
+  /** The same API with another token (none when null). */
+  ApiClient withToken(String token) {
+    return new ApiClient(java.net.URI.create(base).getHost(), java.net.URI.create(base).getPort(), token);
+  }
+
+  /** The same API with the Authorization header exactly {@code value} ({@code name} must be Authorization). */
+  ApiClient withHeader(String name, String value) {
+    if (!name.equals("Authorization")) throw new IllegalArgumentException("only Authorization: " + name);
+    return new ApiClient(base, value);
+  }
+
+  private ApiClient(String base, String authorization) {
+    this.base = base;
+    this.authorization = authorization;
   }
 
   Answer get(String path) throws IOException, InterruptedException {
@@ -45,7 +70,9 @@ final class ApiClient {
   }
 
   private HttpRequest.Builder request(String path) {
-    return HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30));
+    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30));
+    if (authorization != null) request.header("Authorization", authorization);
+    return request;
   }
 
   private Answer send(HttpRequest request) throws IOException, InterruptedException {

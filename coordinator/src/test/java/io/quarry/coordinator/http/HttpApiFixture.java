@@ -23,11 +23,14 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * One real coordinator with {@value #WORKERS} {@link InstantWorker}s and the HTTP API on 127.0.0.1 (a free port),
- * shared by the tests of a class; every message between actors is serialized.
+ * shared by the tests of a class; every message between actors is serialized. The API takes two tokens, an
+ * {@code operate} one ({@link #api} sends it) and a {@code read} one.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class HttpApiFixture {
   static final int WORKERS = 2;
+  static final String OPERATE_TOKEN = "operate-token-for-the-http-tests-0123456789";
+  static final String READ_TOKEN = "read-token-for-the-http-tests-0123456789abcd";
 
   ActorTestKit testKit;
   ActorRef<CoordinatorCommand> coordinator;
@@ -40,17 +43,25 @@ abstract class HttpApiFixture {
   @BeforeAll
   void startCoordinatorWorkersAndServer() throws Exception {
     runsDir = Files.createTempDirectory("quarry-http-test");
-    testKit = ActorTestKit.create(getClass().getSimpleName(),
-        ConfigFactory.parseResources("coordinator-test.conf").withFallback(ConfigFactory.load()));
+    testKit = ActorTestKit.create(getClass().getSimpleName(), extraConfig()
+        .withFallback(ConfigFactory.parseResources("coordinator-test.conf")).withFallback(ConfigFactory.load()));
     // The store lives beside, not inside, the runs directory: the bad-input tests compare its bytes.
     storeDir = Files.createTempDirectory("quarry-http-store");
     store = RunStores.open("sqlite:" + storeDir.resolve("quarry.db"));
     coordinator = testKit.spawn(Coordinator.create(store, runsDir, Clock.systemUTC()), "coordinator",
         Coordinator.DISPATCHER);
     for (int i = 0; i < WORKERS; i++) testKit.spawn(InstantWorker.create("instant-" + i), "instant-" + i);
-    binding = HttpApi.bind(testKit.system(), coordinator, "127.0.0.1", 0).toCompletableFuture().get(30, TimeUnit.SECONDS);
-    api = new ApiClient("127.0.0.1", binding.localAddress().getPort());
+    Path tokens = Files.writeString(storeDir.resolve("api-tokens"),
+        "# test tokens\noperate " + OPERATE_TOKEN + "\nread " + READ_TOKEN + "\n");
+    binding = HttpApi.bind(testKit.system(), coordinator, ApiTokens.fromFile(tokens), "127.0.0.1", 0)
+        .toCompletableFuture().get(30, TimeUnit.SECONDS);
+    api = new ApiClient("127.0.0.1", binding.localAddress().getPort(), OPERATE_TOKEN);
     awaitReadyWorkers(WORKERS);
+  }
+
+  /** Settings a test class needs on top of coordinator-test.conf. */
+  com.typesafe.config.Config extraConfig() {
+    return ConfigFactory.empty();
   }
 
   @AfterAll
