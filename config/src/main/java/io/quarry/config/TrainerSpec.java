@@ -37,4 +37,25 @@ public interface TrainerSpec {
    * @throws RunConfigException when the data is missing or unreadable, naming the key, the path and what was expected
    */
   long samples(RunConfig config);
+
+  /**
+   * The programs a run of this trainer starts on the workers, as the config names them (an absolute path, or a name
+   * looked up on the worker's {@code PATH}): a worker runs a run only when its operator allows every one of them
+   * ({@code quarry worker --allow-program}). None for trainers that run no program of the user's.
+   */
+  default List<String> programs(RunConfig config) {
+    return List.of();
+  }
+
+  /**
+   * The files and directories a run of this trainer reads its data from, each with the config key that names it: a
+   * worker reads them only under its data roots ({@code quarry worker --data-root}). None for trainers whose data is
+   * made, not read.
+   */
+  default List<DataPath> dataPaths(RunConfig config) {
+    return List.of();
+  }
+
+  /** A path a run reads data from, and the config key that names it (for the error a person reads). */
+  record DataPath(String key, String path) {}
 }

@@ -67,6 +67,14 @@ public final class DjlTrainerSpec implements TrainerSpec {
     }
   }
 
+  /** The csv file or the idx / image-folder directory; synthetic data reads nothing. */
+  @Override
+  public List<DataPath> dataPaths(RunConfig config) {
+    DjlSettings.Dataset dataset = DjlSettings.of(config).dataset();
+    if (dataset.format().equals("synthetic") || dataset.path().isBlank()) return List.of();
+    return List.of(new DataPath("dataset.path", dataset.path()));
+  }
+
   /**
    * The training split's size: computed for synthetic data; for a csv file, an idx header or an image folder, read
    * from the data (the path is checked here, where the data is needed, so that {@code quarry config} can show a

@@ -14,6 +14,7 @@ import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.ShardState;
 import io.quarry.protocol.TelemetryEvent;
+import io.quarry.protocol.WorkerAllowance;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.WorkerState;
 import java.util.List;
@@ -87,7 +88,8 @@ public final class ProtocolRegistry {
       RunCounters.class,
       RunCommand.ShardProgressed.class,
       WorkerCommand.SizeRun.class,
-      WorkerCommand.RunSized.class);
+      WorkerCommand.RunSized.class,
+      WorkerAllowance.class);
 
   private ProtocolRegistry() {}
 

@@ -167,6 +167,8 @@ class QuarryKryoSerializerTest {
         new RunCommand.ShardProgressed("run-1", 2, 1, "w", 120L, 3_840L, 0.5f, COUNTERS),
         new RunCommand.ShardProgressed("run-1", 2, 1, "w", 0L, 0L, Float.NaN, RunCounters.ZERO),
         COUNTERS,
+        new io.quarry.protocol.WorkerAllowance(false, List.of("/usr/bin/python3", "/opt/train/"), List.of("/data")),
+        io.quarry.protocol.WorkerAllowance.NOTHING,
         new WorkerCommand.SizeRun(7L, spec, sizedRef),
         new WorkerCommand.RunSized("run-1", 1_438L, "", "h:1/cpu-0"),
         new WorkerCommand.RunSized("run-1", -1L, "config key 'dataset.path': data/x.csv does not exist", "w"),

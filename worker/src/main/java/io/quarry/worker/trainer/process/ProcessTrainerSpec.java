@@ -42,4 +42,11 @@ public final class ProcessTrainerSpec implements TrainerSpec {
   public long samples(RunConfig config) {
     return config.raw().getLong("process.samples");
   }
+
+  /** The program is the command's first word, placeholders and all (a placeholder there is refused by the worker). */
+  @Override
+  public List<String> programs(RunConfig config) {
+    List<String> command = config.raw().getStringList("process.command");
+    return command.isEmpty() ? List.of() : List.of(command.get(0));
+  }
 }
