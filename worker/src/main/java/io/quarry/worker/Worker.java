@@ -457,7 +457,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     synchronized (tracking.tracker) {
       return RunCounters.ZERO
           .with(RunCounter.SAMPLES_REJECTED, tracking.tracker.rejectedOffers())
-          .with(RunCounter.NONFINITE_LOSSES, tracking.tracker.nanLosses())
+          .with(RunCounter.NONFINITE_LOSSES, tracking.tracker.nonFiniteLosses())
           .with(RunCounter.TELEMETRY_DROPPED, tracking.telemetryDropped + attemptDropped);
     }
   }
