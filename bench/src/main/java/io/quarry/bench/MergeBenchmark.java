@@ -47,7 +47,7 @@ public class MergeBenchmark {
         // A dataset of 2M samples: across 256 x 16k offers, ids often meet on several workers.
         tracker.offer(random.nextLong(2_000_000L), (float) (-Math.log(1 - random.nextDouble()) * (1 + w % 4)), i);
       }
-      snapshots.add(tracker.snapshot("bench-run", 0, LOSSES_PER_WORKER));
+      snapshots.add(tracker.snapshot("bench-run", 0));
     }
     if (snapshots.stream().anyMatch(s -> s.entries().size() != K)) throw new IllegalStateException("buffer not full");
     if (LossSketch.decode(snapshots.get(0).lossSketch()).isEmpty()) throw new IllegalStateException("no sketch");

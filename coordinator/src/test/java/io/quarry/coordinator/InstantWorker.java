@@ -95,7 +95,7 @@ public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
 
   private Behavior<WorkerCommand> onCollect(WorkerCommand.CollectHardExamples collect) {
     collect.replyTo().tell(new HardExampleSnapshot(collect.runId(), collect.merge(), workerId, List.of(), 0, 0,
-        Float.NaN, EMPTY_SKETCH, 0));
+        Float.NaN, EMPTY_SKETCH));
     return this;
   }
 

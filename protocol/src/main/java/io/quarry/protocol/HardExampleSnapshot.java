@@ -14,7 +14,6 @@ import java.util.List;
  * @param aboveThreshold how many of them lay above the last merged threshold
  * @param maxLoss the highest loss seen since the last merge ({@code NaN} if none)
  * @param lossSketch every loss seen since the last merge, as an encoded {@link io.quarry.protocol.sketch.LossSketch}
- * @param stepsTrained steps this worker has trained for the run, all shards together
  */
 public record HardExampleSnapshot(
     String runId,
@@ -24,8 +23,7 @@ public record HardExampleSnapshot(
     long samplesSeen,
     long aboveThreshold,
     float maxLoss,
-    byte[] lossSketch,
-    long stepsTrained)
+    byte[] lossSketch)
     implements QuarryMessage {
   public HardExampleSnapshot {
     entries = List.copyOf(entries);

@@ -81,17 +81,15 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private record TelemetryDrained(long token) implements WorkerCommand.Local {}
 
   /**
-   * A run this worker trains for: its tracker (guarded by its own monitor), the last merged buffer, and its
+   * A run this worker trains for: its tracker (guarded by its own monitor), and its
    * hard-example payloads: the trainer's renderer (kept for the run, not the attempt: the final merge comes after
    * the shards have finished), the samples rendered so far, and the tail of the run's rendering jobs, which run one
    * after another so that the run receives the answers to its merges in merge order.
    */
   private static final class RunTracking {
     final HardExampleTracker tracker;
-    final AtomicLong stepsTrained = new AtomicLong();
     /** Step events the run's finished attempts on this worker dropped. Only touched on the actor thread. */
     long telemetryDropped;
-    volatile List<HardExample> merged = List.of();
     volatile PayloadRenderer renderer;
     /** Only touched on the actor thread. */
     final LongHashSet payloadsRendered = new LongHashSet();
@@ -343,10 +341,10 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     HardExampleSnapshot snapshot;
     if (tracking == null) {
       snapshot = new HardExampleSnapshot(message.runId(), message.merge(), workerId, List.of(), 0, 0, Float.NaN,
-          new byte[0], 0);
+          new byte[0]);
     } else {
       synchronized (tracking.tracker) {
-        snapshot = tracking.tracker.snapshot(message.runId(), message.merge(), tracking.stepsTrained.get());
+        snapshot = tracking.tracker.snapshot(message.runId(), message.merge());
       }
     }
     message.replyTo().tell(snapshot);
@@ -356,7 +354,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private Behavior<WorkerCommand> onMergedHardExamples(MergedHardExamples message) {
     RunTracking tracking = runs.get(message.runId());
     if (tracking != null) {
-      tracking.merged = message.entries();
       synchronized (tracking.tracker) {
         tracking.tracker.setThreshold(message.threshold());
       }
@@ -535,11 +532,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     }
 
     @Override
-    public List<HardExample> mergedHardExamples() {
-      return tracking.merged;
-    }
-
-    @Override
     public void checkpointSaved(long step, Path checkpoint) {
       ShardAssignment a = shard.assignment;
       RunCommand.ShardCheckpointed report =
@@ -601,7 +593,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       synchronized (tracking.tracker) {
         tracking.tracker.offer(sampleIds, losses, labels, predicted, count, step);
       }
-      tracking.stepsTrained.incrementAndGet();
       shard.stepsOffered.incrementAndGet();
       shard.samplesOffered.addAndGet(count);
     }

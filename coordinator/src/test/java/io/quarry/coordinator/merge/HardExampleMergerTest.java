@@ -35,7 +35,7 @@ class HardExampleMergerTest {
     List<HardExample> sorted = new ArrayList<>(entries);
     sorted.sort(HIGHEST_FIRST);
     return new HardExampleSnapshot(
-        RUN, 0, workerId, sorted, sketchLosses.length, 0, max, LossSketch.encode(sketch), 100);
+        RUN, 0, workerId, sorted, sketchLosses.length, 0, max, LossSketch.encode(sketch));
   }
 
   private static String worker(int i) {

@@ -130,7 +130,7 @@ class QuarryKryoSerializerTest {
 
   private static HardExampleSnapshot snapshot() {
     return new HardExampleSnapshot(
-        "run-1", 3, "host:2552/cpu-0", hardExamples(), 5_000L, 612L, 9.5f, new byte[] {1, 2, 3, -128, 127, 0}, 480L);
+        "run-1", 3, "host:2552/cpu-0", hardExamples(), 5_000L, 612L, 9.5f, new byte[] {1, 2, 3, -128, 127, 0});
   }
 
   /** One instance of every registered {@link QuarryMessage}, keyed by its class. */
@@ -563,7 +563,7 @@ class QuarryKryoSerializerTest {
   void hugeDeclaredLengthsFailWithoutAllocatingThem() {
     byte[] whole = serializer.toBinary(new WorkerCommand.MergedHardExamples(1L, "r", 1, List.of(), 1.0, runRef));
     byte[] marker = {0x11, 0x22, 0x33, 0x44};
-    HardExampleSnapshot withSketch = new HardExampleSnapshot("r", 1, "w", List.of(), 0L, 0L, 0f, marker, 0L);
+    HardExampleSnapshot withSketch = new HardExampleSnapshot("r", 1, "w", List.of(), 0L, 0L, 0f, marker);
     byte[] snapshotBytes = serializer.toBinary(withSketch);
     assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
       // A class id followed by a length close to Integer.MAX_VALUE, for every registered class and the built-ins.

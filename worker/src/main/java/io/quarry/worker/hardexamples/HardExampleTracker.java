@@ -315,13 +315,11 @@ public final class HardExampleTracker implements HardExampleSink {
    *
    * @param runId the run this tracker belongs to (the snapshot names it; the tracker itself does not need it)
    * @param merge the merge this answers
-   * @param stepsTrained steps this worker has trained for the run, all shards together
    */
-  public HardExampleSnapshot snapshot(String runId, int merge, long stepsTrained) {
+  public HardExampleSnapshot snapshot(String runId, int merge) {
     foldBins();
     HardExampleSnapshot snapshot = new HardExampleSnapshot(
-        runId, merge, workerId, entries(), samplesSeen, aboveThreshold, maxLoss, LossSketch.encode(sketch),
-        stepsTrained);
+        runId, merge, workerId, entries(), samplesSeen, aboveThreshold, maxLoss, LossSketch.encode(sketch));
     startInterval();
     if (!runWindow) {
       clearBuffer();

@@ -1,12 +1,10 @@
 package io.quarry.worker.trainer;
 
 import io.quarry.config.RunConfig;
-import io.quarry.protocol.HardExample;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Optional;
 
 /**
@@ -68,11 +66,6 @@ public abstract class ForwardingTrainerContext implements TrainerContext {
   @Override
   public TelemetryEmitter telemetry() {
     return delegate.telemetry();
-  }
-
-  @Override
-  public List<HardExample> mergedHardExamples() {
-    return delegate.mergedHardExamples();
   }
 
   @Override

@@ -1,12 +1,10 @@
 package io.quarry.worker.trainer;
 
 import io.quarry.config.RunConfig;
-import io.quarry.protocol.HardExample;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Optional;
 
 /** Everything a {@link Trainer} may use while it trains one shard attempt. Safe to call from the training thread. */
@@ -39,14 +37,6 @@ public interface TrainerContext {
 
   /** Where per-step scalars go; never blocks, drops (and counts) under back-pressure. */
   TelemetryEmitter telemetry();
-
-  /**
-   * The run's latest merged hard examples (the last all-gather's result, the same on every worker), highest loss
-   * first; empty before the first merge. A trainer may replay or up-weight them.
-   */
-  default List<HardExample> mergedHardExamples() {
-    return List.of();
-  }
 
   /**
    * Registers how this run's hard examples are rendered for people (a PNG thumbnail, the leading features). The

@@ -130,7 +130,7 @@ class HardExampleTrackerTest {
       assertMatchesBruteForce(where, tracker.entries(), window, k);
       assertEquals(nonFinite, tracker.nonFiniteLosses(), where + ": nonFiniteLosses");
 
-      HardExampleSnapshot snapshot = tracker.snapshot(RUN, merge, step);
+      HardExampleSnapshot snapshot = tracker.snapshot(RUN, merge);
       assertMatchesBruteForce(where + " (snapshot)", snapshot.entries(), window, k);
       assertEquals(interval.intervalLosses.size(), snapshot.samplesSeen(), where + ": samplesSeen");
       float max = (float) interval.intervalLosses.stream().mapToDouble(f -> f).max().orElse(Double.NaN);
@@ -198,7 +198,7 @@ class HardExampleTrackerTest {
       }
       String where = "seed " + seed;
       assertMatchesBruteForce(where, tracker.entries(), model, k);
-      for (HardExample entry : tracker.snapshot(RUN, 0, 40).entries()) {
+      for (HardExample entry : tracker.snapshot(RUN, 0).entries()) {
         assertEquals(labelOf(entry.sampleId()), entry.label(), where + ": label of " + entry);
         assertEquals(model.stepById.get(entry.sampleId()), entry.step(), where + ": step of " + entry);
         assertEquals(predictionOf(entry.sampleId(), entry.step()), entry.predicted(),
@@ -279,7 +279,7 @@ class HardExampleTrackerTest {
     assertEquals(1, tracker.aboveThreshold());
     assertEquals(1.0f, tracker.maxLoss(), "an infinite loss is not the interval's maximum");
     assertEquals(0, tracker.rejectedOffers(), "a non-finite loss is counted as such, not as a rejection");
-    HardExampleSnapshot snapshot = tracker.snapshot(RUN, 0, 1);
+    HardExampleSnapshot snapshot = tracker.snapshot(RUN, 0);
     assertEquals(List.of(new HardExample(3, 1.0f, WORKER, 1)), snapshot.entries());
     assertEquals(1.0, LossSketch.decode(snapshot.lossSketch()).getCount());
   }
@@ -301,7 +301,7 @@ class HardExampleTrackerTest {
     tracker.offer(2, 2.0f, 0);
     tracker.offer(3, 2.5f, 0);
     assertEquals(1, tracker.aboveThreshold());
-    assertEquals(1, tracker.snapshot(RUN, 0, 0).aboveThreshold());
+    assertEquals(1, tracker.snapshot(RUN, 0).aboveThreshold());
     assertEquals(0, tracker.aboveThreshold());
     assertEquals(2.0, tracker.threshold());
   }
@@ -309,11 +309,10 @@ class HardExampleTrackerTest {
   @Test
   void snapshotOfAnEmptyIntervalHasNoMaxLossAndAnEmptySketch() {
     HardExampleTracker tracker = new HardExampleTracker(WORKER, 4, false);
-    HardExampleSnapshot snapshot = tracker.snapshot(RUN, 3, 17);
+    HardExampleSnapshot snapshot = tracker.snapshot(RUN, 3);
     assertEquals(RUN, snapshot.runId());
     assertEquals(3, snapshot.merge());
     assertEquals(WORKER, snapshot.workerId());
-    assertEquals(17, snapshot.stepsTrained());
     assertTrue(snapshot.entries().isEmpty());
     assertEquals(0, snapshot.samplesSeen());
     assertTrue(Float.isNaN(snapshot.maxLoss()));
@@ -331,7 +330,7 @@ class HardExampleTrackerTest {
         losses[i] = (float) Math.exp(random.nextGaussian() * 2); // spans several orders of magnitude
         tracker.offer(i, losses[i], 0);
       }
-      DDSketch sketch = LossSketch.decode(tracker.snapshot(RUN, 0, 0).lossSketch());
+      DDSketch sketch = LossSketch.decode(tracker.snapshot(RUN, 0).lossSketch());
       Arrays.sort(losses);
       for (double q : new double[] {0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 1}) {
         double exact = losses[(int) Math.floor(q * (n - 1))];
@@ -395,7 +394,7 @@ class HardExampleTrackerTest {
             assertEquals(LossSketch.quantile(plain, q), tracker.lossQuantile(q), "seed " + seed + ", mid-interval");
           }
         }
-        byte[] encoded = tracker.snapshot(RUN, interval, 0).lossSketch();
+        byte[] encoded = tracker.snapshot(RUN, interval).lossSketch();
         String where = "seed " + seed + ", interval " + interval;
         // Exact, not merely close: with LossSketch's mapping every histogram bin lies inside one DDSketch bucket
         // (binsNestInsideTheSketchBuckets). If the mapping changes so that this fails, the quantiles are still
@@ -430,7 +429,7 @@ class HardExampleTrackerTest {
         ids[i] = i;
       }
       tracker.offer(ids, losses, n, 0);
-      DDSketch sketch = LossSketch.decode(tracker.snapshot(RUN, 0, 0).lossSketch());
+      DDSketch sketch = LossSketch.decode(tracker.snapshot(RUN, 0).lossSketch());
       assertEquals(n, sketch.getCount());
       float[] sorted = losses.clone();
       Arrays.sort(sorted);
@@ -484,8 +483,8 @@ class HardExampleTrackerTest {
       assertEquals(single.rejectedOffers(), batch.rejectedOffers(), "step " + step);
       assertEquals(single.entries(), batch.entries(), "step " + step);
     }
-    HardExampleSnapshot fromSingle = single.snapshot(RUN, 0, 50);
-    HardExampleSnapshot fromBatch = batch.snapshot(RUN, 0, 50);
+    HardExampleSnapshot fromSingle = single.snapshot(RUN, 0);
+    HardExampleSnapshot fromBatch = batch.snapshot(RUN, 0);
     assertEquals(fromSingle.entries(), fromBatch.entries());
     assertEquals(fromSingle.samplesSeen(), fromBatch.samplesSeen());
     assertEquals(fromSingle.aboveThreshold(), fromBatch.aboveThreshold());
