@@ -108,7 +108,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     /** Where reports go; a new coordinator incarnation that recovers the run replaces it ({@link AdoptShard}). */
     volatile ActorRef<RunCommand> run;
     final TelemetryEmitter telemetry;
-    final CompletionStage<Done> telemetryDrained;
     volatile boolean stopRequested;
     /** Steps and samples this attempt handed to the tracker: what a failed attempt reports as trained. */
     final AtomicLong stepsOffered = new AtomicLong();
@@ -120,13 +119,12 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     TrainerRunner.Outcome outcome;
 
     CurrentShard(long token, String runId, ShardAssignment assignment, ActorRef<RunCommand> run,
-        TelemetryEmitter telemetry, CompletionStage<Done> telemetryDrained) {
+        TelemetryEmitter telemetry) {
       this.token = token;
       this.runId = runId;
       this.assignment = assignment;
       this.run = run;
       this.telemetry = telemetry;
-      this.telemetryDrained = telemetryDrained;
     }
   }
 
@@ -240,7 +238,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     getContext().getLog().info("worker {}: shard {} of run {} adopted by coordinator incarnation {}", workerId,
         message.shard(), message.runId(), message.incarnation());
     shard.run = message.run();
-    if (shard.telemetry instanceof StreamTelemetryEmitter stream) stream.retarget(message.run());
+    shard.telemetry.retarget(message.run());
     // The last checkpoint may have been reported to the old run actor only as it died.
     RunCommand.ShardCheckpointed checkpoint = shard.lastCheckpoint;
     if (checkpoint != null) message.run().tell(checkpoint);
@@ -271,15 +269,11 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         new HardExampleTracker(workerId, config.hardExamples.k(), config.hardExamples.runWindow())));
 
     long token = ++nextToken;
-    TelemetryEmitter telemetry = TelemetryEmitter.DISABLED;
-    CompletionStage<Done> drained = CompletableFuture.completedFuture(Done.getInstance());
-    if (config.telemetryEnabled()) {
-      StreamTelemetryEmitter stream = StreamTelemetryEmitter.start(getContext().getSystem(), config.telemetry,
-          message.run(), runId, workerId, assignment.shard(), assignment.attempt(), ackTimeout, clock);
-      telemetry = stream;
-      drained = stream.completion();
-    }
-    current = new CurrentShard(token, runId, assignment, message.run(), telemetry, drained);
+    TelemetryEmitter telemetry = config.telemetryEnabled()
+        ? StreamTelemetryEmitter.start(getContext().getSystem(), config.telemetry, message.run(), runId, workerId,
+            assignment.shard(), assignment.attempt(), ackTimeout, clock)
+        : TelemetryEmitter.DISABLED;
+    current = new CurrentShard(token, runId, assignment, message.run(), telemetry);
     TrainerContext context = new ShardContext(runId, config, current, tracking);
     ActorRef<TrainerRunner.Start> runner = getContext().spawn(
         TrainerRunner.create(token, trainer, context, outcomeAdapter),
@@ -398,9 +392,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     CurrentShard shard = current;
     if (shard == null || shard.token != message.outcome().token()) return this;
     shard.outcome = message.outcome();
-    CompletionStage<Done> drained = shard.telemetry instanceof StreamTelemetryEmitter stream
-        ? stream.complete()
-        : shard.telemetryDrained;
+    CompletionStage<Done> drained = shard.telemetry.complete();
     long token = shard.token;
     getContext().pipeToSelf(
         drained.toCompletableFuture().orTimeout(drainTimeout.toMillis(), TimeUnit.MILLISECONDS),
