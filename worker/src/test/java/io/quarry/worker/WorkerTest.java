@@ -11,6 +11,7 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCounter;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
@@ -101,7 +102,8 @@ class WorkerTest {
     worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
     coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
 
-    worker.tell(assign(1, run(runProbe), "stub.step-time=0", "epochs=2", "batch-size=10", "checkpoint.every-steps=5"));
+    worker.tell(assign(1, run(runProbe), "stub.step-time=0", "epochs=2", "batch-size=10", "checkpoint.every-steps=5",
+        "hard-examples.k=8"));
 
     List<RunCommand> received = new ArrayList<>();
     RunCommand message;
@@ -113,7 +115,9 @@ class WorkerTest {
     RunCommand.ShardCompleted completed = (RunCommand.ShardCompleted) message;
     assertEquals(20, completed.endStep(), "100 samples / 10 per batch x 2 epochs");
     assertEquals(200, completed.samplesTrained());
-    assertEquals(0, completed.counters().get(io.quarry.protocol.RunCounter.TELEMETRY_DROPPED));
+    assertEquals(0, completed.counters().get(RunCounter.TELEMETRY_DROPPED));
+    assertTrue(completed.counters().get(RunCounter.SAMPLES_REJECTED) > 0, "200 losses for 8 places: " + completed);
+    assertEquals(0, completed.counters().get(RunCounter.NONFINITE_LOSSES));
     long checkpointsReported = received.stream().filter(m -> m instanceof RunCommand.ShardCheckpointed).count();
     assertTrue(checkpointsReported >= 4, "checkpoints every 5 steps: " + checkpointsReported);
     long stepEvents = received.stream().filter(m -> m instanceof RunCommand.TelemetryBatch)
@@ -127,6 +131,42 @@ class WorkerTest {
     assertEquals("w-train", snapshot.workerId());
     assertEquals(200, snapshot.samplesSeen());
     assertFalse(snapshot.entries().isEmpty());
+  }
+
+  /** Receives until {@code last} arrives, or fails after 30 s; every message received, in order. */
+  private static List<RunCommand> receiveUntil(TestProbe<RunCommand> runProbe, Class<? extends RunCommand> last) {
+    List<RunCommand> received = new ArrayList<>();
+    RunCommand message;
+    do {
+      message = runProbe.receiveMessage(Duration.ofSeconds(30));
+      received.add(message);
+    } while (!last.isInstance(message));
+    return received;
+  }
+
+  @Test
+  void anAdoptedAttemptReportsAndStreamsToTheRunThatAdoptedIt() {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> oldRun = testKit.createTestProbe();
+    TestProbe<RunCommand> newRun = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-adopt", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    worker.tell(assign(1, run(oldRun), "stub.step-time=20ms", "epochs=100", "batch-size=10",
+        "checkpoint.every-steps=2", "telemetry.batch-interval=50ms"));
+    oldRun.expectMessageClass(RunCommand.ShardStarted.class);
+    receiveUntil(oldRun, RunCommand.ShardCheckpointed.class);
+
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(2, coordinator.getRef()));
+    CoordinatorCommand.ShardInProgress inProgress =
+        coordinator.expectMessageClass(CoordinatorCommand.ShardInProgress.class);
+    assertEquals(List.of("r1", 0, 1), List.of(inProgress.runId(), inProgress.shard(), inProgress.attempt()));
+    worker.tell(new WorkerCommand.AdoptShard(2, "r1", 0, 1, run(newRun)));
+
+    receiveUntil(newRun, RunCommand.ShardCheckpointed.class); // the latest one is sent again at once
+    receiveUntil(newRun, RunCommand.TelemetryBatch.class);
+    worker.tell(new WorkerCommand.StopShard(2, "r1", 0, "test over"));
+    receiveUntil(newRun, RunCommand.ShardStopped.class);
   }
 
   @Test

@@ -1,0 +1,32 @@
+package io.quarry.worker;
+
+import com.typesafe.config.Config;
+import java.time.Duration;
+
+/**
+ * {@code quarry.worker}, read once when a worker starts.
+ *
+ * @param telemetryDrainTimeout how long an ended attempt waits for its telemetry to drain before it reports anyway
+ * @param telemetryAckTimeout how long a telemetry batch waits for the run's acknowledgement before it is sent again
+ * @param syncWaitMargin added to twice the run's {@code sync.timeout}: how long a trainer waits for an average
+ * @param payloads the limits on hard-example payloads
+ */
+record WorkerSettings(
+    Duration telemetryDrainTimeout,
+    Duration telemetryAckTimeout,
+    Duration syncWaitMargin,
+    PayloadRendering.Limits payloads) {
+  /** Trainers run here: a thread of its own per attempt. */
+  static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
+  /** Payload renderers run here. */
+  static final String PAYLOAD_DISPATCHER = "quarry.worker.payload-dispatcher";
+
+  /** From the {@code quarry.worker} section. */
+  static WorkerSettings from(Config worker) {
+    return new WorkerSettings(
+        worker.getDuration("telemetry-drain-timeout"),
+        worker.getDuration("telemetry-ack-timeout"),
+        worker.getDuration("sync-wait-margin"),
+        PayloadRendering.Limits.from(worker.getConfig("payloads")));
+  }
+}
