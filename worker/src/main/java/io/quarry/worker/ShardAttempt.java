@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * {@link RunHardExamples}, scalars to the attempt's telemetry, checkpoints to the run, and parameters to the run's
  * averaging rounds (the trainer waits on a {@link PendingAverage} that the actor fills); every report names the
  * attempt and goes to whichever run actor holds it now ({@link #adoptedBy}: a newer coordinator incarnation's after
- * a failover). The attempt counts what its trainer offered ({@link AttemptProgress}) and builds its final report.
+ * a failover). The attempt observes how far its trainer has come ({@link AttemptProgress}) for the worker's
+ * periodic {@link RunCommand.ShardProgressed}, and builds the attempt's final report.
  *
  * <p>Methods of {@link TrainerContext} and {@link HardExampleSink} run on the training thread; the others on the
  * worker's actor thread. What both threads touch is volatile or thread-safe.
@@ -47,7 +48,9 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   private final ActorRef<WorkerCommand> worker;
   private final RunHardExamples hardExamples;
   private final TelemetryEmitter telemetry;
-  private final AttemptProgress progress = new AttemptProgress();
+  private final AttemptProgress progress;
+  /** The telemetry as the trainer sees it: {@link #telemetry}, observed by {@link #progress}. */
+  private final TelemetryEmitter observedTelemetry;
   /** How long the trainer waits for a round's average: twice the run's sync.timeout and the worker's margin. */
   private final Duration averageWait;
 
@@ -57,6 +60,8 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   private volatile RunCommand.ShardCheckpointed lastCheckpoint;
   /** The averaging round the trainer waits for, or null. */
   private volatile PendingAverage pendingAverage;
+  /** The last progress report sent; the actor thread's. */
+  private RunCommand.ShardProgressed lastProgress;
 
   /**
    * @param token tells this attempt's messages from an earlier one's
@@ -80,6 +85,8 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     this.run = assign.run();
     this.hardExamples = hardExamples;
     this.telemetry = telemetry;
+    this.progress = new AttemptProgress(assignment.resumeStep());
+    this.observedTelemetry = progress.observing(telemetry);
     this.averageWait = config.sync.timeout().multipliedBy(2).plus(syncWaitMargin);
   }
 
@@ -107,11 +114,12 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   /**
    * A newer coordinator incarnation has recovered the run: reports and telemetry go to {@code newRun} from now on,
-   * and it gets the latest checkpoint (the old run actor may have died with it).
+   * and it gets the latest checkpoint (the old run actor may have died with it) and the next progress report.
    */
   void adoptedBy(ActorRef<RunCommand> newRun) {
     run = newRun;
     telemetry.retarget(newRun);
+    lastProgress = null;
     RunCommand.ShardCheckpointed checkpoint = lastCheckpoint;
     if (checkpoint != null) newRun.tell(checkpoint);
   }
@@ -138,6 +146,19 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   private PendingAverage pendingAverage(long round) {
     PendingAverage pending = pendingAverage;
     return pending != null && pending.round() == round ? pending : null;
+  }
+
+  /**
+   * Tells the run how far the attempt has come, with the worker's {@code counters} for the run, unless nothing has
+   * changed since the last report (or, before the first, since the start: {@link #reportStarted} said that much).
+   */
+  void reportProgress(RunCounters counters) {
+    RunCommand.ShardProgressed report = new RunCommand.ShardProgressed(runId, assignment.shard(),
+        assignment.attempt(), workerId, progress.step(), progress.samples(), progress.loss(), counters);
+    boolean atStart = report.step() == assignment.resumeStep() && report.samples() == 0 && Float.isNaN(report.loss());
+    if (lastProgress == null ? atStart : report.equals(lastProgress)) return;
+    lastProgress = report;
+    run.tell(report);
   }
 
   /** Step events the attempt's telemetry has dropped so far. */
@@ -228,7 +249,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   @Override
   public TelemetryEmitter telemetry() {
-    return telemetry;
+    return observedTelemetry;
   }
 
   @Override
@@ -244,6 +265,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   @Override
   public void checkpointSaved(long step, Path checkpoint) {
+    progress.reached(step);
     RunCommand.ShardCheckpointed report = new RunCommand.ShardCheckpointed(runId, assignment.shard(),
         assignment.attempt(), workerId, step, checkpoint.toString());
     lastCheckpoint = report;

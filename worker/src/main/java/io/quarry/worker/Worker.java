@@ -33,13 +33,15 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.japi.function.Function;
 
 /**
  * One worker, bound to one device. It registers with the Receptionist, pulls work from the coordinator when idle and
- * trains one {@link ShardAttempt} at a time in a supervised {@link TrainerRunner} child. It keeps each run's hard
- * examples ({@link RunHardExamples}) across attempts for the run's all-gathers, and carries averages back to a waiting trainer. Messages from a
+ * trains one {@link ShardAttempt} at a time in a supervised {@link TrainerRunner} child, reporting the attempt's
+ * progress every {@code quarry.worker.progress-interval}. It keeps each run's hard examples ({@link RunHardExamples})
+ * across attempts for the run's all-gathers, and carries averages back to a waiting trainer. Messages from a
  * coordinator incarnation older than the newest seen are ignored (fencing).
  */
 public final class Worker extends AbstractBehavior<WorkerCommand> {
@@ -48,6 +50,11 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
    * and reassigns its shard.
    */
   public enum Shutdown implements WorkerCommand.Local {
+    INSTANCE
+  }
+
+  /** Time to report the running attempt's progress. */
+  private enum ProgressTick implements WorkerCommand.Local {
     INSTANCE
   }
 
@@ -62,6 +69,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final TrainerRegistry trainers;
   private final Clock clock;
   private final WorkerSettings settings;
+  private final TimerScheduler<WorkerCommand> timers;
   private final ActorRef<TrainerRunner.Outcome> outcomeAdapter;
   private final Executor payloadExecutor;
   private final Map<String, RunHardExamples> runs = new HashMap<>();
@@ -74,13 +82,14 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private RunCommand.ShardReport lastOutcome;
   private long nextToken;
 
-  private Worker(ActorContext<WorkerCommand> context, String workerId, String device, TrainerRegistry trainers,
-      Clock clock) {
+  private Worker(ActorContext<WorkerCommand> context, TimerScheduler<WorkerCommand> timers, String workerId,
+      String device, TrainerRegistry trainers, Clock clock) {
     super(context);
     this.workerId = workerId;
     this.device = device;
     this.trainers = trainers;
     this.clock = clock;
+    this.timers = timers;
     this.settings = WorkerSettings.from(context.getSystem().settings().config().getConfig("quarry.worker"));
     this.payloadExecutor = executor(WorkerSettings.PAYLOAD_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
@@ -94,7 +103,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
 
   /** A worker training with {@code trainers}, its telemetry timestamped by {@code clock}. */
   public static Behavior<WorkerCommand> create(String workerId, String device, TrainerRegistry trainers, Clock clock) {
-    return Behaviors.setup(context -> new Worker(context, workerId, device, trainers, clock));
+    return Behaviors.setup(context -> Behaviors.withTimers(
+        timers -> new Worker(context, timers, workerId, device, trainers, clock)));
   }
 
   private Executor executor(String dispatcher) {
@@ -113,6 +123,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(ReleaseRun.class, fenced(this::onReleaseRun))
         .onMessage(AveragedChunk.class, fenced(this::onAveragedChunk))
         .onMessage(AveragingFailed.class, fenced(this::onAveragingFailed))
+        .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
         .onMessageEquals(Shutdown.INSTANCE, this::onShutdown)
@@ -192,6 +203,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         TrainerRunner.create(token, trainer, current, outcomeAdapter), "trainer-" + token,
         DispatcherSelector.fromConfig(WorkerSettings.TRAINER_DISPATCHER));
     current.reportStarted();
+    timers.startTimerWithFixedDelay(ProgressTick.INSTANCE, settings.progressInterval());
     runner.tell(TrainerRunner.Start.INSTANCE);
   }
 
@@ -256,9 +268,15 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     return this;
   }
 
+  private Behavior<WorkerCommand> onProgressTick() {
+    if (current != null) current.reportProgress(counters(current.runId()));
+    return this;
+  }
+
   private Behavior<WorkerCommand> onTrainerEnded(TrainerEnded message) {
     TrainerRunner.Outcome outcome = message.outcome();
     if (current == null || current.token() != outcome.token()) return this;
+    timers.cancel(ProgressTick.INSTANCE);
     getContext().pipeToSelf(current.endTelemetry(settings.telemetryDrainTimeout()),
         (done, failure) -> new TelemetryDrained(outcome, failure));
     return this;

@@ -9,12 +9,14 @@ import java.time.Duration;
  * @param telemetryDrainTimeout how long an ended attempt waits for its telemetry to drain before it reports anyway
  * @param telemetryAckTimeout how long a telemetry batch waits for the run's acknowledgement before it is sent again
  * @param syncWaitMargin added to twice the run's {@code sync.timeout}: how long a trainer waits for an average
+ * @param progressInterval how often the running attempt's progress is reported ({@code ShardProgressed})
  * @param payloads the limits on hard-example payloads
  */
 record WorkerSettings(
     Duration telemetryDrainTimeout,
     Duration telemetryAckTimeout,
     Duration syncWaitMargin,
+    Duration progressInterval,
     PayloadRendering.Limits payloads) {
   /** Trainers run here: a thread of its own per attempt. */
   static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
@@ -27,6 +29,7 @@ record WorkerSettings(
         worker.getDuration("telemetry-drain-timeout"),
         worker.getDuration("telemetry-ack-timeout"),
         worker.getDuration("sync-wait-margin"),
+        worker.getDuration("progress-interval"),
         PayloadRendering.Limits.from(worker.getConfig("payloads")));
   }
 }

@@ -72,10 +72,54 @@ class ShardAttemptTest {
   }
 
   @Test
+  void reportsTheStepSamplesAndLossItsTrainerReachedEvenInFastMode() {
+    ShardAttempt attempt = attempt();
+    attempt.offer(new long[] {50, 51, 52}, new float[] {1f, 2f, 3f}, 3, 0);
+    attempt.telemetry().step(0, 0, 2.5f, 0.1f, 100f);
+    attempt.offer(new long[] {53, 54}, new float[] {1f, 2f}, 2, 1);
+
+    attempt.reportProgress(rejected(0));
+
+    RunCommand.ShardProgressed progressed = run.expectMessageClass(RunCommand.ShardProgressed.class);
+    assertEquals(List.of("r1", 1, 2, "w1"),
+        List.of(progressed.runId(), progressed.shard(), progressed.attempt(), progressed.workerId()));
+    assertEquals(2, progressed.step(), "two steps done: offers name the index of their step");
+    assertEquals(5, progressed.samples());
+    assertEquals(2.5f, progressed.loss(), "the last step loss the trainer reported");
+    assertEquals(rejected(0), progressed.counters());
+  }
+
+  @Test
+  void reportsProgressOnlyWhenSomethingChanged() {
+    ShardAttempt attempt = attempt();
+    attempt.reportProgress(RunCounters.ZERO);
+    run.expectNoMessage(QUIET); // nothing since the start
+
+    attempt.offer(new long[] {50}, new float[] {1f}, 1, 0);
+    attempt.reportProgress(RunCounters.ZERO);
+    assertEquals(1, run.expectMessageClass(RunCommand.ShardProgressed.class).samples());
+    attempt.reportProgress(RunCounters.ZERO);
+    run.expectNoMessage(QUIET);
+
+    attempt.reportProgress(rejected(1));
+    assertEquals(rejected(1), run.expectMessageClass(RunCommand.ShardProgressed.class).counters(),
+        "a counter that moved is a change");
+  }
+
+  @Test
   void startsFromTheStepItResumesFrom() {
     ShardAttempt attempt = attempt(40, TelemetryEmitter.DISABLED);
     attempt.reportStarted();
     assertEquals(40, run.expectMessageClass(RunCommand.ShardStarted.class).startStep());
+    attempt.reportProgress(RunCounters.ZERO);
+    run.expectNoMessage(QUIET);
+
+    attempt.telemetry().epoch(44, 1, 1.5f);
+    attempt.reportProgress(RunCounters.ZERO);
+    RunCommand.ShardProgressed progressed = run.expectMessageClass(RunCommand.ShardProgressed.class);
+    assertEquals(45, progressed.step());
+    assertEquals(0, progressed.samples());
+    assertTrue(Float.isNaN(progressed.loss()), "no step loss reported yet");
   }
 
   @Test
@@ -85,12 +129,17 @@ class ShardAttemptTest {
     attempt.checkpointSaved(10, Path.of("runs/r1/checkpoints/1/attempt-2/step-10"));
     RunCommand.ShardCheckpointed checkpointed = run.expectMessageClass(RunCommand.ShardCheckpointed.class);
     assertEquals(10, checkpointed.step());
+    attempt.reportProgress(RunCounters.ZERO);
+    assertEquals(10, run.expectMessageClass(RunCommand.ShardProgressed.class).step());
 
     TestProbe<RunCommand> recovered = testKit.createTestProbe();
     attempt.adoptedBy(recovered.getRef());
 
     assertEquals(checkpointed, recovered.expectMessageClass(RunCommand.ShardCheckpointed.class));
     assertEquals(List.of(recovered.getRef()), telemetry.retargets, "its telemetry follows");
+    attempt.reportProgress(RunCounters.ZERO);
+    assertEquals(10, recovered.expectMessageClass(RunCommand.ShardProgressed.class).step(),
+        "the new run hears the progress though nothing changed");
     attempt.report(attempt.finalReport(new TrainerRunner.Outcome(7, new ShardResult(12, 2, 100, 0.5f, false), null),
         RunCounters.ZERO));
     recovered.expectMessageClass(RunCommand.ShardCompleted.class);

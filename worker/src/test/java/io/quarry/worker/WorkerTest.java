@@ -36,8 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The worker actor against probes standing in for the coordinator and the run: the protocol, message by message. */
 class WorkerTest {
-  private static final ActorTestKit testKit = ActorTestKit.create(
-      ConfigFactory.parseString("pekko.actor.serialize-messages = on").withFallback(ConfigFactory.load()));
+  private static final ActorTestKit testKit = ActorTestKit.create(ConfigFactory
+      .parseString("pekko.actor.serialize-messages = on\nquarry.worker.progress-interval = 100ms")
+      .withFallback(ConfigFactory.load()));
 
   @TempDir Path checkpoints;
 
@@ -144,6 +145,47 @@ class WorkerTest {
     return received;
   }
 
+  private static List<RunCommand.ShardProgressed> progressReports(List<RunCommand> received) {
+    return received.stream()
+        .filter(m -> m instanceof RunCommand.ShardProgressed)
+        .map(m -> (RunCommand.ShardProgressed) m)
+        .toList();
+  }
+
+  @Test
+  void reportsTheAttemptsProgressInFastModeWithoutAnyTelemetry() {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> runProbe = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-progress", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+
+    // 100 steps paced at 10 ms: about a second, ten progress intervals of this test kit.
+    worker.tell(assign(1, run(runProbe), "telemetry.enabled=false", "stub.step-time=10ms", "epochs=10",
+        "batch-size=10", "hard-examples.k=4"));
+    List<RunCommand> received = receiveUntil(runProbe, RunCommand.ShardCompleted.class);
+
+    assertTrue(received.stream().noneMatch(m -> m instanceof RunCommand.TelemetryBatch), "fast mode sends none");
+    List<RunCommand.ShardProgressed> reports = progressReports(received);
+    assertTrue(reports.size() >= 2, "progress every 100 ms of a run of about 1 s: " + reports.size());
+    RunCommand.ShardProgressed last = reports.get(reports.size() - 1);
+    assertEquals(List.of("r1", 0, 1, "w-progress"),
+        List.of(last.runId(), last.shard(), last.attempt(), last.workerId()));
+    assertTrue(last.step() > 0 && last.step() <= 100, last.toString());
+    // 10 samples a step; step and samples are read one after the other while the trainer goes on: one step apart.
+    assertTrue(Math.abs(last.samples() - 10L * last.step()) <= 10, last.toString());
+    assertTrue(Float.isFinite(last.loss()), "the step loss, seen in fast mode too: " + last);
+    assertTrue(last.counters().get(RunCounter.SAMPLES_REJECTED) > 0, last.toString());
+    for (int i = 1; i < reports.size(); i++) {
+      assertTrue(reports.get(i).step() >= reports.get(i - 1).step(), "steps never go back: " + reports);
+      assertTrue(!reports.get(i).equals(reports.get(i - 1)), "a report only when something changed: " + reports);
+    }
+    RunCommand.ShardCompleted completed = (RunCommand.ShardCompleted) received.get(received.size() - 1);
+    assertTrue(completed.counters().get(RunCounter.SAMPLES_REJECTED)
+        >= last.counters().get(RunCounter.SAMPLES_REJECTED), "running totals only grow");
+    runProbe.expectNoMessage(Duration.ofMillis(300)); // no progress once the attempt has ended
+  }
+
   @Test
   void anAdoptedAttemptReportsAndStreamsToTheRunThatAdoptedIt() {
     TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
@@ -164,6 +206,7 @@ class WorkerTest {
     worker.tell(new WorkerCommand.AdoptShard(2, "r1", 0, 1, run(newRun)));
 
     receiveUntil(newRun, RunCommand.ShardCheckpointed.class); // the latest one is sent again at once
+    receiveUntil(newRun, RunCommand.ShardProgressed.class);
     receiveUntil(newRun, RunCommand.TelemetryBatch.class);
     worker.tell(new WorkerCommand.StopShard(2, "r1", 0, "test over"));
     receiveUntil(newRun, RunCommand.ShardStopped.class);

@@ -7,7 +7,14 @@ import io.quarry.worker.telemetry.TelemetryEmitter;
 import java.nio.file.Path;
 import java.util.Optional;
 
-/** Everything a {@link Trainer} may use while it trains one shard attempt. Safe to call from the training thread. */
+/**
+ * Everything a {@link Trainer} may use while it trains one shard attempt. Safe to call from the training thread.
+ *
+ * <p>The worker reports how far the attempt has come from what the trainer hands it here, in fast mode too: the
+ * steps of offers and telemetry events are a step's index (from 0, counted from the shard's start, so index
+ * {@code n} means {@code n + 1} steps done), a checkpoint's step is the steps done; the loss is that of the last
+ * {@code telemetry().step} call.
+ */
 public interface TrainerContext {
   String runId();
 
