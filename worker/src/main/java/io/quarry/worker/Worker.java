@@ -16,6 +16,7 @@ import io.quarry.protocol.WorkerCommand.CoordinatorAnnounced;
 import io.quarry.protocol.WorkerCommand.FromCoordinator;
 import io.quarry.protocol.WorkerCommand.MergedHardExamples;
 import io.quarry.protocol.WorkerCommand.ReleaseRun;
+import io.quarry.protocol.WorkerCommand.SizeRun;
 import io.quarry.protocol.WorkerCommand.StopShard;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import io.quarry.worker.telemetry.TelemetryEmitter;
@@ -24,6 +25,7 @@ import io.quarry.worker.trainer.TrainerRegistry;
 import java.time.Clock;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -41,8 +43,8 @@ import org.apache.pekko.japi.function.Function;
  * One worker, bound to one device. It registers with the Receptionist, pulls work from the coordinator when idle and
  * trains one {@link ShardAttempt} at a time in a supervised {@link TrainerRunner} child, reporting the attempt's
  * progress every {@code quarry.worker.progress-interval}. It keeps each run's hard examples ({@link RunHardExamples})
- * across attempts for the run's all-gathers, and carries averages back to a waiting trainer. Messages from a
- * coordinator incarnation older than the newest seen are ignored (fencing).
+ * across attempts for the run's all-gathers, carries averages back to a waiting trainer, and sizes runs' data for the
+ * coordinator. Messages from a coordinator incarnation older than the newest seen are ignored (fencing).
  */
 public final class Worker extends AbstractBehavior<WorkerCommand> {
   /**
@@ -72,6 +74,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final TimerScheduler<WorkerCommand> timers;
   private final ActorRef<TrainerRunner.Outcome> outcomeAdapter;
   private final Executor payloadExecutor;
+  private final Executor sizingExecutor;
   private final Map<String, RunHardExamples> runs = new HashMap<>();
 
   private long incarnation = Long.MIN_VALUE;
@@ -92,6 +95,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.timers = timers;
     this.settings = WorkerSettings.from(context.getSystem().settings().config().getConfig("quarry.worker"));
     this.payloadExecutor = executor(WorkerSettings.PAYLOAD_DISPATCHER);
+    this.sizingExecutor = executor(WorkerSettings.SIZING_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
     context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, context.getSelf()));
   }
@@ -123,6 +127,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(ReleaseRun.class, fenced(this::onReleaseRun))
         .onMessage(AveragedChunk.class, fenced(this::onAveragedChunk))
         .onMessage(AveragingFailed.class, fenced(this::onAveragingFailed))
+        .onMessage(SizeRun.class, fenced(this::onSizeRun))
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
@@ -265,6 +270,13 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (current != null && current.is(failed.runId(), failed.shard(), failed.attempt())) {
       current.averagingFailed(failed);
     }
+    return this;
+  }
+
+  /** Sizes the run's data off the actor thread; the answer goes straight to the asker. */
+  private Behavior<WorkerCommand> onSizeRun(SizeRun message) {
+    String worker = workerId;
+    CompletableFuture.runAsync(() -> message.replyTo().tell(RunSizing.size(message.spec(), worker)), sizingExecutor);
     return this;
   }
 

@@ -22,6 +22,8 @@ record WorkerSettings(
   static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
   /** Payload renderers run here. */
   static final String PAYLOAD_DISPATCHER = "quarry.worker.payload-dispatcher";
+  /** Runs are sized here (reading a csv's rows, listing an image folder). */
+  static final String SIZING_DISPATCHER = "quarry.worker.sizing-dispatcher";
 
   /** From the {@code quarry.worker} section. */
   static WorkerSettings from(Config worker) {

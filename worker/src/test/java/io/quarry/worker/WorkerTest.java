@@ -213,6 +213,41 @@ class WorkerTest {
   }
 
   @Test
+  void sizesARunsDataOffItsActorThread() {
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-size", "cpu"));
+    TestProbe<WorkerCommand.RunSized> sized = testKit.createTestProbe();
+
+    worker.tell(new WorkerCommand.SizeRun(1, new RunSpec("r9", "stub.samples = 1234"), sized.getRef()));
+
+    assertEquals(new WorkerCommand.RunSized("r9", 1234, "", "w-size"), sized.receiveMessage(Duration.ofSeconds(10)));
+  }
+
+  @Test
+  void answersASizeRequestItCannotSizeWithTheConfigError() {
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-size-bad", "cpu"));
+    TestProbe<WorkerCommand.RunSized> sized = testKit.createTestProbe();
+
+    worker.tell(new WorkerCommand.SizeRun(1, new RunSpec("r9", "epochs = 0"), sized.getRef()));
+
+    WorkerCommand.RunSized answer = sized.receiveMessage(Duration.ofSeconds(10));
+    assertEquals(-1, answer.samples());
+    assertTrue(answer.error().contains("epochs"), answer.error());
+  }
+
+  @Test
+  void ignoresASizeRequestFromAnOlderCoordinatorIncarnation() {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-size-fenced", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(5, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    TestProbe<WorkerCommand.RunSized> sized = testKit.createTestProbe();
+
+    worker.tell(new WorkerCommand.SizeRun(4, new RunSpec("r9", "stub.samples = 10"), sized.getRef()));
+
+    sized.expectNoMessage(Duration.ofMillis(300));
+  }
+
+  @Test
   void answersAMergeForARunItNeverTrainedWithAnEmptySnapshot() {
     ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-empty", "cpu"));
     TestProbe<HardExampleSnapshot> merge = testKit.createTestProbe();
