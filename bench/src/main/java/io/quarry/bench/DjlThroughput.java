@@ -17,6 +17,7 @@ import ai.djl.training.Trainer;
 import ai.djl.training.loss.Loss;
 import io.quarry.config.RunConfig;
 import io.quarry.djl.DjlTrainer;
+import io.quarry.protocol.RunCommand;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.hardexamples.HardExampleTracker;
 import io.quarry.worker.telemetry.TelemetryEmitter;
@@ -40,8 +41,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorRef;
 
 /**
  * The DJL side of {@code bench/djl-vs-pytorch.sh}: DJL training throughput of an MLP 784-256-128-10 at batch 256
@@ -373,6 +378,14 @@ public final class DjlThroughput {
         @Override
         public long droppedEvents() {
           return 0;
+        }
+
+        @Override
+        public void retarget(ActorRef<RunCommand> run) {}
+
+        @Override
+        public CompletionStage<Done> complete() {
+          return CompletableFuture.completedFuture(Done.getInstance());
         }
       };
     }

@@ -11,6 +11,7 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCounter;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.WorkerCommand;
@@ -35,8 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The worker actor against probes standing in for the coordinator and the run: the protocol, message by message. */
 class WorkerTest {
-  private static final ActorTestKit testKit = ActorTestKit.create(
-      ConfigFactory.parseString("pekko.actor.serialize-messages = on").withFallback(ConfigFactory.load()));
+  private static final ActorTestKit testKit = ActorTestKit.create(ConfigFactory
+      .parseString("pekko.actor.serialize-messages = on\nquarry.worker.progress-interval = 100ms")
+      .withFallback(ConfigFactory.load()));
 
   @TempDir Path checkpoints;
 
@@ -101,7 +103,8 @@ class WorkerTest {
     worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
     coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
 
-    worker.tell(assign(1, run(runProbe), "stub.step-time=0", "epochs=2", "batch-size=10", "checkpoint.every-steps=5"));
+    worker.tell(assign(1, run(runProbe), "stub.step-time=0", "epochs=2", "batch-size=10", "checkpoint.every-steps=5",
+        "hard-examples.k=8"));
 
     List<RunCommand> received = new ArrayList<>();
     RunCommand message;
@@ -113,7 +116,9 @@ class WorkerTest {
     RunCommand.ShardCompleted completed = (RunCommand.ShardCompleted) message;
     assertEquals(20, completed.endStep(), "100 samples / 10 per batch x 2 epochs");
     assertEquals(200, completed.samplesTrained());
-    assertEquals(0, completed.counters().get(io.quarry.protocol.RunCounter.TELEMETRY_DROPPED));
+    assertEquals(0, completed.counters().get(RunCounter.TELEMETRY_DROPPED));
+    assertTrue(completed.counters().get(RunCounter.SAMPLES_REJECTED) > 0, "200 losses for 8 places: " + completed);
+    assertEquals(0, completed.counters().get(RunCounter.NONFINITE_LOSSES));
     List<Long> checkpointSteps = received.stream().filter(m -> m instanceof RunCommand.ShardCheckpointed)
         .map(m -> ((RunCommand.ShardCheckpointed) m).step()).toList();
     assertEquals(List.of(5L, 10L, 15L, 20L), checkpointSteps,
@@ -129,6 +134,119 @@ class WorkerTest {
     assertEquals("w-train", snapshot.workerId());
     assertEquals(200, snapshot.samplesSeen());
     assertFalse(snapshot.entries().isEmpty());
+  }
+
+  /** Receives until {@code last} arrives, or fails after 30 s; every message received, in order. */
+  private static List<RunCommand> receiveUntil(TestProbe<RunCommand> runProbe, Class<? extends RunCommand> last) {
+    List<RunCommand> received = new ArrayList<>();
+    RunCommand message;
+    do {
+      message = runProbe.receiveMessage(Duration.ofSeconds(30));
+      received.add(message);
+    } while (!last.isInstance(message));
+    return received;
+  }
+
+  private static List<RunCommand.ShardProgressed> progressReports(List<RunCommand> received) {
+    return received.stream()
+        .filter(m -> m instanceof RunCommand.ShardProgressed)
+        .map(m -> (RunCommand.ShardProgressed) m)
+        .toList();
+  }
+
+  @Test
+  void reportsTheAttemptsProgressInFastModeWithoutAnyTelemetry() {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> runProbe = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-progress", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+
+    // 100 steps paced at 10 ms: about a second, ten progress intervals of this test kit.
+    worker.tell(assign(1, run(runProbe), "telemetry.enabled=false", "stub.step-time=10ms", "epochs=10",
+        "batch-size=10", "hard-examples.k=4"));
+    List<RunCommand> received = receiveUntil(runProbe, RunCommand.ShardCompleted.class);
+
+    assertTrue(received.stream().noneMatch(m -> m instanceof RunCommand.TelemetryBatch), "fast mode sends none");
+    List<RunCommand.ShardProgressed> reports = progressReports(received);
+    assertTrue(reports.size() >= 2, "progress every 100 ms of a run of about 1 s: " + reports.size());
+    RunCommand.ShardProgressed last = reports.get(reports.size() - 1);
+    assertEquals(List.of("r1", 0, 1, "w-progress"),
+        List.of(last.runId(), last.shard(), last.attempt(), last.workerId()));
+    assertTrue(last.step() > 0 && last.step() <= 100, last.toString());
+    // 10 samples a step; step and samples are read one after the other while the trainer goes on: one step apart.
+    assertTrue(Math.abs(last.samples() - 10L * last.step()) <= 10, last.toString());
+    assertTrue(Float.isFinite(last.loss()), "the step loss, seen in fast mode too: " + last);
+    assertTrue(last.counters().get(RunCounter.SAMPLES_REJECTED) > 0, last.toString());
+    for (int i = 1; i < reports.size(); i++) {
+      assertTrue(reports.get(i).step() >= reports.get(i - 1).step(), "steps never go back: " + reports);
+      assertTrue(!reports.get(i).equals(reports.get(i - 1)), "a report only when something changed: " + reports);
+    }
+    RunCommand.ShardCompleted completed = (RunCommand.ShardCompleted) received.get(received.size() - 1);
+    assertTrue(completed.counters().get(RunCounter.SAMPLES_REJECTED)
+        >= last.counters().get(RunCounter.SAMPLES_REJECTED), "running totals only grow");
+    runProbe.expectNoMessage(Duration.ofMillis(300)); // no progress once the attempt has ended
+  }
+
+  @Test
+  void anAdoptedAttemptReportsAndStreamsToTheRunThatAdoptedIt() {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> oldRun = testKit.createTestProbe();
+    TestProbe<RunCommand> newRun = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-adopt", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    worker.tell(assign(1, run(oldRun), "stub.step-time=20ms", "epochs=100", "batch-size=10",
+        "checkpoint.every-steps=2", "telemetry.batch-interval=50ms"));
+    oldRun.expectMessageClass(RunCommand.ShardStarted.class);
+    receiveUntil(oldRun, RunCommand.ShardCheckpointed.class);
+
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(2, coordinator.getRef()));
+    CoordinatorCommand.ShardInProgress inProgress =
+        coordinator.expectMessageClass(CoordinatorCommand.ShardInProgress.class);
+    assertEquals(List.of("r1", 0, 1), List.of(inProgress.runId(), inProgress.shard(), inProgress.attempt()));
+    worker.tell(new WorkerCommand.AdoptShard(2, "r1", 0, 1, run(newRun)));
+
+    receiveUntil(newRun, RunCommand.ShardCheckpointed.class); // the latest one is sent again at once
+    receiveUntil(newRun, RunCommand.ShardProgressed.class);
+    receiveUntil(newRun, RunCommand.TelemetryBatch.class);
+    worker.tell(new WorkerCommand.StopShard(2, "r1", 0, "test over"));
+    receiveUntil(newRun, RunCommand.ShardStopped.class);
+  }
+
+  @Test
+  void sizesARunsDataOffItsActorThread() {
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-size", "cpu"));
+    TestProbe<WorkerCommand.RunSized> sized = testKit.createTestProbe();
+
+    worker.tell(new WorkerCommand.SizeRun(1, new RunSpec("r9", "stub.samples = 1234"), sized.getRef()));
+
+    assertEquals(new WorkerCommand.RunSized("r9", 1234, "", "w-size"), sized.receiveMessage(Duration.ofSeconds(10)));
+  }
+
+  @Test
+  void answersASizeRequestItCannotSizeWithTheConfigError() {
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-size-bad", "cpu"));
+    TestProbe<WorkerCommand.RunSized> sized = testKit.createTestProbe();
+
+    worker.tell(new WorkerCommand.SizeRun(1, new RunSpec("r9", "epochs = 0"), sized.getRef()));
+
+    WorkerCommand.RunSized answer = sized.receiveMessage(Duration.ofSeconds(10));
+    assertEquals(-1, answer.samples());
+    assertTrue(answer.error().contains("epochs"), answer.error());
+  }
+
+  @Test
+  void ignoresASizeRequestFromAnOlderCoordinatorIncarnation() {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-size-fenced", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(5, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    TestProbe<WorkerCommand.RunSized> sized = testKit.createTestProbe();
+
+    worker.tell(new WorkerCommand.SizeRun(4, new RunSpec("r9", "stub.samples = 10"), sized.getRef()));
+
+    sized.expectNoMessage(Duration.ofMillis(300));
   }
 
   @Test

@@ -45,7 +45,8 @@ public final class HardExampleTracker implements HardExampleSink {
    * should the mapping change.
    *
    * Only losses in [2^-24, 2^24) are binned (48 binades x 1024 bins, 192 KB of int counts, allocated once);
-   * zero, negative, infinite, subnormal and other out-of-window losses go to the sketch directly, as before.
+   * zero, negative, subnormal and other out-of-window finite losses go to the sketch directly. Non-finite losses
+   * (NaN, infinities) never get this far: they are counted and dropped.
    */
   static final int BIN_SHIFT = 13;
   private static final int MIN_BINNED_EXPONENT = -24;
@@ -82,7 +83,7 @@ public final class HardExampleTracker implements HardExampleSink {
   private long samplesSeen;
   private long aboveThreshold;
   private float maxLoss = Float.NaN;
-  private long nanLosses;
+  private long nonFiniteLosses;
   // Rejections are derived (offered - admitted) rather than counted, to spare the hot path a store per sample.
   private long offeredBeforeInterval;
   private long admitted;
@@ -139,13 +140,13 @@ public final class HardExampleTracker implements HardExampleSink {
     float floor = admissionFloor;
     float max = maxLoss;
     long above = 0;
-    int nans = 0;
+    int nonFinite = 0;
     batchLabels = labels;
     batchPredicted = predicted;
     for (int i = 0; i < count; i++) {
       float loss = losses[i];
-      if (loss != loss) {
-        nans++;
+      if (!Float.isFinite(loss)) { // one compare of |loss|; NaN fails it too
+        nonFinite++;
         continue;
       }
       if (loss > threshold) { // false while the threshold is NaN, i.e. before the first merge
@@ -167,8 +168,8 @@ public final class HardExampleTracker implements HardExampleSink {
     }
     batchLabels = null; // the trainer's arrays are not ours to keep
     batchPredicted = null;
-    samplesSeen += count - nans;
-    nanLosses += nans;
+    samplesSeen += count - nonFinite;
+    nonFiniteLosses += nonFinite;
     aboveThreshold += above;
     maxLoss = max;
   }
@@ -187,7 +188,7 @@ public final class HardExampleTracker implements HardExampleSink {
    * Offers one sample's loss.
    *
    * @return {@code true} when the buffer took it (a new entry, or a higher loss for a sample already there);
-   *     {@code false} when it was turned away (too low, not higher than the sample's own entry, or {@code NaN})
+   *     {@code false} when it was turned away (too low, not higher than the sample's own entry, or not finite)
    */
   public boolean offer(long sampleId, float loss, long step) {
     return offer(sampleId, loss, HardExample.UNKNOWN, HardExample.UNKNOWN, step);
@@ -200,8 +201,8 @@ public final class HardExampleTracker implements HardExampleSink {
    * @return as {@link #offer(long, float, long)}
    */
   public boolean offer(long sampleId, float loss, int label, int predicted, long step) {
-    if (loss != loss) { // NaN: a broken loss is counted, never ranked, and must not poison maxLoss or the sketch
-      nanLosses++;
+    if (!Float.isFinite(loss)) { // NaN or infinite: a broken loss is counted, never ranked, kept out of the statistics
+      nonFiniteLosses++;
       return false;
     }
     recordStatistics(loss);
@@ -250,10 +251,9 @@ public final class HardExampleTracker implements HardExampleSink {
     }
   }
 
-  /** A loss outside the histogram's window: zero, negative, infinite, or beyond 2^-24 .. 2^24. */
+  /** A finite loss outside the histogram's window: zero, negative, subnormal, or beyond 2^-24 .. 2^24. */
   private void sketchDirectly(float loss) {
-    // DDSketch throws on values it cannot index; an infinite loss is kept as the largest finite float.
-    sketch.accept(Math.abs(loss) <= Float.MAX_VALUE ? loss : Math.copySign(Float.MAX_VALUE, loss));
+    sketch.accept(loss);
   }
 
   /**
@@ -368,7 +368,7 @@ public final class HardExampleTracker implements HardExampleSink {
     return size == 0 ? Float.NaN : heapLosses[0];
   }
 
-  /** Non-NaN losses offered since the last snapshot. */
+  /** Finite losses offered since the last snapshot. */
   public long samplesSeen() {
     return samplesSeen;
   }
@@ -388,12 +388,15 @@ public final class HardExampleTracker implements HardExampleSink {
     return threshold;
   }
 
-  /** NaN losses offered over the tracker's life: a trainer emitting them is broken, and this shows how often. */
-  public long nanLosses() {
-    return nanLosses;
+  /**
+   * Non-finite losses (NaN, positive or negative infinity) offered over the tracker's life: counted, never ranked,
+   * and kept out of the statistics and the sketch. A trainer emitting them is broken; this shows how often.
+   */
+  public long nonFiniteLosses() {
+    return nonFiniteLosses;
   }
 
-  /** Offers turned away over the tracker's life (NaN excluded): the buffer's pressure, for telemetry. */
+  /** Offers turned away over the tracker's life (non-finite losses excluded): the buffer's pressure. */
   public long rejectedOffers() {
     return offeredBeforeInterval + samplesSeen - admitted;
   }

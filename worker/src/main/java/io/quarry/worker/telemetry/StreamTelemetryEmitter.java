@@ -108,6 +108,7 @@ public final class StreamTelemetryEmitter implements TelemetryEmitter {
   }
 
   /** From now on, batches go to {@code run} (a recovered run actor under a new coordinator incarnation). */
+  @Override
   public void retarget(ActorRef<RunCommand> run) {
     target.set(run);
   }
@@ -134,13 +135,9 @@ public final class StreamTelemetryEmitter implements TelemetryEmitter {
   }
 
   /** Ends the stream; the stage completes once every queued batch has been acknowledged (or the stream failed). */
+  @Override
   public CompletionStage<Done> complete() {
     queue.complete();
-    return drained;
-  }
-
-  /** Completes once the stream has ended, without ending it. */
-  public CompletionStage<Done> completion() {
     return drained;
   }
 

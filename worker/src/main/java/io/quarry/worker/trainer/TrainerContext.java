@@ -7,7 +7,14 @@ import io.quarry.worker.telemetry.TelemetryEmitter;
 import java.nio.file.Path;
 import java.util.Optional;
 
-/** Everything a {@link Trainer} may use while it trains one shard attempt. Safe to call from the training thread. */
+/**
+ * Everything a {@link Trainer} may use while it trains one shard attempt. Safe to call from the training thread.
+ *
+ * <p>The worker reports how far the attempt has come from what the trainer hands it here, in fast mode too: the
+ * steps of offers and telemetry events are a step's index (from 0, counted from the shard's start, so index
+ * {@code n} means {@code n + 1} steps done), a checkpoint's step is the steps done; the loss is that of the last
+ * {@code telemetry().step} call.
+ */
 public interface TrainerContext {
   String runId();
 
@@ -32,10 +39,13 @@ public interface TrainerContext {
   /** True once the worker has been asked to stop this shard; the trainer returns within one step. */
   boolean stopRequested();
 
-  /** Where per-sample losses go (the worker's hard-example tracker for this run). */
+  /** Where per-sample losses go (the run's hard-example tracker on this worker); they count as samples trained. */
   HardExampleSink hardExamples();
 
-  /** Where per-step scalars go; never blocks, drops (and counts) under back-pressure. */
+  /**
+   * Where per-step scalars go; never blocks, drops (and counts) under back-pressure. Trainers only emit: the worker
+   * owns the emitter's lifecycle ({@link TelemetryEmitter#retarget}, {@link TelemetryEmitter#complete}).
+   */
   TelemetryEmitter telemetry();
 
   /**
@@ -48,7 +58,11 @@ public interface TrainerContext {
    */
   default void payloads(PayloadRenderer renderer) {}
 
-  /** Reports a checkpoint the trainer has written completely; the shard resumes from it if this attempt is lost. */
+  /**
+   * Reports a checkpoint the trainer has written completely; the shard resumes from it if this attempt is lost.
+   *
+   * @param step the steps done, counted from the shard's start: the step a resumed attempt starts at
+   */
   void checkpointSaved(long step, Path checkpoint);
 
   /**

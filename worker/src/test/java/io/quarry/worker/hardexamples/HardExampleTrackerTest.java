@@ -30,11 +30,11 @@ class HardExampleTrackerTest {
     final Map<Long, float[]> maxLossById = new HashMap<>();
     final Map<Long, Long> stepById = new HashMap<>();
     final List<Float> intervalLosses = new ArrayList<>();
-    long nan;
+    long nonFinite;
 
     void offer(long id, float loss, long step) {
-      if (Float.isNaN(loss)) {
-        nan++;
+      if (Float.isNaN(loss) || Float.isInfinite(loss)) {
+        nonFinite++;
         return;
       }
       intervalLosses.add(loss);
@@ -74,10 +74,11 @@ class HardExampleTrackerTest {
     }
   }
 
-  /** Losses with ties (a coarse grid half the time), a few NaNs and some repeated sample ids. */
+  /** Losses with ties (a coarse grid half the time), a few NaNs and infinities, and some repeated sample ids. */
   private static float randomLoss(SplittableRandom random) {
     int kind = random.nextInt(100);
     if (kind < 2) return Float.NaN;
+    if (kind < 3) return random.nextBoolean() ? Float.POSITIVE_INFINITY : Float.NEGATIVE_INFINITY;
     if (kind < 50) return (1 + random.nextInt(40)) * 0.25f;
     return (float) (-Math.log(1 - random.nextDouble()) * 2 + 1e-3);
   }
@@ -110,6 +111,7 @@ class HardExampleTrackerTest {
     HardExampleTracker tracker = new HardExampleTracker(WORKER, k, runWindow);
     BruteForce window = new BruteForce();
     long step = 0;
+    long nonFinite = 0;
     for (int merge = 0; merge < 5; merge++) {
       double threshold = merge == 0 ? Double.NaN : random.nextDouble() * 5;
       tracker.setThreshold(threshold);
@@ -124,8 +126,10 @@ class HardExampleTrackerTest {
         interval.offer(id, loss, step);
         assertTrue(tracker.size() <= k);
       }
+      nonFinite += interval.nonFinite;
       String where = "seed " + seed + ", merge " + merge + (runWindow ? ", run window" : ", interval window");
       assertMatchesBruteForce(where, tracker.entries(), window, k);
+      assertEquals(nonFinite, tracker.nonFiniteLosses(), where + ": nonFiniteLosses");
 
       HardExampleSnapshot snapshot = tracker.snapshot(RUN, merge);
       assertMatchesBruteForce(where + " (snapshot)", snapshot.entries(), window, k);
@@ -263,28 +267,22 @@ class HardExampleTrackerTest {
   }
 
   @Test
-  void nanLossesAreCountedButNeverRankedNorSketched() {
+  void nonFiniteLossesAreCountedButNeverRankedNorSketched() {
     HardExampleTracker tracker = new HardExampleTracker(WORKER, 2, false);
     tracker.setThreshold(0.5);
     assertFalse(tracker.offer(1, Float.NaN, 0));
-    tracker.offer(new long[] {2, 3, 4}, new float[] {Float.NaN, 1.0f, Float.NaN}, 3, 1);
-    assertEquals(3, tracker.nanLosses());
+    assertFalse(tracker.offer(5, Float.POSITIVE_INFINITY, 0));
+    assertFalse(tracker.offer(6, Float.NEGATIVE_INFINITY, 0));
+    tracker.offer(new long[] {2, 3, 4, 7, 8},
+        new float[] {Float.NaN, 1.0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}, 5, 1);
+    assertEquals(7, tracker.nonFiniteLosses());
     assertEquals(1, tracker.samplesSeen());
     assertEquals(1, tracker.aboveThreshold());
-    assertEquals(1.0f, tracker.maxLoss());
+    assertEquals(1.0f, tracker.maxLoss(), "an infinite loss is not the interval's maximum");
+    assertEquals(0, tracker.rejectedOffers(), "a non-finite loss is counted as such, not as a rejection");
     HardExampleSnapshot snapshot = tracker.snapshot(RUN, 0);
     assertEquals(List.of(new HardExample(3, 1.0f, WORKER, 1)), snapshot.entries());
     assertEquals(1.0, LossSketch.decode(snapshot.lossSketch()).getCount());
-  }
-
-  @Test
-  void infiniteLossIsRankedAndSketchedWithoutThrowing() {
-    HardExampleTracker tracker = new HardExampleTracker(WORKER, 2, false);
-    assertTrue(tracker.offer(1, Float.POSITIVE_INFINITY, 0));
-    tracker.offer(2, Float.NEGATIVE_INFINITY, 0);
-    assertEquals(Float.POSITIVE_INFINITY, tracker.entries().get(0).loss());
-    assertEquals(Float.POSITIVE_INFINITY, tracker.maxLoss());
-    assertEquals(2.0, LossSketch.decode(tracker.snapshot(RUN, 0).lossSketch()).getCount());
   }
 
   @Test
@@ -365,10 +363,9 @@ class HardExampleTrackerTest {
     }
   }
 
-  /** The plain DDSketch the tracker stands for: every non-NaN loss accepted, infinities as the largest float. */
+  /** The plain DDSketch the tracker stands for: every finite loss accepted. */
   private static void acceptPlain(DDSketch plain, float loss) {
-    if (loss != loss) return;
-    plain.accept(Math.abs(loss) <= Float.MAX_VALUE ? loss : Math.copySign(Float.MAX_VALUE, loss));
+    if (Float.isFinite(loss)) plain.accept(loss);
   }
 
   @Test
@@ -481,7 +478,7 @@ class HardExampleTrackerTest {
       batch.offer(ids, losses, n, step);
       for (int i = 0; i < n; i++) single.offer(ids[i], losses[i], step);
       assertEquals(single.samplesSeen(), batch.samplesSeen(), "step " + step);
-      assertEquals(single.nanLosses(), batch.nanLosses(), "step " + step);
+      assertEquals(single.nonFiniteLosses(), batch.nonFiniteLosses(), "step " + step);
       assertEquals(single.aboveThreshold(), batch.aboveThreshold(), "step " + step);
       assertEquals(single.maxLoss(), batch.maxLoss(), "step " + step);
       assertEquals(single.rejectedOffers(), batch.rejectedOffers(), "step " + step);
@@ -523,6 +520,40 @@ class HardExampleTrackerTest {
       allocated = Math.min(allocated, allocatedByRejectedOffers(threads, tracker, k, losses, 1_000_000));
     }
     assertTrue(allocated < 256, "1e6 rejected offers allocated " + allocated + " bytes");
+  }
+
+  @Test
+  void batchOfferOfRejectedAndNonFiniteLossesAllocatesNothing() {
+    java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+    if (!(bean instanceof com.sun.management.ThreadMXBean threads) || !threads.isThreadAllocatedMemorySupported()) {
+      return; // not measurable on this JVM
+    }
+    threads.setThreadAllocatedMemoryEnabled(true);
+    int k = 256;
+    HardExampleTracker tracker = new HardExampleTracker(WORKER, k, false);
+    for (int i = 0; i < k; i++) tracker.offer(i, 100f + i, 0);
+    int batch = 512;
+    long[] ids = new long[batch];
+    float[] losses = new float[batch];
+    SplittableRandom random = new SplittableRandom(2);
+    for (int i = 0; i < batch; i++) {
+      ids[i] = k + i;
+      int kind = random.nextInt(8);
+      losses[i] = kind == 0 ? Float.NaN
+          : kind == 1 ? Float.POSITIVE_INFINITY
+          : kind == 2 ? Float.NEGATIVE_INFINITY
+          : (float) (random.nextDouble() * 99);
+    }
+    long thread = Thread.currentThread().getId();
+    long allocated = Long.MAX_VALUE;
+    for (int round = 0; round < 4; round++) { // the first round compiles the path and grows the sketch's store
+      long before = threads.getThreadAllocatedBytes(thread);
+      for (int i = 0; i < 2_000; i++) tracker.offer(ids, losses, batch, i);
+      long used = threads.getThreadAllocatedBytes(thread) - before;
+      if (round > 0) allocated = Math.min(allocated, used);
+    }
+    assertEquals(k, tracker.size(), "every offer was below the buffer's minimum or not finite");
+    assertTrue(allocated < 256, "2000 batch offers of rejected and non-finite losses allocated " + allocated + " bytes");
   }
 
   private static long allocatedByRejectedOffers(

@@ -1,6 +1,7 @@
 package io.quarry.worker.trainer;
 
 import io.quarry.config.RunConfig;
+import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.telemetry.TelemetryEmitter;
@@ -9,8 +10,12 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.function.BiFunction;
 import java.util.function.Consumer;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorRef;
 
 /**
  * A {@link TrainerContext} for trainer tests, without actors: it records every hard-example offer, telemetry
@@ -205,6 +210,14 @@ public final class TestTrainerContext implements TrainerContext {
       @Override
       public long droppedEvents() {
         return 0;
+      }
+
+      @Override
+      public void retarget(ActorRef<RunCommand> run) {}
+
+      @Override
+      public CompletionStage<Done> complete() {
+        return CompletableFuture.completedFuture(Done.getInstance());
       }
     };
   }

@@ -1,0 +1,322 @@
+package io.quarry.worker;
+
+import io.quarry.config.RunConfig;
+import io.quarry.protocol.ParameterChunks;
+import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCounters;
+import io.quarry.protocol.ShardAssignment;
+import io.quarry.protocol.WorkerCommand;
+import io.quarry.worker.hardexamples.HardExampleSink;
+import io.quarry.worker.telemetry.TelemetryEmitter;
+import io.quarry.worker.trainer.PayloadRenderer;
+import io.quarry.worker.trainer.ShardResult;
+import io.quarry.worker.trainer.TrainerContext;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One shard attempt on this worker: the {@link TrainerContext} its trainer talks to on the training thread, and the
+ * handle the worker's actor keeps of it. Through the context, per-sample losses go to the run's
+ * {@link RunHardExamples}, scalars to the attempt's telemetry, checkpoints to the run, and parameters to the run's
+ * averaging rounds (the trainer waits on a {@link PendingAverage} that the actor fills); every report names the
+ * attempt and goes to whichever run actor holds it now ({@link #adoptedBy}: a newer coordinator incarnation's after
+ * a failover). The attempt observes how far its trainer has come ({@link AttemptProgress}) for the worker's
+ * periodic {@link RunCommand.ShardProgressed}, and builds the attempt's final report.
+ *
+ * <p>Methods of {@link TrainerContext} and {@link HardExampleSink} run on the training thread; the others on the
+ * worker's actor thread. What both threads touch is volatile or thread-safe.
+ */
+final class ShardAttempt implements TrainerContext, HardExampleSink {
+  /** For the training thread, which must not use the actor's context. */
+  private static final Logger LOG = LoggerFactory.getLogger(ShardAttempt.class);
+
+  private final long token;
+  private final String runId;
+  private final String workerId;
+  private final String device;
+  private final RunConfig config;
+  private final ShardAssignment assignment;
+  private final ActorRef<WorkerCommand> worker;
+  private final RunHardExamples hardExamples;
+  private final TelemetryEmitter telemetry;
+  private final AttemptProgress progress;
+  /** The telemetry as the trainer sees it: {@link #telemetry}, observed by {@link #progress}. */
+  private final TelemetryEmitter observedTelemetry;
+  /** How long the trainer waits for a round's average: twice the run's sync.timeout and the worker's margin. */
+  private final Duration averageWait;
+
+  private volatile ActorRef<RunCommand> run;
+  private volatile boolean stopRequested;
+  /** The latest checkpoint report, sent again to a run that adopts the attempt after a failover. */
+  private volatile RunCommand.ShardCheckpointed lastCheckpoint;
+  /** The averaging round the trainer waits for, or null. */
+  private volatile PendingAverage pendingAverage;
+  /** The last progress report sent; the actor thread's. */
+  private RunCommand.ShardProgressed lastProgress;
+
+  /**
+   * @param token tells this attempt's messages from an earlier one's
+   * @param worker the worker's actor, where the run sends the averages
+   * @param config the run's config, parsed
+   * @param assign the assignment: the run's id, the shard attempt, and the run actor to report to
+   * @param hardExamples the run's hard-example state on this worker
+   * @param telemetry the attempt's telemetry, {@link TelemetryEmitter#DISABLED} in fast mode
+   * @param syncWaitMargin {@code quarry.worker.sync-wait-margin}
+   */
+  ShardAttempt(long token, String workerId, String device, ActorRef<WorkerCommand> worker, RunConfig config,
+      WorkerCommand.AssignShard assign, RunHardExamples hardExamples, TelemetryEmitter telemetry,
+      Duration syncWaitMargin) {
+    this.token = token;
+    this.runId = assign.spec().runId();
+    this.workerId = workerId;
+    this.device = device;
+    this.config = config;
+    this.assignment = assign.assignment();
+    this.worker = worker;
+    this.run = assign.run();
+    this.hardExamples = hardExamples;
+    this.telemetry = telemetry;
+    this.progress = new AttemptProgress(assignment.resumeStep());
+    this.observedTelemetry = progress.observing(telemetry);
+    this.averageWait = config.sync.timeout().multipliedBy(2).plus(syncWaitMargin);
+  }
+
+  // ---- the worker's actor thread ----
+
+  long token() {
+    return token;
+  }
+
+  /** Whether this is attempt {@code attempt} of shard {@code shard} of run {@code runId}. */
+  boolean is(String runId, int shard, int attempt) {
+    return isShard(runId, shard) && assignment.attempt() == attempt;
+  }
+
+  /** Whether this attempt trains shard {@code shard} of run {@code runId}. */
+  boolean isShard(String runId, int shard) {
+    return this.runId.equals(runId) && assignment.shard() == shard;
+  }
+
+  /** Tells the run that the trainer starts, at the step it resumes from. */
+  void reportStarted() {
+    run.tell(new RunCommand.ShardStarted(runId, assignment.shard(), assignment.attempt(), workerId,
+        assignment.resumeStep()));
+  }
+
+  /**
+   * A newer coordinator incarnation has recovered the run: reports and telemetry go to {@code newRun} from now on,
+   * and it gets the latest checkpoint (the old run actor may have died with it) and the next progress report.
+   */
+  void adoptedBy(ActorRef<RunCommand> newRun) {
+    run = newRun;
+    telemetry.retarget(newRun);
+    lastProgress = null;
+    RunCommand.ShardCheckpointed checkpoint = lastCheckpoint;
+    if (checkpoint != null) newRun.tell(checkpoint);
+  }
+
+  /** Asks the trainer to stop; one waiting for an averaging round stops waiting (after the flag is set: it checks). */
+  void requestStop() {
+    stopRequested = true;
+    PendingAverage pending = pendingAverage;
+    if (pending != null) pending.cancel();
+  }
+
+  /** A chunk of the average of round {@code chunk.round()}, if the trainer waits for that round. */
+  void averaged(WorkerCommand.AveragedChunk chunk) {
+    PendingAverage pending = pendingAverage(chunk.round());
+    if (pending != null) pending.accept(chunk.chunk(), chunk.chunks(), chunk.totalLength(), chunk.values());
+  }
+
+  /** The run has no average for round {@code failed.round()}. */
+  void averagingFailed(WorkerCommand.AveragingFailed failed) {
+    PendingAverage pending = pendingAverage(failed.round());
+    if (pending != null) pending.fail(failed.reason(), failed.fatal());
+  }
+
+  private PendingAverage pendingAverage(long round) {
+    PendingAverage pending = pendingAverage;
+    return pending != null && pending.round() == round ? pending : null;
+  }
+
+  /**
+   * Tells the run how far the attempt has come, with the worker's {@code counters} for the run, unless nothing has
+   * changed since the last report (or, before the first, since the start: {@link #reportStarted} said that much).
+   */
+  void reportProgress(RunCounters counters) {
+    RunCommand.ShardProgressed report = new RunCommand.ShardProgressed(runId, assignment.shard(),
+        assignment.attempt(), workerId, progress.step(), progress.samples(), progress.loss(), counters);
+    boolean atStart = report.step() == assignment.resumeStep() && report.samples() == 0 && Float.isNaN(report.loss());
+    if (lastProgress == null ? atStart : report.equals(lastProgress)) return;
+    lastProgress = report;
+    run.tell(report);
+  }
+
+  /** Step events the attempt's telemetry has dropped so far. */
+  long telemetryDropped() {
+    return telemetry.droppedEvents();
+  }
+
+  /** Ends the attempt's telemetry: completes once it has drained, fails when it has not within {@code timeout}. */
+  CompletionStage<Done> endTelemetry(Duration timeout) {
+    return telemetry.complete().toCompletableFuture().orTimeout(timeout.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * The attempt's final report: {@code ShardFailed} with the failure's message (and the steps and samples it offered),
+   * {@code ShardStopped}, or {@code ShardCompleted}.
+   */
+  RunCommand.ShardReport finalReport(TrainerRunner.Outcome outcome, RunCounters counters) {
+    int shard = assignment.shard();
+    int attempt = assignment.attempt();
+    if (outcome.failure() != null) {
+      return new RunCommand.ShardFailed(runId, shard, attempt, workerId, reason(outcome.failure()),
+          progress.stepsOffered(), progress.samples(), counters);
+    }
+    ShardResult result = outcome.result();
+    if (result.stopped()) {
+      return new RunCommand.ShardStopped(runId, shard, attempt, workerId, result.endStep(), result.stepsTrained(),
+          result.samplesTrained(), counters);
+    }
+    return new RunCommand.ShardCompleted(runId, shard, attempt, workerId, result.endStep(), result.stepsTrained(),
+        result.samplesTrained(), counters, result.finalLoss(), result.valLoss(), result.valAccuracy());
+  }
+
+  private static String reason(Throwable failure) {
+    return failure.getMessage() == null ? failure.getClass().getName() : failure.getMessage();
+  }
+
+  /** Sends {@code report} to the run actor that holds the attempt now. */
+  void report(RunCommand.ShardReport report) {
+    run.tell(report);
+  }
+
+  // ---- the training thread: TrainerContext ----
+
+  @Override
+  public String runId() {
+    return runId;
+  }
+
+  @Override
+  public String workerId() {
+    return workerId;
+  }
+
+  @Override
+  public String device() {
+    return device;
+  }
+
+  @Override
+  public RunConfig config() {
+    return config;
+  }
+
+  @Override
+  public ShardAssignment assignment() {
+    return assignment;
+  }
+
+  @Override
+  public Path checkpointDir() {
+    return Path.of(assignment.checkpointDir());
+  }
+
+  @Override
+  public Optional<Path> resumeFrom() {
+    return Optional.ofNullable(assignment.resumeFrom()).map(Path::of);
+  }
+
+  @Override
+  public boolean stopRequested() {
+    return stopRequested;
+  }
+
+  @Override
+  public HardExampleSink hardExamples() {
+    return this;
+  }
+
+  @Override
+  public TelemetryEmitter telemetry() {
+    return observedTelemetry;
+  }
+
+  @Override
+  public void payloads(PayloadRenderer renderer) {
+    hardExamples.renderWith(renderer);
+  }
+
+  @Override
+  public void offer(long[] sampleIds, float[] losses, int[] labels, int[] predicted, int count, long step) {
+    hardExamples.offer(sampleIds, losses, labels, predicted, count, step);
+    progress.offered(step, count);
+  }
+
+  @Override
+  public void checkpointSaved(long step, Path checkpoint) {
+    progress.reached(step);
+    RunCommand.ShardCheckpointed report = new RunCommand.ShardCheckpointed(runId, assignment.shard(),
+        assignment.attempt(), workerId, step, checkpoint.toString());
+    lastCheckpoint = report;
+    run.tell(report);
+  }
+
+  @Override
+  public float[] averageParameters(long round, float[] params) throws InterruptedException {
+    // A run of one shard has nothing to average with: no round trip.
+    if (!config.sync.average() || assignment.shards() <= 1) return params;
+    PendingAverage pending = new PendingAverage(round, params.length);
+    // Published before the stop flag is read: a stop requested from now on cancels the wait (requestStop).
+    pendingAverage = pending;
+    try {
+      if (stopRequested) return params;
+      sendForAveraging(round, params);
+      return awaitAverage(pending, params);
+    } finally {
+      pendingAverage = null;
+    }
+  }
+
+  /** The parameters to the run, cut as {@link ParameterChunks} says (copies: the trainer keeps its array). */
+  private void sendForAveraging(long round, float[] params) {
+    float[][] chunks = ParameterChunks.cut(params);
+    ActorRef<RunCommand> to = run;
+    for (int chunk = 0; chunk < chunks.length; chunk++) {
+      to.tell(new RunCommand.SyncChunk(runId, assignment.shard(), assignment.attempt(), workerId, round, chunk,
+          chunks.length, params.length, chunks[chunk], worker));
+    }
+  }
+
+  /** The round's average; {@code params} when none comes in time or the round has none; throws when refused. */
+  private float[] awaitAverage(PendingAverage pending, float[] params) throws InterruptedException {
+    long round = pending.round();
+    float[] average;
+    try {
+      average = pending.result().get(averageWait.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      LOG.warn("worker {}: no average for round {} of shard {} (run {}) within {} ms; going on from the shard's own "
+          + "parameters", workerId, round, assignment.shard(), runId, averageWait.toMillis());
+      return params;
+    } catch (ExecutionException e) {
+      throw new IllegalStateException("parameter averaging, round " + round + ": " + e.getCause().getMessage(),
+          e.getCause());
+    }
+    if (average != null) return average;
+    if (!stopRequested) {
+      LOG.warn("worker {}: no average for round {} of shard {} (run {}): {}", workerId, round, assignment.shard(),
+          runId, pending.noAverage());
+    }
+    return params;
+  }
+}

@@ -1,0 +1,37 @@
+package io.quarry.worker;
+
+import com.typesafe.config.Config;
+import java.time.Duration;
+
+/**
+ * {@code quarry.worker}, read once when a worker starts.
+ *
+ * @param telemetryDrainTimeout how long an ended attempt waits for its telemetry to drain before it reports anyway
+ * @param telemetryAckTimeout how long a telemetry batch waits for the run's acknowledgement before it is sent again
+ * @param syncWaitMargin added to twice the run's {@code sync.timeout}: how long a trainer waits for an average
+ * @param progressInterval how often the running attempt's progress is reported ({@code ShardProgressed})
+ * @param payloads the limits on hard-example payloads
+ */
+record WorkerSettings(
+    Duration telemetryDrainTimeout,
+    Duration telemetryAckTimeout,
+    Duration syncWaitMargin,
+    Duration progressInterval,
+    PayloadRendering.Limits payloads) {
+  /** Trainers run here: a thread of its own per attempt. */
+  static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
+  /** Payload renderers run here. */
+  static final String PAYLOAD_DISPATCHER = "quarry.worker.payload-dispatcher";
+  /** Runs are sized here (reading a csv's rows, listing an image folder). */
+  static final String SIZING_DISPATCHER = "quarry.worker.sizing-dispatcher";
+
+  /** From the {@code quarry.worker} section. */
+  static WorkerSettings from(Config worker) {
+    return new WorkerSettings(
+        worker.getDuration("telemetry-drain-timeout"),
+        worker.getDuration("telemetry-ack-timeout"),
+        worker.getDuration("sync-wait-margin"),
+        worker.getDuration("progress-interval"),
+        PayloadRendering.Limits.from(worker.getConfig("payloads")));
+  }
+}
