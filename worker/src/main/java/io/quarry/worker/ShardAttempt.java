@@ -13,6 +13,7 @@ import io.quarry.worker.trainer.ShardResult;
 import io.quarry.worker.trainer.TrainerContext;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
@@ -53,6 +54,10 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   private final TelemetryEmitter observedTelemetry;
   /** How long the trainer waits for a round's average: twice the run's sync.timeout and the worker's margin. */
   private final Duration averageWait;
+  private final Duration syncWaitMargin;
+  private final WorkerCommand.AssignShard assign;
+  /** Where this try starts (the first of {@code resumePoints}), and where a next try would, newest first. */
+  private final List<ResumePoint> resumePoints;
 
   private volatile ActorRef<RunCommand> run;
   private volatile boolean stopRequested;
@@ -71,10 +76,16 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
    * @param hardExamples the run's hard-example state on this worker
    * @param telemetry the attempt's telemetry, {@link TelemetryEmitter#DISABLED} in fast mode
    * @param syncWaitMargin {@code quarry.worker.sync-wait-margin}
+   * @param resumePoints where the attempt may start, newest first ({@link ResumePoint#candidates}): it starts from
+   *     the first
    */
   ShardAttempt(long token, String workerId, String device, ActorRef<WorkerCommand> worker, RunConfig config,
       WorkerCommand.AssignShard assign, RunHardExamples hardExamples, TelemetryEmitter telemetry,
-      Duration syncWaitMargin) {
+      Duration syncWaitMargin, List<ResumePoint> resumePoints) {
+    if (resumePoints.isEmpty()) throw new IllegalArgumentException("no resume point, not even the shard's start");
+    this.assign = assign;
+    this.syncWaitMargin = syncWaitMargin;
+    this.resumePoints = List.copyOf(resumePoints);
     this.token = token;
     this.runId = assign.spec().runId();
     this.workerId = workerId;
@@ -85,7 +96,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     this.run = assign.run();
     this.hardExamples = hardExamples;
     this.telemetry = telemetry;
-    this.progress = new AttemptProgress(assignment.resumeStep());
+    this.progress = new AttemptProgress(resumePoints.get(0).step());
     this.observedTelemetry = progress.observing(telemetry);
     this.averageWait = config.sync.timeout().multipliedBy(2).plus(syncWaitMargin);
   }
@@ -109,7 +120,29 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   /** Tells the run that the trainer starts, at the step it resumes from. */
   void reportStarted() {
     run.tell(new RunCommand.ShardStarted(runId, assignment.shard(), assignment.attempt(), workerId,
-        assignment.resumeStep()));
+        resumePoints.get(0).step()));
+  }
+
+  /** Where this try of the attempt starts. */
+  ResumePoint resumePoint() {
+    return resumePoints.get(0);
+  }
+
+  /**
+   * Whether {@code failure} says the checkpoint this try started from cannot be used, before the trainer did anything
+   * from it, and an older point is left to try: then the attempt goes on from {@link #fallBack}, and the failure does
+   * not count against the shard.
+   */
+  boolean canFallBack(Throwable failure) {
+    return failure instanceof io.quarry.worker.checkpoint.CheckpointException && resumePoints.size() > 1
+        && resumePoints.get(0).checkpoint() != null && progress.stepsOffered() == 0
+        && progress.step() == resumePoints.get(0).step() && lastCheckpoint == null;
+  }
+
+  /** The same attempt, to start again from the next older point ({@code token}: the new try's). */
+  ShardAttempt fallBack(long token) {
+    return new ShardAttempt(token, workerId, device, worker, config, assign, hardExamples, telemetry, syncWaitMargin,
+        resumePoints.subList(1, resumePoints.size()));
   }
 
   /**
@@ -155,7 +188,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   void reportProgress(RunCounters counters) {
     RunCommand.ShardProgressed report = new RunCommand.ShardProgressed(runId, assignment.shard(),
         assignment.attempt(), workerId, progress.step(), progress.samples(), progress.loss(), counters);
-    boolean atStart = report.step() == assignment.resumeStep() && report.samples() == 0 && Float.isNaN(report.loss());
+    boolean atStart = report.step() == resumePoints.get(0).step() && report.samples() == 0 && Float.isNaN(report.loss());
     if (lastProgress == null ? atStart : report.equals(lastProgress)) return;
     lastProgress = report;
     run.tell(report);
@@ -234,7 +267,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   @Override
   public Optional<Path> resumeFrom() {
-    return Optional.ofNullable(assignment.resumeFrom()).map(Path::of);
+    return Optional.ofNullable(resumePoints.get(0).checkpoint());
   }
 
   @Override

@@ -22,8 +22,11 @@ import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerRegistry;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -201,14 +204,25 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     String runId = message.spec().runId();
     RunHardExamples hardExamples = runs.computeIfAbsent(runId, id -> new RunHardExamples(id, workerId,
         config.hardExamples.k(), config.hardExamples.runWindow(), settings.payloads(), payloadExecutor));
-    long token = ++nextToken;
-    current = new ShardAttempt(token, workerId, device, getContext().getSelf(), config, message, hardExamples,
-        telemetry(message, config), settings.syncWaitMargin());
-    ActorRef<TrainerRunner.Start> runner = getContext().spawn(
-        TrainerRunner.create(token, trainer, current, outcomeAdapter), "trainer-" + token,
-        DispatcherSelector.fromConfig(WorkerSettings.TRAINER_DISPATCHER));
-    current.reportStarted();
+    List<ResumePoint> resumePoints = ResumePoint.candidates(message.assignment());
+    String recorded = message.assignment().resumeFrom();
+    if (recorded != null && !recorded.equals(String.valueOf(resumePoints.get(0).checkpoint()))) {
+      getContext().getLog().warn("worker {}: shard {} of run {} starts from {} (step {}), not from {}, the checkpoint "
+          + "the coordinator recorded: {}", workerId, message.assignment().shard(), runId, resumePoints.get(0).checkpoint(),
+          resumePoints.get(0).step(), recorded, Files.isDirectory(Path.of(recorded)) ? "a newer one exists" : "it is gone");
+    }
+    current = new ShardAttempt(++nextToken, workerId, device, getContext().getSelf(), config, message, hardExamples,
+        telemetry(message, config), settings.syncWaitMargin(), resumePoints);
+    launch(current, trainer);
     timers.startTimerWithFixedDelay(ProgressTick.INSTANCE, settings.progressInterval());
+  }
+
+  /** Runs {@code attempt}'s trainer in a child of its own, on a thread of its own. */
+  private void launch(ShardAttempt attempt, Trainer trainer) {
+    ActorRef<TrainerRunner.Start> runner = getContext().spawn(
+        TrainerRunner.create(attempt.token(), trainer, attempt, outcomeAdapter), "trainer-" + attempt.token(),
+        DispatcherSelector.fromConfig(WorkerSettings.TRAINER_DISPATCHER));
+    attempt.reportStarted();
     runner.tell(TrainerRunner.Start.INSTANCE);
   }
 
@@ -288,10 +302,31 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private Behavior<WorkerCommand> onTrainerEnded(TrainerEnded message) {
     TrainerRunner.Outcome outcome = message.outcome();
     if (current == null || current.token() != outcome.token()) return this;
+    if (current.canFallBack(outcome.failure()) && fellBack(outcome.failure())) return this;
     timers.cancel(ProgressTick.INSTANCE);
     getContext().pipeToSelf(current.endTelemetry(settings.telemetryDrainTimeout()),
         (done, failure) -> new TelemetryDrained(outcome, failure));
     return this;
+  }
+
+  /**
+   * The checkpoint the attempt started from cannot be used: the same attempt starts again from the next older one (or
+   * the shard's start). It costs the shard no attempt: the checkpoint, not the trainer, was at fault.
+   */
+  private boolean fellBack(Throwable failure) {
+    ShardAttempt failed = current;
+    Trainer trainer;
+    try {
+      trainer = trainers.get(failed.config().trainer).create(failed.config());
+    } catch (RuntimeException e) {
+      return false; // it was made once for this config; if not now, the failed try's outcome stands
+    }
+    current = failed.fallBack(++nextToken);
+    getContext().getLog().warn("worker {}: shard {} of run {}: checkpoint {} is unusable ({}); starting again from {}",
+        workerId, failed.assignment().shard(), failed.runId(), failed.resumePoint().checkpoint(), failure.getMessage(),
+        current.resumePoint().checkpoint() == null ? "the shard's start" : current.resumePoint().checkpoint());
+    launch(current, trainer);
+    return true;
   }
 
   private Behavior<WorkerCommand> onTelemetryDrained(TelemetryDrained message) {

@@ -59,8 +59,11 @@ class ShardAttemptTest {
         resumeStep == 0 ? null : "runs/r1/checkpoints/1/attempt-1/step-" + resumeStep, resumeStep);
     WorkerCommand.AssignShard assign =
         new WorkerCommand.AssignShard(3, new RunSpec("r1", config.toHocon()), assignment, run.getRef());
+    // Where the attempt starts, as the worker found it (these tests' checkpoints need not exist on disk).
+    List<ResumePoint> points = resumeStep == 0 ? List.of(ResumePoint.START)
+        : List.of(new ResumePoint(java.nio.file.Path.of(assignment.resumeFrom()), resumeStep), ResumePoint.START);
     return new ShardAttempt(7, "w1", "cpu", worker.getRef(), config, assign, hardExamples, telemetry,
-        Duration.ofMillis(100));
+        Duration.ofMillis(100), points);
   }
 
   private ShardAttempt attempt(String... overrides) {

@@ -96,6 +96,46 @@ class WorkerTest {
   }
 
   @Test
+  void anUnusableCheckpointCostsTheShardNoAttemptTheAttemptGoesOnFromAnOlderOne() throws Exception {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> runProbe = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-fallback", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    // A first attempt of the shard ran to step 10 and checkpointed; then, at step 20, a checkpoint whose manifest
+    // belongs to another trainer (a run directory reused by mistake): complete, but unusable by the stub.
+    RunConfig config = RunConfig.fromOverrides(List.of("stub.step-time=0", "epochs=1", "batch-size=5",
+        "checkpoint.every-steps=10"), Map.of());
+    Path shardDir = checkpoints.resolve("0");
+    worker.tell(new WorkerCommand.AssignShard(1, new RunSpec("r-fb", config.toHocon()),
+        new ShardAssignment(0, 1, 1, 0, 100, shardDir.resolve("attempt-1").toString(), null, 0), run(runProbe)));
+    RunCommand first;
+    do {
+      first = runProbe.receiveMessage(Duration.ofSeconds(20));
+    } while (!(first instanceof RunCommand.ShardCompleted));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    new io.quarry.worker.checkpoint.CheckpointStore(shardDir.resolve("attempt-1"), 10).save(
+        new io.quarry.worker.checkpoint.CheckpointManifest(20, 0, 20, 1, Double.NaN, "not-the-stub", 0, Map.of()),
+        io.quarry.worker.checkpoint.CheckpointStore.FileWriter.NONE);
+
+    worker.tell(new WorkerCommand.AssignShard(1, new RunSpec("r-fb", config.toHocon()),
+        new ShardAssignment(0, 1, 2, 0, 100, shardDir.resolve("attempt-2").toString(),
+            shardDir.resolve("attempt-1/step-10").toString(), 10), run(runProbe)));
+
+    List<RunCommand> received = new ArrayList<>();
+    RunCommand message;
+    do {
+      message = runProbe.receiveMessage(Duration.ofSeconds(20));
+      received.add(message);
+    } while (!(message instanceof RunCommand.ShardCompleted) && !(message instanceof RunCommand.ShardFailed));
+    assertTrue(message instanceof RunCommand.ShardCompleted, "no failure reported: " + received);
+    List<Long> startSteps = received.stream().filter(m -> m instanceof RunCommand.ShardStarted)
+        .map(m -> ((RunCommand.ShardStarted) m).startStep()).toList();
+    assertEquals(List.of(20L, 10L), startSteps, "tried the newest, then fell back to the one recorded");
+    assertEquals(10, ((RunCommand.ShardCompleted) message).stepsTrained(), "steps 10..19 of 20, from step 10");
+  }
+
+  @Test
   void trainsAnAssignedShardReportsItsLifecycleAndAsksForMoreWork() {
     TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
     TestProbe<RunCommand> runProbe = testKit.createTestProbe();
