@@ -122,6 +122,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Clock clock;
   private final RunStore store;
   private final int maxConcurrentRuns;
+  private final CoordinatorSettings settings;
   private final Map<ActorRef<WorkerCommand>, WorkerEntry> workers = new LinkedHashMap<>();
   private final Map<String, RunEntry> runs = new LinkedHashMap<>();
   private long offers;
@@ -130,7 +131,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     super(context);
     this.store = store;
     this.incarnation = store.nextIncarnation();
-    this.maxConcurrentRuns = context.getSystem().settings().config().getInt("quarry.coordinator.max-concurrent-runs");
+    this.settings = CoordinatorSettings.from(context.getSystem().settings().config());
+    this.maxConcurrentRuns = settings.maxConcurrentRuns();
     this.runsDir = runsDir;
     this.clock = clock;
     ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
@@ -397,7 +399,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     }
     RunDirectory directory;
     try {
-      directory = RunDirectory.create(runsDir, runId, config.toHocon(), clock);
+      directory = RunDirectory.create(runsDir, runId, config.toHocon());
     } catch (IllegalArgumentException e) {
       submit.replyTo().tell(new SubmitReply.Rejected(e.getMessage()));
       return this;
@@ -417,7 +419,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       submit.replyTo().tell(new SubmitReply.Rejected("cannot record the run in the run store: " + e.getMessage()));
       return this;
     }
-    startRun(new RunActor.Setup(spec, config, table, directory, incarnation, getContext().getSelf(), clock, store, null));
+    startRun(new RunActor.Setup(spec, config, table, directory, incarnation, getContext().getSelf(), clock, store, null, settings));
     submit.replyTo().tell(new SubmitReply.Accepted(runId, directory.path().toString()));
     return this;
   }
@@ -454,9 +456,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         table.restore(shard.shard(), shard.state(), shard.attempt(), shard.failures(), shard.workerId(),
             shard.lastCheckpoint(), shard.checkpointStep(), "");
       }
-      RunDirectory directory = RunDirectory.reopen(runsDir, runId, clock);
+      RunDirectory directory = RunDirectory.reopen(runsDir, runId);
       startRun(new RunActor.Setup(new RunSpec(runId, record.configHocon()), config, table, directory, incarnation,
-          getContext().getSelf(), clock, store, record));
+          getContext().getSelf(), clock, store, record, settings));
       getContext().getLog().info("recovered run {} ({})", runId, record.status().wireName());
     } catch (IOException | RuntimeException e) {
       String reason = "cannot recover the run after a coordinator failover: " + e.getMessage();
