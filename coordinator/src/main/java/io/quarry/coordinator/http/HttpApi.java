@@ -69,6 +69,7 @@ public final class HttpApi extends AllDirectives {
   private final ActorSystem<?> system;
   private final ActorRef<CoordinatorCommand> coordinator;
   private final Duration askTimeout;
+  private final Duration submitTimeout;
   private final long maxBodyBytes;
   private final Duration bodyTimeout;
 
@@ -78,6 +79,7 @@ public final class HttpApi extends AllDirectives {
     this.system = system;
     this.coordinator = coordinator;
     this.askTimeout = http.getDuration("ask-timeout");
+    this.submitTimeout = http.getDuration("submit-timeout");
     this.maxBodyBytes = http.getBytes("max-body-size");
     this.bodyTimeout = http.getDuration("body-timeout");
   }
@@ -112,7 +114,7 @@ public final class HttpApi extends AllDirectives {
     return withBody(body -> {
       RunSpec spec = SubmitRequest.parse(body).toSpec();
       CompletionStage<SubmitReply> reply = AskPattern.ask(
-          coordinator, replyTo -> new SubmitRun(spec, replyTo), askTimeout, system.scheduler());
+          coordinator, replyTo -> new SubmitRun(spec, replyTo), submitTimeout, system.scheduler());
       return reply.thenApply(HttpApi::submitted);
     });
   }
