@@ -192,6 +192,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(WorkerCommand.AdoptShard.class, fenced(this::onAdoptShard))
         .onMessage(WorkerCommand.AveragedChunk.class, fenced(this::onAveragedChunk))
         .onMessage(WorkerCommand.AveragingFailed.class, fenced(this::onAveragingFailed))
+        .onMessage(WorkerCommand.SizeRun.class, fenced(this::onSizeRun))
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
         .onMessageEquals(Shutdown.INSTANCE, this::onShutdown)
@@ -390,6 +391,26 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       PayloadRendering.renderAndSend(runId, merge, worker, entries, renderer, limits, replyTo::tell);
       return null;
     }, payloadExecutor);
+  }
+
+  /**
+   * Sizes a submitted run's data with its trainer's spec, off the actor thread (it may read files), and answers the
+   * coordinator's admission directly.
+   */
+  private Behavior<WorkerCommand> onSizeRun(WorkerCommand.SizeRun message) {
+    String runId = message.spec().runId();
+    CompletableFuture.supplyAsync(() -> RunConfig.parse(message.spec().configHocon()).datasetSamples(), payloadExecutor)
+        .whenComplete((samples, failure) -> message.replyTo().tell(samples != null
+            ? new WorkerCommand.RunSized(runId, samples, "", workerId)
+            : new WorkerCommand.RunSized(runId, -1, sizingError(failure), workerId)));
+    return this;
+  }
+
+  private static String sizingError(Throwable failure) {
+    Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+        ? failure.getCause() : failure;
+    return cause instanceof io.quarry.config.RunConfigException ? cause.getMessage()
+        : "cannot size the run's data: " + cause;
   }
 
   private Behavior<WorkerCommand> onReleaseRun(ReleaseRun message) {
