@@ -1,8 +1,12 @@
 package io.quarry.coordinator;
 
+import io.quarry.config.RunConfig;
+import io.quarry.coordinator.run.RunDirectory;
+import io.quarry.coordinator.run.ShardTable;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
@@ -57,6 +61,16 @@ final class CoordinatorProtocol {
 
   /** The run reached a final state; its actor stops once it is retired. */
   record RunEnded(String runId, RunSummary summary, RunStatus status) implements CoordinatorCommand.Local {}
+
+  // admission -> coordinator
+
+  /** A submitted run is sized, its directory and records exist: the coordinator starts it and accepts it. */
+  record RunAdmitted(RunSpec spec, RunConfig config, ShardTable shards, RunDirectory directory,
+      ActorRef<CoordinatorCommand.SubmitReply> replyTo) implements CoordinatorCommand.Local {}
+
+  /** A submitted run cannot be admitted, for {@code error}: the coordinator rejects it. */
+  record RunRefused(String runId, String error, ActorRef<CoordinatorCommand.SubmitReply> replyTo)
+      implements CoordinatorCommand.Local {}
 
   // merge aggregator -> run
 

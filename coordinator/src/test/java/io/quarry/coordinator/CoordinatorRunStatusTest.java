@@ -42,16 +42,17 @@ class CoordinatorRunStatusTest {
 
   @Test
   void aRunIsFoundAsSoonAsItIsAccepted() {
-    // No workers: the run stays PENDING. The status is asked for before the run actor can have reported anything.
+    // No workers: the run stays PENDING. The status is asked for as soon as the run is accepted (admission sizes it
+    // first, off the coordinator's thread), before the run actor can have reported anything.
     ActorRef<CoordinatorCommand> coordinator =
         testKit.spawn(Coordinator.create(store, runsDir, Clock.systemUTC()), "coordinator", Coordinator.DISPATCHER);
     TestProbe<SubmitReply> submitted = testKit.createTestProbe();
     TestProbe<RunStatusReply> status = testKit.createTestProbe();
     coordinator.tell(new CoordinatorCommand.SubmitRun(new RunSpec("early", "shards = 2\nstub.samples = 100"),
         submitted.getRef()));
+    assertInstanceOf(SubmitReply.Accepted.class, submitted.receiveMessage());
     coordinator.tell(new CoordinatorCommand.GetRun("early", status.getRef()));
 
-    assertInstanceOf(SubmitReply.Accepted.class, submitted.receiveMessage());
     RunStatus run = status.receiveMessage().status();
     assertNotNull(run, "the accepted run is known at once");
     assertEquals(RunState.PENDING, run.state());

@@ -23,7 +23,7 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
  * A test worker that speaks the worker protocol without training: it trains every shard it is given instantly
  * (reports it started, then completed at its last step) and asks for work again. A run with
  * {@code stub.hang-at-step >= 0} hangs instead: the shard is reported started and stays running until the run
- * stops it. It answers every hard-example all-gather with an empty buffer.
+ * stops it. It answers every hard-example all-gather with an empty buffer, and sizes the runs it is asked to.
  */
 public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
   private static final byte[] EMPTY_SKETCH = LossSketch.encode(LossSketch.create());
@@ -50,6 +50,7 @@ public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
   public Receive<WorkerCommand> createReceive() {
     return newReceiveBuilder()
         .onMessage(WorkerCommand.CoordinatorAnnounced.class, this::onAnnounced)
+        .onMessage(WorkerCommand.SizeRun.class, this::onSizeRun)
         .onMessage(WorkerCommand.AssignShard.class, this::onAssign)
         .onMessage(WorkerCommand.StopShard.class, this::onStop)
         .onMessage(WorkerCommand.CollectHardExamples.class, this::onCollect)
@@ -63,6 +64,18 @@ public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
     incarnation = announced.incarnation();
     coordinator = announced.coordinator();
     if (held == null) askForWork();
+    return this;
+  }
+
+  /** Sizes the run as a worker does: with the trainer's spec, here on the actor's thread (the stub reads no files). */
+  private Behavior<WorkerCommand> onSizeRun(WorkerCommand.SizeRun size) {
+    String runId = size.spec().runId();
+    try {
+      size.replyTo().tell(new WorkerCommand.RunSized(runId,
+          RunConfig.parse(size.spec().configHocon()).datasetSamples(), "", workerId));
+    } catch (io.quarry.config.RunConfigException e) {
+      size.replyTo().tell(new WorkerCommand.RunSized(runId, -1, e.getMessage(), workerId));
+    }
     return this;
   }
 

@@ -63,15 +63,19 @@ class ExamplesTest {
     assertEquals("completed", completed.path("status").asText(), completed.toString());
     assertEquals(2, run.events("shard_completed").size(), "two workers, two shards");
     assertFalse(run.events("checkpoint").isEmpty(), "the script reports its checkpoints");
+    // Each merge all-gathers the buffers of an interval (hard-examples.window = interval): which workers' samples a
+    // merge holds depends on when each program printed its steps, so both workers are looked for across the merges.
     JsonNode last = lastMergeWithEntries(run);
-    assertEquals(64, last.path("entries").size(), "hard-examples.k=64 as the command asks: " + last);
-    List<String> workers = new ArrayList<>();
-    for (JsonNode entry : last.path("entries")) {
-      long sampleId = entry.path("sample_id").asLong();
-      assertTrue(sampleId >= 0 && sampleId < 8000, "a sample of process.samples=8000: " + entry);
-      if (!workers.contains(entry.path("worker_id").asText())) workers.add(entry.path("worker_id").asText());
+    assertTrue(run.merges().stream().anyMatch(m -> m.path("entries").size() == 64), "hard-examples.k=64 fills a merge");
+    java.util.Set<String> workers = new java.util.TreeSet<>();
+    for (JsonNode merge : run.merges()) {
+      for (JsonNode entry : merge.path("entries")) {
+        long sampleId = entry.path("sample_id").asLong();
+        assertTrue(sampleId >= 0 && sampleId < 8000, "a sample of process.samples=8000: " + entry);
+        workers.add(entry.path("worker_id").asText());
+      }
     }
-    assertEquals(2, workers.size(), "both workers' per-sample losses reach the merged buffer: " + last);
+    assertEquals(java.util.Set.of("local-0", "local-1"), workers, "both workers' per-sample losses reach the merges");
     // About 5% of the example's samples carry a wrong label: those are the hardest, far above a typical loss.
     assertTrue(last.path("entries").get(0).path("loss").asDouble() > 2.0, last.toString());
     assertTrue(Files.isRegularFile(run.dir.resolve("logs/0.log")), "the script's stderr is kept per shard");

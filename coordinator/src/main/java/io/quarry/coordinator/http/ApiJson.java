@@ -60,6 +60,8 @@ final class ApiJson {
     number(node, "samples_per_s", run.samplesPerSec());
     node.put("dropped_events", run.droppedEvents());
     node.put("merges", run.merges());
+    ObjectNode counters = node.putObject("counters");
+    if (run.counters() != null) run.counters().byLabel().forEach(counters::put);
     text(node, "reason", run.reason());
     ArrayNode shards = node.putArray("shards");
     for (RunStatus.ShardStatus shard : run.shards()) shards.add(shard(shard));

@@ -78,6 +78,7 @@ public final class HttpApi extends AllDirectives {
   private final ActorSystem<?> system;
   private final ActorRef<CoordinatorCommand> coordinator;
   private final Duration askTimeout;
+  private final Duration submitTimeout;
   private final long maxBodyBytes;
   private final Duration bodyTimeout;
   private final ApiTokens tokens;
@@ -94,6 +95,7 @@ public final class HttpApi extends AllDirectives {
     this.tokens = tokens;
     this.submissions = new SubmissionLimiter(http.getInt("submissions-per-minute"));
     this.askTimeout = http.getDuration("ask-timeout");
+    this.submitTimeout = http.getDuration("submit-timeout");
     this.maxBodyBytes = http.getBytes("max-body-size");
     this.bodyTimeout = http.getDuration("body-timeout");
   }
@@ -178,7 +180,7 @@ public final class HttpApi extends AllDirectives {
             + seconds + " s");
       }
       CompletionStage<SubmitReply> reply = AskPattern.ask(
-          coordinator, replyTo -> new SubmitRun(spec, replyTo), askTimeout, system.scheduler());
+          coordinator, replyTo -> new SubmitRun(spec, replyTo), submitTimeout, system.scheduler());
       return reply.thenApply(HttpApi::submitted);
     });
   }

@@ -178,8 +178,8 @@ public final class ShardTable {
 
   /** The worker and attempt of the other copy of a shard that has two, or null: the one to stop when one wins. */
   public String[] otherCopy(int index, int attempt) {
-    Shard shard = shards.get(index);
-    if (shard.backup == null) return null;
+    Shard shard = shardAt(index);
+    if (shard == null || shard.backup == null) return null;
     if (attempt == shard.backup.attempt) return new String[] {shard.workerId, Integer.toString(shard.attempt)};
     return new String[] {shard.backup.workerId, Integer.toString(shard.backup.attempt)};
   }
@@ -283,14 +283,21 @@ public final class ShardTable {
     return true;
   }
 
-  /** The attempt reached {@code step} (from telemetry); progress only, never a state change. */
-  public void progressed(int index, int attempt, long step) {
-    Shard shard = shards.get(index);
+  /**
+   * The attempt reached {@code step} (its lifecycle report of progress); progress only, never a state change. Returns
+   * false for an attempt the table does not follow (stale, or no such shard).
+   */
+  public boolean progressed(int index, int attempt, long step) {
+    Shard shard = shardAt(index);
+    if (shard == null) return false;
     if (shard.backup != null && shard.backup.attempt == attempt) {
       shard.backup.progressStep = Math.max(shard.backup.progressStep, step);
+      return true;
     } else if (shard.attempt == attempt && shard.active()) {
       shard.progressStep = Math.max(shard.progressStep, step);
+      return true;
     }
+    return false;
   }
 
   /** The attempt trained the shard to its end. Returns false for a stale report. */

@@ -28,4 +28,17 @@ class ApiJsonTest {
     assertTrue(unknown.get("label").isNull(), unknown.toString());
     assertTrue(unknown.get("predicted").isNull(), unknown.toString());
   }
+
+  @Test
+  void countersAreAnObjectByLabelWithEveryCounter() {
+    RunStatus status = new RunStatus("r", "", RunState.RUNNING, 1L, 2L, 0L, 5L, 10L, 1f, 1.0, 0L, 1, "", List.of(),
+        List.of("w"), "runs/r", List.of(), io.quarry.protocol.RunCounters.ZERO
+            .with(io.quarry.protocol.RunCounter.SHARD_RETRIES, 2));
+
+    JsonNode counters = ApiJson.run(status).get("counters");
+
+    assertEquals(2, counters.get("shard_retries").asLong());
+    assertEquals(0, counters.get("telemetry_dropped").asLong());
+    assertEquals(io.quarry.protocol.RunCounter.values().length, counters.size());
+  }
 }

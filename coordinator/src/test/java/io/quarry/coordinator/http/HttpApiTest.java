@@ -31,7 +31,7 @@ class HttpApiTest extends HttpApiFixture {
     JsonNode run = awaitState("demo", "completed");
     for (String field : List.of("run_id", "name", "state", "submitted", "submitted_unix_ms", "started",
         "started_unix_ms", "finished", "finished_unix_ms", "steps", "total_steps", "progress", "last_loss",
-        "samples_per_s", "dropped_events", "merges", "reason", "shards", "workers", "run_dir")) {
+        "samples_per_s", "dropped_events", "merges", "counters", "reason", "shards", "workers", "run_dir")) {
       assertTrue(run.has(field), () -> "no " + field + " in " + run);
     }
     assertEquals(40, run.get("total_steps").asLong(), "200 samples / 10 per batch x 2 epochs");

@@ -1,0 +1,150 @@
+package io.quarry.coordinator;
+
+import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunStatus;
+import io.quarry.protocol.RunSummary;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/**
+ * The runs the coordinator holds, in submission order, as plain logic: each run's actor, its latest status (what
+ * clients are answered from) and, once it has ended, its summary; and the queue order in which idle workers go to
+ * runs — the highest {@code priority} first, then the earliest submitted, among the runs that want workers, a run
+ * that has not started only while fewer than {@code max-concurrent-runs} are going.
+ */
+final class RunQueue {
+  /** A run as the coordinator sees it. */
+  static final class Run {
+    final ActorRef<RunCommand> actor;
+    private final int priority;
+    private final long submittedMs;
+    private final long order;
+    private boolean wantsWorkers;
+    /** A shard of it has been handed to a worker: it counts against max-concurrent-runs until it ends. */
+    private boolean started;
+    private RunSummary summary;
+    private RunStatus status;
+
+    private Run(ActorRef<RunCommand> actor, int priority, long submittedMs, long order, boolean started,
+        RunStatus status) {
+      this.actor = actor;
+      this.priority = priority;
+      this.submittedMs = submittedMs;
+      this.order = order;
+      this.started = started;
+      this.status = status;
+    }
+
+    /** Until it has ended. */
+    boolean active() {
+      return summary == null;
+    }
+
+    /** Null while it is active. */
+    RunSummary summary() {
+      return summary;
+    }
+  }
+
+  private static final Comparator<Run> QUEUE_ORDER = Comparator.<Run>comparingInt(run -> -run.priority)
+      .thenComparingLong(run -> run.submittedMs)
+      .thenComparingLong(run -> run.order);
+
+  private final int maxConcurrentRuns;
+  private final Map<String, Run> runs = new LinkedHashMap<>();
+
+  /** {@code maxConcurrentRuns}: runs that train at once at most; 0 for no limit. */
+  RunQueue(int maxConcurrentRuns) {
+    this.maxConcurrentRuns = maxConcurrentRuns;
+  }
+
+  /**
+   * Adds a run, known to clients from now on by {@code status}.
+   *
+   * @param started whether it had started before (a recovered run)
+   */
+  void add(String runId, ActorRef<RunCommand> actor, int priority, long submittedMs, boolean started,
+      RunStatus status) {
+    runs.put(runId, new Run(actor, priority, submittedMs, runs.size(), started, status));
+  }
+
+  boolean contains(String runId) {
+    return runs.containsKey(runId);
+  }
+
+  /** The run, or null. */
+  Run get(String runId) {
+    return runs.get(runId);
+  }
+
+  /** The active run, or null if there is none by that id or it has ended. */
+  Run active(String runId) {
+    Run run = runs.get(runId);
+    return run != null && run.active() ? run : null;
+  }
+
+  /** The actors of the runs that have not ended. */
+  List<ActorRef<RunCommand>> activeActors() {
+    List<ActorRef<RunCommand>> actors = new ArrayList<>();
+    for (Run run : runs.values()) if (run.active()) actors.add(run.actor);
+    return actors;
+  }
+
+  /** The run has shards waiting for workers. */
+  void wantsWorkers(String runId) {
+    Run run = active(runId);
+    if (run != null) run.wantsWorkers = true;
+  }
+
+  /** The run took an offered worker ({@code accepted}) or turned one down, so it wants none for now. */
+  void answered(String runId, boolean accepted) {
+    Run run = runs.get(runId);
+    if (run == null) return;
+    if (accepted) run.started = true;
+    else run.wantsWorkers = false;
+  }
+
+  /** The run to offer the next idle worker to, or null. */
+  String next() {
+    long going = runs.values().stream().filter(run -> run.active() && run.started).count();
+    boolean roomForAnother = maxConcurrentRuns <= 0 || going < maxConcurrentRuns;
+    return runs.entrySet().stream()
+        .filter(run -> run.getValue().active() && run.getValue().wantsWorkers)
+        .filter(run -> run.getValue().started || roomForAnother)
+        .min(Map.Entry.comparingByValue(QUEUE_ORDER))
+        .map(Map.Entry::getKey)
+        .orElse(null);
+  }
+
+  /** The active run's latest status. */
+  void statusChanged(RunStatus status) {
+    Run run = active(status.runId());
+    if (run != null) run.status = status;
+  }
+
+  /** The run ended with {@code summary}; {@code status} is its last. */
+  void ended(String runId, RunSummary summary, RunStatus status) {
+    Run run = runs.get(runId);
+    if (run == null) return;
+    run.summary = summary;
+    if (status != null) run.status = status;
+    run.wantsWorkers = false;
+  }
+
+  /** The run's latest status, or null if there is no such run. */
+  RunStatus status(String runId) {
+    Run run = runs.get(runId);
+    return run == null ? null : run.status;
+  }
+
+  /** Every run's latest status, in submission order. */
+  List<RunStatus> statuses() {
+    List<RunStatus> statuses = new ArrayList<>();
+    for (Run run : runs.values()) if (run.status != null) statuses.add(run.status);
+    return statuses;
+  }
+}

@@ -1,0 +1,186 @@
+package io.quarry.coordinator;
+
+import io.quarry.protocol.CoordinatorCommand.WorkerInfo;
+import io.quarry.protocol.WorkerCommand;
+import io.quarry.protocol.WorkerState;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Supplier;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/**
+ * The workers the coordinator knows, as plain logic: {@code UP -> IDLE <-> BUSY -> LOST}, and the offers of idle
+ * workers to runs (work pulling: a worker that asks for work is offered to one run at a time, and each offer has an
+ * id, so a late answer to an older offer changes nothing). Actor refs are only data here; the coordinator sends.
+ */
+final class WorkerRegistry {
+  /** A worker as the coordinator sees it. */
+  static final class Worker {
+    final ActorRef<WorkerCommand> ref;
+    private String id;
+    private String device;
+    private WorkerState state = WorkerState.UP;
+    private String offeredTo;
+    private long offerId;
+    private String lentTo;
+
+    private Worker(ActorRef<WorkerCommand> ref) {
+      this.ref = ref;
+    }
+
+    /** Null until the worker introduces itself (asks for work). */
+    String id() {
+      return id;
+    }
+
+    WorkerState state() {
+      return state;
+    }
+
+    /** Its id, or its actor path before it has introduced itself. */
+    String name() {
+      return id != null ? id : ref.path().toString();
+    }
+  }
+
+  /** An idle worker offered to run {@code runId}, as offer {@code offerId}. */
+  record Offer(Worker worker, String runId, long offerId) {}
+
+  private final Map<ActorRef<WorkerCommand>, Worker> workers = new LinkedHashMap<>();
+  private long offers;
+
+  /** The worker at {@code ref}, or null if it is not known. */
+  Worker get(ActorRef<WorkerCommand> ref) {
+    return workers.get(ref);
+  }
+
+  /** A worker seen for the first time (the caller watches it and introduces itself). */
+  Worker discovered(ActorRef<WorkerCommand> ref) {
+    Worker worker = new Worker(ref);
+    workers.put(ref, worker);
+    return worker;
+  }
+
+  /** Known workers taken for lost that the receptionist lists again: they are UP again. */
+  List<Worker> returned(Set<ActorRef<WorkerCommand>> listed) {
+    List<Worker> back = new ArrayList<>();
+    for (Worker worker : workers.values()) {
+      if (worker.state == WorkerState.LOST && listed.contains(worker.ref)) {
+        worker.state = WorkerState.UP;
+        back.add(worker);
+      }
+    }
+    return back;
+  }
+
+  /** Workers not lost that the receptionist no longer lists. */
+  List<Worker> unlisted(Set<ActorRef<WorkerCommand>> listed) {
+    List<Worker> gone = new ArrayList<>();
+    for (Worker worker : workers.values()) {
+      if (worker.state != WorkerState.LOST && !listed.contains(worker.ref)) gone.add(worker);
+    }
+    return gone;
+  }
+
+  /** The worker is lost; it is offered and lent to nothing any more. */
+  void lost(Worker worker) {
+    worker.state = WorkerState.LOST;
+    worker.offeredTo = null;
+    worker.lentTo = null;
+  }
+
+  /** The worker introduced itself as {@code id} on {@code device} and asks for work. False if it is lost. */
+  boolean idle(Worker worker, String id, String device) {
+    if (worker.state == WorkerState.LOST) return false;
+    worker.id = id;
+    worker.device = device;
+    worker.state = WorkerState.IDLE;
+    worker.lentTo = null;
+    worker.offeredTo = null;
+    return true;
+  }
+
+  /** The worker introduced itself as {@code id} on {@code device}, busy with a shard of {@code runId}. */
+  boolean busy(Worker worker, String id, String device, String runId) {
+    if (worker.state == WorkerState.LOST) return false;
+    worker.id = id;
+    worker.device = device;
+    worker.state = runId == null ? WorkerState.IDLE : WorkerState.BUSY;
+    worker.lentTo = runId;
+    return true;
+  }
+
+  /**
+   * Offers every idle worker that has no offer out to the run {@code nextRun} names (null: none wants one).
+   * Returns the offers to send.
+   */
+  List<Offer> offerIdle(Supplier<String> nextRun) {
+    List<Offer> made = new ArrayList<>();
+    for (Worker worker : workers.values()) {
+      if (worker.state != WorkerState.IDLE || worker.offeredTo != null) continue;
+      String runId = nextRun.get();
+      if (runId == null) break;
+      worker.offeredTo = runId;
+      worker.offerId = ++offers;
+      made.add(new Offer(worker, runId, worker.offerId));
+    }
+    return made;
+  }
+
+  /**
+   * The run answered offer {@code offerId} of worker {@code workerId}. An answer to an older offer is stale: a worker
+   * that trains a shard in no time can ask for work (and be offered to the same run again) before the run's
+   * acceptance of the first offer arrives, and must not be marked busy by it. Returns true if it was the current one.
+   */
+  boolean answered(String runId, String workerId, boolean accepted, long offerId) {
+    Worker worker = byId(workerId);
+    if (worker == null || !runId.equals(worker.offeredTo) || offerId != worker.offerId) return false;
+    worker.offeredTo = null;
+    if (accepted) {
+      worker.state = WorkerState.BUSY;
+      worker.lentTo = runId;
+    }
+    return true;
+  }
+
+  /** Offers to a run that has ended are never answered: those workers are free again. */
+  void withdrawOffers(String runId) {
+    for (Worker worker : workers.values()) if (runId.equals(worker.offeredTo)) worker.offeredTo = null;
+  }
+
+  /** Workers not lost. */
+  long live() {
+    return workers.values().stream().filter(worker -> worker.state != WorkerState.LOST).count();
+  }
+
+  /** A worker to size a run's data: an idle one if any, else any introduced one not lost. */
+  Optional<Worker> sizer() {
+    Worker any = null;
+    for (Worker worker : workers.values()) {
+      if (worker.state == WorkerState.LOST || worker.id == null) continue;
+      if (worker.state == WorkerState.IDLE) return Optional.of(worker);
+      if (any == null) any = worker;
+    }
+    return Optional.ofNullable(any);
+  }
+
+  /** Every worker as clients see it. */
+  List<WorkerInfo> infos() {
+    List<WorkerInfo> infos = new ArrayList<>();
+    for (Worker worker : workers.values()) {
+      infos.add(new WorkerInfo(worker.id, worker.device, worker.state, worker.lentTo));
+    }
+    return infos;
+  }
+
+  private Worker byId(String workerId) {
+    for (Worker worker : workers.values()) {
+      if (workerId.equals(worker.id) && worker.state != WorkerState.LOST) return worker;
+    }
+    return null;
+  }
+}

@@ -1,0 +1,320 @@
+package io.quarry.coordinator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.ConfigFactory;
+import io.quarry.coordinator.ScriptedWorker.Script;
+import io.quarry.coordinator.store.RunStore;
+import io.quarry.coordinator.store.RunStores;
+import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.CoordinatorCommand.StopReply;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.RunCounter;
+import io.quarry.protocol.RunCounters;
+import io.quarry.protocol.RunSpec;
+import io.quarry.protocol.RunState;
+import io.quarry.protocol.RunSummary;
+import io.quarry.protocol.RunUpdate;
+import io.quarry.protocol.WorkerCommand;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A run's lifecycle, played with {@link ScriptedWorker}s through a real coordinator: every message between actors is
+ * serialized. The workers report what each test tells them to, so every transition happens when the test says.
+ */
+class RunLifecycleTest {
+  private static final Duration LONG = Duration.ofSeconds(30);
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir Path runsDir;
+  private final ActorTestKit testKit = ActorTestKit.create(
+      ConfigFactory.parseResources("coordinator-test.conf").withFallback(ConfigFactory.load()));
+  private RunStore store;
+  private ActorRef<CoordinatorCommand> coordinator;
+
+  @BeforeEach
+  void startCoordinator() {
+    store = RunStores.open("sqlite:" + runsDir.resolve("quarry.db"));
+    coordinator = testKit.spawn(Coordinator.create(store, runsDir, Clock.systemUTC()), "coordinator",
+        Coordinator.DISPATCHER);
+  }
+
+  @AfterEach
+  void shutDown() {
+    testKit.shutdownTestKit();
+    store.close();
+  }
+
+  private final Map<String, ActorRef<Object>> refs = new HashMap<>();
+
+  /** A worker playing {@code script}, announced to the coordinator; its probe sees every command it receives. */
+  private TestProbe<WorkerCommand> spawnWorker(String id, Script script) {
+    TestProbe<WorkerCommand> monitor = testKit.createTestProbe(id + "-monitor");
+    refs.put(id, testKit.spawn(ScriptedWorker.create(id, script, monitor.getRef()), id));
+    monitor.fishForMessage(LONG, m -> m instanceof WorkerCommand.CoordinatorAnnounced
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
+    return monitor;
+  }
+
+  private void submit(String runId, String hocon) {
+    TestProbe<SubmitReply> reply = testKit.createTestProbe();
+    coordinator.tell(new CoordinatorCommand.SubmitRun(new RunSpec(runId, hocon), reply.getRef()));
+    assertInstanceOf(SubmitReply.Accepted.class, reply.receiveMessage(LONG));
+  }
+
+  private TestProbe<RunUpdate> watch(String runId) {
+    TestProbe<RunUpdate> updates = testKit.createTestProbe();
+    coordinator.tell(new CoordinatorCommand.WatchRun(runId, updates.getRef()));
+    return updates;
+  }
+
+  private static RunSummary finished(TestProbe<RunUpdate> updates) {
+    RunUpdate last = updates.fishForMessage(LONG, update -> update instanceof RunUpdate.Finished
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0);
+    return ((RunUpdate.Finished) last).summary();
+  }
+
+  /** The next command of type {@code type} the worker receives, skipping others. */
+  private static <T extends WorkerCommand> T next(TestProbe<WorkerCommand> monitor, Class<T> type) {
+    return type.cast(monitor.fishForMessage(LONG, m -> type.isInstance(m)
+        ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore()).get(0));
+  }
+
+  private List<JsonNode> events(String runId, String type) {
+    List<JsonNode> events = new ArrayList<>();
+    try {
+      for (String line : Files.readAllLines(runsDir.resolve(runId).resolve("events.jsonl"))) {
+        JsonNode event = JSON.readTree(line);
+        if (event.get("type").asText().equals(type)) events.add(event);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return events;
+  }
+
+  /** Polls {@code hard_examples.jsonl} until a record matches; generous bound, no timing asserted. */
+  private JsonNode awaitMergeRecord(String runId, Predicate<JsonNode> matches) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    Path file = runsDir.resolve(runId).resolve("hard_examples.jsonl");
+    while (System.nanoTime() < deadline) {
+      for (String line : Files.readAllLines(file)) {
+        if (line.isBlank()) continue;
+        JsonNode record = JSON.readTree(line);
+        if (matches.test(record)) return record;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("no merge record matched in " + Files.readString(file));
+  }
+
+  /** Polls the run's status until its shard 0 has recorded a checkpoint at {@code step}. */
+  private void awaitCheckpoint(String runId, long step) {
+    TestProbe<CoordinatorCommand.RunStatusReply> status = testKit.createTestProbe();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (System.nanoTime() < deadline) {
+      coordinator.tell(new CoordinatorCommand.GetRun(runId, status.getRef()));
+      if (status.receiveMessage(LONG).status().shards().get(0).checkpointStep() == step) return;
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+    throw new AssertionError("shard 0 of " + runId + " never recorded its checkpoint at step " + step);
+  }
+
+  private void tell(String workerId, ScriptedWorker.Control control) {
+    refs.get(workerId).tell(control);
+  }
+
+  @Test
+  void assignsEveryShardToTheWorkersThatAskAndCompletesWhenEveryShardIsDone() {
+    TestProbe<WorkerCommand> a = spawnWorker("a", Script.MANUAL);
+    TestProbe<WorkerCommand> b = spawnWorker("b", Script.MANUAL);
+    submit("two", "shards = 2\nstub.samples = 100\nepochs = 1\nbatch-size = 10");
+    TestProbe<RunUpdate> updates = watch("two");
+
+    WorkerCommand.AssignShard toA = next(a, WorkerCommand.AssignShard.class);
+    WorkerCommand.AssignShard toB = next(b, WorkerCommand.AssignShard.class);
+    assertNotEquals(toA.assignment().shard(), toB.assignment().shard(), "each worker has a shard of its own");
+    assertEquals(1, toA.assignment().attempt());
+    assertNull(toA.assignment().resumeFrom());
+    assertEquals(50, toA.assignment().sampleCount());
+    tell("a", new ScriptedWorker.Complete(RunCounters.ZERO));
+    tell("b", new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(10, summary.steps(), "2 shards of 5 steps");
+    assertEquals(2, events("two", "shard_assigned").size());
+    assertEquals(2, events("two", "shard_completed").size());
+    assertEquals(1, events("two", "run_completed").size());
+  }
+
+  @Test
+  void retriesAFailedShardFromItsLastCheckpoint() {
+    TestProbe<WorkerCommand> a = spawnWorker("a", Script.MANUAL);
+    submit("retry", "shards = 1\nstub.samples = 100\nepochs = 1\nbatch-size = 10\nmax-attempts = 3");
+    TestProbe<RunUpdate> updates = watch("retry");
+
+    WorkerCommand.AssignShard first = next(a, WorkerCommand.AssignShard.class);
+    tell("a", new ScriptedWorker.Progress(4, 1.5f, RunCounters.ZERO));
+    tell("a", new ScriptedWorker.Checkpoint(4));
+    tell("a", new ScriptedWorker.Progress(6, 1.4f, RunCounters.ZERO));
+    tell("a", new ScriptedWorker.Fail("CUDA out of memory"));
+
+    WorkerCommand.AssignShard second = next(a, WorkerCommand.AssignShard.class);
+    assertEquals(first.assignment().shard(), second.assignment().shard());
+    assertEquals(2, second.assignment().attempt());
+    assertEquals(4, second.assignment().resumeStep(), "resumes from its checkpoint");
+    assertEquals(first.assignment().checkpointDir() + "/step-4", second.assignment().resumeFrom());
+    assertNotEquals(first.assignment().checkpointDir(), second.assignment().checkpointDir(),
+        "each attempt checkpoints into its own directory");
+    tell("a", new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(2, summary.stepsRedone(), "steps 5 and 6 were trained twice");
+    assertEquals(1, summary.counters().get(RunCounter.SHARD_RETRIES));
+    assertEquals("CUDA out of memory", events("retry", "shard_failed").get(0).get("reason").asText());
+    assertEquals(4, events("retry", "shard_retried").get(0).get("resume_step").asLong());
+  }
+
+  @Test
+  void reassignsTheShardOfALostWorkerWhichResumesFromItsCheckpoint() {
+    TestProbe<WorkerCommand> a = spawnWorker("a", Script.MANUAL);
+    submit("lost", "shards = 1\nstub.samples = 100\nepochs = 1\nbatch-size = 10");
+    TestProbe<RunUpdate> updates = watch("lost");
+    WorkerCommand.AssignShard first = next(a, WorkerCommand.AssignShard.class);
+    tell("a", new ScriptedWorker.Checkpoint(3));
+    awaitCheckpoint("lost", 3);
+    TestProbe<WorkerCommand> b = spawnWorker("b", Script.MANUAL);
+
+    testKit.stop(refs.get("a"));
+
+    WorkerCommand.AssignShard second = next(b, WorkerCommand.AssignShard.class);
+    assertEquals(2, second.assignment().attempt());
+    assertEquals(3, second.assignment().resumeStep());
+    assertEquals(first.assignment().checkpointDir() + "/step-3", second.assignment().resumeFrom());
+    tell("b", new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(1, summary.counters().get(RunCounter.SHARDS_REASSIGNED));
+    assertEquals("a", events("lost", "worker_lost").get(0).get("worker_id").asText());
+    JsonNode reassigned = events("lost", "shard_reassigned").get(0);
+    assertEquals("a", reassigned.get("from_worker").asText());
+    assertEquals(3, reassigned.get("resume_step").asLong());
+  }
+
+  @Test
+  void stopsARunningRunByStoppingItsShards() {
+    TestProbe<WorkerCommand> a = spawnWorker("a", Script.MANUAL);
+    submit("halt", "shards = 1\nstub.samples = 100\nepochs = 1\nbatch-size = 10");
+    TestProbe<RunUpdate> updates = watch("halt");
+    next(a, WorkerCommand.AssignShard.class);
+    tell("a", new ScriptedWorker.Progress(2, 1.0f, RunCounters.ZERO));
+
+    TestProbe<StopReply> stopped = testKit.createTestProbe();
+    coordinator.tell(new CoordinatorCommand.StopRun("halt", "enough", stopped.getRef()));
+
+    assertTrue(stopped.receiveMessage(LONG).accepted());
+    assertEquals("run stopped: enough", next(a, WorkerCommand.StopShard.class).reason());
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.STOPPED, summary.status());
+    assertEquals("enough", summary.reason());
+    assertEquals(1, events("halt", "run_stopping").size());
+    coordinator.tell(new CoordinatorCommand.StopRun("halt", "again", stopped.getRef()));
+    assertFalse(stopped.receiveMessage(LONG).accepted(), "an ended run cannot be stopped");
+  }
+
+  @Test
+  void aMergeNamesTheWorkerThatNeverAnswersAsMissing() throws Exception {
+    spawnWorker("talker", Script.MANUAL);
+    TestProbe<WorkerCommand> silent = spawnWorker("silent", Script.MANUAL.silentInMerges());
+    submit("merge", "shards = 2\nstub.samples = 100\nepochs = 1\nbatch-size = 10\n"
+        + "hard-examples.merge-interval = 200ms\nhard-examples.merge-timeout = 300ms");
+    next(silent, WorkerCommand.CollectHardExamples.class);
+
+    JsonNode record = awaitMergeRecord("merge", r -> r.get("missing").size() > 0);
+
+    assertEquals("silent", record.get("missing").get(0).asText());
+    assertEquals("talker", record.get("workers").get(0).asText(), "the merge went on without it");
+  }
+
+  @Test
+  void completesOnlyAfterTheFinalMergeAndThePayloadsOfItsEntries() {
+    TestProbe<WorkerCommand> a = spawnWorker("a", Script.MANUAL);
+    submit("final", "shards = 1\nstub.samples = 100\nepochs = 1\nbatch-size = 10\n"
+        + "hard-examples.merge-interval = 1h");
+    TestProbe<RunUpdate> updates = watch("final");
+    next(a, WorkerCommand.AssignShard.class);
+    tell("a", new ScriptedWorker.Progress(10, 1.0f, RunCounters.ZERO));
+
+    tell("a", new ScriptedWorker.Complete(RunCounters.ZERO));
+    int merge = next(a, WorkerCommand.CollectHardExamples.class).merge();
+    WorkerCommand.MergedHardExamples merged = next(a, WorkerCommand.MergedHardExamples.class);
+    assertEquals(merge, merged.merge());
+    assertEquals(1, merged.entries().size(), "the worker's entry survived the merge");
+
+    tell("a", new ScriptedWorker.SendPayloads(merge));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(1, summary.counters().get(RunCounter.PAYLOADS_WRITTEN),
+        "the run waited for the payloads (an ended run writes none)");
+    assertEquals(1, summary.counters().get(RunCounter.MERGES));
+    assertTrue(Files.exists(runsDir.resolve("final/hard_examples/payloads.jsonl")));
+    assertEquals(1, events("final", "run_completed").get(0).get("payloads").asInt());
+  }
+
+  @Test
+  void findsAStragglerFromLifecycleReportsWithTelemetryOff() {
+    spawnWorker("fast", Script.MANUAL.pacedAt(Duration.ofMillis(20)));
+    spawnWorker("slow", Script.MANUAL.pacedAt(Duration.ofMillis(400)));
+    submit("lagging", "shards = 2\nstub.samples = 4000\nepochs = 1\nbatch-size = 10\ntelemetry.enabled = false\n"
+        + "stragglers.window = 500ms\nstragglers.factor = 2.0");
+    TestProbe<RunUpdate> updates = watch("lagging");
+
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (events("lagging", "straggler").isEmpty() && System.nanoTime() < deadline) {
+      updates.receiveMessage(LONG);
+    }
+    assertFalse(events("lagging", "straggler").isEmpty(), "no straggler found");
+    JsonNode straggler = events("lagging", "straggler").get(0);
+    assertEquals("slow", straggler.get("worker_id").asText());
+    assertTrue(straggler.get("step_time_ms").asDouble() > 2 * straggler.get("median_step_time_ms").asDouble(),
+        straggler.toString());
+    assertTrue(events("lagging", "step").isEmpty(), "telemetry is off: no step events");
+    coordinator.tell(new CoordinatorCommand.StopRun("lagging", "found it", testKit.<StopReply>createTestProbe().getRef()));
+    assertEquals(RunState.STOPPED, finished(updates).status());
+  }
+}
