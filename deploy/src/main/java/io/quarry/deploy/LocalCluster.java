@@ -59,7 +59,9 @@ public final class LocalCluster implements AutoCloseable {
   /** As {@link #start(int, Path, Config)}, with workers that train with {@code trainers} (a trainer of your own). */
   public static LocalCluster start(int workerCount, Path runsDir, Config overrides, TrainerRegistry trainers) {
     Config config = overrides
-        .withFallback(ConfigFactory.parseString("pekko.actor.provider = local"))
+        .withFallback(ConfigFactory.parseString("pekko.actor.provider = local\n"
+            // One JVM: a pause stops the coordinator too, so it never takes a worker for lost by it.
+            + "quarry.worker.max-pause = 0s"))
         .withFallback(ConfigFactory.load());
     RunStore store = RunStores.open(defaultStoreUrl(runsDir));
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "quarry", config);

@@ -1,5 +1,6 @@
 package io.quarry.deploy;
 
+import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.Worker;
 import java.util.ArrayList;
 import java.util.List;
@@ -7,6 +8,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.regex.Pattern;
 import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -57,12 +59,14 @@ final class WorkerNodeCommand implements Callable<Integer> {
     Address self = Cluster.get(system).selfMember().address();
     String nodeId = self.host().get() + ":" + self.port().get();
     List<String> ids = new ArrayList<>();
+    List<ActorRef<WorkerCommand>> workers = new ArrayList<>();
     for (int i = 0; i < devices.size(); i++) {
       String device = devices.get(i);
       String workerId = nodeId + "/" + (device.equals("cpu") ? "cpu-" + i : device.replace(':', '-'));
-      system.systemActorOf(Worker.create(workerId, device), "worker-" + i, Props.empty());
+      workers.add(system.systemActorOf(Worker.create(workerId, device), "worker-" + i, Props.empty()));
       ids.add(workerId);
     }
+    NodeWatch.start(system, workers);
     System.out.println("quarry worker node up at " + nodeId + " (" + node.transport(env) + "), workers " + ids
         + ", joining " + seeds);
     system.getWhenTerminated().toCompletableFuture().join();

@@ -119,7 +119,7 @@ public final class DjlTrainer implements Trainer {
     HardExampleSink hardExamples = context.hardExamples();
     context.payloads(payloadRenderer(data));
     TelemetryEmitter telemetry = context.telemetry();
-    CheckpointStore store = new CheckpointStore(context.checkpointDir());
+    CheckpointStore store = context.checkpointStore();
 
     Device device = device(context.device());
     try (Model model = Model.newInstance("quarry-" + djl.model().type(), device, "PyTorch")) {

@@ -61,6 +61,15 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   private volatile ActorRef<RunCommand> run;
   private volatile boolean stopRequested;
+  /**
+   * Why this attempt may write nothing more (no checkpoint, no report of one), or null: its worker lost the
+   * coordinator, or was paused longer than the failure detector tolerates, so the run may have given it to another.
+   */
+  private volatile String fenced;
+  /** When the worker last found itself alive and in touch ({@link #renew}); 0 = no pause detection. */
+  private volatile long renewedAtNs;
+  /** Writes stop once {@link #renewedAtNs} is this old: {@code quarry.worker.max-pause}; 0 = never. */
+  private volatile long maxPauseNs;
   /** The latest checkpoint report, sent again to a run that adopts the attempt after a failover. */
   private volatile RunCommand.ShardCheckpointed lastCheckpoint;
   /** The averaging round the trainer waits for, or null. */
@@ -157,6 +166,41 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     if (checkpoint != null) newRun.tell(checkpoint);
   }
 
+  /**
+   * From now on the attempt writes nothing more and its trainer stops within a step: {@code reason} says why (its
+   * worker lost the coordinator). Its final report says it stopped.
+   */
+  void fence(String reason) {
+    if (fenced == null) fenced = reason;
+    requestStop();
+  }
+
+  /** Why the attempt was fenced, or null. */
+  String fenced() {
+    return fenced;
+  }
+
+  /**
+   * The worker's actor checks in at {@code nowNs}; a training thread that finds the last check-in older than
+   * {@code maxPauseNs} (the JVM was stopped, or starved) writes nothing until the actor has run and decided.
+   */
+  void renew(long nowNs, long maxPauseNs) {
+    this.maxPauseNs = maxPauseNs;
+    this.renewedAtNs = nowNs;
+  }
+
+  /** When the worker last checked in ({@link #renew}); 0 before the first. */
+  long renewedAtNs() {
+    return renewedAtNs;
+  }
+
+  /** Whether the attempt may still write: not fenced, and its worker checked in recently enough. */
+  boolean writesAllowed() {
+    if (fenced != null) return false;
+    long max = maxPauseNs;
+    return max == 0 || renewedAtNs == 0 || System.nanoTime() - renewedAtNs < max;
+  }
+
   /** Asks the trainer to stop; one waiting for an averaging round stops waiting (after the flag is set: it checks). */
   void requestStop() {
     stopRequested = true;
@@ -211,6 +255,11 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   RunCommand.ShardReport finalReport(TrainerRunner.Outcome outcome, RunCounters counters) {
     int shard = assignment.shard();
     int attempt = assignment.attempt();
+    if (fenced != null) {
+      // Whatever the trainer made of it (a save refused is an exception to it), the worker stopped it.
+      return new RunCommand.ShardStopped(runId, shard, attempt, workerId, progress.step(), progress.stepsOffered(),
+          progress.samples(), counters);
+    }
     if (outcome.failure() != null) {
       return new RunCommand.ShardFailed(runId, shard, attempt, workerId, reason(outcome.failure()),
           progress.stepsOffered(), progress.samples(), counters);
@@ -266,6 +315,12 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   }
 
   @Override
+  public io.quarry.worker.checkpoint.CheckpointStore checkpointStore() {
+    return new io.quarry.worker.checkpoint.CheckpointStore(checkpointDir(),
+        io.quarry.worker.checkpoint.CheckpointStore.DEFAULT_KEEP, this::writesAllowed);
+  }
+
+  @Override
   public Optional<Path> resumeFrom() {
     return Optional.ofNullable(resumePoints.get(0).checkpoint());
   }
@@ -298,6 +353,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   @Override
   public void checkpointSaved(long step, Path checkpoint) {
+    if (fenced != null) return; // written before the fence, but the run has moved on: not reported
     progress.reached(step);
     RunCommand.ShardCheckpointed report = new RunCommand.ShardCheckpointed(runId, assignment.shard(),
         assignment.attempt(), workerId, step, checkpoint.toString());

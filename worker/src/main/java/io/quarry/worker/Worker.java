@@ -63,6 +63,24 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     INSTANCE
   }
 
+  /** Time to check in: the running attempt may go on writing, unless this worker was paused too long. */
+  private enum LeaseTick implements WorkerCommand.Local {
+    INSTANCE
+  }
+
+  /**
+   * Stop the running attempt at once and let it write nothing more: this worker can no longer count on being the
+   * one that trains it (its node is leaving the cluster, or was downed). Its final report says it stopped.
+   */
+  public record Fence(String reason) implements WorkerCommand.Local {}
+
+  /**
+   * The cluster node at {@code address} (as {@code Address.toString()} writes it) is unreachable from this worker's
+   * node. When it is the coordinator's node, the coordinator is about to take this worker for lost (the failure
+   * detector is alike on both sides) and give its shard to another: the running attempt is fenced.
+   */
+  public record NodeUnreachable(String address) implements WorkerCommand.Local {}
+
   /** The trainer of the current shard attempt ended. */
   private record TrainerEnded(TrainerRunner.Outcome outcome) implements WorkerCommand.Local {}
 
@@ -101,6 +119,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.sizingExecutor = executor(WorkerSettings.SIZING_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
     context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, context.getSelf()));
+    if (!settings.maxPause().isZero()) {
+      timers.startTimerWithFixedDelay(LeaseTick.INSTANCE, settings.maxPause().dividedBy(4));
+    }
   }
 
   /** A worker with a cluster-unique id, bound to {@code device}, training with the trainers on the class path. */
@@ -132,6 +153,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(AveragingFailed.class, fenced(this::onAveragingFailed))
         .onMessage(SizeRun.class, fenced(this::onSizeRun))
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
+        .onMessageEquals(LeaseTick.INSTANCE, this::onLeaseTick)
+        .onMessage(Fence.class, this::onFence)
+        .onMessage(NodeUnreachable.class, this::onNodeUnreachable)
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
         .onMessageEquals(Shutdown.INSTANCE, this::onShutdown)
@@ -213,6 +237,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     }
     current = new ShardAttempt(++nextToken, workerId, device, getContext().getSelf(), config, message, hardExamples,
         telemetry(message, config), settings.syncWaitMargin(), resumePoints);
+    current.renew(System.nanoTime(), settings.maxPause().toNanos());
     launch(current, trainer);
     timers.startTimerWithFixedDelay(ProgressTick.INSTANCE, settings.progressInterval());
   }
@@ -292,6 +317,45 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     String worker = workerId;
     CompletableFuture.runAsync(() -> message.replyTo().tell(RunSizing.size(message.spec(), worker)), sizingExecutor);
     return this;
+  }
+
+  /**
+   * Checks in for the running attempt; a check-in that comes more than {@code max-pause} after the last means this
+   * JVM was stopped or starved that long, longer than the failure detector tolerates: the coordinator may have taken
+   * this worker for lost and given its shard to another, so the attempt is fenced (its training thread, which may have
+   * woken first, already writes nothing: it finds the last check-in too old).
+   */
+  private Behavior<WorkerCommand> onLeaseTick() {
+    if (current == null) return this;
+    long now = System.nanoTime();
+    long pausedNs = now - current.renewedAtNs();
+    if (pausedNs > settings.maxPause().toNanos()) {
+      fence(String.format("this worker was paused for %.1f s, longer than quarry.worker.max-pause (%d ms): its "
+          + "shard may have been given to another worker", pausedNs / 1e9, settings.maxPause().toMillis()));
+    } else {
+      current.renew(now, settings.maxPause().toNanos());
+    }
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onFence(Fence message) {
+    fence(message.reason());
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onNodeUnreachable(NodeUnreachable message) {
+    if (coordinator != null && coordinator.path().address().toString().equals(message.address())) {
+      fence("lost the coordinator: its node " + message.address() + " is unreachable from this worker");
+    }
+    return this;
+  }
+
+  /** Fences the running attempt, if any, and says so. */
+  private void fence(String reason) {
+    if (current == null || current.fenced() != null) return;
+    getContext().getLog().warn("worker {}: stopping shard {} of run {} at once, writing nothing more: {}", workerId,
+        current.assignment().shard(), current.runId(), reason);
+    current.fence(reason);
   }
 
   private Behavior<WorkerCommand> onProgressTick() {

@@ -10,6 +10,7 @@ import java.time.Duration;
  * @param telemetryAckTimeout how long a telemetry batch waits for the run's acknowledgement before it is sent again
  * @param syncWaitMargin added to twice the run's {@code sync.timeout}: how long a trainer waits for an average
  * @param progressInterval how often the running attempt's progress is reported ({@code ShardProgressed})
+ * @param maxPause a running attempt stops writing, and is stopped, when the worker was paused longer; zero = never
  * @param payloads the limits on hard-example payloads
  */
 record WorkerSettings(
@@ -17,6 +18,7 @@ record WorkerSettings(
     Duration telemetryAckTimeout,
     Duration syncWaitMargin,
     Duration progressInterval,
+    Duration maxPause,
     PayloadRendering.Limits payloads) {
   /** Trainers run here: a thread of its own per attempt. */
   static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
@@ -32,6 +34,7 @@ record WorkerSettings(
         worker.getDuration("telemetry-ack-timeout"),
         worker.getDuration("sync-wait-margin"),
         worker.getDuration("progress-interval"),
+        worker.getDuration("max-pause"),
         PayloadRendering.Limits.from(worker.getConfig("payloads")));
   }
 }

@@ -74,6 +74,59 @@ class ShardAttemptTest {
     return RunCounters.ZERO.with(RunCounter.SAMPLES_REJECTED, count);
   }
 
+  /** An attempt whose checkpoints go to {@code dir} (attempt 2 of shard 1), from the shard's start. */
+  private ShardAttempt writingTo(Path dir) {
+    RunConfig config = RunConfig.fromOverrides(List.of(), Map.of());
+    ShardAssignment assignment = new ShardAssignment(1, 2, 2, 50, 50, dir.toString(), null, 0);
+    WorkerCommand.AssignShard assign =
+        new WorkerCommand.AssignShard(3, new RunSpec("r1", config.toHocon()), assignment, run.getRef());
+    return new ShardAttempt(7, "w1", "cpu", worker.getRef(), config, assign, hardExamples, TelemetryEmitter.DISABLED,
+        Duration.ofMillis(100), List.of(ResumePoint.START));
+  }
+
+  private static io.quarry.worker.checkpoint.CheckpointManifest manifest(long step) {
+    return new io.quarry.worker.checkpoint.CheckpointManifest(step, 0, step, 1, Double.NaN, "stub", 0, Map.of());
+  }
+
+  @Test
+  void aFencedAttemptWritesNoCheckpointReportsNoneAndEndsStopped(@org.junit.jupiter.api.io.TempDir Path dir)
+      throws Exception {
+    ShardAttempt attempt = writingTo(dir);
+    attempt.renew(System.nanoTime(), Duration.ofSeconds(3).toNanos());
+    attempt.checkpointStore().save(manifest(5), io.quarry.worker.checkpoint.CheckpointStore.FileWriter.NONE);
+    assertTrue(java.nio.file.Files.isDirectory(dir.resolve("step-5")), "before the fence it writes");
+
+    attempt.fence("lost the coordinator");
+    assertTrue(attempt.stopRequested(), "the trainer is asked to stop");
+    assertThrows(io.quarry.worker.checkpoint.CheckpointException.class, () -> attempt.checkpointStore()
+        .save(manifest(10), io.quarry.worker.checkpoint.CheckpointStore.FileWriter.NONE));
+    attempt.checkpointSaved(10, dir.resolve("step-10"));
+    run.expectNoMessage(QUIET);
+    try (var left = java.nio.file.Files.list(dir)) {
+      assertEquals(List.of("last", "step-5"), left.map(p -> p.getFileName().toString()).sorted().toList(),
+          "no step-10, no temporary directory left behind");
+    }
+    // The trainer failed its save; the worker stopped it: that is what the run hears.
+    RunCommand.ShardReport report = attempt.finalReport(
+        new TrainerRunner.Outcome(7, null, new io.quarry.worker.checkpoint.CheckpointException("not written")),
+        RunCounters.ZERO);
+    assertTrue(report instanceof RunCommand.ShardStopped, report.toString());
+  }
+
+  @Test
+  void aTrainingThreadThatWakesFromALongPauseWritesNothingBeforeTheWorkerHasCheckedIn(
+      @org.junit.jupiter.api.io.TempDir Path dir) {
+    ShardAttempt attempt = writingTo(dir);
+    // The worker last checked in 10 s ago: the JVM was stopped (SIGSTOP, a pause) far longer than max-pause.
+    attempt.renew(System.nanoTime() - Duration.ofSeconds(10).toNanos(), Duration.ofSeconds(3).toNanos());
+    assertFalse(attempt.writesAllowed());
+    assertThrows(io.quarry.worker.checkpoint.CheckpointException.class, () -> attempt.checkpointStore()
+        .save(manifest(5), io.quarry.worker.checkpoint.CheckpointStore.FileWriter.NONE));
+    assertFalse(java.nio.file.Files.exists(dir.resolve("step-5")));
+    attempt.renew(System.nanoTime(), Duration.ofSeconds(3).toNanos());
+    assertTrue(attempt.writesAllowed(), "once the worker has checked in (and not fenced it), it writes again");
+  }
+
   @Test
   void reportsTheStepSamplesAndLossItsTrainerReachedEvenInFastMode() {
     ShardAttempt attempt = attempt();

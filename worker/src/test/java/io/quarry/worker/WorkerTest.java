@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import javax.imageio.ImageIO;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -93,6 +94,44 @@ class WorkerTest {
     runProbe.expectNoMessage(Duration.ofMillis(300));
     worker.tell(new WorkerCommand.CoordinatorAnnounced(8, coordinator.getRef()));
     coordinator.expectNoMessage(Duration.ofMillis(200));
+  }
+
+  @Test
+  void anAttemptWhoseCoordinatorsNodeIsUnreachableStopsAtOnceAndWritesNothingMore() throws Exception {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> runProbe = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-unreachable", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    worker.tell(assign(1, run(runProbe), "stub.step-time=20ms", "epochs=50", "batch-size=10",
+        "checkpoint.every-steps=2"));
+    RunCommand message;
+    do {
+      message = runProbe.receiveMessage(Duration.ofSeconds(20));
+    } while (!(message instanceof RunCommand.ShardCheckpointed));
+
+    // Another node's unreachability changes nothing; the coordinator's fences the attempt.
+    worker.tell(new Worker.NodeUnreachable("pekko://elsewhere@10.0.0.9:2552"));
+    worker.tell(new Worker.NodeUnreachable(coordinator.getRef().path().address().toString()));
+    long fencedAt = System.nanoTime();
+    List<RunCommand> after = new ArrayList<>();
+    do {
+      message = runProbe.receiveMessage(Duration.ofSeconds(10));
+      after.add(message);
+    } while (!(message instanceof RunCommand.ShardStopped) && !(message instanceof RunCommand.ShardCompleted));
+    assertTrue(message instanceof RunCommand.ShardStopped, after.toString());
+    assertTrue(System.nanoTime() - fencedAt < TimeUnit.SECONDS.toNanos(5), "stopped within a step or so");
+    java.nio.file.Path dir = java.nio.file.Path.of(checkpoints.toString());
+    Thread.sleep(300);
+    long checkpointsNow;
+    try (var steps = java.nio.file.Files.list(dir)) {
+      checkpointsNow = steps.filter(p -> p.getFileName().toString().startsWith("step-")).count();
+    }
+    Thread.sleep(500);
+    try (var steps = java.nio.file.Files.list(dir)) {
+      assertEquals(checkpointsNow, steps.filter(p -> p.getFileName().toString().startsWith("step-")).count(),
+          "nothing written after the stop");
+    }
   }
 
   @Test

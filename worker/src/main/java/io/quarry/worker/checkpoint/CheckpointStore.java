@@ -23,6 +23,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -69,6 +70,8 @@ public final class CheckpointStore {
 
   private final Path dir;
   private final int keep;
+  /** Asked right before a save is committed (renamed into place); a save it refuses leaves nothing behind. */
+  private final BooleanSupplier mayCommit;
 
   /** A store for {@code dir} that keeps the {@value #DEFAULT_KEEP} newest checkpoints (plus the best). */
   public CheckpointStore(Path dir) {
@@ -77,9 +80,19 @@ public final class CheckpointStore {
 
   /** A store for {@code dir} that keeps the {@code keep} newest checkpoints (plus the best). */
   public CheckpointStore(Path dir, int keep) {
+    this(dir, keep, () -> true);
+  }
+
+  /**
+   * A store for {@code dir} that keeps the {@code keep} newest checkpoints (plus the best) and commits a save only
+   * while {@code mayCommit} says so: a worker that has lost its coordinator (its attempt may already run elsewhere)
+   * writes no checkpoint more, and prunes none.
+   */
+  public CheckpointStore(Path dir, int keep, BooleanSupplier mayCommit) {
     this.dir = Objects.requireNonNull(dir, "dir");
     if (keep < 1) throw new IllegalArgumentException("keep must be >= 1, was " + keep);
     this.keep = keep;
+    this.mayCommit = Objects.requireNonNull(mayCommit, "mayCommit");
   }
 
   /** The shard's checkpoint directory. */
@@ -112,6 +125,10 @@ public final class CheckpointStore {
       // The manifest goes last: its presence is what marks the directory complete.
       writeDurably(tmp.resolve(MANIFEST), ManifestJson.write(manifest));
       fsyncDirectory(tmp);
+      if (!mayCommit.getAsBoolean()) {
+        throw new CheckpointException("checkpoint " + target + " not written: this attempt may no longer write "
+            + "(its worker lost the coordinator)");
+      }
       if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) delete(target);
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       fsyncDirectory(dir);

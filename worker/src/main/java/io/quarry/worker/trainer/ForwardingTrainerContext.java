@@ -49,6 +49,11 @@ public abstract class ForwardingTrainerContext implements TrainerContext {
   }
 
   @Override
+  public io.quarry.worker.checkpoint.CheckpointStore checkpointStore() {
+    return delegate.checkpointStore();
+  }
+
+  @Override
   public Optional<Path> resumeFrom() {
     return delegate.resumeFrom();
   }

@@ -2,6 +2,7 @@ package io.quarry.worker.trainer;
 
 import io.quarry.config.RunConfig;
 import io.quarry.protocol.ShardAssignment;
+import io.quarry.worker.checkpoint.CheckpointStore;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import java.nio.file.Path;
@@ -32,6 +33,14 @@ public interface TrainerContext {
    * an attempt the run has given up on can never overwrite the next one's. {@link #resumeFrom()} may be elsewhere.
    */
   Path checkpointDir();
+
+  /**
+   * The store to save this attempt's checkpoints in ({@link #checkpointDir()}): use it, not a store of your own, so
+   * that a worker that has lost its coordinator writes nothing more (its attempt may already run elsewhere).
+   */
+  default CheckpointStore checkpointStore() {
+    return new CheckpointStore(checkpointDir());
+  }
 
   /** The checkpoint to resume from, if this attempt resumes one. */
   Optional<Path> resumeFrom();

@@ -107,7 +107,7 @@ public final class StubTrainer implements Trainer {
 
     HardExampleSink hardExamples = context.hardExamples();
     TelemetryEmitter telemetry = context.telemetry();
-    CheckpointStore store = new CheckpointStore(context.checkpointDir());
+    CheckpointStore store = context.checkpointStore();
     Start start = context.resumeFrom().isPresent()
         ? resume(context.resumeFrom().get(), shard, stepsPerEpoch, totalSteps)
         : new Start(0, SplitMix64.hash(seed ^ RNG_SALT, shard), Double.NaN, 0.0);
