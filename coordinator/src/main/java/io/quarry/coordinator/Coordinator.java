@@ -20,6 +20,7 @@ import io.quarry.protocol.CoordinatorCommand.ShardInProgress;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand.StopRun;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply.Why;
 import io.quarry.protocol.CoordinatorCommand.SubmitRun;
 import io.quarry.protocol.CoordinatorCommand.WatchRun;
 import io.quarry.protocol.LocalMessage;
@@ -213,7 +214,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private Behavior<CoordinatorCommand> onRequestWork(RequestWork request) {
     if (stale(request.incarnation(), request.worker())) return this;
-    if (workers.idle(known(request.worker()), request.workerId(), request.device())) dispatch();
+    if (workers.idle(known(request.worker()), request.workerId(), request.device(), request.allowance())) dispatch();
     return this;
   }
 
@@ -221,7 +222,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     if (stale(busy.incarnation(), busy.worker())) return this;
     WorkerRegistry.Worker worker = known(busy.worker());
     RunQueue.Run run = runs.active(busy.runId());
-    if (!workers.busy(worker, busy.workerId(), busy.device(), run == null ? null : busy.runId())) return this;
+    if (!workers.busy(worker, busy.workerId(), busy.device(), run == null ? null : busy.runId(), busy.allowance())) {
+      return this;
+    }
     if (run == null) {
       busy.worker().tell(new WorkerCommand.StopShard(incarnation, busy.runId(), busy.shard(),
           "run " + busy.runId() + " is not running under coordinator incarnation " + incarnation));
@@ -275,8 +278,23 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     }
     String runId = submit.spec().runId() != null ? submit.spec().runId() : newRunId();
     if (runs.contains(runId) || admitting.contains(runId)) {
-      submit.replyTo().tell(new SubmitReply.Rejected("a run with id '" + runId + "' exists already"));
+      submit.replyTo().tell(new SubmitReply.Rejected("a run with id '" + runId + "' exists already", Why.TAKEN));
       return this;
+    }
+    long queued = runs.waiting() + admitting.size();
+    if (settings.maxQueuedRuns() > 0 && queued >= settings.maxQueuedRuns()) {
+      submit.replyTo().tell(new SubmitReply.Rejected("the run queue is full: " + queued + " runs wait to start "
+          + "(quarry.coordinator.max-queued-runs = " + settings.maxQueuedRuns() + "); submit again once some have "
+          + "started", Why.FULL));
+      return this;
+    }
+    for (String program : config.trainerSpec().programs(config)) {
+      if (!workers.someWorkerMayAllow(program)) {
+        submit.replyTo().tell(new SubmitReply.Rejected("program '" + program + "' (process.command) is allowed on no "
+            + "worker (" + workers.live() + " known); allowed: a program a worker's operator allows with quarry worker "
+            + "--allow-program /absolute/path (or a directory of programs)"));
+        return this;
+      }
     }
     admitting.add(runId);
     int shardCount = config.shards > 0 ? config.shards : (int) Math.max(1, workers.live());
@@ -298,7 +316,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private Behavior<CoordinatorCommand> onRunRefused(RunRefused refused) {
     admitting.remove(refused.runId());
-    refused.replyTo().tell(new SubmitReply.Rejected(refused.error()));
+    refused.replyTo().tell(new SubmitReply.Rejected(refused.error(), refused.why()));
     return this;
   }
 

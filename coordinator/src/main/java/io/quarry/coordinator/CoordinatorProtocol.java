@@ -68,9 +68,9 @@ final class CoordinatorProtocol {
   record RunAdmitted(RunSpec spec, RunConfig config, ShardTable shards, RunDirectory directory,
       ActorRef<CoordinatorCommand.SubmitReply> replyTo) implements CoordinatorCommand.Local {}
 
-  /** A submitted run cannot be admitted, for {@code error}: the coordinator rejects it. */
-  record RunRefused(String runId, String error, ActorRef<CoordinatorCommand.SubmitReply> replyTo)
-      implements CoordinatorCommand.Local {}
+  /** A submitted run cannot be admitted, for {@code error} ({@code why}: what kind): the coordinator rejects it. */
+  record RunRefused(String runId, String error, CoordinatorCommand.SubmitReply.Why why,
+      ActorRef<CoordinatorCommand.SubmitReply> replyTo) implements CoordinatorCommand.Local {}
 
   // merge aggregator -> run
 

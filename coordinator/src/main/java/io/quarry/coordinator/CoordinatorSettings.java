@@ -8,6 +8,7 @@ import java.time.Duration;
  * The coordinator's settings, {@code quarry.coordinator} in the actor system's config, read once.
  *
  * @param maxConcurrentRuns runs that train at once at most; 0 for no limit
+ * @param maxQueuedRuns runs that wait to start at most; a submission past it is refused; 0 for no limit
  * @param sizingTimeout how long admission waits for a worker to size a run's data before it sizes it itself
  * @param recoveryGrace how long a recovered run waits for workers to reclaim their running attempts
  * @param progressInterval how often a run tells its watchers and the coordinator how it goes
@@ -16,6 +17,7 @@ import java.time.Duration;
  */
 public record CoordinatorSettings(
     int maxConcurrentRuns,
+    int maxQueuedRuns,
     Duration sizingTimeout,
     Duration recoveryGrace,
     Duration progressInterval,
@@ -34,6 +36,7 @@ public record CoordinatorSettings(
     Config payloads = coordinator.getConfig("payloads");
     return new CoordinatorSettings(
         coordinator.getInt("max-concurrent-runs"),
+        coordinator.getInt("max-queued-runs"),
         coordinator.getDuration("sizing-timeout"),
         coordinator.getDuration("recovery-grace"),
         coordinator.getDuration("progress-interval"),

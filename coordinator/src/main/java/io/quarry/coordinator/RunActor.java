@@ -31,6 +31,7 @@ import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
 import io.quarry.protocol.RunCommand.ShardProgressed;
 import io.quarry.protocol.RunCommand.ShardStarted;
+import io.quarry.protocol.RunCommand.ShardRefused;
 import io.quarry.protocol.RunCommand.ShardStopped;
 import io.quarry.protocol.RunCommand.SyncChunk;
 import io.quarry.protocol.RunCommand.TelemetryBatch;
@@ -228,6 +229,7 @@ final class RunActor {
         .onMessage(ShardCheckpointed.class, this::onShardCheckpointed)
         .onMessage(ShardCompleted.class, this::onShardCompleted)
         .onMessage(ShardFailed.class, this::onShardFailed)
+        .onMessage(ShardRefused.class, this::onShardRefused)
         .onMessage(ShardStopped.class, this::onShardStopped)
         .onMessage(WorkerLost.class, this::onWorkerLost)
         .onMessage(AdoptAttempt.class, this::onAdoptAttempt)
@@ -269,6 +271,7 @@ final class RunActor {
         .onMessage(ShardCompleted.class, this::onLateOutcome)
         .onMessage(ShardFailed.class, this::onLateOutcome)
         .onMessage(ShardStopped.class, this::onLateOutcome)
+        .onMessage(ShardRefused.class, this::onLateOutcome)
         .onMessage(ShardProgressed.class, this::onShardProgressed)
         .onMessage(AdoptAttempt.class, this::onAdoptAttempt)
         .onMessage(TelemetryBatch.class, this::onTelemetryBatch)
@@ -467,6 +470,23 @@ final class RunActor {
   }
 
   /** A final report of an attempt the ending run no longer follows: what it trained still counts. */
+  /**
+   * A worker will not train the run at all (its operator does not allow the program or the data): another attempt
+   * elsewhere would only repeat the refusal, so the run fails at once with the worker's reason.
+   */
+  private Behavior<RunCommand> onShardRefused(ShardRefused report) {
+    ShardTable.FailureOutcome outcome = shards.failed(report.shard(), report.attempt(), report.workerId(), 0,
+        report.reason());
+    if (outcome == ShardTable.FailureOutcome.STALE) return Behaviors.same();
+    ShardTable.Shard shard = shards.shard(report.shard());
+    if (outcome != ShardTable.FailureOutcome.COPY_CONTINUES) leaveSync(report.shard(), false);
+    directory.writeEvent(records.shardFailed(report.shard(), report.attempt(), report.workerId(),
+        "refused: " + report.reason(), shard.failures(), config.maxAttempts));
+    ledger.shard(shard);
+    persistRun();
+    return fail("worker " + report.workerId() + " refused shard " + report.shard() + ": " + report.reason());
+  }
+
   private Behavior<RunCommand> onLateOutcome(RunCommand.ShardReport report) {
     if (report instanceof ShardCompleted completed) {
       progress.attemptEnded(completed.workerId(), completed.stepsTrained(), completed.samplesTrained(),

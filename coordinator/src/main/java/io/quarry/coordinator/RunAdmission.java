@@ -9,6 +9,7 @@ import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply.Why;
 import io.quarry.protocol.LocalMessage;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
@@ -44,7 +45,15 @@ final class RunAdmission {
   }
 
   /** The run directory and records exist, or {@code error} says why not. */
-  private record Recorded(RunDirectory directory, ShardTable shards, String error) implements Command {}
+  private record Recorded(RunDirectory directory, ShardTable shards, String error, Why why) implements Command {
+    static Recorded refused(String error) {
+      return new Recorded(null, null, error, Why.INVALID);
+    }
+
+    static Recorded taken(String error) {
+      return new Recorded(null, null, error, Why.TAKEN);
+    }
+  }
 
   /**
    * A run to admit.
@@ -110,7 +119,7 @@ final class RunAdmission {
           + " samples; allowed: at most one shard per sample");
     }
     actor.pipeToSelf(CompletableFuture.supplyAsync(() -> record(sized.samples()), where.blocking()),
-        (recorded, failure) -> recorded != null ? recorded : new Recorded(null, null, message(failure)));
+        (recorded, failure) -> recorded != null ? recorded : Recorded.refused(message(failure)));
     return Behaviors.same();
   }
 
@@ -119,15 +128,18 @@ final class RunAdmission {
     String runId = request.spec().runId();
     RunConfig config = request.config();
     if (where.store().run(runId).isPresent()) {
-      return new Recorded(null, null, "a run with id '" + runId + "' exists already (in the run store)");
+      return Recorded.taken("a run with id '" + runId + "' exists already (in the run store)");
+    }
+    if (java.nio.file.Files.exists(where.runsDir().resolve(runId))) {
+      return Recorded.taken("run directory " + where.runsDir().resolve(runId) + " already exists; choose another run id");
     }
     RunDirectory directory;
     try {
       directory = RunDirectory.create(where.runsDir(), runId, request.spec().configHocon());
     } catch (IllegalArgumentException e) {
-      return new Recorded(null, null, e.getMessage());
+      return Recorded.refused(e.getMessage());
     } catch (IOException e) {
-      return new Recorded(null, null, "cannot create the run directory under " + where.runsDir() + ": " + e);
+      return Recorded.refused("cannot create the run directory under " + where.runsDir() + ": " + e);
     }
     ShardTable shards = new ShardTable(ShardPlan.plan(samples, request.shardCount()), config.batchSize, config.epochs,
         config.maxAttempts);
@@ -137,20 +149,24 @@ final class RunAdmission {
       where.store().upsertShards(RunLedger.records(runId, shards));
     } catch (RuntimeException e) {
       directory.close();
-      return new Recorded(null, null, "cannot record the run in the run store: " + e.getMessage());
+      return Recorded.refused("cannot record the run in the run store: " + e.getMessage());
     }
-    return new Recorded(directory, shards, "");
+    return new Recorded(directory, shards, "", null);
   }
 
   private Behavior<Command> onRecorded(Recorded recorded) {
-    if (!recorded.error().isEmpty()) return refuse(recorded.error());
+    if (!recorded.error().isEmpty()) return refuse(recorded.error(), recorded.why());
     where.coordinator().tell(new CoordinatorProtocol.RunAdmitted(request.spec(), request.config(), recorded.shards(),
         recorded.directory(), request.replyTo()));
     return Behaviors.stopped();
   }
 
   private Behavior<Command> refuse(String error) {
-    where.coordinator().tell(new CoordinatorProtocol.RunRefused(request.spec().runId(), error, request.replyTo()));
+    return refuse(error, Why.INVALID);
+  }
+
+  private Behavior<Command> refuse(String error, Why why) {
+    where.coordinator().tell(new CoordinatorProtocol.RunRefused(request.spec().runId(), error, why, request.replyTo()));
     return Behaviors.stopped();
   }
 

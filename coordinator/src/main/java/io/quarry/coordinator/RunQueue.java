@@ -67,6 +67,11 @@ final class RunQueue {
    *
    * @param started whether it had started before (a recovered run)
    */
+  /** Runs that have not started yet and are not over: the queue's waiting runs. */
+  long waiting() {
+    return runs.values().stream().filter(run -> run.active() && !run.started).count();
+  }
+
   void add(String runId, ActorRef<RunCommand> actor, int priority, long submittedMs, boolean started,
       RunStatus status) {
     runs.put(runId, new Run(actor, priority, submittedMs, runs.size(), started, status));

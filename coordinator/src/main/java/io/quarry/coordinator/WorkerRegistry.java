@@ -1,6 +1,7 @@
 package io.quarry.coordinator;
 
 import io.quarry.protocol.CoordinatorCommand.WorkerInfo;
+import io.quarry.protocol.WorkerAllowance;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.WorkerState;
 import java.util.ArrayList;
@@ -27,6 +28,7 @@ final class WorkerRegistry {
     private String offeredTo;
     private long offerId;
     private String lentTo;
+    private WorkerAllowance allowance = WorkerAllowance.NOTHING;
 
     private Worker(ActorRef<WorkerCommand> ref) {
       this.ref = ref;
@@ -94,10 +96,11 @@ final class WorkerRegistry {
   }
 
   /** The worker introduced itself as {@code id} on {@code device} and asks for work. False if it is lost. */
-  boolean idle(Worker worker, String id, String device) {
+  boolean idle(Worker worker, String id, String device, WorkerAllowance allowance) {
     if (worker.state == WorkerState.LOST) return false;
     worker.id = id;
     worker.device = device;
+    worker.allowance = allowance;
     worker.state = WorkerState.IDLE;
     worker.lentTo = null;
     worker.offeredTo = null;
@@ -105,10 +108,11 @@ final class WorkerRegistry {
   }
 
   /** The worker introduced itself as {@code id} on {@code device}, busy with a shard of {@code runId}. */
-  boolean busy(Worker worker, String id, String device, String runId) {
+  boolean busy(Worker worker, String id, String device, String runId, WorkerAllowance allowance) {
     if (worker.state == WorkerState.LOST) return false;
     worker.id = id;
     worker.device = device;
+    worker.allowance = allowance;
     worker.state = runId == null ? WorkerState.IDLE : WorkerState.BUSY;
     worker.lentTo = runId;
     return true;
@@ -155,6 +159,17 @@ final class WorkerRegistry {
   /** Workers not lost. */
   long live() {
     return workers.values().stream().filter(worker -> worker.state != WorkerState.LOST).count();
+  }
+
+  /**
+   * Whether some introduced worker that is not lost may allow {@code program} as a run config names it
+   * ({@link WorkerAllowance#mayAllow}); each worker checks again, exactly, before it trains.
+   */
+  boolean someWorkerMayAllow(String program) {
+    for (Worker worker : workers.values()) {
+      if (worker.state != WorkerState.LOST && worker.id != null && worker.allowance.mayAllow(program)) return true;
+    }
+    return false;
   }
 
   /** A worker to size a run's data: an idle one if any, else any introduced one not lost. */

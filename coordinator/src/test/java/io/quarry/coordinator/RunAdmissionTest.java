@@ -48,8 +48,14 @@ class RunAdmissionTest {
 
   /** A coordinator whose admission waits {@code sizingTimeout} for a worker's size. */
   private void startCoordinator(String sizingTimeout) {
+    startCoordinator(sizingTimeout, 1000);
+  }
+
+  /** ... and that lets at most {@code maxQueued} runs wait. */
+  private void startCoordinator(String sizingTimeout, int maxQueued) {
     if (testKit != null) shutDown();
-    testKit = ActorTestKit.create(ConfigFactory.parseString("quarry.coordinator.sizing-timeout = " + sizingTimeout)
+    testKit = ActorTestKit.create(ConfigFactory.parseString("quarry.coordinator.sizing-timeout = " + sizingTimeout
+            + "\nquarry.coordinator.max-queued-runs = " + maxQueued)
         .withFallback(ConfigFactory.parseResources("coordinator-test.conf")).withFallback(ConfigFactory.load()));
     store = RunStores.open("sqlite:" + runsDir.resolve("quarry.db"));
     coordinator = testKit.spawn(Coordinator.create(store, runsDir, Clock.systemUTC()), "coordinator",
@@ -166,5 +172,28 @@ class RunAdmissionTest {
 
     size.replyTo().tell(new WorkerCommand.RunSized("pending", 100, "", "slow"));
     assertInstanceOf(SubmitReply.Accepted.class, first.receiveMessage(LONG));
+  }
+
+  @Test
+  void aSubmissionPastTheQueuesCapIsRefusedAsFullAndChangesNothing() throws Exception {
+    startCoordinator("30s", 2); // no worker: the runs wait in the queue
+    assertInstanceOf(SubmitReply.Accepted.class, submit("q1", RUN));
+    assertInstanceOf(SubmitReply.Accepted.class, submit("q2", RUN));
+    SubmitReply third = submit("q3", RUN);
+    SubmitReply.Rejected rejected = assertInstanceOf(SubmitReply.Rejected.class, third);
+    assertEquals(SubmitReply.Why.FULL, rejected.why());
+    org.junit.jupiter.api.Assertions.assertTrue(rejected.error().contains("max-queued-runs = 2"), rejected.error());
+    assertEquals(null, status("q3"));
+    org.junit.jupiter.api.Assertions.assertFalse(Files.exists(runsDir.resolve("q3")));
+  }
+
+  @Test
+  void aRunWhoseProgramNoWorkerAllowsIsRefusedNamingTheProgramAndHowToAllowIt() {
+    bareWorker("w-allows-nothing");
+    SubmitReply reply = submit("shadow", "trainer = process\nprocess.command = [\"/bin/sh\", \"-c\", \"id\"]");
+    SubmitReply.Rejected rejected = assertInstanceOf(SubmitReply.Rejected.class, reply);
+    org.junit.jupiter.api.Assertions.assertTrue(rejected.error().contains("program '/bin/sh'")
+        && rejected.error().contains("--allow-program"), rejected.error());
+    org.junit.jupiter.api.Assertions.assertFalse(Files.exists(runsDir.resolve("shadow")));
   }
 }

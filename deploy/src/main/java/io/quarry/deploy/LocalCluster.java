@@ -2,6 +2,7 @@ package io.quarry.deploy;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
 import io.quarry.coordinator.Coordinator;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.coordinator.store.RunStores;
@@ -50,7 +51,9 @@ public final class LocalCluster implements AutoCloseable {
 
   /**
    * Starts a coordinator writing under {@code runsDir} (with its run store, {@code runsDir/quarry.db}) and
-   * {@code workerCount} CPU workers.
+   * {@code workerCount} CPU workers. The workers run whatever program a run names (the user runs what they run) and
+   * read data under the working directory and {@code runsDir}, and under {@code quarry.worker.data-roots} of
+   * {@code overrides} ({@code quarry local --data-root}).
    */
   public static LocalCluster start(int workerCount, Path runsDir, Config overrides) {
     return start(workerCount, runsDir, overrides, TrainerRegistry.load());
@@ -58,10 +61,15 @@ public final class LocalCluster implements AutoCloseable {
 
   /** As {@link #start(int, Path, Config)}, with workers that train with {@code trainers} (a trainer of your own). */
   public static LocalCluster start(int workerCount, Path runsDir, Config overrides, TrainerRegistry trainers) {
+    List<String> dataRoots = new ArrayList<>(List.of(Path.of("").toAbsolutePath().toString(),
+        runsDir.toAbsolutePath().toString()));
+    if (overrides.hasPath("quarry.worker.data-roots")) dataRoots.addAll(overrides.getStringList("quarry.worker.data-roots"));
     Config config = overrides
+        .withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(dataRoots))
         .withFallback(ConfigFactory.parseString("pekko.actor.provider = local\n"
             // One JVM: a pause stops the coordinator too, so it never takes a worker for lost by it.
-            + "quarry.worker.max-pause = 0s"))
+            + "quarry.worker.max-pause = 0s\n"
+            + "quarry.worker.allow-any-program = on"))
         .withFallback(ConfigFactory.load());
     RunStore store = RunStores.open(defaultStoreUrl(runsDir));
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "quarry", config);

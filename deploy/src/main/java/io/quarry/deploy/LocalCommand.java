@@ -1,6 +1,8 @@
 package io.quarry.deploy;
 
+import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
 import io.quarry.config.ConfigKey;
 import io.quarry.config.RunConfig;
 import io.quarry.config.RunConfigException;
@@ -52,6 +54,10 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--no-telemetry", description = "fast mode: lifecycle events only (also QUARRY_DISABLE_TELEMETRY=true)")
   boolean noTelemetry;
 
+  @Option(names = "--data-root", paramLabel = "DIR",
+      description = "a directory the workers may read data under, besides the working and runs directories (repeatable)")
+  List<Path> dataRoots = new ArrayList<>();
+
   @picocli.CommandLine.Mixin OutputOptions display;
 
   @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
@@ -74,7 +80,9 @@ final class LocalCommand implements Callable<Integer> {
       return QuarryCli.EXIT_USAGE;
     }
     RunOutput output = new RunOutput(out, display.mode(), plan.runs.size());
-    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, ConfigFactory.empty()); output) {
+    Config local = ConfigFactory.empty().withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(
+        dataRoots.stream().map(root -> root.toAbsolutePath().normalize().toString()).toList()));
+    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, local); output) {
       return plan.sweep == null ? runOne(cluster, plan.runs.get(0), output) : runSweep(cluster, plan, output);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

@@ -1,5 +1,6 @@
 package io.quarry.deploy;
 
+import com.typesafe.config.ConfigValueFactory;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.Worker;
 import java.util.ArrayList;
@@ -35,11 +36,23 @@ final class WorkerNodeCommand implements Callable<Integer> {
       description = "one worker per device: cpu (repeat for several CPU workers) or gpu:N; default ${DEFAULT-VALUE}")
   List<String> devices;
 
+  @Option(names = "--allow-program", paramLabel = "PATH",
+      description = "a program runs of trainer = process may start here: its absolute path, or a directory whose programs "
+          + "all may (repeatable; env QUARRY_ALLOW_PROGRAMS, comma-separated). Allowing an interpreter (python3) "
+          + "allows any script it is given. Default: none, so the process trainer is off")
+  List<String> allowPrograms = new ArrayList<>();
+
+  @Option(names = "--data-root", paramLabel = "DIR",
+      description = "a directory runs may read data under (dataset.path), absolute (repeatable; env QUARRY_DATA_ROOTS, "
+          + "comma-separated). Default: none, so only data made by the trainer (synthetic) is read")
+  List<String> dataRoots = new ArrayList<>();
+
   @Override
   public Integer call() {
     Map<String, String> env = System.getenv();
     List<String> seeds;
     ActorSystem<Void> system;
+    String allowed;
     try {
       for (String device : devices) {
         if (!DEVICE.matcher(device).matches()) {
@@ -50,8 +63,13 @@ final class WorkerNodeCommand implements Callable<Integer> {
       if (seeds.isEmpty()) {
         throw new IllegalArgumentException("a worker needs --seed-nodes (or QUARRY_SEED_NODES): the coordinator's host:port");
       }
+      List<String> programs = absolutePaths("--allow-program", allowPrograms, env.get("QUARRY_ALLOW_PROGRAMS"));
+      List<String> roots = absolutePaths("--data-root", dataRoots, env.get("QUARRY_DATA_ROOTS"));
       system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME,
-          ClusterConfig.of(node.host(env), node.port(env, 0), seeds, List.of(ROLE), node.transport(env)));
+          ClusterConfig.of(node.host(env), node.port(env, 0), seeds, List.of(ROLE), node.transport(env))
+              .withValue("quarry.worker.allow-programs", ConfigValueFactory.fromIterable(programs))
+              .withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(roots)));
+      allowed = "programs " + programs + ", data roots " + roots;
     } catch (IllegalArgumentException e) {
       System.err.println("quarry worker: " + e.getMessage());
       return QuarryCli.EXIT_USAGE;
@@ -68,8 +86,21 @@ final class WorkerNodeCommand implements Callable<Integer> {
     }
     NodeWatch.start(system, workers);
     System.out.println("quarry worker node up at " + nodeId + " (" + node.transport(env) + "), workers " + ids
-        + ", joining " + seeds);
+        + ", joining " + seeds + "; allows " + allowed);
     system.getWhenTerminated().toCompletableFuture().join();
     return QuarryCli.EXIT_COMPLETED;
+  }
+
+  /** The flag's paths, else the environment's comma-separated ones; each must be absolute. */
+  private static List<String> absolutePaths(String option, List<String> given, String fromEnv) {
+    List<String> paths = !given.isEmpty() || fromEnv == null || fromEnv.isBlank()
+        ? given : List.of(fromEnv.trim().split("\\s*,\\s*"));
+    for (String path : paths) {
+      if (!path.startsWith("/")) {
+        throw new IllegalArgumentException(option + ": '" + path + "' is not an absolute path; allowed: an absolute "
+            + "path, e.g. " + (option.equals("--allow-program") ? "$(command -v python3)" : "/data/datasets"));
+      }
+    }
+    return paths.stream().map(path -> java.nio.file.Path.of(path).normalize().toString()).toList();
   }
 }

@@ -113,7 +113,9 @@ class ExamplesTest {
     int http = NodeProcesses.freePort();
     nodes.start("coordinator", work, env, "coordinator", "--port", "" + artery, "--http-port", "" + http);
     nodes.awaitLog("coordinator", "quarry coordinator node up", Duration.ofSeconds(60));
-    nodes.start("worker", work, env, "worker", "--seed-nodes", "127.0.0.1:" + artery, "--devices", "cpu,cpu");
+    // The worker's operator allows the example's python3 (the one first on the PATH the test set up).
+    nodes.start("worker", work, env, "worker", "--seed-nodes", "127.0.0.1:" + artery, "--devices", "cpu,cpu",
+        "--allow-program", onPath("python3", env.get("PATH")).toString());
     nodes.awaitLog("worker", "quarry worker node up", Duration.ofSeconds(60));
     // A user whose coordinator is not at the default address says where it is, the same way.
     env.put("QUARRY_COORDINATOR", "http://127.0.0.1:" + http);
@@ -123,6 +125,15 @@ class ExamplesTest {
     RunFiles run = onlyRun();
     assertEquals("completed", run.runCompleted().path("status").asText());
     assertEquals(64, lastMergeWithEntries(run).path("entries").size());
+  }
+
+  /** The first {@code program} on {@code path}, as a shell finds it ({@code command -v}). */
+  static Path onPath(String program, String path) {
+    for (String dir : path.split(":")) {
+      Path candidate = Path.of(dir).resolve(program);
+      if (!dir.isEmpty() && Files.isExecutable(candidate)) return candidate;
+    }
+    throw new AssertionError(program + " is not on " + path);
   }
 
   /** Runs {@code command} (a {@code ./quarry ...} command as words) in its own JVM; its exit code. */

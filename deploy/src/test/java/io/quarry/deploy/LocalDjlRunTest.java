@@ -34,6 +34,24 @@ class LocalDjlRunTest {
     if (cluster != null) cluster.close();
   }
 
+  /** The test settings, with this test's temporary directory and the repository's data/ as data roots. */
+  private com.typesafe.config.Config withDataRoots() {
+    return ConfigFactory.parseString("quarry.worker.data-roots = [\"" + tmp + "\", \"" + DIGITS.getParent() + "\"]")
+        .withFallback(ConfigFactory.parseResources("application-test.conf"));
+  }
+
+  @Test
+  void aDatasetOutsideTheDataRootsIsRefusedAtSubmitNamingTheKeyThePathAndTheRoots() throws Exception {
+    cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    RunConfig config = RunConfig.fromOverrides(
+        List.of("trainer=djl", "model.type=mlp", "dataset.format=csv", "dataset.path=\"" + DIGITS + "\""), Map.of());
+    SubmitReply reply = cluster.submit(new RunSpec("outside", config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
+    assertTrue(reply instanceof SubmitReply.Rejected r && r.error().contains("'dataset.path'")
+        && r.error().contains(DIGITS.toString()) && r.error().contains("outside this worker's data roots")
+        && r.error().contains(tmp.resolve("runs").toString()), reply::toString);
+    assertFalse(Files.exists(tmp.resolve("runs/outside")), "nothing of the run was created");
+  }
+
   @Test
   void aGoodRunPrintsItsProgressAndSummaryAndNothingElse() throws Exception {
     // `quarry local` in a JVM of its own, logging as the jar does (not as the tests do), so that whatever libtorch
@@ -42,7 +60,8 @@ class LocalDjlRunTest {
     try (NodeProcesses nodes = new NodeProcesses(tmp.resolve("logs"))
         .withJvmOptions("-Dlogback.configurationFile=" + productionLogging)) {
       Process local = nodes.start("local", Map.of("QUARRY_LOG_LEVEL", "WARN"), "local", "--workers", "2",
-          "--runs-dir", tmp.resolve("runs").toString(), "--run-id", "quiet", "trainer=djl", "model.type=mlp",
+          "--runs-dir", tmp.resolve("runs").toString(), "--data-root", DIGITS.getParent().toString(), "--run-id",
+          "quiet", "trainer=djl", "model.type=mlp",
           "dataset.format=csv", "dataset.path=\"" + DIGITS + "\"", "epochs=1");
       assertTrue(local.waitFor(90, TimeUnit.SECONDS), "quarry local did not end");
       assertEquals(0, local.exitValue(), nodes.logText("local"));
@@ -62,7 +81,7 @@ class LocalDjlRunTest {
   @Test
   void oneWorkerLearnsTheDigits() throws Exception {
     assertTrue(Files.isRegularFile(DIGITS), "missing " + DIGITS);
-    cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    cluster = LocalCluster.start(1, tmp.resolve("runs"), withDataRoots());
     RunConfig config = RunConfig.fromOverrides(List.of("trainer=djl", "model.type=mlp", "dataset.format=csv",
         "dataset.path=\"" + DIGITS + "\"", "shards=1", "epochs=15", "batch-size=32", "optimizer.lr=0.005",
         "model.hidden=[64]", "seed=1"), Map.of());
@@ -120,7 +139,7 @@ class LocalDjlRunTest {
     Path noisy = tmp.resolve("digits-noisy.csv");
     Files.write(noisy, data);
 
-    cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    cluster = LocalCluster.start(1, tmp.resolve("runs"), withDataRoots());
     RunConfig config = RunConfig.fromOverrides(List.of("trainer=djl", "model.type=mlp", "dataset.format=csv",
         "dataset.path=\"" + noisy + "\"", "shards=1", "epochs=15", "batch-size=32", "optimizer.lr=0.005",
         "model.hidden=[64]", "seed=" + seed, "dataset.val-fraction=" + valFraction, "hard-examples.k=50",
@@ -145,7 +164,7 @@ class LocalDjlRunTest {
 
   @Test
   void aMissingCsvFileIsRejectedAtSubmit() throws Exception {
-    cluster = LocalCluster.start(1, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    cluster = LocalCluster.start(1, tmp.resolve("runs"), withDataRoots());
     Path missing = tmp.resolve("no-such.csv");
     RunConfig config = RunConfig.fromOverrides(
         List.of("trainer=djl", "model.type=mlp", "dataset.format=csv", "dataset.path=\"" + missing + "\""), Map.of());
@@ -175,7 +194,7 @@ class LocalDjlRunTest {
    */
   @Test
   void nDjlWorkersAveragingEveryStepMatchOneWorkerWithTheirWholeBatch() throws Exception {
-    cluster = LocalCluster.start(4, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    cluster = LocalCluster.start(4, tmp.resolve("runs"), withDataRoots());
     List<String> common = List.of("trainer=djl", "dataset.synthetic=blobs", "model.type=mlp", "model.hidden=[16]",
         "dataset.samples=128", "dataset.val-fraction=0", "optimizer.type=sgd", "optimizer.lr=0.2", "epochs=10",
         "seed=4", "sync.every=1");

@@ -20,8 +20,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** A worker sizes a djl run's data where the data is, for the coordinator (SizeRun), with the djl trainer's spec. */
 class WorkerSizingTest {
+  /** The workers of this test read data under the temporary directory (where the tests write their csv files) only. */
   private static final ActorTestKit testKit = ActorTestKit.create(
-      ConfigFactory.parseString("pekko.actor.serialize-messages = on").withFallback(ConfigFactory.load()));
+      ConfigFactory.parseString("pekko.actor.serialize-messages = on\nquarry.worker.data-roots = [\""
+          + Path.of(System.getProperty("java.io.tmpdir")).toAbsolutePath() + "\"]").withFallback(ConfigFactory.load()));
 
   @TempDir Path dir;
 
@@ -61,5 +63,14 @@ class WorkerSizingTest {
     assertEquals(-1, answer.samples());
     assertEquals("w-missing", answer.workerId());
     assertTrue(answer.error().contains("dataset.path") && answer.error().contains(missing.toString()), answer.error());
+  }
+
+  @Test
+  void dataOutsideTheWorkersDataRootsIsNotReadAndTheAnswerSaysWhy() {
+    Path outside = Path.of("../data/digits/digits.csv.gz").toAbsolutePath().normalize();
+    WorkerCommand.RunSized answer = size("w-outside", csvRun(outside));
+    assertEquals(-1, answer.samples());
+    assertTrue(answer.error().contains("'dataset.path'") && answer.error().contains("outside this worker's data roots")
+        && answer.error().contains("--data-root"), answer.error());
   }
 }

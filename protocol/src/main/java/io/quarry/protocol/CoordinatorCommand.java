@@ -24,9 +24,17 @@ public sealed interface CoordinatorCommand
    * @param incarnation the coordinator incarnation the worker answers to
    * @param workerId unique within the cluster, e.g. {@code host:port/cpu-0}
    * @param device the device it trains on ({@code cpu}, {@code gpu:0})
+   * @param allowance what its operator allows its runs (programs, data roots): the coordinator admits no run that no
+   *     worker allows
    */
-  record RequestWork(long incarnation, String workerId, String device, ActorRef<WorkerCommand> worker)
-      implements CoordinatorCommand, QuarryMessage {}
+  record RequestWork(
+      long incarnation, String workerId, String device, ActorRef<WorkerCommand> worker, WorkerAllowance allowance)
+      implements CoordinatorCommand, QuarryMessage {
+    /** A worker that allows no program and no data root (stand-ins in tests that train only what needs neither). */
+    public RequestWork(long incarnation, String workerId, String device, ActorRef<WorkerCommand> worker) {
+      this(incarnation, workerId, device, worker, WorkerAllowance.NOTHING);
+    }
+  }
 
   /**
    * A busy worker introduces itself to a new coordinator incarnation: it is training this shard attempt and
@@ -39,7 +47,8 @@ public sealed interface CoordinatorCommand
       ActorRef<WorkerCommand> worker,
       String runId,
       int shard,
-      int attempt)
+      int attempt,
+      WorkerAllowance allowance)
       implements CoordinatorCommand, QuarryMessage {}
 
   /**
@@ -103,7 +112,25 @@ public sealed interface CoordinatorCommand
   sealed interface SubmitReply extends QuarryMessage {
     record Accepted(String runId, String runDir) implements SubmitReply {}
 
-    record Rejected(String error) implements SubmitReply {}
+    /**
+     * The run was not accepted: {@code error} says why, {@code why} what kind of refusal it is (for the HTTP status).
+     */
+    record Rejected(String error, Why why) implements SubmitReply {
+      /** A refusal of the run as asked. */
+      public Rejected(String error) {
+        this(error, Why.INVALID);
+      }
+    }
+
+    /** Why a submission was rejected. */
+    enum Why {
+      /** The run as asked cannot be run: its config, its data, a program no worker allows. */
+      INVALID,
+      /** Its run id is taken. */
+      TAKEN,
+      /** The queue holds as many waiting runs as it may ({@code quarry.coordinator.max-queued-runs}); try later. */
+      FULL
+    }
   }
 
   /** The answer to {@link StopRun}. */

@@ -16,7 +16,7 @@ public sealed interface RunCommand
 
   /** A lifecycle report about one shard attempt. Never dropped, sent in fast mode too. */
   sealed interface ShardReport extends RunCommand, QuarryMessage
-      permits ShardStarted, ShardProgressed, ShardCheckpointed, ShardCompleted, ShardFailed, ShardStopped {
+      permits ShardStarted, ShardProgressed, ShardCheckpointed, ShardCompleted, ShardFailed, ShardStopped, ShardRefused {
     String runId();
 
     int shard();
@@ -83,6 +83,13 @@ public sealed interface RunCommand
       long samplesTrained,
       RunCounters counters)
       implements ShardReport {}
+
+  /**
+   * The worker will not train this run at all: its operator does not allow the program it starts or the data it
+   * reads ({@code reason} says which, and how to allow it). Retrying elsewhere would only repeat the refusal, so the
+   * run fails at once with the reason.
+   */
+  record ShardRefused(String runId, int shard, int attempt, String workerId, String reason) implements ShardReport {}
 
   /** The shard's trainer stopped on request. */
   record ShardStopped(

@@ -18,9 +18,12 @@ final class RunSizing {
    * The run's size, or why it has none: the config error a person reads (a missing file names the key and the path),
    * with {@code samples} -1. Never throws, so the coordinator always gets an answer.
    */
-  static RunSized size(RunSpec spec, String workerId) {
+  static RunSized size(RunSpec spec, String workerId, RunPermissions permissions) {
     try {
-      return new RunSized(spec.runId(), RunConfig.parse(spec.configHocon()).datasetSamples(), "", workerId);
+      RunConfig config = RunConfig.parse(spec.configHocon());
+      java.util.Optional<String> refusal = permissions.refusal(config);
+      if (refusal.isPresent()) return new RunSized(spec.runId(), -1, refusal.get(), workerId);
+      return new RunSized(spec.runId(), config.datasetSamples(), "", workerId);
     } catch (RunConfigException e) {
       return new RunSized(spec.runId(), -1, e.getMessage(), workerId);
     } catch (RuntimeException e) {

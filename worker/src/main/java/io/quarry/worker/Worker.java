@@ -97,6 +97,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final Executor payloadExecutor;
   private final Executor sizingExecutor;
   private final Map<String, RunHardExamples> runs = new HashMap<>();
+  private final RunPermissions permissions;
 
   private long incarnation = Long.MIN_VALUE;
   private ActorRef<CoordinatorCommand> coordinator;
@@ -118,6 +119,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.payloadExecutor = executor(WorkerSettings.PAYLOAD_DISPATCHER);
     this.sizingExecutor = executor(WorkerSettings.SIZING_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
+    this.permissions = new RunPermissions(settings.allowance(), System.getenv("PATH"), Path.of("").toAbsolutePath());
     context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, context.getSelf()));
     if (!settings.maxPause().isZero()) {
       timers.startTimerWithFixedDelay(LeaseTick.INSTANCE, settings.maxPause().dividedBy(4));
@@ -185,7 +187,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       // or this worker was taken for lost while it was unreachable and its shard went to another worker).
       ShardAssignment a = current.assignment();
       coordinator.tell(new CoordinatorCommand.ShardInProgress(incarnation, workerId, device, getContext().getSelf(),
-          current.runId(), a.shard(), a.attempt()));
+          current.runId(), a.shard(), a.attempt(), settings.allowance()));
     } else {
       if (newIncarnation && lastOutcome != null) {
         coordinator.tell(new CoordinatorCommand.Redeliver(incarnation, lastOutcome));
@@ -205,6 +207,21 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     Trainer trainer;
     try {
       config = RunConfig.parse(message.spec().configHocon());
+    } catch (RuntimeException e) {
+      refuse(message, "cannot start trainer: " + e.getMessage());
+      requestWork();
+      return this;
+    }
+    java.util.Optional<String> refusal = permissions.refusal(config);
+    if (refusal.isPresent()) {
+      getContext().getLog().warn("worker {}: refusing run {}: {}", workerId, message.spec().runId(), refusal.get());
+      ShardAssignment a = message.assignment();
+      message.run().tell(new RunCommand.ShardRefused(message.spec().runId(), a.shard(), a.attempt(), workerId,
+          refusal.get()));
+      requestWork();
+      return this;
+    }
+    try {
       trainer = trainers.get(config.trainer).create(config);
     } catch (RuntimeException e) {
       refuse(message, "cannot start trainer: " + e.getMessage());
@@ -315,7 +332,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   /** Sizes the run's data off the actor thread; the answer goes straight to the asker. */
   private Behavior<WorkerCommand> onSizeRun(SizeRun message) {
     String worker = workerId;
-    CompletableFuture.runAsync(() -> message.replyTo().tell(RunSizing.size(message.spec(), worker)), sizingExecutor);
+    RunPermissions allowed = permissions;
+    CompletableFuture.runAsync(() -> message.replyTo().tell(RunSizing.size(message.spec(), worker, allowed)),
+        sizingExecutor);
     return this;
   }
 
@@ -438,7 +457,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
 
   private void requestWork() {
     if (coordinator != null) {
-      coordinator.tell(new CoordinatorCommand.RequestWork(incarnation, workerId, device, getContext().getSelf()));
+      coordinator.tell(new CoordinatorCommand.RequestWork(incarnation, workerId, device, getContext().getSelf(),
+          settings.allowance()));
     }
   }
 }

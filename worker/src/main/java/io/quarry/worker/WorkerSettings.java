@@ -1,7 +1,10 @@
 package io.quarry.worker;
 
 import com.typesafe.config.Config;
+import io.quarry.protocol.WorkerAllowance;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * {@code quarry.worker}, read once when a worker starts.
@@ -11,6 +14,7 @@ import java.time.Duration;
  * @param syncWaitMargin added to twice the run's {@code sync.timeout}: how long a trainer waits for an average
  * @param progressInterval how often the running attempt's progress is reported ({@code ShardProgressed})
  * @param maxPause a running attempt stops writing, and is stopped, when the worker was paused longer; zero = never
+ * @param allowance what this worker's operator allows its runs: programs and data roots
  * @param payloads the limits on hard-example payloads
  */
 record WorkerSettings(
@@ -19,6 +23,7 @@ record WorkerSettings(
     Duration syncWaitMargin,
     Duration progressInterval,
     Duration maxPause,
+    WorkerAllowance allowance,
     PayloadRendering.Limits payloads) {
   /** Trainers run here: a thread of its own per attempt. */
   static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
@@ -35,6 +40,14 @@ record WorkerSettings(
         worker.getDuration("sync-wait-margin"),
         worker.getDuration("progress-interval"),
         worker.getDuration("max-pause"),
+        new WorkerAllowance(worker.getBoolean("allow-any-program"), absolute(worker, "allow-programs"),
+            absolute(worker, "data-roots")),
         PayloadRendering.Limits.from(worker.getConfig("payloads")));
+  }
+
+  /** The paths under {@code key}, each made absolute and normalized (relative ones against the working directory). */
+  private static List<String> absolute(Config worker, String key) {
+    return worker.getStringList(key).stream()
+        .map(path -> Path.of(path).toAbsolutePath().normalize().toString()).toList();
   }
 }

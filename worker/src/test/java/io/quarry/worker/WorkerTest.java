@@ -135,6 +135,25 @@ class WorkerTest {
   }
 
   @Test
+  void aRunWhoseProgramTheWorkerDoesNotAllowIsRefusedOnceAndNothingRuns() {
+    TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> runProbe = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-refuse", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, coordinator.getRef()));
+    CoordinatorCommand.RequestWork request = coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    assertEquals(io.quarry.protocol.WorkerAllowance.NOTHING, request.allowance(), "a worker allows nothing by default");
+
+    worker.tell(assign(1, run(runProbe), "trainer=process",
+        "process.command=[\"/bin/sh\", \"-c\", \"touch /tmp/quarry-refused-ran\"]"));
+
+    RunCommand.ShardRefused refused = runProbe.expectMessageClass(RunCommand.ShardRefused.class);
+    assertTrue(refused.reason().contains("'/bin/sh'") && refused.reason().contains("--allow-program"), refused.reason());
+    coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    runProbe.expectNoMessage(Duration.ofMillis(300));
+    assertFalse(java.nio.file.Files.exists(java.nio.file.Path.of("/tmp/quarry-refused-ran")));
+  }
+
+  @Test
   void anUnusableCheckpointCostsTheShardNoAttemptTheAttemptGoesOnFromAnOlderOne() throws Exception {
     TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
     TestProbe<RunCommand> runProbe = testKit.createTestProbe();

@@ -192,16 +192,12 @@ public final class HttpApi extends AllDirectives {
       body.put("run_dir", accepted.runDir());
       return ApiJson.response(StatusCodes.CREATED, body).addHeader(Location.create("/api/runs/" + accepted.runId()));
     }
-    String error = ((SubmitReply.Rejected) reply).error();
-    return ApiJson.error(isConflict(error) ? StatusCodes.CONFLICT : StatusCodes.BAD_REQUEST, error);
-  }
-
-  /**
-   * The coordinator's rejection says "exists already" (a run it knows) or "already exists" (a run directory left
-   * by an earlier coordinator); both are a taken run id. Every other rejection is about the request.
-   */
-  static boolean isConflict(String error) {
-    return error.contains("exists already") || error.contains("already exists");
+    SubmitReply.Rejected rejected = (SubmitReply.Rejected) reply;
+    return ApiJson.error(switch (rejected.why()) {
+      case TAKEN -> StatusCodes.CONFLICT;
+      case FULL -> StatusCodes.TOO_MANY_REQUESTS;
+      case INVALID -> StatusCodes.BAD_REQUEST;
+    }, rejected.error());
   }
 
   private Route listRuns() {

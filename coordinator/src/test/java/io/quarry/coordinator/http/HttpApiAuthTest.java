@@ -107,6 +107,16 @@ class HttpApiAuthTest extends HttpApiFixture {
   }
 
   @Test
+  void theShadowRayRequestWithAnOperateTokenIsRefusedBecauseNoWorkerAllowsTheProgram() throws Exception {
+    int runsBefore = api.get("/api/runs").json().get("runs").size();
+    ApiClient.Answer answer = api.post("/api/runs", SHADOW_RAY_BODY);
+    assertEquals(400, answer.status(), answer.body());
+    assertTrue(answer.error().contains("program '/bin/sh'") && answer.error().contains("allowed on no worker")
+        && answer.error().contains("--allow-program"), answer.body());
+    assertEquals(runsBefore, api.get("/api/runs").json().get("runs").size(), "no run was created");
+  }
+
+  @Test
   void healthTellsAStrangerOnlyThatTheCoordinatorIsUp() throws Exception {
     ApiClient.Answer stranger = anonymous.get("/api/health");
     assertEquals(200, stranger.status());
@@ -119,16 +129,16 @@ class HttpApiAuthTest extends HttpApiFixture {
 
   @Test
   void submissionsPastTheLimitOfOneTokenAreAnswered429WithWhenToRetry() throws Exception {
-    // Its own token file entry would be cleaner, but one minute's budget is shared by this class's tests: count what
-    // is left of it by submitting until refused.
+    // A token of its own, so that this class's other submissions do not share its minute's budget.
+    ApiClient second = api.withToken(SECOND_OPERATE_TOKEN);
     int accepted = 0;
     ApiClient.Answer answer;
     do {
-      answer = api.post("/api/runs", "{\"overrides\": [\"stub.samples=20\"]}");
+      answer = second.post("/api/runs", "{\"overrides\": [\"stub.samples=20\"]}");
       if (answer.status() == 201) accepted++;
     } while (answer.status() == 201 && accepted <= SUBMISSIONS_PER_MINUTE);
     assertEquals(429, answer.status(), answer.body());
-    assertTrue(accepted <= SUBMISSIONS_PER_MINUTE, accepted + " accepted");
+    assertEquals(SUBMISSIONS_PER_MINUTE, accepted, "the whole budget, then refused");
     assertTrue(answer.error().contains("quarry.http.submissions-per-minute") && answer.error().contains("try again in"),
         answer.body());
     // Another token's budget is its own: the read token is refused for its role, not for the limit.

@@ -31,6 +31,8 @@ abstract class HttpApiFixture {
   static final int WORKERS = 2;
   static final String OPERATE_TOKEN = "operate-token-for-the-http-tests-0123456789";
   static final String READ_TOKEN = "read-token-for-the-http-tests-0123456789abcd";
+  /** Another operate token, with a submission budget of its own. */
+  static final String SECOND_OPERATE_TOKEN = "second-operate-token-for-the-http-tests-0123";
 
   ActorTestKit testKit;
   ActorRef<CoordinatorCommand> coordinator;
@@ -52,7 +54,7 @@ abstract class HttpApiFixture {
         Coordinator.DISPATCHER);
     for (int i = 0; i < WORKERS; i++) testKit.spawn(InstantWorker.create("instant-" + i), "instant-" + i);
     Path tokens = Files.writeString(storeDir.resolve("api-tokens"),
-        "# test tokens\noperate " + OPERATE_TOKEN + "\nread " + READ_TOKEN + "\n");
+        "# test tokens\noperate " + OPERATE_TOKEN + "\nread " + READ_TOKEN + "\noperate " + SECOND_OPERATE_TOKEN + "\n");
     binding = HttpApi.bind(testKit.system(), coordinator, ApiTokens.fromFile(tokens), "127.0.0.1", 0)
         .toCompletableFuture().get(30, TimeUnit.SECONDS);
     api = new ApiClient("127.0.0.1", binding.localAddress().getPort(), OPERATE_TOKEN);

@@ -89,7 +89,9 @@ public final class ProtocolRegistry {
       RunCommand.ShardProgressed.class,
       WorkerCommand.SizeRun.class,
       WorkerCommand.RunSized.class,
-      WorkerAllowance.class);
+      WorkerAllowance.class,
+      RunCommand.ShardRefused.class,
+      CoordinatorCommand.SubmitReply.Why.class);
 
   private ProtocolRegistry() {}
 
