@@ -31,6 +31,7 @@ import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
 import io.quarry.protocol.RunCommand.ShardProgressed;
 import io.quarry.protocol.RunCommand.ShardStarted;
+import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.ShardRefused;
 import io.quarry.protocol.RunCommand.ShardStopped;
 import io.quarry.protocol.RunCommand.SyncChunk;
@@ -231,6 +232,7 @@ final class RunActor {
         .onMessage(ShardFailed.class, this::onShardFailed)
         .onMessage(ShardRefused.class, this::onShardRefused)
         .onMessage(ShardStopped.class, this::onShardStopped)
+        .onMessage(CheckpointUnusable.class, this::onCheckpointUnusable)
         .onMessage(WorkerLost.class, this::onWorkerLost)
         .onMessage(AdoptAttempt.class, this::onAdoptAttempt)
         .onMessageEquals(ClaimDeadline.INSTANCE, this::onClaimDeadline)
@@ -375,9 +377,9 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardStarted(ShardStarted report) {
-    if (shards.started(report.shard(), report.attempt(), report.workerId())) {
+    if (shards.started(report.shard(), report.attempt(), report.workerId(), report.startStep(), report.resumeFrom())) {
       directory.writeEvent(records.shardStarted(report.shard(), report.attempt(), report.workerId(),
-          report.startStep()));
+          report.startStep(), report.resumeFrom()));
       ledger.shard(shards.shard(report.shard()));
       pace(report.shard(), report.attempt(), report.startStep());
     }
@@ -470,6 +472,17 @@ final class RunActor {
   }
 
   /** A final report of an attempt the ending run no longer follows: what it trained still counts. */
+  /** A checkpoint of the shard could not be used: said in an event; the attempt went on from an older one. */
+  private Behavior<RunCommand> onCheckpointUnusable(CheckpointUnusable report) {
+    if (shards.isActiveAttempt(report.shard(), report.attempt(), report.workerId())) {
+      directory.writeEvent(records.checkpointUnusable(report.shard(), report.attempt(), report.workerId(),
+          report.path(), report.reason()));
+      context.getLog().warn("run {}: shard {}: checkpoint {} is unusable: {}", runId, report.shard(),
+          report.path(), report.reason());
+    }
+    return Behaviors.same();
+  }
+
   /**
    * A worker will not train the run at all (its operator does not allow the program or the data): another attempt
    * elsewhere would only repeat the refusal, so the run fails at once with the worker's reason.

@@ -16,7 +16,8 @@ public sealed interface RunCommand
 
   /** A lifecycle report about one shard attempt. Never dropped, sent in fast mode too. */
   sealed interface ShardReport extends RunCommand, QuarryMessage
-      permits ShardStarted, ShardProgressed, ShardCheckpointed, ShardCompleted, ShardFailed, ShardStopped, ShardRefused {
+      permits ShardStarted, ShardProgressed, ShardCheckpointed, ShardCompleted, ShardFailed, ShardStopped, ShardRefused,
+          CheckpointUnusable {
     String runId();
 
     int shard();
@@ -26,8 +27,25 @@ public sealed interface RunCommand
     String workerId();
   }
 
-  /** The trainer started; {@code startStep} is 0 or the step of the checkpoint it resumed from. */
-  record ShardStarted(String runId, int shard, int attempt, String workerId, long startStep)
+  /**
+   * The trainer started, at {@code startStep}: 0, or the step of the checkpoint it resumes from, {@code resumeFrom}
+   * ({@code null} when none). That is the newest usable checkpoint of the shard the worker found, which may be newer
+   * than the one the run recorded (an abandoned attempt trained on) or older (the recorded one was unusable).
+   */
+  record ShardStarted(String runId, int shard, int attempt, String workerId, long startStep, String resumeFrom)
+      implements ShardReport {
+    /** Started at {@code startStep}, without saying from which checkpoint. */
+    public ShardStarted(String runId, int shard, int attempt, String workerId, long startStep) {
+      this(runId, shard, attempt, workerId, startStep, null);
+    }
+  }
+
+  /**
+   * A checkpoint of the shard could not be used to resume it: gone (pruned by an attempt the run had given up on) or
+   * damaged ({@code reason}, naming the file). The attempt went on from an older one (or the shard's start), which
+   * costs the shard no attempt.
+   */
+  record CheckpointUnusable(String runId, int shard, int attempt, String workerId, String path, String reason)
       implements ShardReport {}
 
   /**

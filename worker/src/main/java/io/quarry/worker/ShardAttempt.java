@@ -128,8 +128,14 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   /** Tells the run that the trainer starts, at the step it resumes from. */
   void reportStarted() {
+    Path from = resumePoints.get(0).checkpoint();
     run.tell(new RunCommand.ShardStarted(runId, assignment.shard(), assignment.attempt(), workerId,
-        resumePoints.get(0).step()));
+        resumePoints.get(0).step(), from == null ? null : from.toString()));
+  }
+
+  /** Tells the run that checkpoint {@code path} of the shard could not be used, and why. */
+  void reportUnusable(String path, String reason) {
+    run.tell(new RunCommand.CheckpointUnusable(runId, assignment.shard(), assignment.attempt(), workerId, path, reason));
   }
 
   /** Where this try of the attempt starts. */

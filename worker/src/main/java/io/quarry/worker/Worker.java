@@ -255,6 +255,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     current = new ShardAttempt(++nextToken, workerId, device, getContext().getSelf(), config, message, hardExamples,
         telemetry(message, config), settings.syncWaitMargin(), resumePoints);
     current.renew(System.nanoTime(), settings.maxPause().toNanos());
+    if (recorded != null && !Files.isDirectory(Path.of(recorded))) {
+      current.reportUnusable(recorded, "it is gone (an attempt the run gave up on may have trained on and pruned it)");
+    }
     launch(current, trainer);
     timers.startTimerWithFixedDelay(ProgressTick.INSTANCE, settings.progressInterval());
   }
@@ -405,6 +408,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       return false; // it was made once for this config; if not now, the failed try's outcome stands
     }
     current = failed.fallBack(++nextToken);
+    current.reportUnusable(String.valueOf(failed.resumePoint().checkpoint()), failure.getMessage());
     getContext().getLog().warn("worker {}: shard {} of run {}: checkpoint {} is unusable ({}); starting again from {}",
         workerId, failed.assignment().shard(), failed.runId(), failed.resumePoint().checkpoint(), failure.getMessage(),
         current.resumePoint().checkpoint() == null ? "the shard's start" : current.resumePoint().checkpoint());

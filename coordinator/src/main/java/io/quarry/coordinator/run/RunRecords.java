@@ -124,9 +124,19 @@ public final class RunRecords {
   }
 
   /** The attempt's trainer started, at {@code startStep}. */
-  public ObjectNode shardStarted(int shard, int attempt, String workerId, long startStep) {
+  public ObjectNode shardStarted(int shard, int attempt, String workerId, long startStep, String resumeFrom) {
     ObjectNode event = shardEvent("shard_started", shard, attempt, workerId);
     event.put("start_step", startStep);
+    if (resumeFrom == null) event.putNull("resume_from");
+    else event.put("resume_from", resumeFrom);
+    return event;
+  }
+
+  /** A checkpoint of the shard could not be used to resume it: gone or damaged; an older one (or the start) served. */
+  public ObjectNode checkpointUnusable(int shard, int attempt, String workerId, String path, String reason) {
+    ObjectNode event = shardEvent("checkpoint_unusable", shard, attempt, workerId);
+    event.put("path", path);
+    event.put("reason", reason);
     return event;
   }
 

@@ -254,16 +254,39 @@ public final class ShardTable {
     return requeued;
   }
 
-  /** The worker's trainer started the attempt. Returns false for a stale report. */
+  /**
+   * The attempt's trainer started at {@code startStep}, from checkpoint {@code resumeFrom} (null: the shard's start).
+   * The worker starts from the newest usable checkpoint of the shard it finds, which can be newer than the one
+   * recorded here (an attempt the run gave up on trained on and checkpointed) or older (the recorded one was unusable):
+   * the shard takes it as its checkpoint, and the steps counted as redone when the shard was requeued are corrected
+   * by the difference. Returns false for a stale report.
+   */
+  public boolean started(int index, int attempt, String workerId, long startStep, String resumeFrom) {
+    return start(index, attempt, workerId, startStep, resumeFrom, false);
+  }
+
+  /** The attempt's trainer started from the checkpoint it was assigned. Returns false for a stale report. */
   public boolean started(int index, int attempt, String workerId) {
+    return start(index, attempt, workerId, 0, null, true);
+  }
+
+  private boolean start(int index, int attempt, String workerId, long startStep, String resumeFrom, boolean asAssigned) {
     Shard copy = shardAt(index);
     if (copy != null && isBackup(copy, attempt, workerId)) return true;
     Shard shard = current(index, attempt, workerId);
     if (shard == null || shard.state != ShardState.ASSIGNED) return false;
     shard.state = ShardState.RUNNING;
     shard.unclaimed = false;
+    if (!asAssigned && startStep != shard.startStep) {
+      stepsRedone = Math.max(0, stepsRedone + shard.startStep - startStep);
+      shard.startStep = startStep;
+      shard.progressStep = startStep;
+      shard.checkpointStep = startStep;
+      shard.lastCheckpoint = resumeFrom;
+    }
     return true;
   }
+
 
   /** A checkpoint of the attempt was written. Returns false for a stale report. */
   public boolean checkpointed(int index, int attempt, String workerId, long step, String path) {

@@ -171,4 +171,22 @@ class ShardTableTest {
     assertEquals(List.of(), table.orphan("slow"), "the lost main attempt's copy takes over instead of a requeue");
     assertEquals("third", table.shard(0).workerId());
   }
+
+  @Test
+  void anAttemptThatStartsFromANewerCheckpointThanRecordedRedoesFewerSteps() {
+    ShardTable table = new ShardTable(ShardPlan.plan(200, 1), 10, 1, 3); // 20 steps
+    table.assign(0, "w0");
+    table.started(0, 1, "w0");
+    table.checkpointed(0, 1, "w0", 5, "c/0/attempt-1/step-5");
+    table.progressed(0, 1, 12);
+    table.orphan("w0"); // 12 - 5 = 7 steps to redo, as far as the table knows
+    assertEquals(7, table.stepsRedone());
+    table.assign(0, "w1");
+    // The abandoned attempt trained on to step 10 and checkpointed it before it stopped: the new one starts there.
+    assertTrue(table.started(0, 2, "w1", 10, "c/0/attempt-1/step-10"));
+    assertEquals(2, table.stepsRedone(), "only steps 10 and 11 are trained twice");
+    assertEquals(10, table.shard(0).checkpointStep());
+    assertEquals("c/0/attempt-1/step-10", table.shard(0).lastCheckpoint());
+    assertEquals(10, table.shard(0).progressStep());
+  }
 }

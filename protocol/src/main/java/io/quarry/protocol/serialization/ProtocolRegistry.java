@@ -91,7 +91,8 @@ public final class ProtocolRegistry {
       WorkerCommand.RunSized.class,
       WorkerAllowance.class,
       RunCommand.ShardRefused.class,
-      CoordinatorCommand.SubmitReply.Why.class);
+      CoordinatorCommand.SubmitReply.Why.class,
+      RunCommand.CheckpointUnusable.class);
 
   private ProtocolRegistry() {}
 
