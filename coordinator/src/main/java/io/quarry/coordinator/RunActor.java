@@ -410,7 +410,8 @@ final class RunActor {
   private Behavior<RunCommand> onShardCompleted(ShardCompleted report) {
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     String[] otherCopy = shards.otherCopy(report.shard(), report.attempt());
-    if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep())) {
+    if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep(),
+        report.stepsTrained())) {
       return Behaviors.same();
     }
     if (otherCopy != null) stopOtherCopy(report, otherCopy);
@@ -461,7 +462,8 @@ final class RunActor {
 
   private Behavior<RunCommand> onShardStopped(ShardStopped report) {
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
-    if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep())) {
+    if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep(),
+        report.stepsTrained())) {
       return Behaviors.same();
     }
     leaveSync(report.shard(), false);
@@ -471,7 +473,6 @@ final class RunActor {
     return next();
   }
 
-  /** A final report of an attempt the ending run no longer follows: what it trained still counts. */
   /** A checkpoint of the shard could not be used: said in an event; the attempt went on from an older one. */
   private Behavior<RunCommand> onCheckpointUnusable(CheckpointUnusable report) {
     if (shards.isActiveAttempt(report.shard(), report.attempt(), report.workerId())) {
@@ -500,14 +501,18 @@ final class RunActor {
     return fail("worker " + report.workerId() + " refused shard " + report.shard() + ": " + report.reason());
   }
 
+  /** A final report of an attempt the ending run no longer follows: what it trained still counts. */
   private Behavior<RunCommand> onLateOutcome(RunCommand.ShardReport report) {
     if (report instanceof ShardCompleted completed) {
       progress.attemptEnded(completed.workerId(), completed.stepsTrained(), completed.samplesTrained(),
           completed.counters());
+      shards.trained(completed.shard(), completed.attempt(), completed.endStep(), completed.stepsTrained());
     } else if (report instanceof ShardFailed failed) {
       progress.attemptEnded(failed.workerId(), failed.stepsTrained(), failed.samplesTrained(), failed.counters());
+      shards.trainedBeforeFailing(failed.shard(), failed.attempt(), failed.stepsTrained());
     } else if (report instanceof ShardStopped stopped) {
       progress.attemptEnded(stopped.workerId(), stopped.stepsTrained(), stopped.samplesTrained(), stopped.counters());
+      shards.trained(stopped.shard(), stopped.attempt(), stopped.endStep(), stopped.stepsTrained());
     }
     return Behaviors.same();
   }

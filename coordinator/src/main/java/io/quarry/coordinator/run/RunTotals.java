@@ -14,7 +14,7 @@ import java.util.TreeMap;
  * @param samplesTrained samples the shards' final reports say were trained
  * @param merges hard-example merges started
  * @param lastLoss the latest mean loss reported; {@code NaN} before the first
- * @param stepsRedone steps trained twice because an attempt ended past its last checkpoint
+ * @param stepsRedone steps trained more than once (an attempt ended past its last checkpoint, a speculative copy)
  * @param shardMetrics per completed shard, its model's final evaluation
  * @param counters the counters the run counts itself ({@link RunCounter.Side#COORDINATOR})
  * @param workerCounters per worker, the latest running totals of its counters for the run

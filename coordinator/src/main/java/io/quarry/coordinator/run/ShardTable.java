@@ -35,6 +35,8 @@ public final class ShardTable {
     int attemptsIssued = 1;
     /** A speculative copy of the running attempt on another worker, or null. The first of the two to finish wins. */
     Backup backup;
+    /** The steps each attempt trained, for the steps trained more than once. */
+    final StepSpans spans = new StepSpans();
 
     Shard(int index, long firstSample, long sampleCount, long totalSteps) {
       this.index = index;
@@ -118,7 +120,8 @@ public final class ShardTable {
 
   private final List<Shard> shards;
   private final int maxAttempts;
-  private long stepsRedone;
+  /** Steps redone that an earlier coordinator incarnation of the run counted. */
+  private long stepsRedoneBefore;
 
   public ShardTable(List<ShardPlan.Slice> slices, int batchSize, int epochs, int maxAttempts) {
     List<Shard> list = new ArrayList<>(slices.size());
@@ -160,6 +163,7 @@ public final class ShardTable {
     shard.workerId = workerId;
     shard.startStep = shard.checkpointStep;
     shard.progressStep = shard.checkpointStep;
+    shard.spans.begin(shard.attempt, shard.checkpointStep);
     return shard;
   }
 
@@ -173,6 +177,7 @@ public final class ShardTable {
       throw new IllegalStateException("shard " + index + " cannot take a speculative copy on " + workerId);
     }
     shard.backup = new Backup(workerId, ++shard.attemptsIssued, shard.checkpointStep);
+    shard.spans.begin(shard.backup.attempt, shard.checkpointStep);
     return shard.backup.attempt;
   }
 
@@ -239,7 +244,7 @@ public final class ShardTable {
     shard.endStep = state == ShardState.DONE ? shard.totalSteps : 0;
     shard.lastFailure = lastFailure == null ? "" : lastFailure;
     shard.unclaimed = shard.active();
-    if (shard.active() && workerId == null) requeue(shard, false);
+    if (shard.active() && workerId == null) requeue(shard);
   }
 
   /** Shards recovered as running that no worker has reclaimed: back to PENDING (attempt+1); returns their indices. */
@@ -247,7 +252,7 @@ public final class ShardTable {
     List<Integer> requeued = new ArrayList<>();
     for (Shard shard : shards) {
       if (shard.active() && shard.unclaimed) {
-        requeue(shard, false);
+        requeue(shard);
         requeued.add(shard.index);
       }
     }
@@ -258,8 +263,7 @@ public final class ShardTable {
    * The attempt's trainer started at {@code startStep}, from checkpoint {@code resumeFrom} (null: the shard's start).
    * The worker starts from the newest usable checkpoint of the shard it finds, which can be newer than the one
    * recorded here (an attempt the run gave up on trained on and checkpointed) or older (the recorded one was unusable):
-   * the shard takes it as its checkpoint, and the steps counted as redone when the shard was requeued are corrected
-   * by the difference. Returns false for a stale report.
+   * the shard takes it as its checkpoint. Returns false for a stale report.
    */
   public boolean started(int index, int attempt, String workerId, long startStep, String resumeFrom) {
     return start(index, attempt, workerId, startStep, resumeFrom, false);
@@ -278,7 +282,7 @@ public final class ShardTable {
     shard.state = ShardState.RUNNING;
     shard.unclaimed = false;
     if (!asAssigned && startStep != shard.startStep) {
-      stepsRedone = Math.max(0, stepsRedone + shard.startStep - startStep);
+      shard.spans.begin(attempt, startStep);
       shard.startStep = startStep;
       shard.progressStep = startStep;
       shard.checkpointStep = startStep;
@@ -287,10 +291,10 @@ public final class ShardTable {
     return true;
   }
 
-
   /** A checkpoint of the attempt was written. Returns false for a stale report. */
   public boolean checkpointed(int index, int attempt, String workerId, long step, String path) {
     Shard copy = shardAt(index);
+    if (copy != null) copy.spans.reach(attempt, step);
     if (copy != null && isBackup(copy, attempt, workerId)) {
       if (step < copy.backup.checkpointStep) return false;
       copy.backup.lastCheckpoint = path;
@@ -313,6 +317,7 @@ public final class ShardTable {
   public boolean progressed(int index, int attempt, long step) {
     Shard shard = shardAt(index);
     if (shard == null) return false;
+    shard.spans.reach(attempt, step);
     if (shard.backup != null && shard.backup.attempt == attempt) {
       shard.backup.progressStep = Math.max(shard.backup.progressStep, step);
       return true;
@@ -323,8 +328,12 @@ public final class ShardTable {
     return false;
   }
 
-  /** The attempt trained the shard to its end. Returns false for a stale report. */
-  public boolean completed(int index, int attempt, String workerId, long endStep) {
+  /**
+   * The attempt trained the shard to its end, {@code stepsTrained} steps of it. Returns false for a stale report
+   * (whose steps still count).
+   */
+  public boolean completed(int index, int attempt, String workerId, long endStep, long stepsTrained) {
+    trained(index, attempt, endStep, stepsTrained);
     Shard copy = shardAt(index);
     if (copy != null && isBackup(copy, attempt, workerId) && copy.active()) {
       // The speculative copy won: it becomes the shard's attempt of record.
@@ -344,6 +353,7 @@ public final class ShardTable {
    * last checkpoint, or give up once the shard has failed {@code maxAttempts} times.
    */
   public FailureOutcome failed(int index, int attempt, String workerId, long stepsTrained, String reason) {
+    trainedBeforeFailing(index, attempt, stepsTrained);
     Shard copy = shardAt(index);
     if (copy != null && isBackup(copy, attempt, workerId)) {
       copy.backup = null;
@@ -363,12 +373,16 @@ public final class ShardTable {
       shard.state = ShardState.FAILED;
       return FailureOutcome.EXHAUSTED;
     }
-    requeue(shard, true);
+    requeue(shard);
     return FailureOutcome.RETRY;
   }
 
-  /** The attempt stopped on request, at {@code endStep}: the shard waits, PENDING, for the next attempt. */
-  public boolean stopped(int index, int attempt, String workerId, long endStep) {
+  /**
+   * The attempt stopped (on request, or fenced) at {@code endStep} after {@code stepsTrained} steps: the shard waits,
+   * PENDING, for the next attempt. Returns false for a stale report (whose steps still count).
+   */
+  public boolean stopped(int index, int attempt, String workerId, long endStep, long stepsTrained) {
+    trained(index, attempt, endStep, stepsTrained);
     Shard copy = shardAt(index);
     if (copy != null && isBackup(copy, attempt, workerId)) {
       copy.backup = null;
@@ -381,7 +395,7 @@ public final class ShardTable {
       promoteBackup(shard);
       return true;
     }
-    requeue(shard, false);
+    requeue(shard);
     return true;
   }
 
@@ -395,15 +409,14 @@ public final class ShardTable {
           promoteBackup(shard);
           continue;
         }
-        requeue(shard, true);
+        requeue(shard);
         orphaned.add(shard.index);
       }
     }
     return orphaned;
   }
 
-  private void requeue(Shard shard, boolean willRedo) {
-    if (willRedo) stepsRedone += Math.max(0, shard.progressStep - shard.checkpointStep);
+  private static void requeue(Shard shard) {
     shard.state = ShardState.PENDING;
     shard.attempt = ++shard.attemptsIssued;
     shard.backup = null;
@@ -473,16 +486,35 @@ public final class ShardTable {
   }
 
   /**
-   * Steps trained twice: for every attempt that ended early (failed, stopped, orphaned), the steps it trained
-   * past the checkpoint the next attempt resumes from. Exact when progress was reported up to the end of the
-   * attempt; in fast mode, progress of a lost worker is only known up to its last checkpoint.
+   * An attempt's final report, followed or not (a stale attempt's steps were trained all the same): it ended at
+   * {@code endStep} after training {@code stepsTrained} steps.
    */
-  /** Carries over the steps redone that an earlier coordinator incarnation counted. */
-  public void addStepsRedone(long steps) {
-    stepsRedone += steps;
+  public void trained(int index, int attempt, long endStep, long stepsTrained) {
+    Shard shard = shardAt(index);
+    if (shard != null) shard.spans.end(attempt, endStep, stepsTrained);
   }
 
+  /** An attempt's failure report, followed or not: it trained {@code stepsTrained} steps from where it started. */
+  public void trainedBeforeFailing(int index, int attempt, long stepsTrained) {
+    Shard shard = shardAt(index);
+    if (shard != null) shard.spans.endAfter(attempt, stepsTrained);
+  }
+
+  /** Carries over the steps redone that an earlier coordinator incarnation counted. */
+  public void addStepsRedone(long steps) {
+    stepsRedoneBefore += steps;
+  }
+
+  /**
+   * Steps trained more than once so far: for every shard, the steps its attempts trained less the distinct steps
+   * they covered (an attempt that ended past its last checkpoint, and the next that trained those steps again; a
+   * speculative copy's steps the main attempt also trained). Exact when every attempt's progress or final report
+   * arrived; a lost worker's attempt counts as far as it last reported. With every attempt reported, steps trained
+   * = the run's steps + steps redone.
+   */
   public long stepsRedone() {
-    return stepsRedone;
+    long redone = stepsRedoneBefore;
+    for (Shard shard : shards) redone += shard.spans.redone();
+    return redone;
   }
 }

@@ -34,7 +34,7 @@ class ShardTableTest {
     assertTrue(table.started(0, 1, "w0"));
     assertEquals(ShardState.RUNNING, table.shard(0).state());
     assertTrue(table.checkpointed(0, 1, "w0", 10, "ckpt/step-10"));
-    assertTrue(table.completed(0, 1, "w0", 20));
+    assertTrue(table.completed(0, 1, "w0", 20, 20));
     assertEquals(ShardState.DONE, table.shard(0).state());
     assertEquals(20, table.stepsReached());
     assertEquals(60, table.totalSteps());
@@ -52,13 +52,14 @@ class ShardTableTest {
     assertEquals(ShardState.PENDING, shard.state());
     assertEquals(2, shard.attempt());
     assertEquals("ckpt/step-10", shard.lastCheckpoint(), "the retry resumes from the last checkpoint");
-    assertEquals(3, table.stepsRedone(), "steps 10..12 will be trained again");
+    assertEquals(0, table.stepsRedone(), "nothing trained twice yet");
 
     table.assign(1, "w1");
     assertEquals(ShardTable.FailureOutcome.RETRY, table.failed(1, 2, "w1", 4, "boom"));
-    assertEquals(3 + 4, table.stepsRedone(), "attempt 2 started at the checkpoint (10) and trained 4 steps");
+    assertEquals(3, table.stepsRedone(), "attempt 2 started at the checkpoint (10): steps 10..12 trained twice");
     table.assign(1, "w2");
     assertEquals(ShardTable.FailureOutcome.EXHAUSTED, table.failed(1, 3, "w2", 10, "boom again"));
+    assertEquals(3 + 4, table.stepsRedone(), "attempt 3 trained 10..19: steps 10..13 once more");
     assertEquals(ShardState.FAILED, shard.state());
     assertEquals(3, shard.failures());
     assertEquals("boom again", shard.lastFailure());
@@ -69,11 +70,11 @@ class ShardTableTest {
     table.assign(0, "w0");
     table.orphan("w0");
     assertFalse(table.started(0, 1, "w0"));
-    assertFalse(table.completed(0, 1, "w0", 20));
+    assertFalse(table.completed(0, 1, "w0", 20, 20));
     assertEquals(ShardTable.FailureOutcome.STALE, table.failed(0, 1, "w0", 0, "late"));
     table.assign(0, "w1");
-    assertFalse(table.completed(0, 2, "w0", 20), "right attempt, wrong worker");
-    assertTrue(table.completed(0, 2, "w1", 20));
+    assertFalse(table.completed(0, 2, "w0", 20, 20), "right attempt, wrong worker");
+    assertTrue(table.completed(0, 2, "w1", 20, 20));
   }
 
   @Test
@@ -88,8 +89,11 @@ class ShardTableTest {
     assertEquals(ShardState.PENDING, table.shard(0).state());
     assertEquals(2, table.shard(0).attempt());
     assertEquals(0, table.shard(0).failures());
-    assertEquals(4, table.stepsRedone());
+    assertEquals(0, table.stepsRedone(), "nothing trained twice until the next attempt trains steps 5..8 again");
     assertEquals(5, table.shard(0).progressStep(), "progress falls back to the checkpoint the next attempt resumes from");
+    table.assign(0, "w1");
+    table.progressed(0, 2, 12);
+    assertEquals(4, table.stepsRedone());
     assertEquals(ShardState.ASSIGNED, table.shard(2).state());
     assertTrue(table.anyActive());
   }
@@ -98,7 +102,7 @@ class ShardTableTest {
   void aStoppedAttemptWaitsPendingAndRedoesNothing() {
     table.assign(0, "w0");
     table.started(0, 1, "w0");
-    assertTrue(table.stopped(0, 1, "w0", 7));
+    assertTrue(table.stopped(0, 1, "w0", 7, 7));
     assertEquals(ShardState.PENDING, table.shard(0).state());
     assertEquals(0, table.stepsRedone());
     assertFalse(table.anyActive());
@@ -109,7 +113,7 @@ class ShardTableTest {
   void allDoneOnlyWhenEveryShardIsDone() {
     for (int i = 0; i < 3; i++) {
       table.assign(i, "w" + i);
-      table.completed(i, 1, "w" + i, 20);
+      table.completed(i, 1, "w" + i, 20, 20);
     }
     assertTrue(table.allDone());
     assertEquals(60, table.stepsReached());
@@ -129,11 +133,12 @@ class ShardTableTest {
     assertEquals("ckpt/0/step-10", table.shard(0).lastCheckpoint(), "the copy's checkpoints do not replace the main ones");
 
     assertEquals("slow", table.otherCopy(0, copy)[0]);
-    assertTrue(table.completed(0, copy, "fast", 20));
+    assertTrue(table.completed(0, copy, "fast", 20, 10));
     assertEquals(ShardState.DONE, table.shard(0).state());
     assertEquals("fast", table.shard(0).workerId());
-    assertFalse(table.completed(0, 1, "slow", 20), "the loser's report is stale");
-    assertFalse(table.stopped(0, 1, "slow", 12));
+    assertFalse(table.completed(0, 1, "slow", 20, 20), "the loser's report is stale");
+    assertFalse(table.stopped(0, 1, "slow", 12, 12));
+    assertEquals(2, table.stepsRedone(), "steps 10 and 11 were trained by both copies");
     table.restore(1, ShardState.RUNNING, 1, 0, "w", null, 0, "");
     table.orphan("w");
     assertEquals(2, table.shard(1).attempt(), "attempt numbers count per shard");
@@ -150,7 +155,8 @@ class ShardTableTest {
     assertEquals(copy, table.shard(0).attempt());
     assertEquals("fast", table.shard(0).workerId());
     assertEquals("ckpt/0/speculative-2/step-12", table.shard(0).lastCheckpoint());
-    assertTrue(table.completed(0, copy, "fast", 20));
+    assertTrue(table.completed(0, copy, "fast", 20, 20));
+    assertEquals(5, table.stepsRedone(), "the copy trained the main attempt's 5 steps again");
   }
 
   @Test
@@ -179,14 +185,28 @@ class ShardTableTest {
     table.started(0, 1, "w0");
     table.checkpointed(0, 1, "w0", 5, "c/0/attempt-1/step-5");
     table.progressed(0, 1, 12);
-    table.orphan("w0"); // 12 - 5 = 7 steps to redo, as far as the table knows
-    assertEquals(7, table.stepsRedone());
+    table.orphan("w0");
     table.assign(0, "w1");
     // The abandoned attempt trained on to step 10 and checkpointed it before it stopped: the new one starts there.
     assertTrue(table.started(0, 2, "w1", 10, "c/0/attempt-1/step-10"));
-    assertEquals(2, table.stepsRedone(), "only steps 10 and 11 are trained twice");
     assertEquals(10, table.shard(0).checkpointStep());
     assertEquals("c/0/attempt-1/step-10", table.shard(0).lastCheckpoint());
     assertEquals(10, table.shard(0).progressStep());
+    table.progressed(0, 2, 15);
+    assertEquals(2, table.stepsRedone(), "only steps 10 and 11 are trained twice");
+  }
+
+  @Test
+  void anAttemptFencedWhileItsCoordinatorFailedOverCountsWhereItReallyStopped() {
+    ShardTable table = new ShardTable(ShardPlan.plan(2000, 1), 10, 1, 3); // 200 steps
+    // A new coordinator restores the shard as the store recorded it: running attempt 1, checkpoint at step 20.
+    table.restore(0, ShardState.RUNNING, 1, 0, "w0", "c/0/attempt-1/step-20", 20, "");
+    // The worker had trained on to step 171 (checkpoint 170) before it fenced the attempt and said so.
+    assertTrue(table.stopped(0, 1, "w0", 171, 171));
+    table.assign(0, "w0");
+    assertTrue(table.started(0, 2, "w0", 170, "c/0/attempt-1/step-170"));
+    assertTrue(table.completed(0, 2, "w0", 200, 30));
+    assertEquals(1, table.stepsRedone(), "step 170 was trained twice");
+    assertEquals(171 + 30, 200 + table.stepsRedone(), "steps trained = the shard's steps + steps redone");
   }
 }
