@@ -290,8 +290,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     }
     for (String program : config.trainerSpec().programs(config)) {
       if (!workers.someWorkerMayAllow(program)) {
-        submit.replyTo().tell(new SubmitReply.Rejected("program '" + program + "' (process.command) is allowed on no "
-            + "worker (" + workers.live() + " known); allowed: a program a worker's operator allows with quarry worker "
+        submit.replyTo().tell(new SubmitReply.Rejected("program '" + program + "' (process.command) is allowed on none "
+            + "of the " + workers.live() + " workers; allowed: a program a worker's operator allows with quarry worker "
             + "--allow-program /absolute/path (or a directory of programs)"));
         return this;
       }

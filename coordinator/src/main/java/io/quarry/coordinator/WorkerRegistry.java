@@ -162,14 +162,17 @@ final class WorkerRegistry {
   }
 
   /**
-   * Whether some introduced worker that is not lost may allow {@code program} as a run config names it
-   * ({@link WorkerAllowance#mayAllow}); each worker checks again, exactly, before it trains.
+   * Whether {@code program}, as a run config names it, may be allowed by some worker not lost: one that introduced
+   * itself allows it ({@link WorkerAllowance#mayAllow}), or one has not yet said what it allows (it joined the cluster
+   * but has not asked for work), or no worker has joined yet. False only when every worker has said and none allows
+   * it. Each worker checks again, exactly, before it trains.
    */
   boolean someWorkerMayAllow(String program) {
     for (Worker worker : workers.values()) {
-      if (worker.state != WorkerState.LOST && worker.id != null && worker.allowance.mayAllow(program)) return true;
+      if (worker.state == WorkerState.LOST) continue;
+      if (worker.id == null || worker.allowance.mayAllow(program)) return true;
     }
-    return false;
+    return live() == 0;
   }
 
   /** A worker to size a run's data: an idle one if any, else any introduced one not lost. */

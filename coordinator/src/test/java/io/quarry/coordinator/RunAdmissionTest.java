@@ -196,4 +196,16 @@ class RunAdmissionTest {
         && rejected.error().contains("--allow-program"), rejected.error());
     org.junit.jupiter.api.Assertions.assertFalse(Files.exists(runsDir.resolve("shadow")));
   }
+
+  @Test
+  void aWorkerThatHasNotYetSaidWhatItAllowsLeavesTheDecisionToTheWorkers() {
+    startCoordinator("500ms"); // the bare worker does not size runs
+    bareWorker("w-allows-nothing");
+    // A second worker joined the cluster but has not asked for work yet: it may allow the program.
+    TestProbe<WorkerCommand> joining = testKit.createTestProbe("w-joining");
+    testKit.system().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, joining.getRef()));
+    joining.expectMessageClass(WorkerCommand.CoordinatorAnnounced.class, LONG);
+    SubmitReply reply = submit("waits", "trainer = process\nprocess.command = [\"/bin/sh\", \"-c\", \"id\"]");
+    assertInstanceOf(SubmitReply.Accepted.class, reply, reply.toString());
+  }
 }

@@ -111,7 +111,7 @@ class HttpApiAuthTest extends HttpApiFixture {
     int runsBefore = api.get("/api/runs").json().get("runs").size();
     ApiClient.Answer answer = api.post("/api/runs", SHADOW_RAY_BODY);
     assertEquals(400, answer.status(), answer.body());
-    assertTrue(answer.error().contains("program '/bin/sh'") && answer.error().contains("allowed on no worker")
+    assertTrue(answer.error().contains("program '/bin/sh'") && answer.error().contains("allowed on none of the")
         && answer.error().contains("--allow-program"), answer.body());
     assertEquals(runsBefore, api.get("/api/runs").json().get("runs").size(), "no run was created");
   }
