@@ -17,17 +17,17 @@ import org.apache.pekko.http.javadsl.model.StatusCode;
  * The API's JSON: snake_case field names, enums in lower case, instants both as ISO-8601 UTC and as unix
  * milliseconds ({@code null} before they happen), and {@code null} for a number that is not one (a loss of NaN).
  */
-final class ApiJson {
-  static final ObjectMapper MAPPER = new ObjectMapper();
+public final class ApiJson {
+  public static final ObjectMapper MAPPER = new ObjectMapper();
 
   private ApiJson() {}
 
-  static ObjectNode object() {
+  public static ObjectNode object() {
     return MAPPER.createObjectNode();
   }
 
   /** A response with {@code body} as JSON. */
-  static HttpResponse response(StatusCode status, ObjectNode body) {
+  public static HttpResponse response(StatusCode status, ObjectNode body) {
     try {
       return HttpResponse.create()
           .withStatus(status)
@@ -39,13 +39,13 @@ final class ApiJson {
   }
 
   /** {@code {"error": message}} with {@code status}. */
-  static HttpResponse error(StatusCode status, String message) {
+  public static HttpResponse error(StatusCode status, String message) {
     ObjectNode body = object();
     body.put("error", message);
     return response(status, body);
   }
 
-  static ObjectNode run(RunStatus run) {
+  public static ObjectNode run(RunStatus run) {
     ObjectNode node = object();
     node.put("run_id", run.runId());
     node.put("name", run.name());
@@ -81,14 +81,14 @@ final class ApiJson {
     return node;
   }
 
-  static ObjectNode runs(List<RunStatus> runs) {
+  public static ObjectNode runs(List<RunStatus> runs) {
     ObjectNode node = object();
     ArrayNode array = node.putArray("runs");
     for (RunStatus run : runs) array.add(run(run));
     return node;
   }
 
-  static ObjectNode shard(RunStatus.ShardStatus shard) {
+  public static ObjectNode shard(RunStatus.ShardStatus shard) {
     ObjectNode node = object();
     node.put("shard", shard.shard());
     node.put("state", lower(shard.state()));
@@ -104,7 +104,7 @@ final class ApiJson {
     return node;
   }
 
-  static ObjectNode workers(List<WorkerInfo> workers) {
+  public static ObjectNode workers(List<WorkerInfo> workers) {
     ObjectNode node = object();
     ArrayNode array = node.putArray("workers");
     for (WorkerInfo worker : workers) {

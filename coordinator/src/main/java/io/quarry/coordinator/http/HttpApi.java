@@ -3,7 +3,8 @@ package io.quarry.coordinator.http;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.Config;
 import io.quarry.coordinator.http.ApiTokens.Role;
-import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.coordinator.http.dashboard.Dashboard;
+import io.quarry.coordinator.http.dashboard.SweepExpander;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
 import io.quarry.protocol.CoordinatorCommand.GetWorkers;
 import io.quarry.protocol.CoordinatorCommand.ListRuns;
@@ -14,6 +15,7 @@ import io.quarry.protocol.CoordinatorCommand.StopRun;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitRun;
 import io.quarry.protocol.CoordinatorCommand.WorkersReply;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunStatus;
 import java.nio.charset.StandardCharsets;
@@ -30,9 +32,9 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.HttpsConnectionContext;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
-import org.apache.pekko.http.javadsl.HttpsConnectionContext;
 import org.apache.pekko.http.javadsl.model.HttpEntity;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
 import org.apache.pekko.http.javadsl.model.HttpMethod;
@@ -66,12 +68,13 @@ import scala.concurrent.duration.FiniteDuration;
  * GET  /api/workers           read     200 {"workers": [...]}
  * GET  /api/health            anyone   200 {"status": "ok"}; with a token also "workers": N, "active_runs": M
  * </pre>
+ *
+ * <p>The dashboard ({@link Dashboard}) is served beside it: its pages at {@code /}, its data under {@code /api}; a
+ * browser's session cookie counts as its token ({@link ApiAuth}).
  */
 public final class HttpApi extends AllDirectives {
   private static final List<String> STOP_FIELDS = List.of("reason");
   private static final String DEFAULT_STOP_REASON = "stopped over the HTTP API";
-  private static final String UNAUTHORIZED = "missing or unknown API token: send `Authorization: Bearer <token>` with a "
-      + "token from the coordinator's token file (quarry coordinator --api-tokens FILE, or <runs-dir>/api-token)";
   private static final String ENDPOINTS =
       "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, GET /api/workers, GET /api/health";
 
@@ -83,12 +86,20 @@ public final class HttpApi extends AllDirectives {
   private final Duration bodyTimeout;
   private final ApiTokens tokens;
   private final SubmissionLimiter submissions;
+  private final ApiAuth auth;
+  private final Dashboard dashboard;
 
   /**
    * The API of {@code coordinator}, for the holders of {@code tokens}, with the settings under {@code quarry.http} of
    * {@code system}'s config.
    */
   public HttpApi(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator, ApiTokens tokens) {
+    this(system, coordinator, tokens, SweepExpander.NONE);
+  }
+
+  /** As {@link #HttpApi(ActorSystem, ActorRef, ApiTokens)}, with the dashboard's sweeps expanded by {@code sweeps}. */
+  public HttpApi(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator, ApiTokens tokens,
+      SweepExpander sweeps) {
     Config http = system.settings().config().getConfig("quarry.http");
     this.system = system;
     this.coordinator = coordinator;
@@ -98,6 +109,8 @@ public final class HttpApi extends AllDirectives {
     this.submitTimeout = http.getDuration("submit-timeout");
     this.maxBodyBytes = http.getBytes("max-body-size");
     this.bodyTimeout = http.getDuration("body-timeout");
+    this.auth = new ApiAuth(tokens, new DashboardSessions(tokens, http.getDuration("dashboard.session-ttl")));
+    this.dashboard = Dashboard.forCoordinator(system, coordinator, auth).withSweeps(sweeps);
   }
 
   /**
@@ -106,9 +119,15 @@ public final class HttpApi extends AllDirectives {
    */
   public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator,
       ApiTokens tokens, String host, int port, java.util.Optional<HttpsConnectionContext> https) {
+    return bind(system, coordinator, tokens, host, port, https, SweepExpander.NONE);
+  }
+
+  /** As above, with sweeps from the dashboard's New run form expanded by {@code sweeps} (the CLI's rules). */
+  public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator,
+      ApiTokens tokens, String host, int port, java.util.Optional<HttpsConnectionContext> https, SweepExpander sweeps) {
     var server = Http.get(system).newServerAt(host, port);
     if (https.isPresent()) server = server.enableHttps(https.get());
-    return server.bind(new HttpApi(system, coordinator, tokens).routes());
+    return server.bind(new HttpApi(system, coordinator, tokens, sweeps).routes());
   }
 
   /** Serves the API over plain HTTP (tests, and a coordinator reached only through a TLS-terminating proxy). */
@@ -125,16 +144,19 @@ public final class HttpApi extends AllDirectives {
   public Route routes() {
     return handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), () ->
         toStrictEntity(FiniteDuration.create(bodyTimeout.toMillis(), TimeUnit.MILLISECONDS), maxBodyBytes, () ->
-        pathPrefix("api", () -> concat(
-            path("health", () -> get(this::health)),
-            path("workers", () -> get(() -> as(Role.READ, caller -> workers()))),
-            pathPrefix("runs", () -> concat(
-                pathEndOrSingleSlash(() -> concat(
-                    get(() -> as(Role.READ, caller -> listRuns())),
-                    post(() -> as(Role.OPERATE, this::submit)))),
-                path(PathMatchers.segment(), runId -> get(() -> as(Role.READ, caller -> getRun(runId)))),
-                path(PathMatchers.segment().slash("stop"),
-                    runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))))))))));
+        concat(
+            pathPrefix("api", () -> concat(
+                path("health", () -> get(this::health)),
+                path("workers", () -> get(() -> as(Role.READ, caller -> workers()))),
+                pathPrefix("runs", () -> concat(
+                    pathEndOrSingleSlash(() -> concat(
+                        get(() -> as(Role.READ, caller -> listRuns())),
+                        post(() -> as(Role.OPERATE, this::submit)))),
+                    path(PathMatchers.segment(), runId -> get(() -> as(Role.READ, caller -> getRun(runId)))),
+                    path(PathMatchers.segment().slash("stop"),
+                        runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))))),
+                dashboard.api())),
+            dashboard.pages()))));
   }
 
   // --- who may ---
@@ -144,27 +166,7 @@ public final class HttpApi extends AllDirectives {
    * for none, a malformed header and a wrong token), 403 for a token of a lesser role.
    */
   private Route as(Role required, Function<ApiTokens.Caller, Route> route) {
-    return optionalHeaderValueByName("Authorization", header -> {
-      java.util.Optional<ApiTokens.Caller> caller = tokens.caller(bearer(header.orElse(null)));
-      if (caller.isEmpty()) {
-        return complete(ApiJson.error(StatusCodes.UNAUTHORIZED, UNAUTHORIZED)
-            .addHeader(HttpHeader.parse("WWW-Authenticate", "Bearer realm=\"quarry\"")));
-      }
-      if (!caller.get().role().allows(required)) {
-        return complete(ApiJson.error(StatusCodes.FORBIDDEN, "this token has the " + caller.get().role().fileName()
-            + " role; this needs an " + required.fileName() + " token (submitting and stopping runs)"));
-      }
-      return route.apply(caller.get());
-    });
-  }
-
-  /** The token of an {@code Authorization: Bearer <token>} header, or null. */
-  private static String bearer(String header) {
-    if (header == null) return null;
-    String value = header.strip();
-    if (value.length() < 7 || !value.regionMatches(true, 0, "Bearer ", 0, 7)) return null;
-    String token = value.substring(7).strip();
-    return token.isEmpty() ? null : token;
+    return auth.as(required, route);
   }
 
   // --- endpoints ---
@@ -259,8 +261,8 @@ public final class HttpApi extends AllDirectives {
 
   /** Anyone learns that the coordinator is up; a token holder also how many workers and active runs it has. */
   private Route health() {
-    return optionalHeaderValueByName("Authorization", header -> {
-      if (tokens.caller(bearer(header.orElse(null))).isPresent()) return healthInDetail();
+    return extractRequest(request -> {
+      if (auth.caller(request).isPresent()) return healthInDetail();
       ObjectNode body = ApiJson.object();
       body.put("status", "ok");
       return complete(ApiJson.response(StatusCodes.OK, body));
