@@ -4,9 +4,11 @@
 #
 #   python3-torch         real PyTorch for the process trainer's example (examples/pytorch) and the benchmarks
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
+#   chromium, chromium-driver   a real headless browser for the dashboard's tests (Selenium drives /usr/bin/chromedriver;
+#                         nothing downloads a browser)
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-openmp)
+packages=(python3-torch libopenblas0-openmp chromium chromium-driver)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

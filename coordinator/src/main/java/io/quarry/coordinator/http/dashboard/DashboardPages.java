@@ -54,7 +54,7 @@ final class DashboardPages {
         .withEntity(ContentTypes.TEXT_HTML_UTF8, body)
         .addHeader(HttpHeader.parse("Content-Security-Policy", CONTENT_SECURITY_POLICY))
         .addHeader(HttpHeader.parse("X-Content-Type-Options", "nosniff"))
-        .addHeader(HttpHeader.parse("Referrer-Policy", "no-referrer"))
+        .addHeader(HttpHeader.parse("Referrer-Policy", "same-origin"))
         .addHeader(HttpHeader.parse("Cache-Control", "no-store"));
   }
 

@@ -1,0 +1,178 @@
+package io.quarry.deploy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.ConfigFactory;
+import io.quarry.config.RunConfig;
+import io.quarry.coordinator.http.ApiTokens;
+import io.quarry.coordinator.http.HttpApi;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.RunSpec;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+import org.openqa.selenium.By;
+import org.openqa.selenium.WebElement;
+
+/**
+ * The dashboard in a real headless Chromium, served by a local coordinator with two workers (the stub trainer): the
+ * runs table, a live run's chart growing without a reload, Stop, an unknown run's page, and the login that a
+ * browser without a token is asked for. Each test saves screenshots under target/dashboard-screenshots/.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(180)
+class DashboardBrowserTest {
+  static final String OPERATE_TOKEN = "operate-token-for-the-dashboard-tests-0123456789";
+  static final String READ_TOKEN = "read-token-for-the-dashboard-tests-0123456789ab";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  Path tmp;
+  LocalCluster cluster;
+  ServerBinding binding;
+  Browser browser;
+  String base;
+  final HttpClient http = HttpClient.newHttpClient();
+
+  @BeforeAll
+  void start() throws Exception {
+    tmp = Files.createTempDirectory("quarry-dashboard-test");
+    cluster = LocalCluster.start(2, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
+    Path tokens = Files.writeString(tmp.resolve("api-tokens"), "operate " + OPERATE_TOKEN + "\nread " + READ_TOKEN + "\n");
+    binding = HttpApi.bind(cluster.system(), cluster.coordinator(), ApiTokens.fromFile(tokens), "127.0.0.1", 0)
+        .toCompletableFuture().get(30, TimeUnit.SECONDS);
+    base = "http://127.0.0.1:" + binding.localAddress().getPort();
+    browser = new Browser(base);
+    browser.login(OPERATE_TOKEN);
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    if (browser != null) browser.close();
+    if (binding != null) binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    if (cluster != null) cluster.close();
+    if (tmp != null) {
+      try (var paths = Files.walk(tmp)) {
+        paths.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+      }
+    }
+  }
+
+  /** Submits a run with {@code overrides} over the stub's defaults; returns at once. */
+  void submit(String runId, String... overrides) throws Exception {
+    RunConfig config = RunConfig.fromOverrides(List.of(overrides), Map.of());
+    SubmitReply reply = cluster.submit(new RunSpec(runId, config.toHocon())).toCompletableFuture().get(30, TimeUnit.SECONDS);
+    assertTrue(reply instanceof SubmitReply.Accepted, () -> "rejected: " + reply);
+  }
+
+  JsonNode apiGet(String path) throws Exception {
+    HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(base + path))
+        .header("Authorization", "Bearer " + OPERATE_TOKEN).GET().build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, response.statusCode(), response.body());
+    return JSON.readTree(response.body());
+  }
+
+  JsonNode awaitState(String runId, String state) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (true) {
+      JsonNode run = apiGet("/api/runs/" + runId);
+      if (state.equals(run.get("state").asText())) return run;
+      if (System.nanoTime() > deadline) throw new AssertionError("run " + runId + " never reached " + state + ": " + run);
+      Thread.sleep(50);
+    }
+  }
+
+  String rowText(String runId) {
+    List<WebElement> rows = browser.all("tr[data-run=" + runId + "]");
+    return rows.isEmpty() ? "" : rows.get(0).getText();
+  }
+
+  int points(String chart) {
+    return Integer.parseInt(browser.find("[data-chart=" + chart + "]").getAttribute("data-points"));
+  }
+
+  @Test
+  void theRunsTableListsTheRuns() throws Exception {
+    submit("listed-a", "stub.samples=400", "stub.step-time=0", "epochs=1", "name=\"first of two\"");
+    submit("listed-b", "stub.samples=400", "stub.step-time=0", "epochs=1");
+    awaitState("listed-a", "completed");
+    awaitState("listed-b", "completed");
+
+    browser.open("/");
+    // The table follows the runs as the coordinator reports them, a fraction of a second late at most.
+    browser.await("both runs listed as completed", Duration.ofSeconds(20), d ->
+        rowText("listed-a").contains("completed") && rowText("listed-b").contains("completed") ? true : null);
+    WebElement row = browser.find("tr[data-run=listed-a]");
+    assertTrue(row.getText().contains("first of two"), row.getText());
+    browser.find("#text-filter").sendKeys("listed-b");
+    browser.await("the filter leaves listed-b", Duration.ofSeconds(10), d ->
+        d.findElements(By.cssSelector("tr[data-run=listed-a]")).isEmpty());
+    browser.find("#text-filter").clear();
+    browser.find("#text-filter").sendKeys(" ");
+    browser.screenshot("runs");
+  }
+
+  @Test
+  void aLiveRunsChartGainsPointsWithoutAReloadAndStopStopsIt() throws Exception {
+    submit("live", "stub.samples=200000", "stub.step-time=20ms", "epochs=1", "batch-size=32");
+    awaitState("live", "running");
+
+    browser.open("/runs/live");
+    browser.script("window.notReloaded = true;");
+    int first = browser.await("the loss chart has points", Duration.ofSeconds(30), d -> points("loss") > 0 ? points("loss") : null);
+    browser.await("the loss chart gains points", Duration.ofSeconds(30), d -> points("loss") > first + 5 ? true : null);
+    assertEquals(Boolean.TRUE, browser.script("return window.notReloaded === true;"), "the page was not reloaded");
+    browser.screenshot("run-live");
+
+    browser.find("#stop-run").click();
+    browser.awaitElement("#stop-dialog[open]");
+    browser.screenshot("run-stop-confirmation");
+    browser.find("#stop-confirm").click();
+    JsonNode stopped = awaitState("live", "stopped");
+    assertEquals("stopped from the dashboard", stopped.get("reason").asText());
+    browser.await("the page shows the run stopped", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("run-state")).getText().contains("stopped") ? true : null);
+    assertTrue(browser.find("#stop-run").getAttribute("hidden") != null, "no Stop button for an ended run");
+  }
+
+  @Test
+  void anUnknownRunIdGivesAClearPage() throws Exception {
+    browser.open("/runs/no-such-run");
+    WebElement notFound = browser.awaitElement("#not-found");
+    assertTrue(notFound.getText().contains("No run with id"), notFound.getText());
+    assertTrue(notFound.getText().contains("no-such-run"), notFound.getText());
+    browser.screenshot("run-unknown");
+  }
+
+  @Test
+  void withoutATokenThePageAsksForOne() throws Exception {
+    try (Browser stranger = new Browser(base)) {
+      stranger.open("/");
+      stranger.awaitElement("#login-form");
+      assertTrue(stranger.all("#runs-table").isEmpty(), "no runs without a token");
+      stranger.screenshot("login");
+      stranger.find("#token").sendKeys("not-a-token-of-this-coordinator-0000000");
+      stranger.find("#login-submit").click();
+      stranger.awaitElement("#login-error:not([hidden])");
+      stranger.find("#token").sendKeys(READ_TOKEN);
+      stranger.find("#login-submit").click();
+      stranger.awaitElement("#runs-table");
+      assertTrue(stranger.find("#mode").getText().contains("read token"), stranger.find("#mode").getText());
+    }
+  }
+}
