@@ -151,6 +151,49 @@ class DashboardBrowserTest {
   }
 
   @Test
+  void theHardExampleExplorerShowsLoadedThumbnailsOfADjlShapesRunAndItsMergeSliderChangesThem() throws Exception {
+    submit("shapes", "trainer=djl", "dataset.format=synthetic", "dataset.synthetic=shapes", "dataset.samples=640",
+        "model.type=cnn", "model.channels=[4]", "model.hidden=[16]", "epochs=3", "batch-size=32", "hard-examples.k=12",
+        "hard-examples.merge-interval=200ms");
+    awaitState("shapes", "completed");
+
+    browser.open("/runs/shapes/hard-examples");
+    browser.awaitElement("#cards .card");
+    Object loaded = browser.await("every thumbnail loaded", Duration.ofSeconds(20), d -> browser.script(
+        "const imgs = [...document.querySelectorAll('#cards img.thumb')];"
+            + "return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0) ? imgs.length : null;"));
+    assertTrue(((Number) loaded).intValue() > 0);
+    String last = shownSamples();
+    long merges = (Long) browser.script("return Number(document.getElementById('merge-slider').max);");
+    assertTrue(merges >= 1, "several merges: " + (merges + 1));
+    browser.screenshot("hard-examples");
+
+    // The earliest merge with entries (the very first may come before any step) shows other samples.
+    boolean changed = false;
+    for (int merge = 0; merge < merges && !changed; merge++) {
+      int index = merge;
+      browser.script("const s = document.getElementById('merge-slider'); s.value = arguments[0];"
+          + "s.dispatchEvent(new Event('input', {bubbles: true}));", index);
+      browser.await("merge " + index + " is shown", Duration.ofSeconds(20), d ->
+          browser.find("#merge-label").getText().contains("(" + (index + 1) + " of") ? true : null);
+      changed = !browser.all("#cards .card").isEmpty() && !shownSamples().equals(last);
+    }
+    assertTrue(changed, "an earlier merge shows other samples than the last");
+    browser.await("its thumbnails loaded too", Duration.ofSeconds(20), d -> browser.script(
+        "const imgs = [...document.querySelectorAll('#cards img.thumb')];"
+            + "return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0) ? true : null;"));
+
+    browser.find("#cards .card").click();
+    browser.awaitElement("#history[open] #history-table tbody tr");
+    browser.screenshot("hard-examples-history");
+  }
+
+  String shownSamples() {
+    return String.valueOf(browser.script(
+        "return [...document.querySelectorAll('#cards .card')].map(c => c.dataset.sample).join(',');"));
+  }
+
+  @Test
   void anUnknownRunIdGivesAClearPage() throws Exception {
     browser.open("/runs/no-such-run");
     WebElement notFound = browser.awaitElement("#not-found");
