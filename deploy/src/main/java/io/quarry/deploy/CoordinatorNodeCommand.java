@@ -109,7 +109,8 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
     ActorRef<CoordinatorCommand> coordinator = Coordinator.singleton(system, runStore, runs);
     ServerBinding binding;
     try {
-      binding = HttpApi.bind(system, coordinator, tokens, host, http, https).toCompletableFuture().get(30, TimeUnit.SECONDS);
+      binding = HttpApi.bind(system, coordinator, tokens, host, http, https, new DashboardSweeps(256))
+          .toCompletableFuture().get(30, TimeUnit.SECONDS);
     } catch (Exception e) {
       System.err.println("quarry coordinator: cannot serve HTTP on " + host + ":" + http + ": " + e.getMessage());
       system.terminate();

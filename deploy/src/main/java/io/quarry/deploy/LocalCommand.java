@@ -58,6 +58,14 @@ final class LocalCommand implements Callable<Integer> {
       description = "a directory the workers may read data under, besides the working and runs directories (repeatable)")
   List<Path> dataRoots = new ArrayList<>();
 
+  @Option(names = "--dashboard",
+      description = "serve the dashboard on 127.0.0.1 while the run lasts, and print its login link")
+  boolean dashboard;
+
+  @Option(names = "--dashboard-port", paramLabel = "P",
+      description = "the dashboard's port (default " + DashboardCommand.DEFAULT_PORT + "; 0 picks a free one)")
+  Integer dashboardPort;
+
   @picocli.CommandLine.Mixin OutputOptions display;
 
   @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
@@ -83,6 +91,7 @@ final class LocalCommand implements Callable<Integer> {
     Config local = ConfigFactory.empty().withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(
         dataRoots.stream().map(root -> root.toAbsolutePath().normalize().toString()).toList()));
     try (LocalCluster cluster = LocalCluster.start(workers, runsDir, local); output) {
+      if (dashboard) LocalDashboard.serve(cluster, dashboardPort, err);
       return plan.sweep == null ? runOne(cluster, plan.runs.get(0), output) : runSweep(cluster, plan, output);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

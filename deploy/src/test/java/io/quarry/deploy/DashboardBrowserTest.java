@@ -194,6 +194,47 @@ class DashboardBrowserTest {
   }
 
   @Test
+  void theOfflineDashboardShowsAFinishedRunAndFollowsOneStillBeingWritten() throws Exception {
+    submit("offline-done", "stub.samples=400", "stub.step-time=0", "epochs=2");
+    awaitState("offline-done", "completed");
+    submit("offline-live", "stub.samples=200000", "stub.step-time=20ms", "epochs=1");
+    awaitState("offline-live", "running");
+    try (NodeProcesses nodes = new NodeProcesses(tmp.resolve("node-logs"))) {
+      nodes.start("dashboard", Map.of("QUARRY_LOG_LEVEL", "WARN"), "dashboard", "--runs-dir",
+          tmp.resolve("runs").toString(), "--port", "0");
+      nodes.awaitLog("dashboard", "/login?token=", Duration.ofSeconds(60));
+      java.util.regex.Matcher link = java.util.regex.Pattern.compile("(http://127\\.0\\.0\\.1:\\d+)/login\\?token=(\\S+)")
+          .matcher(nodes.logText("dashboard"));
+      assertTrue(link.find(), nodes.logText("dashboard"));
+      try (Browser offline = new Browser(link.group(1))) {
+        offline.login(link.group(2));
+        offline.await("the finished run listed", Duration.ofSeconds(20), d ->
+            d.findElements(By.cssSelector("tr[data-run=offline-done]")).isEmpty() ? null : true);
+        assertTrue(offline.find("#mode").getText().contains("read-only"), offline.find("#mode").getText());
+        offline.screenshot("offline-runs");
+
+        offline.open("/runs/offline-done");
+        offline.await("the run shows completed", Duration.ofSeconds(20), d ->
+            d.findElement(By.id("run-state")).getText().contains("completed") ? true : null);
+        offline.await("its loss chart has points", Duration.ofSeconds(20), d ->
+            Integer.parseInt(offline.find("[data-chart=loss]").getAttribute("data-points")) > 0 ? true : null);
+        assertTrue(offline.find("#stop-run").getAttribute("hidden") != null, "read-only: no Stop");
+        offline.screenshot("offline-run");
+
+        offline.open("/runs/offline-live");
+        int first = offline.await("the live run's chart has points", Duration.ofSeconds(30), d -> {
+          int n = Integer.parseInt(offline.find("[data-chart=loss]").getAttribute("data-points"));
+          return n > 0 ? n : null;
+        });
+        offline.await("and gains more as the coordinator writes them", Duration.ofSeconds(30), d ->
+            Integer.parseInt(offline.find("[data-chart=loss]").getAttribute("data-points")) > first + 5 ? true : null);
+      }
+    } finally {
+      cluster.stop("offline-live", "test over").toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
   void anUnknownRunIdGivesAClearPage() throws Exception {
     browser.open("/runs/no-such-run");
     WebElement notFound = browser.awaitElement("#not-found");

@@ -99,6 +99,24 @@ public final class ApiTokens {
     return new ApiTokens(null, false, System::nanoTime, new Loaded(List.of(), null, 0));
   }
 
+  /**
+   * One token held in memory only, never written ({@code quarry dashboard} and {@code quarry local --dashboard} make
+   * one per start and print the login link that carries it).
+   */
+  public static ApiTokens single(Role role, String token) {
+    if (token == null || token.length() < MIN_TOKEN_LENGTH) {
+      throw new IllegalArgumentException("a token of at least " + MIN_TOKEN_LENGTH + " characters is needed");
+    }
+    return new ApiTokens(null, true, System::nanoTime, new Loaded(List.of(new Entry(sha256(token), role)), null, 0));
+  }
+
+  /** A new random token: 32 bytes, base64url. */
+  public static String newToken() {
+    byte[] random = new byte[32];
+    new SecureRandom().nextBytes(random);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(random);
+  }
+
   /** False when the API takes requests without a token ({@link #insecureNoAuth}). */
   public boolean required() {
     return required;
@@ -148,12 +166,13 @@ public final class ApiTokens {
     return found == null ? Optional.empty() : Optional.of(new Caller(HexFormat.of().formatHex(hash, 0, 4), found.role()));
   }
 
-  /** The file the tokens come from. */
+  /** The file the tokens come from; null for tokens held in memory ({@link #single}). */
   public Path file() {
     return file;
   }
 
   private void reloadIfChanged() {
+    if (file == null) return;
     long now = nanoClock.getAsLong();
     if (now - checkedAtNs < RECHECK_NS) return;
     synchronized (this) {
