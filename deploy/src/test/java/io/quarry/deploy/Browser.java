@@ -42,6 +42,7 @@ final class Browser implements AutoCloseable {
     options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--window-size=1440,1000", "--no-first-run", "--disable-extensions", "--disable-background-networking",
         "--disable-component-update", "--disable-default-apps", "--disable-sync");
+    options.setCapability("goog:loggingPrefs", java.util.Map.of("browser", "ALL"));
     ChromeDriverService service = new ChromeDriverService.Builder()
         .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
     this.driver = new ChromeDriver(service, options);
@@ -71,8 +72,29 @@ final class Browser implements AutoCloseable {
   /** Waits (bounded) until {@code condition} holds, or fails saying what it waited for. */
   <T> T await(String what, Duration timeout, Function<WebDriver, T> condition) {
     WebDriverWait wait = new WebDriverWait(driver, timeout, Duration.ofMillis(100));
-    wait.withMessage(() -> what + " (page " + driver.getCurrentUrl() + ")");
+    wait.withMessage(() -> what + " (page " + driver.getCurrentUrl() + " showing: " + shown() + "; browser console: "
+        + console() + ")");
     return wait.until(condition);
+  }
+
+  /** The start of the page's text, for failure messages. */
+  String shown() {
+    try {
+      String text = driver.findElement(By.tagName("body")).getText();
+      return text.length() > 600 ? text.substring(0, 600) + "..." : text;
+    } catch (RuntimeException e) {
+      return "(unavailable)";
+    }
+  }
+
+  /** What the page wrote to its console (errors included), for failure messages. */
+  String console() {
+    try {
+      return driver.manage().logs().get(org.openqa.selenium.logging.LogType.BROWSER).getAll().stream()
+          .map(entry -> entry.getLevel() + " " + entry.getMessage()).toList().toString();
+    } catch (RuntimeException e) {
+      return "(unavailable: " + e.getMessage() + ")";
+    }
   }
 
   /** The element, once present. */

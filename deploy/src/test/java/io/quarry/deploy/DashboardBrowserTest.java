@@ -117,8 +117,7 @@ class DashboardBrowserTest {
     // The table follows the runs as the coordinator reports them, a fraction of a second late at most.
     browser.await("both runs listed as completed", Duration.ofSeconds(20), d ->
         rowText("listed-a").contains("completed") && rowText("listed-b").contains("completed") ? true : null);
-    WebElement row = browser.find("tr[data-run=listed-a]");
-    assertTrue(row.getText().contains("first of two"), row.getText());
+    assertTrue(rowText("listed-a").contains("first of two"), rowText("listed-a"));
     browser.find("#text-filter").sendKeys("listed-b");
     browser.await("the filter leaves listed-b", Duration.ofSeconds(10), d ->
         d.findElements(By.cssSelector("tr[data-run=listed-a]")).isEmpty());
@@ -232,6 +231,67 @@ class DashboardBrowserTest {
     } finally {
       cluster.stop("offline-live", "test over").toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
+  }
+
+  @Test
+  void twoRunsOverlayOnCompareWithTheKeysTheyDifferIn() throws Exception {
+    submit("cmp-0", "stub.samples=600", "stub.step-time=0", "epochs=2", "optimizer.lr=0.1");
+    submit("cmp-1", "stub.samples=600", "stub.step-time=0", "epochs=2", "optimizer.lr=0.01");
+    awaitState("cmp-0", "completed");
+    awaitState("cmp-1", "completed");
+
+    browser.open("/compare?runs=cmp-0,cmp-1");
+    browser.await("both runs' loss curves drawn", Duration.ofSeconds(20), d -> {
+      List<WebElement> legend = d.findElements(By.cssSelector("[data-chart=cmp_loss] .u-legend"));
+      return !legend.isEmpty() && legend.get(0).getText().contains("cmp-0") && legend.get(0).getText().contains("cmp-1")
+          && Integer.parseInt(browser.find("[data-chart=cmp_loss]").getAttribute("data-points")) > 0 ? true : null;
+    });
+    assertTrue(browser.find("#differ-table").getText().contains("optimizer.lr"), browser.find("#differ-table").getText());
+    assertTrue(browser.find(".sweep-table").getText().contains("cmp-1"), "the two runs are a sweep: its table");
+    browser.screenshot("compare");
+  }
+
+  @Test
+  void theNewRunFormRefusesABadValueWithTheSchemasMessageAndSubmitsAGoodRun() throws Exception {
+    String expected;
+    try {
+      RunConfig.fromOverrides(List.of("epochs=0"), Map.of());
+      throw new AssertionError("epochs=0 was accepted");
+    } catch (io.quarry.config.RunConfigException e) {
+      expected = e.getMessage();
+    }
+    browser.open("/new");
+    browser.awaitElement("#key-epochs").sendKeys("0");
+    browser.await("the schema's message for epochs=0", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("validation")).getText().equals(expected) ? true : null);
+    assertTrue(browser.find("#key-epochs").getAttribute("class").contains("invalid"));
+    assertTrue(!browser.find("#review").isEnabled(), "nothing to submit while the config is bad");
+    browser.screenshot("new-run-error");
+
+    browser.find("#key-epochs").clear();
+    browser.find("#key-epochs").sendKeys("1");
+    browser.find("#key-stub\\.samples").sendKeys("400");
+    browser.find("#key-stub\\.step-time").sendKeys("0");
+    browser.find("#run-id").sendKeys("from-form");
+    browser.await("the config is good", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("validation")).getText().startsWith("OK: 1 run") && d.findElement(By.id("review")).isEnabled()
+            ? true : null);
+    browser.find("#review").click();
+    browser.awaitElement("#submit-run");
+    browser.screenshot("new-run-summary");
+    browser.find("#submit-run").click();
+    browser.await("the new run's page", Duration.ofSeconds(20), d -> d.getCurrentUrl().endsWith("/runs/from-form") ? true : null);
+    JsonNode run = awaitState("from-form", "completed");
+    assertEquals(1, apiGet("/api/runs/from-form").get("total_steps").asLong() > 0 ? 1 : 0, run.toString());
+  }
+
+  @Test
+  void theClusterPageListsTheWorkers() throws Exception {
+    browser.open("/cluster");
+    browser.await("both workers listed", Duration.ofSeconds(20), d ->
+        d.findElements(By.cssSelector("tr[data-worker=local-0]")).isEmpty()
+            || d.findElements(By.cssSelector("tr[data-worker=local-1]")).isEmpty() ? null : true);
+    browser.screenshot("cluster");
   }
 
   @Test

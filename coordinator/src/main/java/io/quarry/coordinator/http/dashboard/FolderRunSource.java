@@ -89,7 +89,7 @@ final class FolderRunSource implements RunSource {
     RunFolder folder = folders.folder(dir, runId);
     try {
       return folder.read(System.nanoTime(), read -> read.digest().submitted()
-          ? read.digest().status(dir.toString(), read.mergeCount(), read.merge(read.mergeCount() - 1)) : null);
+          ? read.digest().status(dir.toString(), read.mergeCount(), read.merge(HardExamplesView.lastWithEntries(read))) : null);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read run " + runId + " in " + dir, e);
     }

@@ -17,7 +17,7 @@ final class HardExamplesView {
   private HardExamplesView() {}
 
   /**
-   * Merge {@code index} (the last when negative): {@code {"merges": N, "merge": {record, entries with "file" or
+   * Merge {@code index} (when negative, the last with entries): {@code {"merges": N, "merge": {record, entries with "file" or
    * "features"}, "classes": {label: count}, "workers": {worker: count}, "payloads": M}}; {@code "merge": null} when
    * the run has no merge yet.
    */
@@ -26,7 +26,7 @@ final class HardExamplesView {
     int count = folder.mergeCount();
     out.put("merges", count);
     out.put("payloads", folder.payloadCount());
-    int chosen = index < 0 || index >= count ? count - 1 : index;
+    int chosen = index < 0 || index >= count ? lastWithEntries(folder) : index;
     ObjectNode record = folder.merge(chosen);
     if (record == null) {
       out.putNull("merge");
@@ -51,6 +51,17 @@ final class HardExamplesView {
     ObjectNode workerCounts = out.putObject("workers");
     workers.forEach(workerCounts::put);
     return out;
+  }
+
+  /**
+   * The last merge that had entries (a merge right after another may have none: each window starts empty), else the
+   * last merge; -1 for none. The summary's hardest examples are chosen the same way.
+   */
+  static int lastWithEntries(RunFolder folder) throws IOException {
+    for (int i = folder.mergeCount() - 1; i >= 0; i--) {
+      if (folder.mergeIfContains(i, "\"sample_id\":") != null) return i;
+    }
+    return folder.mergeCount() - 1;
   }
 
   /** {@code {"sample_id", "label", "file" | "features", "history": [{"merge", "ts", "loss", "rank", "worker_id", "step", "predicted"}]}}. */
