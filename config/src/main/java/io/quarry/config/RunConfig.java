@@ -90,10 +90,19 @@ public final class RunConfig {
   public final double stragglerFactor;
   public final Duration stragglerWindow;
   public final boolean speculative;
+  public final Alerts alerts;
 
   /** {@code hard-examples.*}. */
   public record HardExamples(
       int k, boolean runWindow, String mergeMode, Duration mergeInterval, Duration mergeTimeout, double thresholdQuantile) {}
+
+  /**
+   * {@code alerts.*}.
+   *
+   * @param stopOnNonFinite stop the run when a loss becomes NaN or infinite
+   * @param stalledAfter an alert when no running shard advances for this long; zero = never
+   */
+  public record Alerts(boolean stopOnNonFinite, Duration stalledAfter) {}
 
   /** {@code telemetry.*}. */
   public record Telemetry(boolean enabled, int everySteps, int bufferSize, int batchSize, Duration batchInterval) {}
@@ -122,6 +131,7 @@ public final class RunConfig {
     stragglerFactor = config.getDouble("stragglers.factor");
     stragglerWindow = config.getDuration("stragglers.window");
     speculative = config.getBoolean("speculative");
+    alerts = new Alerts(config.getBoolean("alerts.stop-on-nonfinite"), config.getDuration("alerts.stalled-after"));
     hardExamples = new HardExamples(
         config.getInt("hard-examples.k"),
         config.getString("hard-examples.window").equals("run"),

@@ -11,6 +11,7 @@ import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeRounds;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
+import io.quarry.coordinator.run.RunAlerts;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.RunProgress;
 import io.quarry.coordinator.run.RunRecords;
@@ -21,21 +22,21 @@ import io.quarry.coordinator.run.SyncRounds;
 import io.quarry.coordinator.run.TelemetryBatches;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExamplePayload;
-import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
 import io.quarry.protocol.RunCommand.ShardProgressed;
-import io.quarry.protocol.RunCommand.ShardStarted;
-import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.ShardRefused;
+import io.quarry.protocol.RunCommand.ShardStarted;
 import io.quarry.protocol.RunCommand.ShardStopped;
 import io.quarry.protocol.RunCommand.SyncChunk;
 import io.quarry.protocol.RunCommand.TelemetryBatch;
+import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounter;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
@@ -144,6 +145,7 @@ final class RunActor {
   private final HardExamplePayloadFiles payloads;
   private final RunLedger ledger;
   private final TelemetryBatches batches = new TelemetryBatches();
+  private final RunAlerts alerts;
   /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
   /** Every worker given an attempt of this run, lost or not: where stops and the release go. */
@@ -179,6 +181,7 @@ final class RunActor {
     this.averaging = config.sync.average() ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
     this.records = new RunRecords(runId, clock);
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
+    this.alerts = new RunAlerts(config.alerts.stalledAfter().toMillis(), clock.millis());
     shards.addStepsRedone(totals.stepsRedone());
     try {
       this.payloads = HardExamplePayloadFiles.open(directory.path(), settings.payloadLimits());
@@ -391,7 +394,9 @@ final class RunActor {
     progress.shardProgressed(report.workerId(), report.loss(), report.counters(), current);
     if (current) pace(report.shard(), report.attempt(), report.step());
     progressChanged = true;
-    return Behaviors.same();
+    if (!current) return Behaviors.same();
+    return alerted(alerts.progressed(report.shard(), report.workerId(), report.step(), report.loss(),
+        report.counters().get(RunCounter.NONFINITE_LOSSES), clock.millis()));
   }
 
   private Behavior<RunCommand> onShardCheckpointed(ShardCheckpointed report) {
@@ -594,6 +599,32 @@ final class RunActor {
       progressChanged = true;
       if (config.speculative && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     }
+  }
+
+  // --- alerts ---
+
+  /**
+   * Raises {@code alert} if there is one; a non-finite loss with {@code alerts.stop-on-nonfinite} also stops the run,
+   * with the alert as its reason.
+   */
+  private Behavior<RunCommand> alerted(java.util.Optional<RunAlerts.Alert> alert) {
+    if (alert.isEmpty()) return Behaviors.same();
+    boolean stop = alert.get().kind().equals(RunAlerts.NONFINITE_LOSS) && config.alerts.stopOnNonFinite()
+        && ending == null;
+    raise(alert.get(), stop);
+    if (!stop) return Behaviors.same();
+    String reason = "alerts.stop-on-nonfinite: " + alert.get().message();
+    ending = new Ending(RunState.STOPPED, reason);
+    markStopping(reason);
+    stopActiveShards("run stopped: " + reason);
+    return shards.anyActive() ? stopping() : finish(ending);
+  }
+
+  private void raise(RunAlerts.Alert alert, boolean stopping) {
+    directory.writeEvent(records.alert(alert, stopping));
+    progress.count(RunCounter.ALERTS, 1);
+    progressChanged = true;
+    context.getLog().warn("run {}: alert: {}", runId, alert.message());
   }
 
   // --- stop, fail, end ---
@@ -828,6 +859,8 @@ final class RunActor {
 
   private Behavior<RunCommand> onProgressTick() {
     findStragglers();
+    alerts.check(shards.active().stream().filter(shard -> shard.state() == ShardState.RUNNING).map(shard -> shard.index)
+        .toList(), shards.stepsReached(), clock.millis()).ifPresent(alert -> raise(alert, false));
     if (progressChanged) {
       RunUpdate.Progressed update = update();
       watchers.forEach(watcher -> watcher.tell(update));

@@ -295,6 +295,23 @@ class DashboardBrowserTest {
   }
 
   @Test
+  void aNonFiniteLossRaisesAnAlertShownOnTheRunAndItsRowAndStopsTheRunWhenAskedTo() throws Exception {
+    submit("diverged", "stub.samples=40000", "stub.step-time=10ms", "epochs=1", "stub.nonfinite-at-step=20",
+        "stub.fault-shards=[0]", "alerts.stop-on-nonfinite=true");
+    JsonNode stopped = awaitState("diverged", "stopped");
+    assertTrue(stopped.get("reason").asText().startsWith("alerts.stop-on-nonfinite: shard 0"), stopped.toString());
+    assertEquals(1, stopped.get("counters").get("alerts").asInt(), stopped.toString());
+
+    browser.open("/");
+    browser.await("an alert badge on the run's row", Duration.ofSeconds(20), d ->
+        d.findElements(By.cssSelector("tr[data-run=diverged] .badge.alert")).isEmpty() ? null : true);
+    browser.open("/runs/diverged");
+    WebElement alert = browser.awaitElement("#alert-box:not([hidden])");
+    assertTrue(alert.getText().contains("shard 0"), alert.getText());
+    browser.screenshot("run-alert");
+  }
+
+  @Test
   void anUnknownRunIdGivesAClearPage() throws Exception {
     browser.open("/runs/no-such-run");
     WebElement notFound = browser.awaitElement("#not-found");

@@ -28,7 +28,9 @@ public enum RunCounter {
       "shard attempts given to another worker because theirs was lost or did not reclaim them after a failover"),
   SYNC_ROUNDS(11, "sync_rounds", Kind.TOTAL, Side.COORDINATOR, "parameter-averaging rounds completed"),
   SYNC_ROUNDS_INCOMPLETE(12, "sync_rounds_incomplete", Kind.TOTAL, Side.COORDINATOR,
-      "averaging rounds that completed without every running shard (timed out or a shard left)");
+      "averaging rounds that completed without every running shard (timed out or a shard left)"),
+  ALERTS(13, "alerts", Kind.TOTAL, Side.COORDINATOR,
+      "alerts raised: a shard's loss became NaN or infinite, or the run stalled (alert events)");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {

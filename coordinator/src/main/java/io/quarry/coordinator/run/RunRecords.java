@@ -244,6 +244,17 @@ public final class RunRecords {
     return event;
   }
 
+  /** An alert: a shard's loss became non-finite, or the run stalled ({@link RunAlerts}). */
+  public ObjectNode alert(RunAlerts.Alert alert, boolean stopping) {
+    ObjectNode event = alert.shard() >= 0 ? shardEvent("alert", alert.shard(), -1, alert.workerId()) : event("alert");
+    if (alert.shard() >= 0) event.remove("attempt");
+    event.put("kind", alert.kind());
+    event.put("step", alert.step());
+    event.put("message", alert.message());
+    event.put("stops_run", stopping);
+    return event;
+  }
+
   // --- merges and averaging ---
 
   /** One line of {@code hard_examples.jsonl}: a merge, its statistics and its entries, highest loss first. */

@@ -35,7 +35,7 @@ class TrainerSpecsTest {
 
   @Test
   void stubDefaultsAndOverrides() {
-    assertEquals(new StubSettings(10_000, Duration.ofMillis(10), 0.12, -1, 0, -1, 1.0, 0, List.of()),
+    assertEquals(new StubSettings(10_000, Duration.ofMillis(10), 0.12, -1, 0, -1, 1.0, 0, -1, List.of()),
         StubSettings.of(RunConfig.parse("")));
     StubSettings stub = StubSettings.of(overrides("stub.step-time=5ms", "stub.fault-shards=[0,2]"));
     assertEquals(Duration.ofMillis(5), stub.stepTime());

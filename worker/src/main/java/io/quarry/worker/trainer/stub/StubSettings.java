@@ -15,6 +15,7 @@ import java.util.List;
  * @param hangAtStep hang at this shard step until stopped (-1 = never)
  * @param slowFactor steps take this many times longer
  * @param slowAttempts slow only on the first this-many attempts (0 = every attempt)
+ * @param nonFiniteAtStep from this shard step on, every loss is NaN (-1 = never)
  * @param faultShards the shards the faults apply to; empty = every shard
  */
 public record StubSettings(
@@ -26,6 +27,7 @@ public record StubSettings(
     long hangAtStep,
     double slowFactor,
     int slowAttempts,
+    long nonFiniteAtStep,
     List<Integer> faultShards) {
 
   /** The stub section of {@code config}. */
@@ -40,6 +42,7 @@ public record StubSettings(
         raw.getLong("stub.hang-at-step"),
         raw.getDouble("stub.slow-factor"),
         raw.getInt("stub.slow-attempts"),
+        raw.getLong("stub.nonfinite-at-step"),
         List.copyOf(raw.getIntList("stub.fault-shards")));
   }
 

@@ -103,6 +103,7 @@ public final class StubTrainer implements Trainer {
     int failAttempts = stub.failAttempts();
     long failAtStep = faulty && (failAttempts == 0 || assignment.attempt() <= failAttempts) ? stub.failAtStep() : -1;
     long hangAtStep = faulty ? stub.hangAtStep() : -1;
+    long nonFiniteAtStep = faulty ? stub.nonFiniteAtStep() : -1;
     long stepDelayNs = stepDelayNs(config, shard, assignment.attempt());
 
     HardExampleSink hardExamples = context.hardExamples();
@@ -153,7 +154,8 @@ public final class StubTrainer implements Trainer {
       double progress = (double) step / totalSteps;
       double lossSum = 0;
       for (int i = 0; i < count; i++) {
-        float loss = StubLossModel.sampleLoss(sampleIds[i], seed, epoch, progress, hardFraction);
+        float loss = nonFiniteAtStep >= 0 && step >= nonFiniteAtStep ? Float.NaN
+            : StubLossModel.sampleLoss(sampleIds[i], seed, epoch, progress, hardFraction);
         losses[i] = loss;
         lossSum += loss;
       }

@@ -30,6 +30,7 @@ public final class StubTrainerSpec implements TrainerSpec {
         ConfigKey.longInt("stub.hang-at-step", -1, MAX, "hang at this shard step until stopped (-1 = never)"),
         ConfigKey.decimal("stub.slow-factor", 1.0, 10_000.0, "steps take this many times longer (a straggler)"),
         ConfigKey.integer("stub.slow-attempts", 0, 1000, "slow only on the first N attempts (0 = every attempt)"),
+        ConfigKey.longInt("stub.nonfinite-at-step", -1, MAX, "from this shard step on every loss is NaN (-1 = never)"),
         ConfigKey.intList("stub.fault-shards", 0, 1_000_000, "shards the faults apply to; empty = every shard"));
   }
 
