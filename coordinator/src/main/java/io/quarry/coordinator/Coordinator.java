@@ -10,19 +10,20 @@ import io.quarry.coordinator.CoordinatorProtocol.StatusChanged;
 import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
 import io.quarry.protocol.CoordinatorCommand.GetWorkers;
+import io.quarry.protocol.CoordinatorCommand.HostReported;
 import io.quarry.protocol.CoordinatorCommand.ListRuns;
 import io.quarry.protocol.CoordinatorCommand.Redeliver;
 import io.quarry.protocol.CoordinatorCommand.RequestWork;
 import io.quarry.protocol.CoordinatorCommand.ShardInProgress;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand.StopRun;
-import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply.Why;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitRun;
 import io.quarry.protocol.CoordinatorCommand.WatchRun;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.LocalMessage;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
@@ -89,6 +90,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final RunStore store;
   private final CoordinatorSettings settings;
   private final WorkerRegistry workers = new WorkerRegistry();
+  private final HostLoads hosts = new HostLoads();
   private final RunQueue runs;
   /** Ids of the runs being admitted: taken, though not yet runs. */
   private final Set<String> admitting = new HashSet<>();
@@ -143,6 +145,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(ShardInProgress.class, this::onShardInProgress)
         .onMessage(Redeliver.class, this::onRedeliver)
         .onMessage(GetWorkers.class, this::onGetWorkers)
+        .onMessage(HostReported.class, this::onHostReported)
         .onMessage(SubmitRun.class, this::onSubmitRun)
         .onMessage(RunAdmitted.class, this::onRunAdmitted)
         .onMessage(RunRefused.class, this::onRunRefused)
@@ -241,7 +244,13 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   }
 
   private Behavior<CoordinatorCommand> onGetWorkers(GetWorkers get) {
-    get.replyTo().tell(new CoordinatorCommand.WorkersReply(workers.infos()));
+    List<CoordinatorCommand.WorkerInfo> infos = workers.infos();
+    get.replyTo().tell(new CoordinatorCommand.WorkersReply(infos, hosts.of(infos)));
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onHostReported(HostReported report) {
+    if (report.incarnation() == incarnation) hosts.reported(report.workerId(), report.load());
     return this;
   }
 

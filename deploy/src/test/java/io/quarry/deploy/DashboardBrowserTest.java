@@ -286,11 +286,14 @@ class DashboardBrowserTest {
   }
 
   @Test
-  void theClusterPageListsTheWorkers() throws Exception {
+  void theClusterPageListsTheWorkersAndTheirHostsLoad() throws Exception {
     browser.open("/cluster");
     browser.await("both workers listed", Duration.ofSeconds(20), d ->
         d.findElements(By.cssSelector("tr[data-worker=local-0]")).isEmpty()
             || d.findElements(By.cssSelector("tr[data-worker=local-1]")).isEmpty() ? null : true);
+    // Workers report their host's load every quarry.worker.host-report-interval (5 s).
+    browser.await("the host's CPU and memory", Duration.ofSeconds(30), d ->
+        d.findElement(By.id("hosts-body")).getText().contains("GiB") ? true : null);
     browser.screenshot("cluster");
   }
 

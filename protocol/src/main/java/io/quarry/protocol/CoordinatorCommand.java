@@ -13,6 +13,7 @@ public sealed interface CoordinatorCommand
         CoordinatorCommand.GetWorkers,
         CoordinatorCommand.GetRun,
         CoordinatorCommand.ListRuns,
+        CoordinatorCommand.HostReported,
         CoordinatorCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
@@ -96,10 +97,29 @@ public sealed interface CoordinatorCommand
    */
   record WorkerInfo(String workerId, String device, WorkerState state, String runId) implements QuarryMessage {}
 
-  /** The answer to {@link GetWorkers}. */
-  record WorkersReply(java.util.List<WorkerInfo> workers) implements QuarryMessage {
+  /**
+   * A worker says how busy its host is (sent every {@code quarry.worker.host-report-interval} while it knows a
+   * coordinator): the Cluster page's CPU, memory and GPU columns.
+   */
+  record HostReported(long incarnation, String workerId, HostLoad load) implements CoordinatorCommand, QuarryMessage {}
+
+  /** A worker's host and its last reported load. */
+  record WorkerHost(String workerId, HostLoad load) implements QuarryMessage {}
+
+  /**
+   * The answer to {@link GetWorkers}.
+   *
+   * @param hosts the last load each live worker reported of its host (none before a first report)
+   */
+  record WorkersReply(java.util.List<WorkerInfo> workers, java.util.List<WorkerHost> hosts) implements QuarryMessage {
     public WorkersReply {
       workers = java.util.List.copyOf(workers);
+      hosts = java.util.List.copyOf(hosts);
+    }
+
+    /** Workers with no host reports. */
+    public WorkersReply(java.util.List<WorkerInfo> workers) {
+      this(workers, java.util.List.of());
     }
 
     /** Workers that have asked for work and are not lost. */

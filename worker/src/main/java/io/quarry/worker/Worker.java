@@ -6,7 +6,6 @@ import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.WorkerCommand.AdoptShard;
 import io.quarry.protocol.WorkerCommand.AssignShard;
 import io.quarry.protocol.WorkerCommand.AveragedChunk;
@@ -18,6 +17,7 @@ import io.quarry.protocol.WorkerCommand.MergedHardExamples;
 import io.quarry.protocol.WorkerCommand.ReleaseRun;
 import io.quarry.protocol.WorkerCommand.SizeRun;
 import io.quarry.protocol.WorkerCommand.StopShard;
+import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import io.quarry.worker.trainer.Trainer;
@@ -59,6 +59,14 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   }
 
   /** Time to report the running attempt's progress. */
+  /** Time to report the host's load ({@code quarry.worker.host-report-interval}). */
+  private enum HostTick implements WorkerCommand.Local {
+    INSTANCE
+  }
+
+  /** The host's load, sampled off the actor's thread. */
+  private record HostSampled(io.quarry.protocol.HostLoad load) implements WorkerCommand.Local {}
+
   private enum ProgressTick implements WorkerCommand.Local {
     INSTANCE
   }
@@ -124,6 +132,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (!settings.maxPause().isZero()) {
       timers.startTimerWithFixedDelay(LeaseTick.INSTANCE, settings.maxPause().dividedBy(4));
     }
+    if (!settings.hostReportInterval().isZero()) {
+      timers.startTimerWithFixedDelay(HostTick.INSTANCE, settings.hostReportInterval());
+    }
   }
 
   /** A worker with a cluster-unique id, bound to {@code device}, training with the trainers on the class path. */
@@ -156,6 +167,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(SizeRun.class, fenced(this::onSizeRun))
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessageEquals(LeaseTick.INSTANCE, this::onLeaseTick)
+        .onMessageEquals(HostTick.INSTANCE, this::onHostTick)
+        .onMessage(HostSampled.class, this::onHostSampled)
         .onMessage(Fence.class, this::onFence)
         .onMessage(NodeUnreachable.class, this::onNodeUnreachable)
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
@@ -382,6 +395,21 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
 
   private Behavior<WorkerCommand> onProgressTick() {
     if (current != null) current.reportProgress(counters(current.runId()));
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onHostTick() {
+    if (coordinator != null) {
+      getContext().pipeToSelf(java.util.concurrent.CompletableFuture.supplyAsync(HostSampler.shared()::sample,
+          sizingExecutor), (load, failure) -> new HostSampled(failure == null ? load : null));
+    }
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onHostSampled(HostSampled sampled) {
+    if (coordinator != null && sampled.load() != null) {
+      coordinator.tell(new CoordinatorCommand.HostReported(incarnation, workerId, sampled.load()));
+    }
     return this;
   }
 

@@ -16,6 +16,7 @@ import java.util.List;
  * @param maxPause a running attempt stops writing, and is stopped, when the worker was paused longer; zero = never
  * @param allowance what this worker's operator allows its runs: programs and data roots
  * @param payloads the limits on hard-example payloads
+ * @param hostReportInterval how often the host's load is reported to the coordinator; zero = never
  */
 record WorkerSettings(
     Duration telemetryDrainTimeout,
@@ -24,7 +25,8 @@ record WorkerSettings(
     Duration progressInterval,
     Duration maxPause,
     WorkerAllowance allowance,
-    PayloadRendering.Limits payloads) {
+    PayloadRendering.Limits payloads,
+    Duration hostReportInterval) {
   /** Trainers run here: a thread of its own per attempt. */
   static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
   /** Payload renderers run here. */
@@ -42,7 +44,8 @@ record WorkerSettings(
         worker.getDuration("max-pause"),
         new WorkerAllowance(worker.getBoolean("allow-any-program"), absolute(worker, "allow-programs"),
             absolute(worker, "data-roots")),
-        PayloadRendering.Limits.from(worker.getConfig("payloads")));
+        PayloadRendering.Limits.from(worker.getConfig("payloads")),
+        worker.getDuration("host-report-interval"));
   }
 
   /** The paths under {@code key}, each made absolute and normalized (relative ones against the working directory). */

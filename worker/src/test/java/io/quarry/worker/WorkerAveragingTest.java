@@ -39,7 +39,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class WorkerAveragingTest {
   private static final ActorTestKit testKit = ActorTestKit.create(ConfigFactory.parseString(
-      "pekko.actor.serialize-messages = on\nquarry.worker.sync-wait-margin = 200ms").withFallback(ConfigFactory.load()));
+      "pekko.actor.serialize-messages = on\nquarry.worker.sync-wait-margin = 200ms\nquarry.worker.host-report-interval = 0s")
+      .withFallback(ConfigFactory.load()));
   private static final int LENGTH = ParameterChunks.FLOATS_PER_CHUNK + 3;
   private static final long ROUND = 3;
 

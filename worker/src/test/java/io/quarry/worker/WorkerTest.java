@@ -38,7 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** The worker actor against probes standing in for the coordinator and the run: the protocol, message by message. */
 class WorkerTest {
   private static final ActorTestKit testKit = ActorTestKit.create(ConfigFactory
-      .parseString("pekko.actor.serialize-messages = on\nquarry.worker.progress-interval = 100ms")
+      .parseString("pekko.actor.serialize-messages = on\nquarry.worker.progress-interval = 100ms\n"
+          + "quarry.worker.host-report-interval = 0s")
       .withFallback(ConfigFactory.load()));
 
   @TempDir Path checkpoints;

@@ -4,6 +4,7 @@ import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.HostLoad;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
@@ -92,7 +93,11 @@ public final class ProtocolRegistry {
       WorkerAllowance.class,
       RunCommand.ShardRefused.class,
       CoordinatorCommand.SubmitReply.Why.class,
-      RunCommand.CheckpointUnusable.class);
+      RunCommand.CheckpointUnusable.class,
+      HostLoad.class,
+      HostLoad.Gpu.class,
+      CoordinatorCommand.HostReported.class,
+      CoordinatorCommand.WorkerHost.class);
 
   private ProtocolRegistry() {}
 

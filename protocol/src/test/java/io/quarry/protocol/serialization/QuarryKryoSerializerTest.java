@@ -133,6 +133,11 @@ class QuarryKryoSerializerTest {
         "run-1", 3, "host:2552/cpu-0", hardExamples(), 5_000L, 612L, 9.5f, new byte[] {1, 2, 3, -128, 127, 0});
   }
 
+  private static io.quarry.protocol.HostLoad hostLoad() {
+    return new io.quarry.protocol.HostLoad("gpu-1", 0.625, 12L << 30, 64L << 30,
+        List.of(new io.quarry.protocol.HostLoad.Gpu(0, "NVIDIA H200", 97, 70_000, 143_771)), 1_796_000_000_000L);
+  }
+
   /** One instance of every registered {@link QuarryMessage}, keyed by its class. */
   private static Map<Class<?>, Object> samples() {
     RunSpec spec = new RunSpec("run-1", "epochs = 3\nhard-examples.k = 64\nname = \"ünïcødé ✓\"\n");
@@ -220,7 +225,12 @@ class QuarryKryoSerializerTest {
         runStatus().shards().get(0),
         runStatus(),
         new CoordinatorCommand.WorkersReply(List.of(
-            new CoordinatorCommand.WorkerInfo("local-0", "cpu", io.quarry.protocol.WorkerState.BUSY, "run-1"))));
+            new CoordinatorCommand.WorkerInfo("local-0", "cpu", io.quarry.protocol.WorkerState.BUSY, "run-1")),
+            List.of(new CoordinatorCommand.WorkerHost("local-0", hostLoad()))),
+        new CoordinatorCommand.HostReported(9L, "gpu-1:2552/gpu-0", hostLoad()),
+        hostLoad(),
+        hostLoad().gpus().get(0),
+        new CoordinatorCommand.WorkerHost("local-0", hostLoad()));
     for (Object sample : all) samples.putIfAbsent(sample.getClass(), sample);
     return samples;
   }

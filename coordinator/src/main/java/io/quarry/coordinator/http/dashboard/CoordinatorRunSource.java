@@ -3,7 +3,6 @@ package io.quarry.coordinator.http.dashboard;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
 import io.quarry.protocol.CoordinatorCommand.GetWorkers;
 import io.quarry.protocol.CoordinatorCommand.ListRuns;
-import io.quarry.protocol.CoordinatorCommand.WorkerInfo;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunStatus;
 import java.nio.file.Path;
@@ -32,7 +31,7 @@ final class CoordinatorRunSource implements RunSource {
   private final long maxAgeMs;
   private final LongSupplier clockMs;
   private volatile Answer<List<RunStatus>> runs;
-  private volatile Answer<List<WorkerInfo>> workers;
+  private volatile Answer<CoordinatorCommand.WorkersReply> workers;
   private final ConcurrentHashMap<String, Answer<Optional<RunStatus>>> byId = new ConcurrentHashMap<>();
 
   CoordinatorRunSource(ActorSystem<?> system, ActorRef<CoordinatorCommand> coordinator, Duration askTimeout,
@@ -75,12 +74,12 @@ final class CoordinatorRunSource implements RunSource {
   }
 
   @Override
-  public CompletionStage<List<WorkerInfo>> workers() {
+  public CompletionStage<CoordinatorCommand.WorkersReply> workers() {
     long now = clockMs.getAsLong();
-    Answer<List<WorkerInfo>> last = workers;
+    Answer<CoordinatorCommand.WorkersReply> last = workers;
     if (last != null && now - last.atMs() < maxAgeMs && !last.value().isCompletedExceptionally()) return last.value();
-    CompletableFuture<List<WorkerInfo>> asked = AskPattern.<CoordinatorCommand, CoordinatorCommand.WorkersReply>ask(
-        coordinator, GetWorkers::new, askTimeout, system.scheduler()).thenApply(CoordinatorCommand.WorkersReply::workers)
+    CompletableFuture<CoordinatorCommand.WorkersReply> asked = AskPattern.<CoordinatorCommand,
+        CoordinatorCommand.WorkersReply>ask(coordinator, GetWorkers::new, askTimeout, system.scheduler())
         .toCompletableFuture();
     workers = new Answer<>(now, asked);
     return asked;

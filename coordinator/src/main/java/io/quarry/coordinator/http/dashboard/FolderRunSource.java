@@ -1,7 +1,7 @@
 package io.quarry.coordinator.http.dashboard;
 
 import io.quarry.coordinator.run.RunDirectory;
-import io.quarry.protocol.CoordinatorCommand.WorkerInfo;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunStatus;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -64,8 +64,8 @@ final class FolderRunSource implements RunSource {
   }
 
   @Override
-  public CompletionStage<List<WorkerInfo>> workers() {
-    return CompletableFuture.completedFuture(List.of());
+  public CompletionStage<CoordinatorCommand.WorkersReply> workers() {
+    return CompletableFuture.completedFuture(new CoordinatorCommand.WorkersReply(List.of()));
   }
 
   @Override

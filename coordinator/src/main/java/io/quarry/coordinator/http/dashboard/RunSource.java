@@ -1,6 +1,6 @@
 package io.quarry.coordinator.http.dashboard;
 
-import io.quarry.protocol.CoordinatorCommand.WorkerInfo;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunStatus;
 import java.nio.file.Path;
 import java.util.List;
@@ -22,8 +22,8 @@ interface RunSource {
   /** The run's directory on this machine; empty when there is no such run. */
   CompletionStage<Optional<Path>> runDir(String runId);
 
-  /** The workers (none without a coordinator). */
-  CompletionStage<List<WorkerInfo>> workers();
+  /** The workers and their hosts' last reported load (none without a coordinator). */
+  CompletionStage<CoordinatorCommand.WorkersReply> workers();
 
   /** True when nothing can be submitted or stopped (no coordinator). */
   boolean readOnly();

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.quarry.coordinator.http.ApiJson;
 import io.quarry.protocol.CoordinatorCommand.WorkerInfo;
+import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.HostLoad;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.ShardState;
@@ -237,16 +239,17 @@ final class RunsView {
    * "queue": [{"run_id", "position", "priority", "submitted", "reason"}], "running": N, "max_concurrent_runs": L}}.
    */
   CompletionStage<ObjectNode> cluster() {
-    CompletionStage<List<WorkerInfo>> workers = source.workers();
-    return source.runs().thenCombine(workers, (runs, infos) -> new Object[] {runs, infos})
-        .thenApplyAsync(both -> {
-          @SuppressWarnings("unchecked") List<RunStatus> runs = (List<RunStatus>) both[0];
-          @SuppressWarnings("unchecked") List<WorkerInfo> infos = (List<WorkerInfo>) both[1];
-          return clusterJson(runs, infos);
-        }, files);
+    CompletionStage<CoordinatorCommand.WorkersReply> workers = source.workers();
+    return source.runs().thenCombine(workers, ClusterInput::new)
+        .thenApplyAsync(input -> clusterJson(input.runs(), input.workers()), files);
   }
 
-  private ObjectNode clusterJson(List<RunStatus> runs, List<WorkerInfo> infos) {
+  private record ClusterInput(List<RunStatus> runs, CoordinatorCommand.WorkersReply workers) {}
+
+  private ObjectNode clusterJson(List<RunStatus> runs, CoordinatorCommand.WorkersReply reply) {
+    List<WorkerInfo> infos = reply.workers();
+    Map<String, HostLoad> loads = new LinkedHashMap<>();
+    reply.hosts().forEach(host -> loads.put(host.workerId(), host.load()));
     ObjectNode out = JsonNodeFactory.instance.objectNode();
     Map<String, RunStatus> byId = new LinkedHashMap<>();
     runs.forEach(run -> byId.put(run.runId(), run));
@@ -259,6 +262,8 @@ final class RunsView {
       worker.put("device", info.device());
       worker.put("state", info.state() == null ? null : info.state().name().toLowerCase(java.util.Locale.ROOT));
       worker.put("run_id", info.runId());
+      HostLoad load = info.workerId() == null ? null : loads.get(info.workerId());
+      worker.put("host", load == null ? null : load.host());
       if (info.workerId() != null && info.state() != io.quarry.protocol.WorkerState.LOST) live++;
       if (info.state() == io.quarry.protocol.WorkerState.IDLE) idle++;
       RunStatus run = info.runId() == null ? null : byId.get(info.runId());
@@ -274,6 +279,7 @@ final class RunsView {
         worker.putNull("steps_per_s");
       }
     }
+    hosts(out.putArray("hosts"), loads);
     long running = runs.stream().filter(r -> r.state() == RunState.RUNNING || r.state() == RunState.STOPPING).count();
     out.put("running", running);
     out.put("max_concurrent_runs", settings.maxConcurrentRuns());
@@ -297,6 +303,36 @@ final class RunsView {
       entry.put("reason", waitReason(running, live, idle, position - 1));
     }
     return out;
+  }
+
+  /** One entry per host: its workers and the newest load any of them reported. */
+  private static void hosts(ArrayNode out, Map<String, HostLoad> byWorker) {
+    Map<String, List<String>> workersOf = new TreeMap<>();
+    Map<String, HostLoad> newest = new TreeMap<>();
+    byWorker.forEach((workerId, load) -> {
+      workersOf.computeIfAbsent(load.host(), h -> new ArrayList<>()).add(workerId);
+      newest.merge(load.host(), load, (a, b) -> a.sampledUnixMs() >= b.sampledUnixMs() ? a : b);
+    });
+    newest.forEach((host, load) -> {
+      ObjectNode entry = out.addObject();
+      entry.put("host", host);
+      ArrayNode workers = entry.putArray("workers");
+      workersOf.get(host).forEach(workers::add);
+      number(entry, "cpu_load", load.cpuLoad() < 0 ? Double.NaN : load.cpuLoad());
+      entry.put("memory_used_bytes", load.memoryUsedBytes());
+      entry.put("memory_total_bytes", load.memoryTotalBytes());
+      ArrayNode gpus = entry.putArray("gpus");
+      for (HostLoad.Gpu gpu : load.gpus()) {
+        ObjectNode g = gpus.addObject();
+        g.put("index", gpu.index());
+        g.put("name", gpu.name());
+        g.put("utilization_pct", gpu.utilizationPct());
+        g.put("memory_used_mib", gpu.memoryUsedMib());
+        g.put("memory_total_mib", gpu.memoryTotalMib());
+      }
+      entry.put("reported", java.time.Instant.ofEpochMilli(load.sampledUnixMs()).toString());
+      entry.put("reported_unix_ms", load.sampledUnixMs());
+    });
   }
 
   private String waitReason(long running, long live, long idle, int position) {
