@@ -4,14 +4,18 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.util.RawValue;
 import io.quarry.coordinator.http.ApiJson;
+import io.quarry.protocol.RunStatus;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
@@ -24,7 +28,9 @@ import org.apache.pekko.stream.javadsl.Source;
  * slowly gets fewer, larger events (the ticks it was not ready for are dropped: conflated), and never holds up a run,
  * whose files are read once for every stream that follows it ({@link RunFolder}). A run's events carry their
  * position as the event id ({@code rows.events.merges}), so a page that reconnects with {@code Last-Event-ID} goes
- * on where it stopped; one too far behind is told to reload its charts ({@code "reset": true}).
+ * on where it stopped; one too far behind is told to reload its charts ({@code "reset": true}). {@code "rows"} is a list
+ * of column chunks ({@link ScalarSeries#liveRows}), one per refresh of the run's files, each serialized once however many
+ * streams send it.
  */
 final class LiveStreams {
   /** Where a run's stream stands: scalar rows, events (but steps) and merges sent so far. */
@@ -57,6 +63,11 @@ final class LiveStreams {
   private final RunsView runs;
   private final Executor files;
   private final DashboardSettings settings;
+  /** The last status rendered, per run: one answer of the coordinator serves every stream, rendered once. */
+  private final ConcurrentHashMap<String, Rendered> statuses = new ConcurrentHashMap<>();
+
+  /** A run's status as the coordinator answered it (compared by identity: answers are shared), and its JSON. */
+  private record Rendered(RunStatus status, String text) {}
 
   LiveStreams(RunSource source, RunFolders folders, RunsView runs, Executor files, DashboardSettings settings) {
     this.source = source;
@@ -120,17 +131,16 @@ final class LiveStreams {
       CompletableFuture<ObjectNode> news = CompletableFuture.supplyAsync(this::readNews, files);
       return news.thenCombine(source.run(runId).exceptionally(failure -> Optional.empty()), (update, status) -> {
         if (status.isPresent()) {
-          ObjectNode run = ApiJson.run(status.get());
-          String text = write(run);
+          String text = statusText(status.get());
           if (!text.equals(lastStatus)) {
             lastStatus = text;
-            update.set("status", run);
+            update.putRawValue("status", new RawValue(text));
           }
         }
         if (update.size() == 0) return Optional.<ServerSentEvent>empty();
         update.put("cursor", cursor.id());
         return Optional.of(ServerSentEvent.create(write(update), Optional.of("update"), Optional.of(cursor.id()),
-            java.util.OptionalInt.empty()));
+            OptionalInt.empty()));
       });
     }
 
@@ -144,7 +154,11 @@ final class LiveStreams {
             update.put("reset", true);
             sentRows = rows;
           } else if (rows > sentRows) {
-            update.set("rows", ScalarSeries.rows(read.scalars(), sentRows, settings.maxLiveRows()));
+            // Streams that are caught up ask for the same refreshes' rows: those are serialized once for all of them.
+            String chunks = read.rowChunksFrom(sentRows, settings.maxLiveRows());
+            if (chunks != null) update.putRawValue("rows", new RawValue(chunks));
+            else update.putArray("rows").add(ScalarSeries.liveRows(read.scalars(), sentRows, rows,
+                RunFolder.LIVE_ROWS_PER_SERIES));
             sentRows = rows;
           }
           long events = read.eventCount();
@@ -164,6 +178,17 @@ final class LiveStreams {
         throw new UncheckedIOException(e);
       }
     }
+  }
+
+  /** {@code status} as JSON, rendered once per answer of the coordinator, however many streams send it. */
+  private String statusText(RunStatus status) {
+    Rendered last = statuses.get(status.runId());
+    if (last != null && last.status() == status) return last.text();
+    String text = write(ApiJson.run(status));
+    // Bounded: ended runs' entries are dropped all at once past this; a live run's comes back at its next answer.
+    if (statuses.size() > 1000) statuses.clear();
+    statuses.put(status.runId(), new Rendered(status, text));
+    return text;
   }
 
   private static String write(ObjectNode node) {

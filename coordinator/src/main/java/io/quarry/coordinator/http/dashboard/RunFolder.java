@@ -31,6 +31,10 @@ final class RunFolder {
   private static final byte[] STEP_PREFIX = "{\"type\":\"step\"".getBytes(StandardCharsets.US_ASCII);
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int PARSED_MERGES = 16;
+  /** Rows per series in one refresh's segment at most; past it they are thinned (min/max). */
+  static final int LIVE_ROWS_PER_SERIES = 64;
+  /** Rows kept as segments for the live streams; a stream further behind is sent its rows on its own. */
+  private static final int SEGMENT_ROWS = 50_000;
 
   private final Path dir;
   private final String runId;
@@ -56,6 +60,9 @@ final class RunFolder {
   };
   private String config;
   private Map<String, String> flatConfig;
+  /** The rows each refresh added, newest last, as the live streams send them (serialized once, for every stream). */
+  private final ArrayDeque<RowSegment> segments = new ArrayDeque<>();
+  private int segmentRows;
   private long refreshedAtNs;
   private boolean refreshed;
   /** Grows whenever a refresh read anything: followers compare it to know whether to look closer. */
@@ -108,10 +115,13 @@ final class RunFolder {
     if (!scalarsTail.read((bytes, start, end, offset) -> scalars.add(bytes, start, end))) {
       scalars = new ScalarTable();
       rowsBefore = 0;
+      segments.clear();
+      segmentRows = 0;
       scalarsTail.read((bytes, start, end, offset) -> scalars.add(bytes, start, end));
     }
     if (scalars.size() != rowsBefore) {
       digest.rows(scalars, rowsBefore, scalars.size());
+      segment(rowsBefore, scalars.size());
       version++;
     }
     long seenBefore = eventsSeen + stepEvents;
@@ -123,6 +133,55 @@ final class RunFolder {
     int payloadsBefore = payloads.size();
     payloadsTail.read(this::payload);
     if (payloads.size() != payloadsBefore) version++;
+  }
+
+  /** One refresh's new rows, {@code [from, to)}; their JSON is made when a stream first asks for it. */
+  private static final class RowSegment {
+    final int from;
+    final int to;
+    String json;
+
+    RowSegment(int from, int to) {
+      this.from = from;
+      this.to = to;
+    }
+  }
+
+  private void segment(int from, int to) {
+    segments.addLast(new RowSegment(from, to));
+    segmentRows += to - from;
+    while (segmentRows > SEGMENT_ROWS && segments.size() > 1) {
+      RowSegment first = segments.removeFirst();
+      segmentRows -= first.to - first.from;
+    }
+  }
+
+  /**
+   * The rows from {@code from} to the end as a JSON array of column chunks ({@link ScalarSeries#liveRows}), made of the
+   * refreshes' segments, each serialized once for every stream; null when {@code from} is not where a segment starts
+   * (the stream must be sent the rows on its own) or there are more than {@code max} rows.
+   */
+  String rowChunksFrom(int from, int max) {
+    if (from >= scalars.size() || scalars.size() - from > max) return null;
+    StringBuilder out = null;
+    for (RowSegment segment : segments) {
+      if (out == null) {
+        if (segment.from != from) continue;
+        out = new StringBuilder("[");
+      } else {
+        out.append(',');
+      }
+      if (segment.json == null) {
+        try {
+          segment.json = JSON.writeValueAsString(
+              ScalarSeries.liveRows(scalars, segment.from, segment.to, LIVE_ROWS_PER_SERIES));
+        } catch (IOException e) {
+          throw new IllegalStateException("cannot render JSON", e);
+        }
+      }
+      out.append(segment.json);
+    }
+    return out == null ? null : out.append(']').toString();
   }
 
   private void event(byte[] bytes, int start, int end, long offset) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -167,15 +168,59 @@ final class ScalarSeries {
   }
 
   /**
-   * Rows {@code from} to the end (at most {@code max}), column by column: {@code {"from", "to", "step", "epoch",
-   * "worker", "shard", "split", "loss", "lr", "sps", "acc", "t"}}.
+   * Rows {@code from} to {@code to} for a live page, thinned when a series (a shard's train or validation rows) has
+   * more than {@code perSeries} of them: min/max downsampling — of each of {@code perSeries / 2} buckets of its rows,
+   * the rows with the lowest and the highest loss — so that a fast run's spikes still reach the page, while a page
+   * never receives more than it can draw (it shows a few thousand points per series, downsampled, however many rows
+   * the run writes). Columns as {@link #columns}, with {@code "from"}, {@code "to"} and {@code "thinned"}: rows left out.
    */
-  static ObjectNode rows(ScalarTable table, int from, int max) {
-    int start = Math.max(0, Math.min(from, table.size()));
-    int end = Math.min(table.size(), start + max);
+  static ObjectNode liveRows(ScalarTable table, int from, int to, int perSeries) {
+    Map<Long, List<Integer>> bySeries = new LinkedHashMap<>();
+    for (int row = from; row < to; row++) {
+      bySeries.computeIfAbsent(((long) table.shard(row) << 1) | table.split(row), key -> new ArrayList<>()).add(row);
+    }
+    int[] keep = new int[to - from];
+    int kept = 0;
+    for (List<Integer> rows : bySeries.values()) {
+      if (rows.size() <= perSeries) {
+        for (int row : rows) keep[kept++] = row;
+        continue;
+      }
+      int buckets = Math.max(1, perSeries / 2);
+      for (int bucket = 0; bucket < buckets; bucket++) {
+        int start = (int) ((long) bucket * rows.size() / buckets);
+        int end = (int) ((long) (bucket + 1) * rows.size() / buckets);
+        int low = -1;
+        int high = -1;
+        for (int i = start; i < end; i++) {
+          int row = rows.get(i);
+          float loss = table.loss(row);
+          if (Float.isNaN(loss)) {
+            if (low < 0) low = row;
+            continue;
+          }
+          if (low < 0 || Float.isNaN(table.loss(low)) || loss < table.loss(low)) low = row;
+          if (high < 0 || loss > table.loss(high)) high = row;
+        }
+        if (low >= 0) keep[kept++] = low;
+        if (high >= 0 && high != low) keep[kept++] = high;
+      }
+    }
+    int[] rows = Arrays.copyOf(keep, kept);
+    Arrays.sort(rows);
+    ObjectNode out = columns(table, rows);
+    out.put("from", from);
+    out.put("to", to);
+    out.put("thinned", (to - from) - kept);
+    return out;
+  }
+
+  /**
+   * The given rows, column by column: {@code {"step", "epoch", "worker", "shard", "split", "loss", "lr", "sps", "acc",
+   * "t"}}.
+   */
+  private static ObjectNode columns(ScalarTable table, int[] rows) {
     ObjectNode out = JsonNodeFactory.instance.objectNode();
-    out.put("from", start);
-    out.put("to", end);
     ArrayNode step = out.putArray("step");
     ArrayNode epoch = out.putArray("epoch");
     ArrayNode worker = out.putArray("worker");
@@ -186,7 +231,7 @@ final class ScalarSeries {
     ArrayNode sps = out.putArray("sps");
     ArrayNode acc = out.putArray("acc");
     ArrayNode t = out.putArray("t");
-    for (int row = start; row < end; row++) {
+    for (int row : rows) {
       step.add(table.step(row));
       epoch.add(table.epoch(row));
       worker.add(table.workerName(table.worker(row)));
