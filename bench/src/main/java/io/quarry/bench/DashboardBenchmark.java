@@ -48,13 +48,16 @@ import org.openqa.selenium.chrome.ChromeOptions;
  *       ROWS scalar rows, served by {@code quarry dashboard}'s server, cold (a run not read before) and warm; the
  *       reference is the same with 2,000 rows;
  *   <li>{@code followers CLIENTS ROUNDS SAMPLES [STEP_TIME | djl]}: a run's steps/s with CLIENTS live streams
- *       (curl processes, as browsers are other processes) following it versus none, alternated: the stub paced at
+ *       (curl processes, as browsers are other processes) following it versus none, in alternating order after a
+ *       warm-up pair, measured over the middle of each run (a quarter to nine tenths of its steps): the stub paced at
  *       STEP_TIME, or the DJL trainer's CNN on SAMPLES synthetic shapes (CPU-bound, in this JVM).
  * </ul>
  */
 public final class DashboardBenchmark {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final HttpClient HTTP = HttpClient.newHttpClient();
+  private static final com.sun.management.OperatingSystemMXBean PROCESS =
+      (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
 
   private DashboardBenchmark() {}
 
@@ -207,15 +210,24 @@ public final class DashboardBenchmark {
       String base = "http://127.0.0.1:" + binding.localAddress().getPort();
       List<Double> none = new ArrayList<>();
       List<Double> followed = new ArrayList<>();
+      // A warm-up pair first (not counted: the JIT, DJL's engine), then pairs in alternating order (ABBA), so that a
+      // drift of the machine's load or of the JIT falls on both sides alike.
+      stepsPerSecond(cluster, base, token, "warmup-none", 0, samples, stepTime);
+      stepsPerSecond(cluster, base, token, "warmup-followed", clients, samples, stepTime);
       for (int round = 0; round < rounds; round++) {
-        none.add(stepsPerSecond(cluster, base, token, "none-" + round, 0, samples, stepTime));
-        followed.add(stepsPerSecond(cluster, base, token, "followed-" + round, clients, samples, stepTime));
-        System.out.printf("round %d: none %.0f steps/s, %d followers %.0f steps/s%n", round + 1, none.get(round), clients,
-            followed.get(round));
+        if (round % 2 == 0) {
+          none.add(stepsPerSecond(cluster, base, token, "none-" + round, 0, samples, stepTime));
+          followed.add(stepsPerSecond(cluster, base, token, "followed-" + round, clients, samples, stepTime));
+        } else {
+          followed.add(stepsPerSecond(cluster, base, token, "followed-" + round, clients, samples, stepTime));
+          none.add(stepsPerSecond(cluster, base, token, "none-" + round, 0, samples, stepTime));
+        }
+        System.out.printf("round %d: none %.1f steps/s, %d followers %.1f steps/s (ratio %.3f)%n", round + 1,
+            none.get(round), clients, followed.get(round), followed.get(round) / none.get(round));
       }
       double medianNone = medianDouble(none);
       double medianFollowed = medianDouble(followed);
-      System.out.printf("median steps/s: none %.0f, with %d followers %.0f; ratio %.3f%n", medianNone, clients,
+      System.out.printf("median steps/s: none %.1f, with %d followers %.1f; ratio %.3f%n", medianNone, clients,
           medianFollowed, medianFollowed / medianNone);
       binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
@@ -240,19 +252,45 @@ public final class DashboardBenchmark {
           base + "/api/runs/" + runId + "/live").redirectOutput(i == 0 ? received.toFile() : new File("/dev/null"))
           .redirectErrorStream(true).start());
     }
-    RunSummary summary = cluster.follow(runId, progress -> {}).get(10, TimeUnit.MINUTES);
+    // Steps/s over the middle of the run (from a quarter of its steps to nine tenths), from its progress reports: not
+    // the start of the run nor of the followers' processes, which are the benchmark's own costs.
+    List<long[]> marks = new CopyOnWriteArrayList<>();
+    long cpuBeforeNs = PROCESS.getProcessCpuTime();
+    long wallBeforeNs = System.nanoTime();
+    RunSummary summary = cluster.follow(runId, progress -> {
+      if (progress.totalSteps() > 0 && progress.steps() >= progress.totalSteps() / 4
+          && progress.steps() <= progress.totalSteps() * 9 / 10) {
+        marks.add(new long[] {progress.steps(), progress.elapsedMs()});
+      }
+    }).get(10, TimeUnit.MINUTES);
+    double wallS = (System.nanoTime() - wallBeforeNs) / 1e9;
+    // CPU of this JVM (training and serving) and of the followers' processes, per second of the run: what following
+    // costs in CPU, beside what it costs the run's steps/s.
+    double jvmCores = (PROCESS.getProcessCpuTime() - cpuBeforeNs) / 1e9 / wallS;
+    double followerCpuS = 0;
+    for (Process follower : followers) {
+      followerCpuS += follower.info().totalCpuDuration().map(d -> d.toNanos() / 1e9).orElse(0.0);
+    }
     for (Process follower : followers) follower.destroy();
     for (Process follower : followers) follower.waitFor(10, TimeUnit.SECONDS);
+    System.out.printf("  %s: %.1f s, this JVM used %.2f cores", runId, wallS, jvmCores);
     if (clients > 0) {
       long updates = Files.readAllLines(received).stream().filter(line -> line.startsWith("data:")).count();
-      System.out.printf("  each of %d followers received about %d updates (%d bytes)%n", clients, updates,
-          Files.size(received));
+      System.out.printf(", the %d followers %.2f cores; each received about %d updates (%d bytes)", clients,
+          followerCpuS / wallS, updates, Files.size(received));
     }
+    System.out.println();
     Files.deleteIfExists(received);
     try (var paths = Files.walk(Path.of(summary.runDir()))) {
       paths.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
     }
-    return summary.steps() / (summary.wallMs() / 1000.0);
+    if (marks.size() < 2 || marks.get(marks.size() - 1)[1] == marks.get(0)[1]) {
+      throw new IllegalStateException("run " + runId + " is too short to measure between its progress reports: more"
+          + " samples");
+    }
+    long[] first = marks.get(0);
+    long[] last = marks.get(marks.size() - 1);
+    return (last[0] - first[0]) / ((last[1] - first[1]) / 1000.0);
   }
 
   // --- plumbing ---

@@ -32,8 +32,9 @@ import org.openqa.selenium.WebElement;
 
 /**
  * The dashboard in a real headless Chromium, served by a local coordinator with two workers (the stub trainer): the
- * runs table, a live run's chart growing without a reload, Stop, an unknown run's page, and the login that a
- * browser without a token is asked for. Each test saves screenshots under target/dashboard-screenshots/.
+ * runs table, a live run's chart growing without a reload, Stop, the hard-example explorer, Compare, the new-run form,
+ * the cluster page, alerts, an unknown run's page, and the login that a browser without a token is asked for; and the
+ * dashboards of {@code quarry dashboard} (offline, over run directories) and {@code quarry local --dashboard}. Each test saves screenshots under target/dashboard-screenshots/.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(180)
@@ -138,7 +139,13 @@ class DashboardBrowserTest {
     assertEquals(Boolean.TRUE, browser.script("return window.notReloaded === true;"), "the page was not reloaded");
     browser.screenshot("run-live");
 
-    browser.find("#stop-run").click();
+    browser.open("/cluster");
+    browser.await("the cluster page shows workers on the live run", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("workers-body")).getText().contains("live") ? true : null);
+    browser.screenshot("cluster-busy");
+    browser.open("/runs/live");
+
+    browser.awaitElement("#stop-run:not([hidden])").click();
     browser.awaitElement("#stop-dialog[open]");
     browser.screenshot("run-stop-confirmation");
     browser.find("#stop-confirm").click();
@@ -234,9 +241,43 @@ class DashboardBrowserTest {
   }
 
   @Test
+  void quarryLocalWithDashboardServesItsRunWhileItLastsAndItsStopEndsTheRun() throws Exception {
+    try (NodeProcesses nodes = new NodeProcesses(tmp.resolve("node-logs"))) {
+      Process local = nodes.start("local-dashboard", Map.of("QUARRY_LOG_LEVEL", "WARN"), "local", "--dashboard",
+          "--dashboard-port", "0", "--workers", "2", "--trainer", "stub", "--run-id", "local-dash", "--runs-dir",
+          tmp.resolve("local-runs").toString(), "stub.samples=200000", "stub.step-time=20ms", "epochs=1");
+      nodes.awaitLog("local-dashboard", "/login?token=", Duration.ofSeconds(60));
+      java.util.regex.Matcher link = java.util.regex.Pattern.compile(
+          "quarry local: dashboard at (http://127\\.0\\.0\\.1:\\d+)/login\\?token=(\\S+)")
+          .matcher(nodes.logText("local-dashboard"));
+      assertTrue(link.find(), nodes.logText("local-dashboard"));
+      try (Browser page = new Browser(link.group(1))) {
+        page.login(link.group(2));
+        page.open("/runs/local-dash");
+        int first = page.await("the local run's chart has points", Duration.ofSeconds(60), d -> {
+          int n = Integer.parseInt(page.find("[data-chart=loss]").getAttribute("data-points"));
+          return n > 0 ? n : null;
+        });
+        page.await("and gains more", Duration.ofSeconds(30), d ->
+            Integer.parseInt(page.find("[data-chart=loss]").getAttribute("data-points")) > first + 5 ? true : null);
+        // The header's steps come from the workers' lifecycle progress reports (every second), not the charts' rows.
+        page.await("the header counts steps", Duration.ofSeconds(30), d ->
+            page.find("#run-summary").getText().lines().anyMatch(line -> line.matches("[1-9][0-9]* / [0-9]+")) ? true : null);
+        page.screenshot("local-run");
+        page.find("#stop-run").click();
+        page.awaitElement("#stop-dialog[open]");
+        page.find("#stop-confirm").click();
+        assertTrue(local.waitFor(60, TimeUnit.SECONDS), "quarry local ends when its run is stopped:\n"
+            + nodes.tail("local-dashboard"));
+        assertEquals(1, local.exitValue(), "a stopped run exits 1:\n" + nodes.tail("local-dashboard"));
+      }
+    }
+  }
+
+  @Test
   void twoRunsOverlayOnCompareWithTheKeysTheyDifferIn() throws Exception {
     submit("cmp-0", "stub.samples=600", "stub.step-time=0", "epochs=2", "optimizer.lr=0.1");
-    submit("cmp-1", "stub.samples=600", "stub.step-time=0", "epochs=2", "optimizer.lr=0.01");
+    submit("cmp-1", "stub.samples=600", "stub.step-time=0", "epochs=2", "optimizer.lr=0.01", "seed=2");
     awaitState("cmp-0", "completed");
     awaitState("cmp-1", "completed");
 
@@ -278,6 +319,7 @@ class DashboardBrowserTest {
             ? true : null);
     browser.find("#review").click();
     browser.awaitElement("#submit-run");
+    browser.script("document.getElementById('summary').scrollIntoView({block: 'center'});");
     browser.screenshot("new-run-summary");
     browser.find("#submit-run").click();
     browser.await("the new run's page", Duration.ofSeconds(20), d -> d.getCurrentUrl().endsWith("/runs/from-form") ? true : null);

@@ -60,7 +60,8 @@ export class LineChart {
       width, height: 210,
       scales: { x: { time: !!view.time }, y: view.logY ? { distr: 3 } : {} },
       axes: [{ stroke: '#6b7385', grid: { stroke: '#eef0f4' } },
-        { stroke: '#6b7385', grid: { stroke: '#eef0f4' }, size: 60, values: (u, values) => values.map(v => num(v, 3)) }],
+        { stroke: '#6b7385', grid: { stroke: '#eef0f4' }, size: axisWidth,
+          values: (u, values) => (view.logY ? values.map(v => num(v, 3)) : axisLabels(values)) }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       series: [{ label: view.time ? 'time' : 'step' }].concat(usable.map((s, i) => ({
@@ -85,6 +86,44 @@ export class LineChart {
     this.destroyPlot();
     this.box.remove();
   }
+}
+
+/**
+ * Labels for a linear axis's ticks with as many decimals as their spacing needs, and no more (0.009995 next to 0.00999
+ * stays apart; 0.5M, 1.0M, 1.5M stay short): values of a million or more in k/M/G, below a thousandth as n.ne-k.
+ */
+export function axisLabels(values) {
+  const finite = values.filter(v => v !== null && v !== undefined && Number.isFinite(v));
+  if (finite.length === 0) return values.map(() => '');
+  const top = Math.max(...finite.map(Math.abs));
+  let step = 0;
+  for (let i = 1; i < finite.length; i++) step = Math.max(step, Math.abs(finite[i] - finite[i - 1]));
+  let scale = 1, suffix = '';
+  if (top >= 1e9) [scale, suffix] = [1e9, 'G'];
+  else if (top >= 1e6) [scale, suffix] = [1e6, 'M'];
+  else if (top >= 1e5) [scale, suffix] = [1e3, 'k'];
+  else if (top > 0 && top < 1e-3) {
+    const exponent = Math.floor(Math.log10(top));
+    [scale, suffix] = [Math.pow(10, exponent), 'e' + exponent];
+  }
+  const decimals = decimalsOf((step || top || 1) / scale);
+  return values.map(v => (v === null || v === undefined || !Number.isFinite(v) ? ''
+    : v === 0 ? '0' : (v / scale).toFixed(decimals) + suffix));
+}
+
+/** Room for the y axis's longest label (uPlot passes the labels), so that 0.009995 or 1.5e-4 is not cut. */
+function axisWidth(u, labels) {
+  const longest = (labels || []).reduce((most, label) => Math.max(most, String(label).length), 0);
+  return Math.max(40, 14 + 7 * longest);
+}
+
+/** The decimals that write {@code x} (a tick spacing: 1, 2, 2.5 or 5 times a power of ten) exactly, at most 10. */
+function decimalsOf(x) {
+  for (let d = 0; d < 10; d++) {
+    const scaled = x * Math.pow(10, d);
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-6 * Math.max(1, Math.abs(scaled))) return d;
+  }
+  return 10;
 }
 
 /** [xs, ys] sorted by x (uPlot wants ascending x); equal x keep their order. */
