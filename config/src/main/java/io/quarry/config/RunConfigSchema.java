@@ -46,7 +46,7 @@ public final class RunConfigSchema {
       ConfigKey.bool("telemetry.enabled", "false = fast mode, lifecycle events only"),
       ConfigKey.integer("telemetry.every-steps", 1, Integer.MAX_VALUE, "emit a step event every this many steps"),
       ConfigKey.integer("telemetry.buffer-size", 16, 1 << 24, "step events queued per shard before drops"),
-      ConfigKey.integer("telemetry.batch-size", 1, 1 << 20, "events per batch to the coordinator"),
+      ConfigKey.integer("telemetry.batch-size", 1, 1 << 20, "events per batch to the coordinator (at most what fits the transport's frame)"),
       ConfigKey.duration("telemetry.batch-interval", 1, 60_000, "a partial batch is sent after this long"));
 
   private static final Map<String, ConfigKey> KEYS = index();

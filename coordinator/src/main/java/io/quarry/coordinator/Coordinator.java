@@ -329,7 +329,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     long submittedMs = recovered == null ? clock.millis() : recovered.submittedUnixMs();
     RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
-        setup.directory().path().toString(), List.of(), RunCounters.ZERO);
+        setup.directory().path().toString(), List.of(), RunCounters.ZERO, "");
     ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId, DISPATCHER);
     getContext().watchWith(actor, new RunTerminated(runId));
     runs.add(runId, actor, setup.config().priority, submittedMs,
@@ -419,7 +419,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       // The run actor crashed before it could end the run: record it as failed so watchers are not left hanging.
       runs.ended(terminated.runId(), new RunSummary(terminated.runId(), RunState.FAILED,
           "the run actor stopped unexpectedly (see the coordinator log)", 0, 0, 0, 0, 0, 0, List.of(),
-          runsDir.resolve(terminated.runId()).toString(), Double.NaN, Double.NaN, RunCounters.ZERO), null);
+          runsDir.resolve(terminated.runId()).toString(), Double.NaN, Double.NaN, RunCounters.ZERO, ""), null);
     }
     withdrawOffers(terminated.runId());
     return this;

@@ -9,6 +9,7 @@ import io.quarry.coordinator.CoordinatorProtocol.Watch;
 import io.quarry.coordinator.CoordinatorProtocol.WorkerLost;
 import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeRounds;
+import io.quarry.coordinator.merge.MergedShares;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RunDirectory;
@@ -23,9 +24,11 @@ import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
+import io.quarry.protocol.FrameBudget;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
+import io.quarry.protocol.RunCommand.MergedCredit;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
@@ -137,6 +140,10 @@ final class RunActor {
   private final StragglerDetector stragglers;
   private final RunProgress progress;
   private final MergeRounds merges;
+  /** What of each merged buffer goes back to each worker: its own entries and the threshold, in parts. */
+  private final MergedShares shares;
+  /** The all-gather in flight, or null: told of a worker lost meanwhile. */
+  private ActorRef<MergeAggregator.Command> gathering;
   /** Null unless {@code sync.mode = average}. */
   private final AveragingRelay<ActorRef<WorkerCommand>> averaging;
   private final RunRecords records;
@@ -176,6 +183,7 @@ final class RunActor {
             recovered.startedUnixMs() == null ? 0 : recovered.startedUnixMs(), totals);
     this.merges = new MergeRounds(MergeMode.fromConfig(config.hardExamples.mergeMode()), config.hardExamples.k(),
         config.hardExamples.thresholdQuantile(), totals.merges(), System::nanoTime);
+    this.shares = new MergedShares(incarnation, runId, FrameBudget.messageBytes(context.getSystem().settings().config()));
     this.averaging = config.sync.average() ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
     this.records = new RunRecords(runId, clock);
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
@@ -242,6 +250,7 @@ final class RunActor {
         .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
         .onMessage(MergeCollected.class, this::onMergeCollected)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloads)
+        .onMessage(MergedCredit.class, this::onMergedCredit)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onSignal(PostStop.class, this::onPostStop);
@@ -268,6 +277,7 @@ final class RunActor {
     return Behaviors.receive(RunCommand.class)
         .onMessage(MergeCollected.class, this::onMergeCollectedWhileFinishing)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloadsWhileFinishing)
+        .onMessage(MergedCredit.class, this::onMergedCredit)
         .onMessageEquals(PayloadsDeadline.INSTANCE, this::onPayloadsDeadline)
         .onMessage(WorkerLost.class, this::onWorkerLostWhileFinishing)
         .onMessage(ShardCompleted.class, this::onLateOutcome)
@@ -542,6 +552,8 @@ final class RunActor {
   private boolean forget(WorkerLost lost) {
     boolean involved = participants.remove(lost.workerId()) != null;
     merges.workerLost(lost.workerId());
+    shares.workerLost(lost.workerId());
+    if (gathering != null) gathering.tell(new MergeAggregator.WorkerLost(lost.workerId(), lost.reason()));
     involved |= shards.active().stream().anyMatch(shard -> lost.workerId().equals(shard.workerId()));
     if (involved) directory.writeEvent(records.workerLost(lost.workerId(), lost.reason()));
     return involved;
@@ -663,12 +675,14 @@ final class RunActor {
     long wallMs = progress.finishedAtMs() - progress.submittedAtMs();
     RunTotals totals = totals();
     RunCounters counters = progress.counters();
+    String warning = hardExamplesWarning(counters);
     RunSummary summary = new RunSummary(runId, ending.status(), ending.reason(), shards.stepsReached(),
         shards.stepsRedone(), progress.samplesTrained(), wallMs, progress.droppedEvents(), merges.started(),
         merges.hardest(), directory.path().toString(), RunRecords.meanValLoss(totals),
-        RunRecords.meanValAccuracy(totals), counters);
+        RunRecords.meanValAccuracy(totals), counters, warning);
     directory.writeEvent(records.runCompleted(ending.status(), ending.reason(), shards.stepsReached(),
-        shards.totalSteps(), totals, payloads.written(), wallMs, counters));
+        shards.totalSteps(), totals, payloads.written(), wallMs, counters, warning, merges.lastIncomplete()));
+    if (!warning.isEmpty()) context.getLog().warn("run {}: {}", runId, warning);
     directory.close();
     payloads.close();
     state = ending.status();
@@ -692,8 +706,8 @@ final class RunActor {
 
   /** A short-lived child asks every participant for its buffer and answers once. */
   private void gather(int merge) {
-    context.spawn(MergeAggregator.create(runId, merge, incarnation, Map.copyOf(participants),
-        config.hardExamples.mergeTimeout(), context.getSelf()), "merge-" + merge);
+    gathering = context.spawn(MergeAggregator.create(runId, merge, incarnation, Map.copyOf(participants),
+        config.hardExamples.k(), config.hardExamples.mergeTimeout(), context.getSelf()), "merge-" + merge);
   }
 
   private Behavior<RunCommand> onMergeCollected(MergeCollected collected) {
@@ -709,22 +723,44 @@ final class RunActor {
     return Behaviors.same();
   }
 
-  /** Merges what the all-gather brought, records it and sends the merged buffer to every participant. */
+  /**
+   * Merges what the all-gather brought, records it (with why each worker left out was) and sends each participant its
+   * share of the merged buffer: the threshold and its own entries, in parts that fit the frame.
+   */
   private void recordMerge(MergeCollected collected) {
-    MergeRounds.Merged merged = merges.collected(collected.merge(), collected.snapshots(), collected.missing());
+    gathering = null;
+    MergeRounds.Merged merged = merges.collected(collected.merge(), collected.snapshots(), collected.missingWhy(),
+        collected.parts());
     long gatherMs = Math.round(merged.gatherMs());
     progress.count(RunCounter.MERGES, 1);
     progress.count(RunCounter.MERGE_WORKERS_MISSING, merged.missing().size());
+    if (!merged.missingWhy().isEmpty()) {
+      progress.count(RunCounter.MERGES_INCOMPLETE, 1);
+      if (merged.unanswered()) progress.count(RunCounter.MERGES_UNANSWERED, 1);
+      context.getLog().warn("run {}: merge {} left out {}", runId, merged.merge(), merged.missingWhy());
+    }
     progress.count(RunCounter.MERGE_GATHER_MS_TOTAL, gatherMs);
     progress.count(RunCounter.MERGE_GATHER_MS_MAX, gatherMs);
     progressChanged = true;
     persistRun();
     directory.writeMerge(records.mergeRecord(merged, merges.mode().configName(), merges.k()));
     if (config.telemetryEnabled()) directory.writeEvent(records.hardExamples(merged));
-    WorkerCommand.MergedHardExamples message = new WorkerCommand.MergedHardExamples(incarnation, runId,
-        merged.merge(), merged.result().entries(), merged.result().threshold(), context.getSelf());
-    participants.values().forEach(worker -> worker.tell(message));
+    shares.start(merged.merge(), merged.result().entries(), merged.result().threshold(), participants.keySet(),
+        context.getSelf()).forEach((workerId, parts) -> parts.forEach(participants.get(workerId)::tell));
     merges.sent(merged, participants.keySet());
+  }
+
+  /** A worker has room for more parts of its share of a merged buffer. */
+  private Behavior<RunCommand> onMergedCredit(MergedCredit credit) {
+    ActorRef<WorkerCommand> worker = participants.get(credit.workerId());
+    if (worker != null) shares.credit(credit.workerId(), credit.merge(), credit.upTo()).forEach(worker::tell);
+    return Behaviors.same();
+  }
+
+  /** The run's {@code hard_examples_warning}: empty while every merge has heard from every worker. */
+  private String hardExamplesWarning(RunCounters counters) {
+    return merges.warning(counters.get(RunCounter.MERGES), counters.get(RunCounter.MERGES_INCOMPLETE),
+        counters.get(RunCounter.MERGES_UNANSWERED));
   }
 
   private Behavior<RunCommand> onHardExamplePayloads(HardExamplePayloads message) {
@@ -854,7 +890,8 @@ final class RunActor {
         progress.finishedAtMs(), update.steps(), update.totalSteps(), progress.lastLoss(), update.samplesPerSec(),
         progress.droppedEvents(), merges.started(), reason(), shards.statuses(stragglers::isStraggler),
         List.copyOf(participants.keySet()), directory.path().toString(),
-        merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters());
+        merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters(),
+        hardExamplesWarning(progress.counters()));
   }
 
   private String reason() {

@@ -211,7 +211,7 @@ final class ClientCommands {
         if (inSweep ? output.verbose() : output.mode() == RunOutput.Mode.QUIET) {
           RunReport.headline(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
               run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
-              0, reason);
+              0, reason, run.path("hard_examples_warning").asText(""));
         } else if (output.verbose()) {
           List<RunReport.Hardest> hardest = new ArrayList<>();
           for (JsonNode entry : run.path("hardest")) {
@@ -221,7 +221,8 @@ final class ClientCommands {
           }
           RunReport.print(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
               run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
-              0, reason, result.valAccuracy(), result.valLoss(), hardest, runDir);
+              0, reason, run.path("hard_examples_warning").asText(""), result.valAccuracy(), result.valLoss(), hardest,
+              runDir);
         }
         return result;
       }

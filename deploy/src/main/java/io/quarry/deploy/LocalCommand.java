@@ -193,7 +193,8 @@ final class LocalCommand implements Callable<Integer> {
     output.runEnded(result);
     if (inSweep ? output.verbose() : output.mode() == RunOutput.Mode.QUIET) {
       RunReport.headline(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
-          summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason());
+          summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason(),
+          summary.hardExamplesWarning());
     } else if (output.verbose()) {
       printSummary(summary);
     }
@@ -281,7 +282,7 @@ final class LocalCommand implements Callable<Integer> {
     }
     RunReport.print(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
         summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason(),
-        summary.valAccuracy(), summary.valLoss(), hardest, summary.runDir());
+        summary.hardExamplesWarning(), summary.valAccuracy(), summary.valLoss(), hardest, summary.runDir());
   }
 
   /** The key list printed under {@code --help}. */

@@ -19,7 +19,7 @@ public enum RunCounter {
       "hard-example payloads refused: too large, malformed, or past the run's cap"),
   MERGES(5, "merges", Kind.TOTAL, Side.COORDINATOR, "hard-example merges recorded"),
   MERGE_WORKERS_MISSING(6, "merge_workers_missing", Kind.TOTAL, Side.COORDINATOR,
-      "workers left out of a merge, summed over merges (no answer within hard-examples.merge-timeout)"),
+      "workers left out of a merge, summed over merges (hard_examples.jsonl's missing_why says why: timeout, incomplete, lost)"),
   MERGE_GATHER_MS_TOTAL(7, "merge_gather_ms_total", Kind.TOTAL, Side.COORDINATOR,
       "milliseconds spent all-gathering buffers, summed over merges (divide by merges for the mean)"),
   MERGE_GATHER_MS_MAX(8, "merge_gather_ms_max", Kind.MAX, Side.COORDINATOR, "the slowest all-gather, in milliseconds"),
@@ -28,7 +28,11 @@ public enum RunCounter {
       "shard attempts given to another worker because theirs was lost or did not reclaim them after a failover"),
   SYNC_ROUNDS(11, "sync_rounds", Kind.TOTAL, Side.COORDINATOR, "parameter-averaging rounds completed"),
   SYNC_ROUNDS_INCOMPLETE(12, "sync_rounds_incomplete", Kind.TOTAL, Side.COORDINATOR,
-      "averaging rounds that completed without every running shard (timed out or a shard left)");
+      "averaging rounds that completed without every running shard (timed out or a shard left)"),
+  MERGES_INCOMPLETE(13, "merges_incomplete", Kind.TOTAL, Side.COORDINATOR,
+      "hard-example merges that left at least one worker out"),
+  MERGES_UNANSWERED(14, "merges_unanswered", Kind.TOTAL, Side.COORDINATOR,
+      "hard-example merges that left every worker out: they hold no hard examples at all");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {

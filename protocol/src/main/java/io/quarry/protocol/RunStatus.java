@@ -23,6 +23,7 @@ import java.util.List;
  * @param runDir the run directory on the coordinator's machine
  * @param hardest the hardest examples of the latest merge (at most 5), highest loss first
  * @param counters the run's counters so far ({@link RunCounter})
+ * @param hardExamplesWarning empty while every merge has heard from every worker; else as {@link RunSummary} says
  */
 public record RunStatus(
     String runId,
@@ -42,7 +43,8 @@ public record RunStatus(
     List<String> workers,
     String runDir,
     List<HardExample> hardest,
-    RunCounters counters)
+    RunCounters counters,
+    String hardExamplesWarning)
     implements QuarryMessage {
   public RunStatus {
     shards = List.copyOf(shards);

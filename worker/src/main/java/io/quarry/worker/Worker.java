@@ -2,6 +2,8 @@ package io.quarry.worker;
 
 import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.FrameBudget;
+import io.quarry.protocol.HardExampleParts;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.ServiceKeys;
@@ -17,6 +19,7 @@ import io.quarry.protocol.WorkerCommand.FromCoordinator;
 import io.quarry.protocol.WorkerCommand.MergedHardExamples;
 import io.quarry.protocol.WorkerCommand.ReleaseRun;
 import io.quarry.protocol.WorkerCommand.SizeRun;
+import io.quarry.protocol.WorkerCommand.SnapshotCredit;
 import io.quarry.protocol.WorkerCommand.StopShard;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import io.quarry.worker.telemetry.TelemetryEmitter;
@@ -98,6 +101,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final Executor sizingExecutor;
   private final Map<String, RunHardExamples> runs = new HashMap<>();
   private final RunPermissions permissions;
+  /** The serialized bytes one message may take on this node's transport (its frame, less the envelope's headroom). */
+  private final int messageBytes;
 
   private long incarnation = Long.MIN_VALUE;
   private ActorRef<CoordinatorCommand> coordinator;
@@ -115,7 +120,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.trainers = trainers;
     this.clock = clock;
     this.timers = timers;
-    this.settings = WorkerSettings.from(context.getSystem().settings().config().getConfig("quarry.worker"));
+    this.messageBytes = FrameBudget.messageBytes(context.getSystem().settings().config());
+    this.settings = WorkerSettings.from(context.getSystem().settings().config().getConfig("quarry.worker"))
+        .fitTo(messageBytes);
     this.payloadExecutor = executor(WorkerSettings.PAYLOAD_DISPATCHER);
     this.sizingExecutor = executor(WorkerSettings.SIZING_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
@@ -149,6 +156,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(AdoptShard.class, fenced(this::onAdoptShard))
         .onMessage(StopShard.class, fenced(this::onStopShard))
         .onMessage(CollectHardExamples.class, fenced(this::onCollectHardExamples))
+        .onMessage(SnapshotCredit.class, fenced(this::onSnapshotCredit))
         .onMessage(MergedHardExamples.class, fenced(this::onMergedHardExamples))
         .onMessage(ReleaseRun.class, fenced(this::onReleaseRun))
         .onMessage(AveragedChunk.class, fenced(this::onAveragedChunk))
@@ -244,7 +252,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private void start(AssignShard message, RunConfig config, Trainer trainer) {
     String runId = message.spec().runId();
     RunHardExamples hardExamples = runs.computeIfAbsent(runId, id -> new RunHardExamples(id, workerId,
-        config.hardExamples.k(), config.hardExamples.runWindow(), settings.payloads(), payloadExecutor));
+        config.hardExamples.k(), config.hardExamples.runWindow(), settings.payloads(), payloadExecutor, messageBytes));
     List<ResumePoint> resumePoints = ResumePoint.candidates(message.assignment());
     String recorded = message.assignment().resumeFrom();
     if (recorded != null && !recorded.equals(String.valueOf(resumePoints.get(0).checkpoint()))) {
@@ -271,11 +279,17 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     runner.tell(TrainerRunner.Start.INSTANCE);
   }
 
-  /** The attempt's telemetry stream to its run, or none in fast mode. */
+  /**
+   * The attempt's telemetry stream to its run, or none in fast mode. A batch holds at most what fits this node's
+   * frame, whatever {@code telemetry.batch-size} asks (up to 2^20 events, over 40 MB).
+   */
   private TelemetryEmitter telemetry(AssignShard message, RunConfig config) {
     if (!config.telemetryEnabled()) return TelemetryEmitter.DISABLED;
     ShardAssignment a = message.assignment();
-    return StreamTelemetryEmitter.start(getContext().getSystem(), config.telemetry, message.run(),
+    RunConfig.Telemetry asked = config.telemetry;
+    RunConfig.Telemetry fitted = new RunConfig.Telemetry(asked.enabled(), asked.everySteps(), asked.bufferSize(),
+        Math.min(asked.batchSize(), RunCommand.TelemetryBatch.maxEvents(messageBytes)), asked.batchInterval());
+    return StreamTelemetryEmitter.start(getContext().getSystem(), fitted, message.run(),
         message.spec().runId(), workerId, a.shard(), a.attempt(), settings.telemetryAckTimeout(), clock);
   }
 
@@ -299,9 +313,18 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
 
   private Behavior<WorkerCommand> onCollectHardExamples(CollectHardExamples message) {
     RunHardExamples run = runs.get(message.runId());
-    message.replyTo().tell(run == null
-        ? RunHardExamples.emptySnapshot(message.runId(), message.merge(), workerId)
-        : run.snapshot(message.merge()));
+    if (run == null) {
+      HardExampleParts.cut(RunHardExamples.emptySnapshot(message.runId(), message.merge(), workerId), messageBytes)
+          .forEach(message.replyTo()::tell);
+    } else {
+      run.sendSnapshot(message.merge(), message.replyTo());
+    }
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onSnapshotCredit(SnapshotCredit message) {
+    RunHardExamples run = runs.get(message.runId());
+    if (run != null) run.snapshotCredit(message.merge(), message.upTo());
     return this;
   }
 

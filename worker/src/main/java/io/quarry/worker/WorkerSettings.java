@@ -45,6 +45,12 @@ record WorkerSettings(
         PayloadRendering.Limits.from(worker.getConfig("payloads")));
   }
 
+  /** These settings with every message they size kept within {@code messageBytes} (this node's frame's budget). */
+  WorkerSettings fitTo(int messageBytes) {
+    return new WorkerSettings(telemetryDrainTimeout, telemetryAckTimeout, syncWaitMargin, progressInterval, maxPause,
+        allowance, payloads.fitTo(messageBytes));
+  }
+
   /** The paths under {@code key}, each made absolute and normalized (relative ones against the working directory). */
   private static List<String> absolute(Config worker, String key) {
     return worker.getStringList(key).stream()

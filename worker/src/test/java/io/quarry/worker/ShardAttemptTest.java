@@ -45,7 +45,8 @@ class ShardAttemptTest {
   private final TestProbe<RunCommand> run = testKit.createTestProbe();
   private final TestProbe<WorkerCommand> worker = testKit.createTestProbe();
   private final RunHardExamples hardExamples =
-      new RunHardExamples("r1", "w1", 4, false, new PayloadRendering.Limits(1 << 16, 100, 1 << 16), Runnable::run);
+      new RunHardExamples("r1", "w1", 4, false, new PayloadRendering.Limits(1 << 16, 100, 1 << 16), Runnable::run,
+          io.quarry.protocol.FrameBudget.messageBytes(256 * 1024));
 
   @AfterAll
   static void shutDown() {

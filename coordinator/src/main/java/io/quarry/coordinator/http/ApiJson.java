@@ -78,6 +78,7 @@ final class ApiJson {
       label(entry, "label", example.label());
       label(entry, "predicted", example.predicted());
     }
+    text(node, "hard_examples_warning", run.hardExamplesWarning());
     return node;
   }
 

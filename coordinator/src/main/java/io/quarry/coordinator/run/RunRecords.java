@@ -84,9 +84,12 @@ public final class RunRecords {
    * @param end how it ended: its status, and its reason unless it completed
    * @param steps shard steps reached, all shards together
    * @param payloadsWritten hard-example payloads in the run directory
+   * @param hardExamplesWarning empty when every merge heard from every worker; else what a person should know
+   * @param lastIncomplete the latest merge that left a worker out, or null
    */
   public ObjectNode runCompleted(RunState status, String reason, long steps, long totalSteps, RunTotals totals,
-      long payloadsWritten, long wallMs, RunCounters counters) {
+      long payloadsWritten, long wallMs, RunCounters counters, String hardExamplesWarning,
+      MergeRounds.Merged lastIncomplete) {
     ObjectNode event = event("run_completed");
     event.put("status", status.wireName());
     event.put("steps", steps);
@@ -107,6 +110,14 @@ public final class RunRecords {
       metrics.put("shards", totals.shardMetrics().size());
     }
     if (status != RunState.COMPLETED) event.put("reason", reason);
+    event.put("merges_incomplete", counters.get(RunCounter.MERGES_INCOMPLETE));
+    if (!hardExamplesWarning.isEmpty()) {
+      event.put("hard_examples_warning", hardExamplesWarning);
+      if (lastIncomplete != null) {
+        event.put("last_incomplete_merge", lastIncomplete.merge());
+        event.set("last_missing_why", missingWhy(lastIncomplete));
+      }
+    }
     event.set("counters", counters(counters));
     return event;
   }
@@ -258,6 +269,9 @@ public final class RunRecords {
     merged.result().workers().forEach(workers::add);
     ArrayNode missing = record.putArray("missing");
     merged.missing().forEach(missing::add);
+    record.set("missing_why", missingWhy(merged));
+    ObjectNode parts = record.putObject("snapshot_parts");
+    merged.parts().forEach(parts::put);
     ObjectNode counts = record.putObject("counts");
     merged.result().takenPerWorker().forEach(counts::put);
     record.put("gather_ms", Math.round(merged.gatherMs() * 1000) / 1000.0);
@@ -290,7 +304,15 @@ public final class RunRecords {
     putNumberOrNull(event, "threshold", merged.result().threshold());
     ArrayNode missing = event.putArray("missing");
     merged.missing().forEach(missing::add);
+    if (!merged.missingWhy().isEmpty()) event.set("missing_why", missingWhy(merged));
     return event;
+  }
+
+  /** {@code {"worker": "why", ...}}: every worker the merge left out, with the reason. */
+  private static ObjectNode missingWhy(MergeRounds.Merged merged) {
+    ObjectNode why = JSON.createObjectNode();
+    merged.missingWhy().forEach(why::put);
+    return why;
   }
 
   /** An averaging round completed. */

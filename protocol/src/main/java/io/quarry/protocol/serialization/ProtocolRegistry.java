@@ -4,6 +4,7 @@ import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.HardExampleSnapshotPart;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
@@ -39,7 +40,7 @@ public final class ProtocolRegistry {
       RunSpec.class,
       ShardAssignment.class,
       HardExample.class,
-      HardExampleSnapshot.class,
+      HardExampleSnapshot.class, // no longer sent (it travels as HardExampleSnapshotPart); kept for the ids after it
       RunSummary.class,
       WorkerCommand.CoordinatorAnnounced.class,
       WorkerCommand.AssignShard.class,
@@ -92,7 +93,10 @@ public final class ProtocolRegistry {
       WorkerAllowance.class,
       RunCommand.ShardRefused.class,
       CoordinatorCommand.SubmitReply.Why.class,
-      RunCommand.CheckpointUnusable.class);
+      RunCommand.CheckpointUnusable.class,
+      HardExampleSnapshotPart.class,
+      WorkerCommand.SnapshotCredit.class,
+      RunCommand.MergedCredit.class);
 
   private ProtocolRegistry() {}
 
