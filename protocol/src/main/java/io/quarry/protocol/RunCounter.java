@@ -28,7 +28,10 @@ public enum RunCounter {
       "shard attempts given to another worker because theirs was lost or did not reclaim them after a failover"),
   SYNC_ROUNDS(11, "sync_rounds", Kind.TOTAL, Side.COORDINATOR, "parameter-averaging rounds completed"),
   SYNC_ROUNDS_INCOMPLETE(12, "sync_rounds_incomplete", Kind.TOTAL, Side.COORDINATOR,
-      "averaging rounds that completed without every running shard (timed out or a shard left)");
+      "averaging rounds that completed without every running shard (timed out or a shard left)"),
+  TELEMETRY_UNWRITTEN(13, "telemetry_unwritten", Kind.TOTAL, Side.COORDINATOR,
+      "telemetry lines (events.jsonl step, epoch, eval, checkpoint and hard_examples lines; scalars.csv rows) the run "
+          + "directory could not take (a full disk): dropped, the run goes on");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {
