@@ -11,6 +11,7 @@ import io.quarry.coordinator.store.RunStores;
 import io.quarry.protocol.RunState;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -22,22 +23,32 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code quarry local} in a JVM of its own, its runs directory on a 3 MB tmpfs that the run fills (as a new user's
  * first try did): it must end within a bound, exit 1 and say why, with the run store and the run directory agreeing.
  * The test mounts the tmpfs itself, as root; it fails if it cannot.
+ *
+ * <p>The run's telemetry fills the disk first; that alone is dropped and counted and need not end the run (dropped
+ * telemetry leaves room for a while). So once the run says it drops telemetry, the test takes what room is left, as
+ * another program on the disk would: from then on nothing new fits, and the run must fail.
  */
 class FullDiskTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final long BOUND_S = 120;
   private static final String[] RUN = {"--trainer", "stub", "--workers", "2", "--run-id", "full", "epochs=3",
-      "stub.samples=200000", "stub.step-time=0ms"};
+      "stub.samples=200000", "stub.step-time=1ms"};
 
   @TempDir Path work;
 
-  /** Runs {@code quarry local RUN args} to its end; returns its exit code. */
-  private int quarryLocal(NodeProcesses nodes, String... args) throws InterruptedException {
-    List<String> command = new ArrayList<>(List.of("local"));
+  /**
+   * Runs {@code quarry local RUN args} with its runs directory on {@code disk}, fills the disk up once the run drops
+   * telemetry, and waits for the end; returns its exit code.
+   */
+  private int quarryLocal(NodeProcesses nodes, Tmpfs disk, String... args) throws Exception {
+    List<String> command = new ArrayList<>(List.of("local", "--runs-dir", disk.dir().toString()));
     command.addAll(List.of(args));
     command.addAll(List.of(RUN));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(BOUND_S);
     Process process = nodes.start("local", Map.of(), command.toArray(String[]::new));
-    if (!process.waitFor(BOUND_S, TimeUnit.SECONDS)) {
+    nodes.awaitLog("local", "telemetry that cannot be written is dropped", Duration.ofSeconds(BOUND_S));
+    disk.fill(0);
+    if (!process.waitFor(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
       throw new AssertionError("quarry local did not end within " + BOUND_S + " s:\n" + nodes.tail("local"));
     }
     return process.exitValue();
@@ -65,7 +76,7 @@ class FullDiskTest {
   void aRunThatFillsItsDiskFailsSayingSoAndTheStoreOnAnotherDiskRecordsWhy() throws Exception {
     String storeUrl = "sqlite:" + work.resolve("quarry.db");
     try (Tmpfs disk = Tmpfs.mount(work, "3m"); NodeProcesses nodes = new NodeProcesses(work.resolve("logs"))) {
-      int exit = quarryLocal(nodes, "--runs-dir", disk.dir().toString(), "--store", storeUrl);
+      int exit = quarryLocal(nodes, disk, "--store", storeUrl);
 
       assertEquals(QuarryCli.EXIT_FAILED, exit, nodes.tail("local"));
       String reason = printedReason(nodes);
@@ -88,7 +99,7 @@ class FullDiskTest {
   @Test
   void aRunWhoseStoreSharesTheFullDiskStillEndsAndTheClientExits() throws Exception {
     try (Tmpfs disk = Tmpfs.mount(work, "3m"); NodeProcesses nodes = new NodeProcesses(work.resolve("logs"))) {
-      int exit = quarryLocal(nodes, "--runs-dir", disk.dir().toString());
+      int exit = quarryLocal(nodes, disk);
 
       assertEquals(QuarryCli.EXIT_FAILED, exit, nodes.tail("local"));
       String reason = printedReason(nodes);

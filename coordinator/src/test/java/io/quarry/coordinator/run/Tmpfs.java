@@ -28,13 +28,17 @@ public final class Tmpfs implements AutoCloseable {
     return dir;
   }
 
-  /** Fills the disk but for about {@code leaveBytes}: one file of zeros, written until the disk says it is full. */
+  /**
+   * Fills the disk but for about {@code leaveBytes} (0: all of it): one file of zeros, written until that much is
+   * left or the disk says it is full. The disk may be written to meanwhile (a run on it).
+   */
   public Path fill(long leaveBytes) throws IOException {
-    Path filler = dir.resolve("filler");
-    long free = Files.getFileStore(dir).getUsableSpace();
+    Path filler = dir.resolve("filler-" + System.nanoTime());
     byte[] chunk = new byte[4096];
     try (var out = Files.newOutputStream(filler)) {
-      for (long written = 0; written + chunk.length <= free - leaveBytes; written += chunk.length) out.write(chunk);
+      while (Files.getFileStore(dir).getUsableSpace() > leaveBytes) out.write(chunk);
+    } catch (IOException full) {
+      // No space left on device: the disk is full, as asked.
     }
     return filler;
   }
