@@ -8,6 +8,7 @@ import io.quarry.coordinator.CoordinatorProtocol.RunEnded;
 import io.quarry.coordinator.CoordinatorProtocol.RunRefused;
 import io.quarry.coordinator.CoordinatorProtocol.StatusChanged;
 import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
+import io.quarry.coordinator.run.LineFile;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand;
@@ -29,9 +30,9 @@ import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
-import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ServiceKeys;
+import io.quarry.protocol.ShardState;
 import io.quarry.protocol.WorkerCommand;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -45,8 +46,10 @@ import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -62,7 +65,9 @@ import org.apache.pekko.cluster.typed.SingletonActor;
  * each (sizing, the run directory and the store records happen off its thread), starts a {@link RunActor} child per
  * admitted run, and offers idle workers (who pull work) to the runs that want them, in queue order ({@link RunQueue}).
  * On start it takes its incarnation from the store and recovers every unfinished run ({@link RunRecovery}). Every
- * message it sends to a worker carries its incarnation; a worker speaking to an older one is told of this one.
+ * message it sends to a worker carries its incarnation; a worker speaking to an older one is told of this one. A run
+ * actor that crashes leaves no run waiting: the coordinator ends the run FAILED, in the store too, tells its watchers
+ * and stops its attempts.
  */
 public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private static final DateTimeFormatter RUN_ID_TIME =
@@ -71,8 +76,6 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private record WorkersListed(Set<ActorRef<WorkerCommand>> workers) implements CoordinatorCommand.Local {}
 
   private record WorkerTerminated(ActorRef<WorkerCommand> worker) implements CoordinatorCommand.Local {}
-
-  private record RunTerminated(String runId) implements CoordinatorCommand.Local {}
 
   /** The coordinator talks to the run store (JDBC), so it runs beside its run actors on the I/O dispatcher. */
   public static final Props DISPATCHER = DispatcherSelector.fromConfig(CoordinatorSettings.IO_DISPATCHER);
@@ -95,7 +98,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final RunAdmission.Context admission;
   private long admissions;
 
-  private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock) {
+  private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock,
+      LineFile.Opener files) {
     super(context);
     this.store = store;
     this.incarnation = store.nextIncarnation();
@@ -105,7 +109,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     this.clock = clock;
     this.admission = new RunAdmission.Context(incarnation, runsDir, store, clock,
         context.getSystem().dispatchers().lookup(DispatcherSelector.fromConfig(CoordinatorSettings.BLOCKING_DISPATCHER)),
-        settings.sizingTimeout(), context.getSelf());
+        settings.sizingTimeout(), files, context.getSelf());
     ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
         listing -> new WorkersListed(listing.getServiceInstances(ServiceKeys.WORKER)));
     context.getSystem().receptionist().tell(Receptionist.subscribe(ServiceKeys.WORKER, listings));
@@ -120,7 +124,12 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
    * recovers every run the store holds as unfinished.
    */
   public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock) {
-    return Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock));
+    return create(store, runsDir, clock, LineFile.DISK);
+  }
+
+  /** As {@link #create(RunStore, Path, Clock)}, with the files of new run directories opened by {@code files}. */
+  static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, LineFile.Opener files) {
+    return Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock, files));
   }
 
   /**
@@ -154,7 +163,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(OfferAnswered.class, this::onOfferAnswered)
         .onMessage(StatusChanged.class, this::onStatusChanged)
         .onMessage(RunEnded.class, this::onRunEnded)
-        .onMessage(RunTerminated.class, this::onRunTerminated)
+        .onSignal(ChildFailed.class, failed -> onRunActorStopped(failed.getRef(), failed.getCause()))
+        .onSignal(Terminated.class, terminated -> onRunActorStopped(terminated.getRef(), null))
         .build();
   }
 
@@ -331,7 +341,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
         setup.directory().path().toString(), List.of(), RunCounters.ZERO, "");
     ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId, DISPATCHER);
-    getContext().watchWith(actor, new RunTerminated(runId));
+    getContext().watch(actor);
     runs.add(runId, actor, setup.config().priority, submittedMs,
         recovered != null && recovered.startedUnixMs() != null, initial);
   }
@@ -384,6 +394,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     } else if (!run.active()) {
       watch.subscriber().tell(new RunUpdate.Finished(watch.runId(), run.summary()));
     } else {
+      runs.watched(watch.runId(), watch.subscriber());
       run.actor.tell(new CoordinatorProtocol.Watch(watch.subscriber()));
     }
     return this;
@@ -414,15 +425,40 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     return this;
   }
 
-  private Behavior<CoordinatorCommand> onRunTerminated(RunTerminated terminated) {
-    if (runs.active(terminated.runId()) != null) {
-      // The run actor crashed before it could end the run: record it as failed so watchers are not left hanging.
-      runs.ended(terminated.runId(), new RunSummary(terminated.runId(), RunState.FAILED,
-          "the run actor stopped unexpectedly (see the coordinator log)", 0, 0, 0, 0, 0, 0, List.of(),
-          runsDir.resolve(terminated.runId()).toString(), Double.NaN, Double.NaN, RunCounters.ZERO, ""), null);
-    }
-    withdrawOffers(terminated.runId());
+  /** A run actor stopped: retired after its run ended, or crashed ({@code cause}) before. Only run actors are watched. */
+  private Behavior<CoordinatorCommand> onRunActorStopped(ActorRef<Void> actor, Throwable cause) {
+    String runId = runs.runIdOf(actor);
+    if (runId == null) return this;
+    if (runs.active(runId) != null) crashed(runId, cause);
+    withdrawOffers(runId);
     return this;
+  }
+
+  /**
+   * The run actor stopped before it ended the run: the run ends FAILED with why, in the run store too; its watchers
+   * are told (so no client waits for an end that would never come) and its attempts are stopped.
+   */
+  private void crashed(String runId, Throwable cause) {
+    String reason = "the run actor stopped unexpectedly" + (cause == null ? "" : ": " + cause)
+        + " (see the coordinator log)";
+    getContext().getLog().error("run {} failed: {}", runId, reason);
+    long nowMs = clock.millis();
+    RunStatus last = runs.status(runId);
+    List<ActorRef<RunUpdate>> watchers = runs.crashed(runId, reason, nowMs);
+    RunUpdate.Finished finished = new RunUpdate.Finished(runId, runs.get(runId).summary());
+    watchers.forEach(watcher -> watcher.tell(finished));
+    try {
+      store.run(runId).ifPresent(record -> RunRecovery.fail(record, reason, store, nowMs));
+    } catch (RuntimeException e) {
+      getContext().getLog().error("run {}: cannot record its failure in the store: {}", runId, e.getMessage());
+    }
+    for (RunStatus.ShardStatus shard : last.shards()) {
+      if (shard.state() != ShardState.ASSIGNED && shard.state() != ShardState.RUNNING) continue;
+      for (String workerId : new String[] {shard.workerId(), shard.speculativeWorkerId()}) {
+        ActorRef<WorkerCommand> worker = workerId == null ? null : workers.ref(workerId);
+        if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.shard(), reason));
+      }
+    }
   }
 
   /** Offers to a run that has ended will never be answered: the workers are idle again. */

@@ -104,6 +104,9 @@ final class RunActor {
     INSTANCE
   }
 
+  /** A lifecycle record of the run could not be written to its directory ({@code reason} says where and why). */
+  private record DirectoryUnwritable(String reason) implements RunCommand.Local {}
+
   /** How the run is to end: its final status and, unless it completed, why. */
   private record Ending(RunState status, String reason) {}
 
@@ -161,6 +164,8 @@ final class RunActor {
   /** How the run ends, once decided (a stop, a failure, or every shard done); null while it runs. */
   private Ending ending;
   private boolean progressChanged = true;
+  /** Telemetry the run directory could not take is logged once, then only counted. */
+  private boolean telemetryUnwrittenLogged;
 
   private RunActor(ActorContext<RunCommand> context, TimerScheduler<RunCommand> timers, Setup setup) {
     this.context = context;
@@ -188,6 +193,7 @@ final class RunActor {
     this.records = new RunRecords(runId, clock);
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
     shards.addStepsRedone(totals.stepsRedone());
+    directory.whenUnwritable(reason -> context.getSelf().tell(new DirectoryUnwritable(reason)));
     try {
       this.payloads = HardExamplePayloadFiles.open(directory.path(), settings.payloadLimits());
     } catch (java.io.IOException e) {
@@ -253,6 +259,7 @@ final class RunActor {
         .onMessage(MergedCredit.class, this::onMergedCredit)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
+        .onMessage(DirectoryUnwritable.class, this::onDirectoryUnwritable)
         .onSignal(PostStop.class, this::onPostStop);
   }
 
@@ -292,6 +299,7 @@ final class RunActor {
         .onMessage(Stop.class, this::refuseStop)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
+        .onMessage(DirectoryUnwritable.class, this::onDirectoryUnwritableWhileFinishing)
         .onSignal(PostStop.class, this::onPostStop)
         .onAnyMessage(late -> Behaviors.same())
         .build();
@@ -410,8 +418,8 @@ final class RunActor {
       pace(report.shard(), report.attempt(), report.step());
       ledger.shard(shards.shard(report.shard()));
       if (config.telemetryEnabled()) {
-        directory.writeEvent(records.checkpoint(report.shard(), report.attempt(), report.workerId(), report.step(),
-            report.path()));
+        countUnwritten(directory.writeTelemetryEvent(records.checkpoint(report.shard(), report.attempt(),
+            report.workerId(), report.step(), report.path())));
       }
     }
     return Behaviors.same();
@@ -676,15 +684,18 @@ final class RunActor {
     RunTotals totals = totals();
     RunCounters counters = progress.counters();
     String warning = hardExamplesWarning(counters);
+    // Checked before and after run_completed: the run's own records, that one included, are part of its outcome.
+    directory.failure().ifPresent(this::failedToRecord);
+    directory.writeEvent(records.runCompleted(ending.status(), ending.reason(), shards.stepsReached(),
+        shards.totalSteps(), totals, payloads.written(), wallMs, counters, warning, merges.lastIncomplete()));
+    directory.failure().ifPresent(this::failedToRecord);
+    if (!warning.isEmpty()) context.getLog().warn("run {}: {}", runId, warning);
+    directory.close();
+    payloads.close();
     RunSummary summary = new RunSummary(runId, ending.status(), ending.reason(), shards.stepsReached(),
         shards.stepsRedone(), progress.samplesTrained(), wallMs, progress.droppedEvents(), merges.started(),
         merges.hardest(), directory.path().toString(), RunRecords.meanValLoss(totals),
         RunRecords.meanValAccuracy(totals), counters, warning);
-    directory.writeEvent(records.runCompleted(ending.status(), ending.reason(), shards.stepsReached(),
-        shards.totalSteps(), totals, payloads.written(), wallMs, counters, warning, merges.lastIncomplete()));
-    if (!warning.isEmpty()) context.getLog().warn("run {}: {}", runId, warning);
-    directory.close();
-    payloads.close();
     state = ending.status();
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
@@ -695,6 +706,37 @@ final class RunActor {
     context.getLog().info("run {} {}: {} steps, {} samples in {} ms{}", runId, ending.status().wireName(),
         summary.steps(), summary.samples(), wallMs, ending.reason().isEmpty() ? "" : " (" + ending.reason() + ")");
     return ended(summary);
+  }
+
+  // --- a run directory that cannot be written ---
+
+  /** The run's own records can no longer be kept: it fails (its attempts are stopped), with where and why. */
+  private Behavior<RunCommand> onDirectoryUnwritable(DirectoryUnwritable unwritable) {
+    context.getLog().error("run {}: {}; the run fails", runId, unwritable.reason());
+    return fail(unwritable.reason());
+  }
+
+  private Behavior<RunCommand> onDirectoryUnwritableWhileFinishing(DirectoryUnwritable unwritable) {
+    context.getLog().error("run {}: {}; the run fails", runId, unwritable.reason());
+    failedToRecord(unwritable.reason());
+    return Behaviors.same();
+  }
+
+  /** A run whose lifecycle records were not all written ends FAILED, unless it fails for another reason already. */
+  private void failedToRecord(String reason) {
+    if (ending.status() != RunState.FAILED) ending = new Ending(RunState.FAILED, reason);
+  }
+
+  /** Telemetry the run directory could not take is dropped: counted, and logged the first time. */
+  private void countUnwritten(RunDirectory.Unwritten unwritten) {
+    if (unwritten.lines() == 0) return;
+    if (!telemetryUnwrittenLogged) {
+      telemetryUnwrittenLogged = true;
+      context.getLog().warn("run {}: {}; telemetry that cannot be written is dropped and counted ({}), the run goes on",
+          runId, unwritten.reason(), RunCounter.TELEMETRY_UNWRITTEN.label());
+    }
+    progress.count(RunCounter.TELEMETRY_UNWRITTEN, unwritten.lines());
+    progressChanged = true;
   }
 
   // --- hard-example all-gather and payloads ---
@@ -744,7 +786,7 @@ final class RunActor {
     progressChanged = true;
     persistRun();
     directory.writeMerge(records.mergeRecord(merged, merges.mode().configName(), merges.k()));
-    if (config.telemetryEnabled()) directory.writeEvent(records.hardExamples(merged));
+    if (config.telemetryEnabled()) countUnwritten(directory.writeTelemetryEvent(records.hardExamples(merged)));
     shares.start(merged.merge(), merged.result().entries(), merged.result().threshold(), participants.keySet(),
         context.getSelf()).forEach((workerId, parts) -> parts.forEach(participants.get(workerId)::tell));
     merges.sent(merged, participants.keySet());
@@ -850,7 +892,7 @@ final class RunActor {
         directory.appendTelemetry(records.telemetry(batch.workerId(), event),
             RunRecords.scalarsRow(batch.workerId(), event));
       }
-      directory.flush();
+      countUnwritten(directory.flushTelemetry());
     }
     batch.replyTo().tell(RunCommand.TelemetryAck.INSTANCE);
     return Behaviors.same();

@@ -2,6 +2,7 @@ package io.quarry.coordinator;
 
 import io.quarry.config.RunConfig;
 import io.quarry.config.RunConfigException;
+import io.quarry.coordinator.run.LineFile;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.ShardPlan;
 import io.quarry.coordinator.run.ShardTable;
@@ -65,9 +66,9 @@ final class RunAdmission {
    */
   record Request(RunSpec spec, RunConfig config, int shardCount, ActorRef<SubmitReply> replyTo) {}
 
-  /** Where admission writes and whom it asks. */
+  /** Where admission writes and whom it asks ({@code files} opens the files of run directories). */
   record Context(long incarnation, Path runsDir, RunStore store, Clock clock, Executor blocking,
-      Duration sizingTimeout, ActorRef<CoordinatorCommand> coordinator) {}
+      Duration sizingTimeout, LineFile.Opener files, ActorRef<CoordinatorCommand> coordinator) {}
 
   private final ActorContext<Command> actor;
   private final Request request;
@@ -135,7 +136,7 @@ final class RunAdmission {
     }
     RunDirectory directory;
     try {
-      directory = RunDirectory.create(where.runsDir(), runId, request.spec().configHocon());
+      directory = RunDirectory.create(where.runsDir(), runId, request.spec().configHocon(), where.files());
     } catch (IllegalArgumentException e) {
       return Recorded.refused(e.getMessage());
     } catch (IOException e) {

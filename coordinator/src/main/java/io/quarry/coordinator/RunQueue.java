@@ -1,18 +1,23 @@
 package io.quarry.coordinator;
 
 import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
 import io.quarry.protocol.RunSummary;
+import io.quarry.protocol.RunUpdate;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /**
  * The runs the coordinator holds, in submission order, as plain logic: each run's actor, its latest status (what
- * clients are answered from) and, once it has ended, its summary; and the queue order in which idle workers go to
+ * clients are answered from), its watchers (told of its end should its actor crash) and, once it has ended, its
+ * summary; and the queue order in which idle workers go to
  * runs — the highest {@code priority} first, then the earliest submitted, among the runs that want workers, a run
  * that has not started only while fewer than {@code max-concurrent-runs} are going.
  */
@@ -28,6 +33,8 @@ final class RunQueue {
     private boolean started;
     private RunSummary summary;
     private RunStatus status;
+    /** Who watches it, until it ends: its actor tells them, but if the actor crashes the coordinator does. */
+    private final Set<ActorRef<RunUpdate>> watchers = new LinkedHashSet<>();
 
     private Run(ActorRef<RunCommand> actor, int priority, long submittedMs, long order, boolean started,
         RunStatus status) {
@@ -47,6 +54,11 @@ final class RunQueue {
     /** Null while it is active. */
     RunSummary summary() {
       return summary;
+    }
+
+    /** Its latest status. */
+    RunStatus status() {
+      return status;
     }
   }
 
@@ -90,6 +102,18 @@ final class RunQueue {
   Run active(String runId) {
     Run run = runs.get(runId);
     return run != null && run.active() ? run : null;
+  }
+
+  /** The id of the run whose actor is {@code actor}, or null. */
+  String runIdOf(ActorRef<?> actor) {
+    for (Map.Entry<String, Run> run : runs.entrySet()) if (run.getValue().actor.equals(actor)) return run.getKey();
+    return null;
+  }
+
+  /** {@code watcher} follows the active run {@code runId} (its actor is told too). */
+  void watched(String runId, ActorRef<RunUpdate> watcher) {
+    Run run = active(runId);
+    if (run != null) run.watchers.add(watcher);
   }
 
   /** The actors of the runs that have not ended. */
@@ -138,6 +162,27 @@ final class RunQueue {
     run.summary = summary;
     if (status != null) run.status = status;
     run.wantsWorkers = false;
+    run.watchers.clear();
+  }
+
+  /**
+   * The active run's actor stopped before the run ended (it crashed): the run ends FAILED for {@code reason} at
+   * {@code nowMs}, with what its latest status knew. Returns the watchers to tell of the end, or none if the run had
+   * ended already.
+   */
+  List<ActorRef<RunUpdate>> crashed(String runId, String reason, long nowMs) {
+    Run run = active(runId);
+    if (run == null) return List.of();
+    RunStatus last = run.status;
+    long wallMs = nowMs - last.submittedUnixMs();
+    List<ActorRef<RunUpdate>> watchers = List.copyOf(run.watchers);
+    // The samples trained and steps redone died with the actor: the summary has only what the status had.
+    ended(runId, new RunSummary(runId, RunState.FAILED, reason, last.steps(), 0, 0, wallMs, last.droppedEvents(),
+        last.merges(), last.hardest(), last.runDir(), Double.NaN, Double.NaN, last.counters()),
+        new RunStatus(runId, last.name(), RunState.FAILED, last.submittedUnixMs(), last.startedUnixMs(), nowMs,
+            last.steps(), last.totalSteps(), last.lastLoss(), last.samplesPerSec(), last.droppedEvents(), last.merges(),
+            reason, last.shards(), last.workers(), last.runDir(), last.hardest(), last.counters()));
+    return watchers;
   }
 
   /** The run's latest status, or null if there is no such run. */

@@ -156,6 +156,12 @@ final class WorkerRegistry {
     for (Worker worker : workers.values()) if (runId.equals(worker.offeredTo)) worker.offeredTo = null;
   }
 
+  /** The worker introduced as {@code workerId} and not lost, or null. */
+  ActorRef<WorkerCommand> ref(String workerId) {
+    Worker worker = byId(workerId);
+    return worker == null ? null : worker.ref;
+  }
+
   /** Workers not lost. */
   long live() {
     return workers.values().stream().filter(worker -> worker.state != WorkerState.LOST).count();

@@ -12,6 +12,7 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunSummary;
+import io.quarry.worker.trainer.TrainerRegistry;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,6 +52,10 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--runs-dir", paramLabel = "DIR", defaultValue = "runs", description = "where run directories go, default ${DEFAULT-VALUE}")
   Path runsDir;
 
+  @Option(names = "--store", paramLabel = "URL", description = "the run store (default sqlite:<runs-dir>/quarry.db); on "
+      + "another disk than the runs directory it records a run's end even when that disk fills")
+  String store;
+
   @Option(names = "--no-telemetry", description = "fast mode: lifecycle events only (also QUARRY_DISABLE_TELEMETRY=true)")
   boolean noTelemetry;
 
@@ -82,7 +87,8 @@ final class LocalCommand implements Callable<Integer> {
     RunOutput output = new RunOutput(out, display.mode(), plan.runs.size());
     Config local = ConfigFactory.empty().withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(
         dataRoots.stream().map(root -> root.toAbsolutePath().normalize().toString()).toList()));
-    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, local); output) {
+    String storeUrl = store != null ? store : LocalCluster.defaultStoreUrl(runsDir);
+    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, storeUrl, local, TrainerRegistry.load()); output) {
       return plan.sweep == null ? runOne(cluster, plan.runs.get(0), output) : runSweep(cluster, plan, output);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

@@ -32,7 +32,10 @@ public enum RunCounter {
   MERGES_INCOMPLETE(13, "merges_incomplete", Kind.TOTAL, Side.COORDINATOR,
       "hard-example merges that left at least one worker out"),
   MERGES_UNANSWERED(14, "merges_unanswered", Kind.TOTAL, Side.COORDINATOR,
-      "hard-example merges that left every worker out: they hold no hard examples at all");
+      "hard-example merges that left every worker out: they hold no hard examples at all"),
+  TELEMETRY_UNWRITTEN(15, "telemetry_unwritten", Kind.TOTAL, Side.COORDINATOR,
+      "telemetry lines (events.jsonl step, epoch, eval, checkpoint and hard_examples lines; scalars.csv rows) the run "
+          + "directory could not take (a full disk): dropped, the run goes on");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {

@@ -6,6 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -110,14 +111,29 @@ public final class CheckpointStore {
    * moves {@code best} when its val loss is the lowest so far, and prunes old checkpoints.
    *
    * @return the complete step directory
+   * @throws IOException when it cannot be written (a full disk): the message names the checkpoint and the operating
+   *     system's error ("cannot write checkpoint .../step-40: No space left on device"), and no temporary is left
    */
   public synchronized Path save(CheckpointManifest manifest, FileWriter extraFiles) throws IOException {
     Objects.requireNonNull(manifest, "manifest");
     Objects.requireNonNull(extraFiles, "extraFiles");
-    Files.createDirectories(dir);
     String name = stepDirName(manifest.step());
     Path target = dir.resolve(name);
-    Path tmp = dir.resolve(TMP_PREFIX + name + "-" + randomSuffix());
+    try {
+      Files.createDirectories(dir);
+      commit(manifest, extraFiles, target);
+      writePointer(LAST, name);
+      updateBest();
+      prune(manifest.step(), name);
+    } catch (IOException e) {
+      throw new IOException("cannot write checkpoint " + target + ": " + osError(e), e);
+    }
+    return target;
+  }
+
+  /** Builds the checkpoint in a temporary sibling and renames it to {@code target}; on failure, removes the sibling. */
+  private void commit(CheckpointManifest manifest, FileWriter extraFiles, Path target) throws IOException {
+    Path tmp = dir.resolve(TMP_PREFIX + target.getFileName() + "-" + randomSuffix());
     Files.createDirectory(tmp);
     try {
       extraFiles.write(tmp);
@@ -133,13 +149,24 @@ public final class CheckpointStore {
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       fsyncDirectory(dir);
     } catch (IOException | RuntimeException e) {
-      deleteTree(tmp);
+      try {
+        deleteTree(tmp);
+      } catch (IOException cleanupFailed) {
+        // The save's own error is the one to report; the next save removes what is left.
+        e.addSuppressed(cleanupFailed);
+      }
       throw e;
     }
-    writePointer(LAST, name);
-    updateBest();
-    prune(manifest.step(), name);
-    return target;
+  }
+
+  /**
+   * The operating system's words for {@code e} ("No space left on device"), without the temporary path it may name;
+   * else the exception as it prints itself.
+   */
+  private static String osError(IOException e) {
+    if (e instanceof FileSystemException fs && fs.getReason() != null) return fs.getReason();
+    if (e instanceof FileSystemException) return e.toString();
+    return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
   }
 
   /**
