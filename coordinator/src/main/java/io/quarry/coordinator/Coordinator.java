@@ -88,6 +88,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Clock clock;
   private final RunStore store;
   private final CoordinatorSettings settings;
+  /** Guards every run actor: raised, they write nothing more. */
+  private final WriteFence fence;
   private final WorkerRegistry workers = new WorkerRegistry();
   private final RunQueue runs;
   /** Ids of the runs being admitted: taken, though not yet runs. */
@@ -95,9 +97,11 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final RunAdmission.Context admission;
   private long admissions;
 
-  private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock) {
+  private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock,
+      WriteFence fence) {
     super(context);
     this.store = store;
+    this.fence = fence;
     this.incarnation = store.nextIncarnation();
     this.settings = CoordinatorSettings.from(context.getSystem().settings().config());
     this.runs = new RunQueue(settings.maxConcurrentRuns());
@@ -120,7 +124,13 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
    * recovers every run the store holds as unfinished.
    */
   public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock) {
-    return Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock));
+    return create(store, runsDir, clock, new WriteFence());
+  }
+
+  /** {@link #create(RunStore, Path, Clock)}, the coordinator and its run actors behind {@code fence}. */
+  public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, WriteFence fence) {
+    return fence.guard(Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock, fence)),
+        CoordinatorCommand.class);
   }
 
   /**
@@ -128,7 +138,16 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
    * the {@code coordinator} role; every node with that role must reach the same store.
    */
   public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, RunStore store, Path runsDir) {
-    Behavior<CoordinatorCommand> behavior = create(store, runsDir, Clock.systemUTC());
+    return singleton(system, store, runsDir, new WriteFence());
+  }
+
+  /**
+   * {@link #singleton(ActorSystem, RunStore, Path)} behind {@code fence}: the node raises it when it leaves the
+   * cluster, so that a coordinator cut off on the minority side writes nothing once the standby may take over.
+   */
+  public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, RunStore store, Path runsDir,
+      WriteFence fence) {
+    Behavior<CoordinatorCommand> behavior = create(store, runsDir, Clock.systemUTC(), fence);
     return ClusterSingleton.get(system).init(SingletonActor.of(behavior, SINGLETON_NAME)
         .withSettings(ClusterSingletonSettings.create(system).withRole(ROLE))
         .withProps(DISPATCHER));
@@ -330,7 +349,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
         setup.directory().path().toString(), List.of(), RunCounters.ZERO);
-    ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId, DISPATCHER);
+    ActorRef<RunCommand> actor =
+        getContext().spawn(fence.guard(RunActor.create(setup), RunCommand.class), "run-" + runId, DISPATCHER);
     getContext().watchWith(actor, new RunTerminated(runId));
     runs.add(runId, actor, setup.config().priority, submittedMs,
         recovered != null && recovered.startedUnixMs() != null, initial);
