@@ -210,6 +210,27 @@ final class ClusterScenario implements AutoCloseable {
     return rest.substring(0, rest.indexOf(' '));
   }
 
+  /**
+   * When the node first logged a line containing {@code text} at or after {@code notBeforeMs}, unix ms, from the log's
+   * {@code HH:mm:ss.SSS} (this host's clock and zone); -1 if it has not.
+   */
+  long loggedMs(String name, String text, long notBeforeMs) {
+    java.time.ZoneId zone = java.time.ZoneId.systemDefault();
+    java.time.LocalDate day = java.time.Instant.ofEpochMilli(notBeforeMs).atZone(zone).toLocalDate();
+    for (String line : nodes.logText(name).lines().filter(l -> l.contains(text)).toList()) {
+      java.time.LocalTime time;
+      try {
+        time = java.time.LocalTime.parse(line.substring(0, 12));
+      } catch (RuntimeException e) {
+        continue;
+      }
+      long ms = java.time.ZonedDateTime.of(day, time, zone).toInstant().toEpochMilli();
+      if (ms < notBeforeMs - 12 * 3_600_000L) ms += 24 * 3_600_000L; // past midnight
+      if (ms >= notBeforeMs) return ms;
+    }
+    return -1;
+  }
+
   static long unixMs(JsonNode event) {
     return event.path("ts_unix_ns").asLong() / 1_000_000;
   }
