@@ -461,7 +461,7 @@ final class RunActor {
 
   private Behavior<RunCommand> onShardStopped(ShardStopped report) {
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
-    if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep(), ending == null)) {
+    if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep())) {
       return Behaviors.same();
     }
     leaveSync(report.shard(), false);

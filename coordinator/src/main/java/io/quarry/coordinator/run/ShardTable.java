@@ -369,15 +369,6 @@ public final class ShardTable {
 
   /** The attempt stopped on request, at {@code endStep}: the shard waits, PENDING, for the next attempt. */
   public boolean stopped(int index, int attempt, String workerId, long endStep) {
-    return stopped(index, attempt, workerId, endStep, false);
-  }
-
-  /**
-   * {@link #stopped(int, int, String, long)}; {@code willRedo}: the run goes on (the attempt was stopped by its
-   * worker, fenced), so the next attempt trains again the steps this one went past its last checkpoint: they count
-   * as redone.
-   */
-  public boolean stopped(int index, int attempt, String workerId, long endStep, boolean willRedo) {
     Shard copy = shardAt(index);
     if (copy != null && isBackup(copy, attempt, workerId)) {
       copy.backup = null;
@@ -390,7 +381,7 @@ public final class ShardTable {
       promoteBackup(shard);
       return true;
     }
-    requeue(shard, willRedo);
+    requeue(shard, false);
     return true;
   }
 

@@ -106,16 +106,6 @@ class ShardTableTest {
   }
 
   @Test
-  void aFencedAttemptOfARunThatGoesOnHasItsStepsPastTheCheckpointCountedAsRedone() {
-    table.assign(0, "w0");
-    table.started(0, 1, "w0");
-    assertTrue(table.checkpointed(0, 1, "w0", 5, "/ckpt/step-5"));
-    assertTrue(table.stopped(0, 1, "w0", 7, true));
-    assertEquals(ShardState.PENDING, table.shard(0).state());
-    assertEquals(2, table.stepsRedone(), "steps 5 and 6 are trained again from the checkpoint at 5");
-  }
-
-  @Test
   void allDoneOnlyWhenEveryShardIsDone() {
     for (int i = 0; i < 3; i++) {
       table.assign(i, "w" + i);
