@@ -4,9 +4,11 @@
 #
 #   python3-torch         real PyTorch for the process trainer's example (examples/pytorch) and the benchmarks
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
+#   iproute2              `ip netns` and veth pairs: deploy's PartitionTest makes a second host out of a network
+#                         namespace (and needs root for it)
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-openmp)
+packages=(python3-torch libopenblas0-openmp iproute2)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -11,7 +11,6 @@ import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
 import io.quarry.coordinator.run.LineFile;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
 import io.quarry.protocol.CoordinatorCommand.GetWorkers;
 import io.quarry.protocol.CoordinatorCommand.ListRuns;
@@ -20,10 +19,11 @@ import io.quarry.protocol.CoordinatorCommand.RequestWork;
 import io.quarry.protocol.CoordinatorCommand.ShardInProgress;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand.StopRun;
-import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply.Why;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitRun;
 import io.quarry.protocol.CoordinatorCommand.WatchRun;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.LocalMessage;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
@@ -91,6 +91,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Clock clock;
   private final RunStore store;
   private final CoordinatorSettings settings;
+  /** Guards every run actor: raised, they write nothing more. */
+  private final WriteFence fence;
   private final WorkerRegistry workers = new WorkerRegistry();
   private final RunQueue runs;
   /** Ids of the runs being admitted: taken, though not yet runs. */
@@ -99,9 +101,10 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private long admissions;
 
   private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock,
-      LineFile.Opener files) {
+      WriteFence fence, LineFile.Opener files) {
     super(context);
     this.store = store;
+    this.fence = fence;
     this.incarnation = store.nextIncarnation();
     this.settings = CoordinatorSettings.from(context.getSystem().settings().config());
     this.runs = new RunQueue(settings.maxConcurrentRuns());
@@ -124,12 +127,23 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
    * recovers every run the store holds as unfinished.
    */
   public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock) {
-    return create(store, runsDir, clock, LineFile.DISK);
+    return create(store, runsDir, clock, new WriteFence());
   }
 
   /** As {@link #create(RunStore, Path, Clock)}, with the files of new run directories opened by {@code files}. */
   static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, LineFile.Opener files) {
-    return Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock, files));
+    return create(store, runsDir, clock, new WriteFence(), files);
+  }
+
+  /** {@link #create(RunStore, Path, Clock)}, the coordinator and its run actors behind {@code fence}. */
+  public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, WriteFence fence) {
+    return create(store, runsDir, clock, fence, LineFile.DISK);
+  }
+
+  private static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, WriteFence fence,
+      LineFile.Opener files) {
+    return fence.guard(Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock, fence, files)),
+        CoordinatorCommand.class);
   }
 
   /**
@@ -137,7 +151,16 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
    * the {@code coordinator} role; every node with that role must reach the same store.
    */
   public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, RunStore store, Path runsDir) {
-    Behavior<CoordinatorCommand> behavior = create(store, runsDir, Clock.systemUTC());
+    return singleton(system, store, runsDir, new WriteFence());
+  }
+
+  /**
+   * {@link #singleton(ActorSystem, RunStore, Path)} behind {@code fence}: the node raises it when it leaves the
+   * cluster, so that a coordinator cut off on the minority side writes nothing once the standby may take over.
+   */
+  public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, RunStore store, Path runsDir,
+      WriteFence fence) {
+    Behavior<CoordinatorCommand> behavior = create(store, runsDir, Clock.systemUTC(), fence);
     return ClusterSingleton.get(system).init(SingletonActor.of(behavior, SINGLETON_NAME)
         .withSettings(ClusterSingletonSettings.create(system).withRole(ROLE))
         .withProps(DISPATCHER));
@@ -340,7 +363,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
         setup.directory().path().toString(), List.of(), RunCounters.ZERO, "");
-    ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId, DISPATCHER);
+    ActorRef<RunCommand> actor =
+        getContext().spawn(fence.guard(RunActor.create(setup), RunCommand.class), "run-" + runId, DISPATCHER);
     getContext().watch(actor);
     runs.add(runId, actor, setup.config().priority, submittedMs,
         recovered != null && recovered.startedUnixMs() != null, initial);

@@ -178,10 +178,12 @@ final class RunQueue {
     List<ActorRef<RunUpdate>> watchers = List.copyOf(run.watchers);
     // The samples trained and steps redone died with the actor: the summary has only what the status had.
     ended(runId, new RunSummary(runId, RunState.FAILED, reason, last.steps(), 0, 0, wallMs, last.droppedEvents(),
-        last.merges(), last.hardest(), last.runDir(), Double.NaN, Double.NaN, last.counters()),
+        last.merges(), last.hardest(), last.runDir(), Double.NaN, Double.NaN, last.counters(),
+            last.hardExamplesWarning()),
         new RunStatus(runId, last.name(), RunState.FAILED, last.submittedUnixMs(), last.startedUnixMs(), nowMs,
             last.steps(), last.totalSteps(), last.lastLoss(), last.samplesPerSec(), last.droppedEvents(), last.merges(),
-            reason, last.shards(), last.workers(), last.runDir(), last.hardest(), last.counters()));
+            reason, last.shards(), last.workers(), last.runDir(), last.hardest(), last.counters(),
+            last.hardExamplesWarning()));
     return watchers;
   }
 

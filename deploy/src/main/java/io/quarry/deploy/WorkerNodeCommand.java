@@ -65,10 +65,13 @@ final class WorkerNodeCommand implements Callable<Integer> {
       }
       List<String> programs = absolutePaths("--allow-program", allowPrograms, env.get("QUARRY_ALLOW_PROGRAMS"));
       List<String> roots = absolutePaths("--data-root", dataRoots, env.get("QUARRY_DATA_ROOTS"));
-      system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME,
-          ClusterConfig.of(node.host(env), node.port(env, 0), seeds, List.of(ROLE), node.transport(env))
-              .withValue("quarry.worker.allow-programs", ConfigValueFactory.fromIterable(programs))
-              .withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(roots)));
+      com.typesafe.config.Config config =
+          ClusterConfig.of(node.host(env), node.port(env, 0), seeds, List.of(ROLE), node.transport(env));
+      system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME, config
+          .withValue("quarry.worker.allow-programs", ConfigValueFactory.fromIterable(programs))
+          .withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(roots))
+          // The lease its NodeWatch renews: only a worker node has one (a worker without NodeWatch would never write).
+          .withValue("quarry.worker.write-lease", config.getValue("quarry.worker-node.write-lease")));
       allowed = "programs " + programs + ", data roots " + roots;
     } catch (IllegalArgumentException e) {
       System.err.println("quarry worker: " + e.getMessage());

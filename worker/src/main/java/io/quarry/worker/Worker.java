@@ -8,7 +8,6 @@ import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.ServiceKeys;
 import io.quarry.protocol.ShardAssignment;
-import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.WorkerCommand.AdoptShard;
 import io.quarry.protocol.WorkerCommand.AssignShard;
 import io.quarry.protocol.WorkerCommand.AveragedChunk;
@@ -21,6 +20,7 @@ import io.quarry.protocol.WorkerCommand.ReleaseRun;
 import io.quarry.protocol.WorkerCommand.SizeRun;
 import io.quarry.protocol.WorkerCommand.SnapshotCredit;
 import io.quarry.protocol.WorkerCommand.StopShard;
+import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import io.quarry.worker.trainer.Trainer;
@@ -84,6 +84,13 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
    */
   public record NodeUnreachable(String address) implements WorkerCommand.Local {}
 
+  /**
+   * The cluster node at {@code address} answered a probe that this worker's node sent at {@code probeSentNs}
+   * ({@code System.nanoTime()}). When it is the coordinator's node, the running attempt holds its write lease until
+   * {@code probeSentNs + quarry.worker.write-lease}: the answer proves the two could talk at {@code probeSentNs}.
+   */
+  public record NodeAnswered(String address, long probeSentNs) implements WorkerCommand.Local {}
+
   /** The trainer of the current shard attempt ended. */
   private record TrainerEnded(TrainerRunner.Outcome outcome) implements WorkerCommand.Local {}
 
@@ -103,6 +110,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final RunPermissions permissions;
   /** The serialized bytes one message may take on this node's transport (its frame, less the envelope's headroom). */
   private final int messageBytes;
+  /** Per node address, when the newest probe it answered was sent (System.nanoTime): the write lease's source. */
+  private final Map<String, Long> probesAnswered = new HashMap<>();
 
   private long incarnation = Long.MIN_VALUE;
   private ActorRef<CoordinatorCommand> coordinator;
@@ -166,6 +175,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessageEquals(LeaseTick.INSTANCE, this::onLeaseTick)
         .onMessage(Fence.class, this::onFence)
         .onMessage(NodeUnreachable.class, this::onNodeUnreachable)
+        .onMessage(NodeAnswered.class, this::onNodeAnswered)
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
         .onMessageEquals(Shutdown.INSTANCE, this::onShutdown)
@@ -190,6 +200,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     boolean newIncarnation = message.incarnation() > incarnation;
     incarnation = message.incarnation();
     coordinator = message.coordinator();
+    lease(current);
     if (current != null) {
       // Keep training: the run adopts this attempt, or stops it if it has moved on (a new coordinator incarnation,
       // or this worker was taken for lost while it was unreachable and its shard went to another worker).
@@ -263,6 +274,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     current = new ShardAttempt(++nextToken, workerId, device, getContext().getSelf(), config, message, hardExamples,
         telemetry(message, config), settings.syncWaitMargin(), resumePoints);
     current.renew(System.nanoTime(), settings.maxPause().toNanos());
+    lease(current);
     if (recorded != null && !Files.isDirectory(Path.of(recorded))) {
       current.reportUnusable(recorded, "it is gone (an attempt the run gave up on may have trained on and pruned it)");
     }
@@ -374,13 +386,40 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (current == null) return this;
     long now = System.nanoTime();
     long pausedNs = now - current.renewedAtNs();
+    long lapsedNs = current.leaseLapsedNs(now);
     if (pausedNs > settings.maxPause().toNanos()) {
       fence(String.format("this worker was paused for %.1f s, longer than quarry.worker.max-pause (%d ms): its "
           + "shard may have been given to another worker", pausedNs / 1e9, settings.maxPause().toMillis()));
+    } else if (lapsedNs > 3 * settings.writeLease().toNanos()) {
+      // 4 x write-lease without an answer from the coordinator's node, yet no verdict of the failure detector: the
+      // probes do not get through (the coordinator node's messages are stuck), so the coordinator may not hear this
+      // worker either.
+      fence(String.format("the coordinator's node has not answered for %.1f s (quarry.worker.write-lease = %d ms)",
+          (lapsedNs + settings.writeLease().toNanos()) / 1e9, settings.writeLease().toMillis()));
     } else {
       current.renew(now, settings.maxPause().toNanos());
     }
     return this;
+  }
+
+  private Behavior<WorkerCommand> onNodeAnswered(NodeAnswered message) {
+    probesAnswered.merge(message.address(), message.probeSentNs(), (a, b) -> b - a > 0 ? b : a);
+    lease(current);
+    return this;
+  }
+
+  /**
+   * Gives {@code attempt} its write lease from the coordinator's node as far as the probes it answered go: none when
+   * leases are off or the coordinator is in this JVM (nothing lies between them).
+   */
+  private void lease(ShardAttempt attempt) {
+    if (attempt == null) return;
+    boolean remote = coordinator != null && coordinator.path().address().hasGlobalScope();
+    if (settings.writeLease().isZero() || !remote) {
+      attempt.lease(0, null);
+      return;
+    }
+    attempt.lease(settings.writeLease().toNanos(), probesAnswered.get(coordinator.path().address().toString()));
   }
 
   private Behavior<WorkerCommand> onFence(Fence message) {
@@ -431,6 +470,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       return false; // it was made once for this config; if not now, the failed try's outcome stands
     }
     current = failed.fallBack(++nextToken);
+    lease(current);
     current.reportUnusable(String.valueOf(failed.resumePoint().checkpoint()), failure.getMessage());
     getContext().getLog().warn("worker {}: shard {} of run {}: checkpoint {} is unusable ({}); starting again from {}",
         workerId, failed.assignment().shard(), failed.runId(), failed.resumePoint().checkpoint(), failure.getMessage(),

@@ -71,7 +71,10 @@ public final class CheckpointStore {
 
   private final Path dir;
   private final int keep;
-  /** Asked right before a save is committed (renamed into place); a save it refuses leaves nothing behind. */
+  /**
+   * Asked before a save starts and again right before it is committed (renamed into place); a save it refuses leaves
+   * nothing behind. It may block (an attempt waiting for its coordinator lease).
+   */
   private final BooleanSupplier mayCommit;
 
   /** A store for {@code dir} that keeps the {@value #DEFAULT_KEEP} newest checkpoints (plus the best). */
@@ -117,6 +120,8 @@ public final class CheckpointStore {
   public synchronized Path save(CheckpointManifest manifest, FileWriter extraFiles) throws IOException {
     Objects.requireNonNull(manifest, "manifest");
     Objects.requireNonNull(extraFiles, "extraFiles");
+    // Asked first too, so that an attempt that may no longer write does not even start a temporary directory.
+    if (!mayCommit.getAsBoolean()) throw notAllowed(dir.resolve(stepDirName(manifest.step())));
     String name = stepDirName(manifest.step());
     Path target = dir.resolve(name);
     try {
@@ -141,10 +146,7 @@ public final class CheckpointStore {
       // The manifest goes last: its presence is what marks the directory complete.
       writeDurably(tmp.resolve(MANIFEST), ManifestJson.write(manifest));
       fsyncDirectory(tmp);
-      if (!mayCommit.getAsBoolean()) {
-        throw new CheckpointException("checkpoint " + target + " not written: this attempt may no longer write "
-            + "(its worker lost the coordinator)");
-      }
+      if (!mayCommit.getAsBoolean()) throw notAllowed(target);
       if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) delete(target);
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       fsyncDirectory(dir);
@@ -167,6 +169,11 @@ public final class CheckpointStore {
     if (e instanceof FileSystemException fs && fs.getReason() != null) return fs.getReason();
     if (e instanceof FileSystemException) return e.toString();
     return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+  }
+
+  private static CheckpointException notAllowed(Path target) {
+    return new CheckpointException("checkpoint " + target + " not written: this attempt may no longer write (its "
+        + "worker lost the coordinator, or was paused)");
   }
 
   /**
