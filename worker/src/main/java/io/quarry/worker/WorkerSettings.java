@@ -41,7 +41,7 @@ record WorkerSettings(
         worker.getDuration("progress-interval"),
         worker.getDuration("max-pause"),
         new WorkerAllowance(worker.getBoolean("allow-any-program"), absolute(worker, "allow-programs"),
-            absolute(worker, "data-roots")),
+            absolute(worker, "data-roots"), worker.getString("only-run")),
         PayloadRendering.Limits.from(worker.getConfig("payloads")));
   }
 
