@@ -287,7 +287,7 @@ final class DedicatedRun {
         if (next != null) status = next;
       }
       ended.set(status);
-      progress.update(progressOf(status));
+      System.out.println(ProgressLine.render(progressOf(status)));
       long wallS = Math.max(0, status.finishedUnixMs() - status.submittedUnixMs()) / 1000;
       String how = "run " + options.runId() + " " + status.state().wireName() + ": " + status.steps() + "/"
           + status.totalSteps() + " steps in " + wallS + " s"
