@@ -4,9 +4,12 @@
 #
 #   python3-torch         real PyTorch for the process trainer's example (examples/pytorch) and the benchmarks
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
+#   kubernetes-client     kubectl, whose built-in kustomize renders k8s/ in K8sManifestsTest; only where no kubectl is
+#                         on the PATH (any kubectl since 1.14 renders k8s/: it keeps to what kustomize 2.0 reads)
 set -euo pipefail
 
 packages=(python3-torch libopenblas0-openmp)
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
