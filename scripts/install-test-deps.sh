@@ -6,9 +6,12 @@
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
 #   iproute2              `ip netns` and veth pairs: deploy's PartitionTest makes a second host out of a network
 #                         namespace (and needs root for it)
+#   kubernetes-client     kubectl, whose built-in kustomize renders k8s/ in K8sManifestsTest; only where no kubectl is
+#                         on the PATH (any kubectl since 1.14 renders k8s/: it keeps to what kustomize 2.0 reads)
 set -euo pipefail
 
 packages=(python3-torch libopenblas0-openmp iproute2)
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -80,6 +80,7 @@ public final class RunConfig {
   public final int batchSize;
   public final long seed;
   public final int shards;
+  public final int minWorkers;
   public final int priority;
   public final int maxAttempts;
   public final int checkpointEverySteps;
@@ -115,6 +116,7 @@ public final class RunConfig {
     batchSize = config.getInt("batch-size");
     seed = config.getLong("seed");
     shards = config.getInt("shards");
+    minWorkers = config.getInt("min-workers");
     priority = config.getInt("priority");
     maxAttempts = config.getInt("max-attempts");
     checkpointEverySteps = config.getInt("checkpoint.every-steps");
@@ -139,6 +141,10 @@ public final class RunConfig {
         config.getString("sync.mode").equals("average"),
         config.getLong("sync.every"),
         config.getDuration("sync.timeout"));
+    if (shards > 0 && minWorkers > shards) {
+      throw new RunConfigException("config key 'min-workers': " + minWorkers + " is more than shards = " + shards
+          + " (a worker trains one shard at a time, so the run could never use them all); allowed: 0 to " + shards);
+    }
     if (speculative && sync.average()) {
       throw new RunConfigException("config key 'speculative': on cannot be combined with sync.mode = average (a "
           + "speculative copy would send a second set of parameters for its shard to every averaging round); allowed: "

@@ -278,9 +278,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     return this;
   }
 
-  /** Offers every idle worker to the first run in queue order that wants workers (work pulling). */
+  /** Offers the idle workers to the runs that want workers, in queue order (work pulling; gangs start whole). */
   private void dispatch() {
-    for (WorkerRegistry.Offer offer : workers.offerIdle(runs::next)) {
+    for (WorkerRegistry.Offer offer : workers.offerIdle(runs.candidates(), runs.room())) {
       runs.get(offer.runId()).actor.tell(
           new CoordinatorProtocol.OfferWorker(offer.worker().id(), offer.worker().ref, offer.offerId()));
     }
@@ -366,7 +366,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     ActorRef<RunCommand> actor =
         getContext().spawn(fence.guard(RunActor.create(setup), RunCommand.class), "run-" + runId, DISPATCHER);
     getContext().watch(actor);
-    runs.add(runId, actor, setup.config().priority, submittedMs,
+    runs.add(runId, actor, setup.config().priority, setup.config().minWorkers, submittedMs,
         recovered != null && recovered.startedUnixMs() != null, initial);
   }
 

@@ -19,13 +19,15 @@ import org.apache.pekko.actor.typed.ActorRef;
  * clients are answered from), its watchers (told of its end should its actor crash) and, once it has ended, its
  * summary; and the queue order in which idle workers go to
  * runs — the highest {@code priority} first, then the earliest submitted, among the runs that want workers, a run
- * that has not started only while fewer than {@code max-concurrent-runs} are going.
+ * that has not started only while fewer than {@code max-concurrent-runs} are going. A run with {@code min-workers}
+ * (a gang) starts only with that many workers at once; {@link WorkerRegistry#offerIdle} decides that.
  */
 final class RunQueue {
   /** A run as the coordinator sees it. */
   static final class Run {
     final ActorRef<RunCommand> actor;
     private final int priority;
+    private final int minWorkers;
     private final long submittedMs;
     private final long order;
     private boolean wantsWorkers;
@@ -36,10 +38,11 @@ final class RunQueue {
     /** Who watches it, until it ends: its actor tells them, but if the actor crashes the coordinator does. */
     private final Set<ActorRef<RunUpdate>> watchers = new LinkedHashSet<>();
 
-    private Run(ActorRef<RunCommand> actor, int priority, long submittedMs, long order, boolean started,
-        RunStatus status) {
+    private Run(ActorRef<RunCommand> actor, int priority, int minWorkers, long submittedMs, long order,
+        boolean started, RunStatus status) {
       this.actor = actor;
       this.priority = priority;
+      this.minWorkers = minWorkers;
       this.submittedMs = submittedMs;
       this.order = order;
       this.started = started;
@@ -75,18 +78,27 @@ final class RunQueue {
   }
 
   /**
-   * Adds a run, known to clients from now on by {@code status}.
+   * A run that wants idle workers now, as {@link WorkerRegistry#offerIdle} sees it.
    *
-   * @param started whether it had started before (a recovered run)
+   * @param started whether it has taken a worker before (it then counts against max-concurrent-runs already)
+   * @param minWorkers the gang it starts with when it has not started; 0 for any number
    */
+  record Candidate(String runId, boolean started, int minWorkers) {}
+
   /** Runs that have not started yet and are not over: the queue's waiting runs. */
   long waiting() {
     return runs.values().stream().filter(run -> run.active() && !run.started).count();
   }
 
-  void add(String runId, ActorRef<RunCommand> actor, int priority, long submittedMs, boolean started,
+  /**
+   * Adds a run, known to clients from now on by {@code status}.
+   *
+   * @param minWorkers the run's {@code min-workers}: it starts only with that many workers at once (0: any)
+   * @param started whether it had started before (a recovered run)
+   */
+  void add(String runId, ActorRef<RunCommand> actor, int priority, int minWorkers, long submittedMs, boolean started,
       RunStatus status) {
-    runs.put(runId, new Run(actor, priority, submittedMs, runs.size(), started, status));
+    runs.put(runId, new Run(actor, priority, minWorkers, submittedMs, runs.size(), started, status));
   }
 
   boolean contains(String runId) {
@@ -137,16 +149,20 @@ final class RunQueue {
     else run.wantsWorkers = false;
   }
 
-  /** The run to offer the next idle worker to, or null. */
-  String next() {
-    long going = runs.values().stream().filter(run -> run.active() && run.started).count();
-    boolean roomForAnother = maxConcurrentRuns <= 0 || going < maxConcurrentRuns;
+  /** The runs that want idle workers, in queue order (the highest priority first, then the earliest submitted). */
+  List<Candidate> candidates() {
     return runs.entrySet().stream()
         .filter(run -> run.getValue().active() && run.getValue().wantsWorkers)
-        .filter(run -> run.getValue().started || roomForAnother)
-        .min(Map.Entry.comparingByValue(QUEUE_ORDER))
-        .map(Map.Entry::getKey)
-        .orElse(null);
+        .sorted(Map.Entry.comparingByValue(QUEUE_ORDER))
+        .map(run -> new Candidate(run.getKey(), run.getValue().started, run.getValue().minWorkers))
+        .toList();
+  }
+
+  /** How many more runs may start now under max-concurrent-runs ({@link Integer#MAX_VALUE}: no limit). */
+  int room() {
+    if (maxConcurrentRuns <= 0) return Integer.MAX_VALUE;
+    long going = runs.values().stream().filter(run -> run.active() && run.started).count();
+    return (int) Math.max(0, maxConcurrentRuns - going);
   }
 
   /** The active run's latest status. */

@@ -101,10 +101,12 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
       return QuarryCli.EXIT_USAGE;
     }
     List<String> seeds;
+    boolean kubernetes;
     try {
       seeds = node.seedNodes(env);
-      system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME, ClusterConfig.of(node.host(env),
-          node.port(env, DEFAULT_ARTERY_PORT), seeds, List.of(Coordinator.ROLE), node.transport(env)));
+      kubernetes = node.kubernetesDiscovery(env);
+      system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME, node.clusterConfig(env,
+          DEFAULT_ARTERY_PORT, Coordinator.ROLE, true, com.typesafe.config.ConfigFactory.empty()));
     } catch (IllegalArgumentException e) {
       runStore.close();
       System.err.println("quarry coordinator: " + e.getMessage());
@@ -112,7 +114,17 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
     }
     system.getWhenTerminated().thenRun(runStore::close);
     Address self = Cluster.get(system).selfMember().address();
-    if (seeds.isEmpty()) Cluster.get(system).manager().tell(Join.create(self));
+    if (kubernetes) {
+      try {
+        KubernetesBootstrap.start(system);
+      } catch (IllegalStateException e) {
+        System.err.println("quarry coordinator: " + e.getMessage());
+        system.terminate();
+        return QuarryCli.EXIT_FAILED;
+      }
+    } else if (seeds.isEmpty()) {
+      Cluster.get(system).manager().tell(Join.create(self));
+    }
     WriteFence fence = new WriteFence();
     fenceOnLeaving(system, fence);
     ActorRef<CoordinatorCommand> coordinator = Coordinator.singleton(system, runStore, runs, fence);
@@ -137,7 +149,9 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
         + node.transport(env) + "), HTTP API on " + (https.isPresent() ? "https://" : "http://") + host + ":"
         + binding.localAddress().getPort() + ", runs in "
         + runs.toAbsolutePath() + ", store " + RunStores.redact(storeUrl)
-        + (seeds.isEmpty() ? ", forming a new cluster" : ", joining " + seeds));
+        + (kubernetes ? ", finding the cluster through the Kubernetes API (management port "
+            + system.settings().config().getInt("pekko.management.http.port") + ")"
+            : seeds.isEmpty() ? ", forming a new cluster" : ", joining " + seeds));
     system.getWhenTerminated().toCompletableFuture().join();
     return QuarryCli.EXIT_COMPLETED;
   }

@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
       ConfigCommand.class,
       CoordinatorNodeCommand.class,
       WorkerNodeCommand.class,
+      K8sCommand.class,
       ClientCommands.Submit.class,
       ClientCommands.Status.class,
       ClientCommands.Stop.class,

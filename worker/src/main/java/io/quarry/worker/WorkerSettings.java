@@ -45,7 +45,7 @@ record WorkerSettings(
         worker.getDuration("max-pause"),
         worker.getDuration("write-lease"),
         new WorkerAllowance(worker.getBoolean("allow-any-program"), absolute(worker, "allow-programs"),
-            absolute(worker, "data-roots")),
+            absolute(worker, "data-roots"), worker.getString("only-run")),
         PayloadRendering.Limits.from(worker.getConfig("payloads")));
   }
 
