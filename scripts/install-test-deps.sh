@@ -4,9 +4,11 @@
 #
 #   python3-torch         real PyTorch for the process trainer's example (examples/pytorch) and the benchmarks
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
+#   prometheus            a real Prometheus server scrapes a coordinator's /metrics in the tests; its promtool checks
+#                         the text format (the Java client 1.x has no parser of it)
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-openmp)
+packages=(python3-torch libopenblas0-openmp prometheus)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -12,6 +12,7 @@ import io.quarry.coordinator.merge.MergeRounds;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RunDirectory;
+import io.quarry.coordinator.run.RunMetrics;
 import io.quarry.coordinator.run.RunProgress;
 import io.quarry.coordinator.run.RunRecords;
 import io.quarry.coordinator.run.RunTotals;
@@ -21,21 +22,21 @@ import io.quarry.coordinator.run.SyncRounds;
 import io.quarry.coordinator.run.TelemetryBatches;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExamplePayload;
-import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
 import io.quarry.protocol.RunCommand.ShardProgressed;
-import io.quarry.protocol.RunCommand.ShardStarted;
-import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.ShardRefused;
+import io.quarry.protocol.RunCommand.ShardStarted;
 import io.quarry.protocol.RunCommand.ShardStopped;
 import io.quarry.protocol.RunCommand.SyncChunk;
 import io.quarry.protocol.RunCommand.TelemetryBatch;
+import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounter;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
@@ -144,6 +145,7 @@ final class RunActor {
   private final HardExamplePayloadFiles payloads;
   private final RunLedger ledger;
   private final TelemetryBatches batches = new TelemetryBatches();
+  private final RunMetrics metrics = new RunMetrics();
   /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
   /** Every worker given an attempt of this run, lost or not: where stops and the release go. */
@@ -377,6 +379,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardStarted(ShardStarted report) {
+    metrics.report(report, clock.millis());
     if (shards.started(report.shard(), report.attempt(), report.workerId(), report.startStep(), report.resumeFrom())) {
       directory.writeEvent(records.shardStarted(report.shard(), report.attempt(), report.workerId(),
           report.startStep(), report.resumeFrom()));
@@ -387,6 +390,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardProgressed(ShardProgressed report) {
+    metrics.report(report, clock.millis());
     boolean current = shards.progressed(report.shard(), report.attempt(), report.step());
     progress.shardProgressed(report.workerId(), report.loss(), report.counters(), current);
     if (current) pace(report.shard(), report.attempt(), report.step());
@@ -408,6 +412,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardCompleted(ShardCompleted report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     String[] otherCopy = shards.otherCopy(report.shard(), report.attempt());
     if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep(),
@@ -438,6 +443,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
@@ -461,6 +467,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardStopped(ShardStopped report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep(),
         report.stepsTrained())) {
@@ -503,6 +510,7 @@ final class RunActor {
 
   /** A final report of an attempt the ending run no longer follows: what it trained still counts. */
   private Behavior<RunCommand> onLateOutcome(RunCommand.ShardReport report) {
+    metrics.report(report, clock.millis());
     if (report instanceof ShardCompleted completed) {
       progress.attemptEnded(completed.workerId(), completed.stepsTrained(), completed.samplesTrained(),
           completed.counters());
@@ -717,6 +725,7 @@ final class RunActor {
     progress.count(RunCounter.MERGE_WORKERS_MISSING, merged.missing().size());
     progress.count(RunCounter.MERGE_GATHER_MS_TOTAL, gatherMs);
     progress.count(RunCounter.MERGE_GATHER_MS_MAX, gatherMs);
+    metrics.merged(merged.gatherMs() / 1000.0, merged.result().entries().size());
     progressChanged = true;
     persistRun();
     directory.writeMerge(records.mergeRecord(merged, merges.mode().configName(), merges.k()));
@@ -768,6 +777,7 @@ final class RunActor {
     }
     Set<Integer> active = new HashSet<>();
     for (ShardTable.Shard shard : shards.active()) active.add(shard.index);
+    progress.count(RunCounter.SYNC_BYTES_RECEIVED, 4L * chunk.values().length);
     relay(averaging.contribute(chunk.shard(), chunk.attempt(), chunk.replyTo(), chunk.round(), chunk.chunk(),
         chunk.chunks(), chunk.totalLength(), chunk.values(), active));
     return Behaviors.same();
@@ -789,12 +799,18 @@ final class RunActor {
       timers.cancel(new SyncTimedOut(round.round()));
       recordSyncRound(round);
     }
-    outcome.deliveries().forEach(delivery -> delivery.to().tell(delivery.message()));
+    for (AveragingRelay.Delivery<ActorRef<WorkerCommand>> delivery : outcome.deliveries()) {
+      if (delivery.message() instanceof WorkerCommand.AveragedChunk averaged) {
+        progress.count(RunCounter.SYNC_BYTES_SENT, 4L * averaged.values().length);
+      }
+      delivery.to().tell(delivery.message());
+    }
   }
 
   /** A {@code sync_round} event: always when a shard was missing or there was no average, else unless in fast mode. */
   private void recordSyncRound(SyncRounds.Completed round) {
     progress.count(RunCounter.SYNC_ROUNDS, 1);
+    progress.count(RunCounter.SYNC_MS_TOTAL, round.wallMs());
     if (!round.missing().isEmpty() || round.timedOut()) progress.count(RunCounter.SYNC_ROUNDS_INCOMPLETE, 1);
     boolean notable = AveragingRelay.notable(round);
     if (notable) {
@@ -854,7 +870,7 @@ final class RunActor {
         progress.finishedAtMs(), update.steps(), update.totalSteps(), progress.lastLoss(), update.samplesPerSec(),
         progress.droppedEvents(), merges.started(), reason(), shards.statuses(stragglers::isStraggler),
         List.copyOf(participants.keySet()), directory.path().toString(),
-        merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters());
+        merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters(), metrics.snapshot());
   }
 
   private String reason() {

@@ -28,7 +28,13 @@ public enum RunCounter {
       "shard attempts given to another worker because theirs was lost or did not reclaim them after a failover"),
   SYNC_ROUNDS(11, "sync_rounds", Kind.TOTAL, Side.COORDINATOR, "parameter-averaging rounds completed"),
   SYNC_ROUNDS_INCOMPLETE(12, "sync_rounds_incomplete", Kind.TOTAL, Side.COORDINATOR,
-      "averaging rounds that completed without every running shard (timed out or a shard left)");
+      "averaging rounds that completed without every running shard (timed out or a shard left)"),
+  SYNC_MS_TOTAL(13, "sync_ms_total", Kind.TOTAL, Side.COORDINATOR,
+      "milliseconds averaging rounds took, from a round's first parameters to its average, summed over rounds"),
+  SYNC_BYTES_RECEIVED(14, "sync_received_bytes", Kind.TOTAL, Side.COORDINATOR,
+      "bytes of parameters the run received from its shards for averaging (4 per float)"),
+  SYNC_BYTES_SENT(15, "sync_sent_bytes", Kind.TOTAL, Side.COORDINATOR,
+      "bytes of averaged parameters the run sent back to its shards (4 per float)");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {

@@ -6,6 +6,7 @@ import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
+import io.quarry.protocol.RunMetricsSnapshot;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
@@ -92,7 +93,10 @@ public final class ProtocolRegistry {
       WorkerAllowance.class,
       RunCommand.ShardRefused.class,
       CoordinatorCommand.SubmitReply.Why.class,
-      RunCommand.CheckpointUnusable.class);
+      RunCommand.CheckpointUnusable.class,
+      RunMetricsSnapshot.class,
+      RunMetricsSnapshot.WorkerTotals.class,
+      RunMetricsSnapshot.Histogram.class);
 
   private ProtocolRegistry() {}
 

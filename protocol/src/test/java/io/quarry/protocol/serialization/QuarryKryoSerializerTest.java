@@ -80,7 +80,16 @@ class QuarryKryoSerializerTest {
         0L, 2, "", List.of(new io.quarry.protocol.RunStatus.ShardStatus(0, io.quarry.protocol.ShardState.RUNNING,
             2, 1, "w0", 10L, 50L, 5L, "boom", true, "w1"), new io.quarry.protocol.RunStatus.ShardStatus(1,
             io.quarry.protocol.ShardState.PENDING, 1, 0, null, 0L, 50L, 0L, "", false, null)), List.of("w0"), "runs/run-1",
-        List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)), COUNTERS);
+        List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)), COUNTERS, metricsSnapshot());
+  }
+
+  private static io.quarry.protocol.RunMetricsSnapshot metricsSnapshot() {
+    return new io.quarry.protocol.RunMetricsSnapshot(
+        List.of(new io.quarry.protocol.RunMetricsSnapshot.WorkerTotals("w0", 120L, 3_840L),
+            new io.quarry.protocol.RunMetricsSnapshot.WorkerTotals("w1", 0L, 0L)),
+        new io.quarry.protocol.RunMetricsSnapshot.Histogram(new double[] {0.01, 0.1, Double.POSITIVE_INFINITY},
+            new long[] {3, 100, 2}, 9.75),
+        io.quarry.protocol.RunMetricsSnapshot.Histogram.EMPTY, 64);
   }
   private static ActorRef<RunUpdate> updateRef;
 
@@ -219,6 +228,9 @@ class QuarryKryoSerializerTest {
         new CoordinatorCommand.RunsReply(List.of(runStatus())),
         runStatus().shards().get(0),
         runStatus(),
+        metricsSnapshot(),
+        metricsSnapshot().workers().get(0),
+        metricsSnapshot().stepSeconds(),
         new CoordinatorCommand.WorkersReply(List.of(
             new CoordinatorCommand.WorkerInfo("local-0", "cpu", io.quarry.protocol.WorkerState.BUSY, "run-1"))));
     for (Object sample : all) samples.putIfAbsent(sample.getClass(), sample);
@@ -258,6 +270,8 @@ class QuarryKryoSerializerTest {
       assertArrayEquals(floats, (float[]) actual, where);
     } else if (expected instanceof long[] longs) {
       assertArrayEquals(longs, (long[]) actual, where);
+    } else if (expected instanceof double[] doubles) {
+      assertArrayEquals(doubles, (double[]) actual, where);
     } else if (expected instanceof List<?> list) {
       List<?> other = (List<?>) actual;
       assertEquals(list.size(), other.size(), where + ": size");
