@@ -10,7 +10,6 @@ import io.quarry.coordinator.CoordinatorProtocol.StatusChanged;
 import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
 import io.quarry.protocol.CoordinatorCommand.GetWorkers;
 import io.quarry.protocol.CoordinatorCommand.ListRuns;
@@ -19,10 +18,11 @@ import io.quarry.protocol.CoordinatorCommand.RequestWork;
 import io.quarry.protocol.CoordinatorCommand.ShardInProgress;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand.StopRun;
-import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply.Why;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitRun;
 import io.quarry.protocol.CoordinatorCommand.WatchRun;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.LocalMessage;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
@@ -41,6 +41,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -72,7 +73,15 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private record WorkerTerminated(ActorRef<WorkerCommand> worker) implements CoordinatorCommand.Local {}
 
-  private record RunTerminated(String runId) implements CoordinatorCommand.Local {}
+  private record RunTerminated(String runId, ActorRef<RunCommand> actor) implements CoordinatorCommand.Local {}
+
+  /** A resumption is prepared (off this thread): the run starts again. */
+  private record ResumePrepared(RunResumption.Prepared run, ActorRef<CoordinatorCommand.ResumeReply> replyTo)
+      implements CoordinatorCommand.Local {}
+
+  /** A resumption was refused or failed, changing nothing. */
+  private record ResumeFailed(String runId, CoordinatorCommand.ResumeOutcome outcome, String message,
+      ActorRef<CoordinatorCommand.ResumeReply> replyTo) implements CoordinatorCommand.Local {}
 
   /** The coordinator talks to the run store (JDBC), so it runs beside its run actors on the I/O dispatcher. */
   public static final Props DISPATCHER = DispatcherSelector.fromConfig(CoordinatorSettings.IO_DISPATCHER);
@@ -94,6 +103,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Set<String> admitting = new HashSet<>();
   private final RunAdmission.Context admission;
   private long admissions;
+  /** Run actors started for resumed runs, for their names (the ended run's actor may not have stopped yet). */
+  private long resumptions;
 
   private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock) {
     super(context);
@@ -155,6 +166,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(StatusChanged.class, this::onStatusChanged)
         .onMessage(RunEnded.class, this::onRunEnded)
         .onMessage(RunTerminated.class, this::onRunTerminated)
+        .onMessage(CoordinatorCommand.ResumeRun.class, this::onResumeRun)
+        .onMessage(ResumePrepared.class, this::onResumePrepared)
+        .onMessage(ResumeFailed.class, this::onResumeFailed)
         .build();
   }
 
@@ -325,15 +339,17 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     RunRecord recovered = setup.recovered();
     // Until the run actor's first report arrives, a client asking about the run (it has its id already) must
     // find it. Taken before the run actor owns the table.
-    RunState state = recovered == null ? RunState.PENDING : recovered.status();
+    boolean resumed = setup.resumed() != null;
+    RunState state = recovered == null || resumed ? RunState.PENDING : recovered.status();
     long submittedMs = recovered == null ? clock.millis() : recovered.submittedUnixMs();
     RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
         setup.directory().path().toString(), List.of(), RunCounters.ZERO);
-    ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId, DISPATCHER);
-    getContext().watchWith(actor, new RunTerminated(runId));
+    String name = setup.resumed() == null ? "run-" + runId : "run-" + runId + "-resumed-" + (++resumptions);
+    ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), name, DISPATCHER);
+    getContext().watchWith(actor, new RunTerminated(runId, actor));
     runs.add(runId, actor, setup.config().priority, submittedMs,
-        recovered != null && recovered.startedUnixMs() != null, initial);
+        recovered != null && !resumed && recovered.startedUnixMs() != null, initial);
   }
 
   /** Restarts a run an earlier incarnation left unfinished, or records why it cannot be. */
@@ -353,6 +369,62 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         getContext().getLog().error("run {}: cannot record the failure either: {}", runId, storeFailure.getMessage());
       }
     }
+  }
+
+  // --- resume ---
+
+  /** A person resumes a stopped or failed run; prepared off this thread (the store, the run directory). */
+  private Behavior<CoordinatorCommand> onResumeRun(CoordinatorCommand.ResumeRun resume) {
+    String runId = resume.runId();
+    RunQueue.Run run = runs.get(runId);
+    if (admitting.contains(runId) || (run != null && run.active())) {
+      String state = run != null && run.active() ? runs.status(runId).state().wireName() : "being admitted";
+      resume.replyTo().tell(new CoordinatorCommand.ResumeReply(runId, CoordinatorCommand.ResumeOutcome.NOT_RESUMABLE,
+          "run " + runId + " is " + state + "; only a stopped or failed run can be resumed", ""));
+      return this;
+    }
+    admitting.add(runId);
+    getContext().pipeToSelf(CompletableFuture.supplyAsync(() -> {
+      try {
+        return RunResumption.prepare(runId, resume.overrides(), store, runsDir);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }, admission.blocking()), (prepared, failure) -> prepared != null
+        ? new ResumePrepared(prepared, resume.replyTo())
+        : resumeFailed(runId, failure, resume.replyTo()));
+    return this;
+  }
+
+  private static ResumeFailed resumeFailed(String runId, Throwable failure,
+      ActorRef<CoordinatorCommand.ResumeReply> replyTo) {
+    Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+        ? failure.getCause() : failure;
+    if (cause instanceof RunResumption.Refused refused) {
+      return new ResumeFailed(runId, refused.outcome, refused.getMessage(), replyTo);
+    }
+    return new ResumeFailed(runId, CoordinatorCommand.ResumeOutcome.NOT_RESUMABLE,
+        "run " + runId + " cannot be resumed: " + cause.getMessage(), replyTo);
+  }
+
+  private Behavior<CoordinatorCommand> onResumePrepared(ResumePrepared prepared) {
+    RunResumption.Prepared run = prepared.run();
+    String runId = run.spec().runId();
+    admitting.remove(runId);
+    startRun(new RunActor.Setup(run.spec(), run.config(), run.shards(), run.directory(), incarnation,
+        getContext().getSelf(), clock, store, run.record(), settings, run.resumed()));
+    getContext().getLog().info("run {} resumed (was {}); shards {} continue from their checkpoints", runId,
+        run.record().status().wireName(), run.resumed().pending());
+    prepared.replyTo().tell(new CoordinatorCommand.ResumeReply(runId, CoordinatorCommand.ResumeOutcome.RESUMED,
+        "run " + runId + " resumes (it was " + run.record().status().wireName() + "); shards " + run.resumed().pending()
+            + " continue from their checkpoints", run.directory().path().toString()));
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onResumeFailed(ResumeFailed failed) {
+    admitting.remove(failed.runId());
+    failed.replyTo().tell(new CoordinatorCommand.ResumeReply(failed.runId(), failed.outcome(), failed.message(), ""));
+    return this;
   }
 
   private String newRunId() {
@@ -415,6 +487,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   }
 
   private Behavior<CoordinatorCommand> onRunTerminated(RunTerminated terminated) {
+    RunQueue.Run known = runs.get(terminated.runId());
+    // The actor of the run's earlier life (it ended and was resumed since): the run has a new one.
+    if (known != null && !known.actor.equals(terminated.actor())) return this;
     if (runs.active(terminated.runId()) != null) {
       // The run actor crashed before it could end the run: record it as failed so watchers are not left hanging.
       runs.ended(terminated.runId(), new RunSummary(terminated.runId(), RunState.FAILED,

@@ -123,7 +123,26 @@ final class RunActor {
       Clock clock,
       RunStore store,
       RunRecord recovered,
-      CoordinatorSettings settings) {}
+      CoordinatorSettings settings,
+      Resumed resumed) {
+    /** A run that is not resumed by a person ({@code resumed} null). */
+    Setup(RunSpec spec, RunConfig config, ShardTable shards, RunDirectory directory, long incarnation,
+        ActorRef<CoordinatorCommand> coordinator, Clock clock, RunStore store, RunRecord recovered,
+        CoordinatorSettings settings) {
+      this(spec, config, shards, directory, incarnation, coordinator, clock, store, recovered, settings, null);
+    }
+  }
+
+  /**
+   * A STOPPED or FAILED run a person resumed ({@code quarry resume}): its {@code recovered} record is the one it ended
+   * with, whose totals carry on.
+   *
+   * @param previousStatus how it had ended
+   * @param previousReason why it had stopped or failed
+   * @param overrides the keys changed on resume
+   * @param pending the shards that continue from their checkpoints
+   */
+  record Resumed(RunState previousStatus, String previousReason, List<String> overrides, List<Integer> pending) {}
 
   private final ActorContext<RunCommand> context;
   private final TimerScheduler<RunCommand> timers;
@@ -191,12 +210,16 @@ final class RunActor {
 
   static Behavior<RunCommand> create(Setup setup) {
     return Behaviors.setup(context -> Behaviors.withTimers(timers ->
-        new RunActor(context, timers, setup).start(setup.recovered())));
+        new RunActor(context, timers, setup).start(setup.recovered(), setup.resumed())));
   }
 
   /** Announces the run (or picks up a recovered one) and enters the phase it is in. */
-  private Behavior<RunCommand> start(RunRecord recovered) {
-    if (recovered == null) {
+  private Behavior<RunCommand> start(RunRecord recovered, Resumed resumed) {
+    if (resumed != null) {
+      directory.writeEvent(records.runResumed(resumed.previousStatus(), resumed.previousReason(), resumed.overrides(),
+          resumed.pending(), shards.stepsReached()));
+      progress.resumed(clock.millis(), shards.stepsReached());
+    } else if (recovered == null) {
       directory.writeEvent(records.runSubmitted(config.name, config.trainer, shards.size(), shards.totalSteps(),
           config.telemetryEnabled()));
     } else {
@@ -333,9 +356,11 @@ final class RunActor {
   /** Hands the PENDING shard to the offered worker. */
   private boolean assign(int index, OfferWorker offer) {
     ShardTable.Shard shard = shards.assign(index, offer.workerId());
-    if (progress.start(clock.millis())) {
+    boolean first = progress.start(clock.millis());
+    if (first || state == RunState.PENDING) {
+      // Its first shard goes out (a resumed run started before: it says so in run_resumed, not run_started).
       state = RunState.RUNNING;
-      directory.writeEvent(records.runStarted());
+      if (first) directory.writeEvent(records.runStarted());
       persistRun();
     }
     enlist(offer.workerId(), offer.worker());
@@ -683,9 +708,10 @@ final class RunActor {
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
     assigned.values().forEach(worker -> worker.tell(release));
+    // The coordinator first: a watcher that acts on the end (resumes the run) then finds it ended.
+    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
     watchers.forEach(watcher -> watcher.tell(finished));
-    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     context.getLog().info("run {} {}: {} steps, {} samples in {} ms{}", runId, ending.status().wireName(),
         summary.steps(), summary.samples(), wallMs, ending.reason().isEmpty() ? "" : " (" + ending.reason() + ")");
     return ended(summary);
@@ -878,7 +904,7 @@ final class RunActor {
   }
 
   private RunTotals totals() {
-    return progress.totals(merges.started(), shards.stepsRedone());
+    return progress.totals(merges.started(), shards.stepsRedone(), shards.progressSteps());
   }
 
   /** Writes the run's record: its state, times, totals and reason. */

@@ -67,8 +67,16 @@ final class LocalCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  private final PrintStream out = System.out;
-  private final PrintStream err = System.err;
+  private PrintStream out = System.out;
+  private PrintStream err = System.err;
+
+  /** A {@code quarry local} that only follows runs ({@code quarry resume --local}), printing to these streams. */
+  static LocalCommand follower(PrintStream out, PrintStream err) {
+    LocalCommand command = new LocalCommand();
+    command.out = out;
+    command.err = err;
+    return command;
+  }
 
   @Override
   public Integer call() {
@@ -169,7 +177,11 @@ final class LocalCommand implements Callable<Integer> {
       err.println("quarry local: " + rejected.error());
       return null;
     }
-    String id = ((SubmitReply.Accepted) reply).runId();
+    return followRun(cluster, ((SubmitReply.Accepted) reply).runId(), output, inSweep);
+  }
+
+  /** Follows run {@code id} of {@code cluster} to its end, printing as {@code quarry local} does; Ctrl-C stops it. */
+  RunResult followRun(LocalCluster cluster, String id, RunOutput output, boolean inSweep) throws Exception {
     current = id;
     output.runStarted(id);
     CountDownLatch summaryPrinted = new CountDownLatch(1);

@@ -63,6 +63,7 @@ import scala.concurrent.duration.FiniteDuration;
  * GET  /api/runs              read     200 {"runs": [...]}
  * GET  /api/runs/{id}         read     200 the run | 404
  * POST /api/runs/{id}/stop    operate  {"reason": "..."}  202 | 404 | 409
+ * POST /api/runs/{id}/resume  operate  {"overrides": ["epochs=5"]}  202 | 400 | 404 | 409 ({@link ResumeRequest})
  * GET  /api/workers           read     200 {"workers": [...]}
  * GET  /api/health            anyone   200 {"status": "ok"}; with a token also "workers": N, "active_runs": M
  * GET  /metrics               read     200 the cluster in Prometheus' text format ({@link MetricsEndpoint})
@@ -74,7 +75,7 @@ public final class HttpApi extends AllDirectives {
   private static final String UNAUTHORIZED = "missing or unknown API token: send `Authorization: Bearer <token>` with a "
       + "token from the coordinator's token file (quarry coordinator --api-tokens FILE, or <runs-dir>/api-token)";
   private static final String ENDPOINTS =
-      "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, GET /api/workers, GET /api/health, GET /metrics";
+      "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, POST /api/runs/{id}/resume, GET /api/workers, GET /api/health, GET /metrics";
 
   private final ActorSystem<?> system;
   private final ActorRef<CoordinatorCommand> coordinator;
@@ -138,7 +139,10 @@ public final class HttpApi extends AllDirectives {
                     post(() -> as(Role.OPERATE, this::submit)))),
                 path(PathMatchers.segment(), runId -> get(() -> as(Role.READ, caller -> getRun(runId)))),
                 path(PathMatchers.segment().slash("stop"),
-                    runId -> post(() -> as(Role.OPERATE, caller -> stop(runId))))))))))));
+                    runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))),
+                path(PathMatchers.segment().slash("resume"),
+                    runId -> post(() -> as(Role.OPERATE, caller -> withBody(body ->
+                        ResumeRequest.ask(runId, body, coordinator, submitTimeout, system)))))))))))));
   }
 
   // --- who may ---

@@ -96,7 +96,10 @@ public final class ProtocolRegistry {
       RunCommand.CheckpointUnusable.class,
       RunMetricsSnapshot.class,
       RunMetricsSnapshot.WorkerTotals.class,
-      RunMetricsSnapshot.Histogram.class);
+      RunMetricsSnapshot.Histogram.class,
+      CoordinatorCommand.ResumeRun.class,
+      CoordinatorCommand.ResumeReply.class,
+      CoordinatorCommand.ResumeOutcome.class);
 
   private ProtocolRegistry() {}
 

@@ -71,6 +71,7 @@ class QuarryKryoSerializerTest {
   private static ActorRef<CoordinatorCommand.RunStatusReply> runStatusRef;
   private static ActorRef<CoordinatorCommand.RunsReply> runsRef;
   private static ActorRef<WorkerCommand.RunSized> sizedRef;
+  private static ActorRef<CoordinatorCommand.ResumeReply> resumeReplyRef;
 
   private static final RunCounters COUNTERS = RunCounters.ZERO.add(RunCounter.SAMPLES_REJECTED, 12)
       .add(RunCounter.TELEMETRY_DROPPED, 3).add(RunCounter.MERGE_GATHER_MS_MAX, 42);
@@ -114,6 +115,7 @@ class QuarryKryoSerializerTest {
     runStatusRef = testKit.<CoordinatorCommand.RunStatusReply>createTestProbe().getRef();
     runsRef = testKit.<CoordinatorCommand.RunsReply>createTestProbe().getRef();
     sizedRef = testKit.<WorkerCommand.RunSized>createTestProbe().getRef();
+    resumeReplyRef = testKit.<CoordinatorCommand.ResumeReply>createTestProbe().getRef();
     updateRef = testKit.<RunUpdate>createTestProbe().getRef();
   }
 
@@ -229,6 +231,9 @@ class QuarryKryoSerializerTest {
         runStatus().shards().get(0),
         runStatus(),
         metricsSnapshot(),
+        new CoordinatorCommand.ResumeRun("run-1", List.of("epochs=5", "optimizer.lr=0.001"), resumeReplyRef),
+        new CoordinatorCommand.ResumeReply("run-1", CoordinatorCommand.ResumeOutcome.RESUMED, "run run-1 resumes",
+            "runs/run-1"),
         metricsSnapshot().workers().get(0),
         metricsSnapshot().stepSeconds(),
         new CoordinatorCommand.WorkersReply(List.of(
