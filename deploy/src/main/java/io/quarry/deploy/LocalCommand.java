@@ -58,6 +58,10 @@ final class LocalCommand implements Callable<Integer> {
       description = "a directory the workers may read data under, besides the working and runs directories (repeatable)")
   List<Path> dataRoots = new ArrayList<>();
 
+  @Option(names = "--init-from", paramLabel = "RUN_ID[:best|last]",
+      description = "start every shard from the parameters of a run in --runs-dir (its best checkpoint, or :last)")
+  String initFrom;
+
   @picocli.CommandLine.Mixin OutputOptions display;
 
   @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
@@ -116,6 +120,7 @@ final class LocalCommand implements Callable<Integer> {
     String base = args.runFile() == null ? defaultJob() : args.baseHocon();
     List<String> pre = new ArrayList<>();
     if (trainer != null) pre.add("trainer=" + trainer);
+    if (initFrom != null) pre.add(ClientCommands.initFromOverride(initFrom));
     List<String> post = noTelemetry ? List.of("telemetry.enabled=false") : List.of();
     if (runId != null) checkRunId(runId);
     if (!display.multirun) {
