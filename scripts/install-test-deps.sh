@@ -6,9 +6,10 @@
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
 #   prometheus            a real Prometheus server scrapes a coordinator's /metrics in the tests; its promtool checks
 #                         the text format (the Java client 1.x has no parser of it)
+#   fontconfig, fonts-dejavu-core   a font for the text of the PNG plots (JFreeChart, headless)
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-openmp prometheus)
+packages=(python3-torch libopenblas0-openmp prometheus fontconfig fonts-dejavu-core)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

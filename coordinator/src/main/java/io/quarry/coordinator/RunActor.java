@@ -9,6 +9,7 @@ import io.quarry.coordinator.CoordinatorProtocol.Watch;
 import io.quarry.coordinator.CoordinatorProtocol.WorkerLost;
 import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeRounds;
+import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RunDirectory;
@@ -704,6 +705,7 @@ final class RunActor {
         shards.totalSteps(), totals, payloads.written(), wallMs, counters));
     directory.close();
     payloads.close();
+    if (config.plotsEnabled) RunPlotter.get(context.getSystem()).plot(directory.path(), context.getLog());
     state = ending.status();
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);

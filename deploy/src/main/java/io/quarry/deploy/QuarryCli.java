@@ -19,6 +19,7 @@ import picocli.CommandLine;
       ClientCommands.Stop.class,
       ClientCommands.Runs.class,
       ResumeCommand.class,
+      PlotCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class QuarryCli implements Runnable {
