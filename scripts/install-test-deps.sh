@@ -8,9 +8,12 @@
 #                         namespace (and needs root for it)
 #   kubernetes-client     kubectl, whose built-in kustomize renders k8s/ in K8sManifestsTest; only where no kubectl is
 #                         on the PATH (any kubectl since 1.14 renders k8s/: it keeps to what kustomize 2.0 reads)
+#   prometheus            a real Prometheus server scrapes a coordinator's /metrics in the tests; its promtool checks
+#                         the text format (the Java client 1.x has no parser of it)
+#   fontconfig, fonts-dejavu-core   a font for the text of the PNG plots (JFreeChart, headless)
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-openmp iproute2)
+packages=(python3-torch libopenblas0-openmp iproute2 prometheus fontconfig fonts-dejavu-core)
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 installed() {

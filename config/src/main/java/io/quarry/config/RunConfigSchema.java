@@ -50,7 +50,10 @@ public final class RunConfigSchema {
       ConfigKey.integer("telemetry.every-steps", 1, Integer.MAX_VALUE, "emit a step event every this many steps"),
       ConfigKey.integer("telemetry.buffer-size", 16, 1 << 24, "step events queued per shard before drops"),
       ConfigKey.integer("telemetry.batch-size", 1, 1 << 20, "events per batch to the coordinator (at most what fits the transport's frame)"),
-      ConfigKey.duration("telemetry.batch-interval", 1, 60_000, "a partial batch is sent after this long"));
+      ConfigKey.duration("telemetry.batch-interval", 1, 60_000, "a partial batch is sent after this long"),
+      ConfigKey.bool("plots.enabled", "write PNG plots of the run to <run dir>/plots/ when it ends"),
+      ConfigKey.text("init.from", "start every shard from another run's parameters: RUN_ID, RUN_ID:best or "
+          + "RUN_ID:last (empty: from the seed)"));
 
   private static final Map<String, ConfigKey> KEYS = index();
 

@@ -42,6 +42,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -77,6 +78,14 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private record WorkerTerminated(ActorRef<WorkerCommand> worker) implements CoordinatorCommand.Local {}
 
+  /** A resumption is prepared (off this thread): the run starts again. */
+  private record ResumePrepared(RunResumption.Prepared run, ActorRef<CoordinatorCommand.ResumeReply> replyTo)
+      implements CoordinatorCommand.Local {}
+
+  /** A resumption was refused or failed, changing nothing. */
+  private record ResumeFailed(String runId, CoordinatorCommand.ResumeOutcome outcome, String message,
+      ActorRef<CoordinatorCommand.ResumeReply> replyTo) implements CoordinatorCommand.Local {}
+
   /** The coordinator talks to the run store (JDBC), so it runs beside its run actors on the I/O dispatcher. */
   public static final Props DISPATCHER = DispatcherSelector.fromConfig(CoordinatorSettings.IO_DISPATCHER);
 
@@ -99,6 +108,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Set<String> admitting = new HashSet<>();
   private final RunAdmission.Context admission;
   private long admissions;
+  /** Run actors started for resumed runs, for their names (the ended run's actor may not have stopped yet). */
+  private long resumptions;
 
   private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock,
       WriteFence fence, LineFile.Opener files) {
@@ -188,6 +199,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(RunEnded.class, this::onRunEnded)
         .onSignal(ChildFailed.class, failed -> onRunActorStopped(failed.getRef(), failed.getCause()))
         .onSignal(Terminated.class, terminated -> onRunActorStopped(terminated.getRef(), null))
+        .onMessage(CoordinatorCommand.ResumeRun.class, this::onResumeRun)
+        .onMessage(ResumePrepared.class, this::onResumePrepared)
+        .onMessage(ResumeFailed.class, this::onResumeFailed)
         .build();
   }
 
@@ -358,16 +372,20 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     RunRecord recovered = setup.recovered();
     // Until the run actor's first report arrives, a client asking about the run (it has its id already) must
     // find it. Taken before the run actor owns the table.
-    RunState state = recovered == null ? RunState.PENDING : recovered.status();
+    boolean resumed = setup.resumed() != null;
+    RunState state = recovered == null || resumed ? RunState.PENDING : recovered.status();
     long submittedMs = recovered == null ? clock.millis() : recovered.submittedUnixMs();
     RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
         setup.directory().path().toString(), List.of(), RunCounters.ZERO, "");
+    String name = setup.resumed() == null ? "run-" + runId : "run-" + runId + "-resumed-" + (++resumptions);
     ActorRef<RunCommand> actor =
-        getContext().spawn(fence.guard(RunActor.create(setup), RunCommand.class), "run-" + runId, DISPATCHER);
+        getContext().spawn(fence.guard(RunActor.create(setup), RunCommand.class), name, DISPATCHER);
+    // A run actor of the run's earlier life (it ended and was resumed since) is no longer in the queue: its stop is
+    // not this run's.
     getContext().watch(actor);
     runs.add(runId, actor, setup.config().priority, setup.config().minWorkers, submittedMs,
-        recovered != null && recovered.startedUnixMs() != null, initial);
+        recovered != null && !resumed && recovered.startedUnixMs() != null, initial);
   }
 
   /** Restarts a run an earlier incarnation left unfinished, or records why it cannot be. */
@@ -387,6 +405,62 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         getContext().getLog().error("run {}: cannot record the failure either: {}", runId, storeFailure.getMessage());
       }
     }
+  }
+
+  // --- resume ---
+
+  /** A person resumes a stopped or failed run; prepared off this thread (the store, the run directory). */
+  private Behavior<CoordinatorCommand> onResumeRun(CoordinatorCommand.ResumeRun resume) {
+    String runId = resume.runId();
+    RunQueue.Run run = runs.get(runId);
+    if (admitting.contains(runId) || (run != null && run.active())) {
+      String state = run != null && run.active() ? runs.status(runId).state().wireName() : "being admitted";
+      resume.replyTo().tell(new CoordinatorCommand.ResumeReply(runId, CoordinatorCommand.ResumeOutcome.NOT_RESUMABLE,
+          "run " + runId + " is " + state + "; only a stopped or failed run can be resumed", ""));
+      return this;
+    }
+    admitting.add(runId);
+    getContext().pipeToSelf(CompletableFuture.supplyAsync(() -> {
+      try {
+        return RunResumption.prepare(runId, resume.overrides(), store, runsDir);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }, admission.blocking()), (prepared, failure) -> prepared != null
+        ? new ResumePrepared(prepared, resume.replyTo())
+        : resumeFailed(runId, failure, resume.replyTo()));
+    return this;
+  }
+
+  private static ResumeFailed resumeFailed(String runId, Throwable failure,
+      ActorRef<CoordinatorCommand.ResumeReply> replyTo) {
+    Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+        ? failure.getCause() : failure;
+    if (cause instanceof RunResumption.Refused refused) {
+      return new ResumeFailed(runId, refused.outcome, refused.getMessage(), replyTo);
+    }
+    return new ResumeFailed(runId, CoordinatorCommand.ResumeOutcome.NOT_RESUMABLE,
+        "run " + runId + " cannot be resumed: " + cause.getMessage(), replyTo);
+  }
+
+  private Behavior<CoordinatorCommand> onResumePrepared(ResumePrepared prepared) {
+    RunResumption.Prepared run = prepared.run();
+    String runId = run.spec().runId();
+    admitting.remove(runId);
+    startRun(new RunActor.Setup(run.spec(), run.config(), run.shards(), run.directory(), incarnation,
+        getContext().getSelf(), clock, store, run.record(), settings, run.resumed()));
+    getContext().getLog().info("run {} resumed (was {}); shards {} continue from their checkpoints", runId,
+        run.record().status().wireName(), run.resumed().pending());
+    prepared.replyTo().tell(new CoordinatorCommand.ResumeReply(runId, CoordinatorCommand.ResumeOutcome.RESUMED,
+        "run " + runId + " resumes (it was " + run.record().status().wireName() + "); shards " + run.resumed().pending()
+            + " continue from their checkpoints", run.directory().path().toString()));
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onResumeFailed(ResumeFailed failed) {
+    admitting.remove(failed.runId());
+    failed.replyTo().tell(new CoordinatorCommand.ResumeReply(failed.runId(), failed.outcome(), failed.message(), ""));
+    return this;
   }
 
   private String newRunId() {

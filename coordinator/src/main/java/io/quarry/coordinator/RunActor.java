@@ -10,9 +10,11 @@ import io.quarry.coordinator.CoordinatorProtocol.WorkerLost;
 import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeRounds;
 import io.quarry.coordinator.merge.MergedShares;
+import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RunDirectory;
+import io.quarry.coordinator.run.RunMetrics;
 import io.quarry.coordinator.run.RunProgress;
 import io.quarry.coordinator.run.RunRecords;
 import io.quarry.coordinator.run.RunTotals;
@@ -22,23 +24,23 @@ import io.quarry.coordinator.run.SyncRounds;
 import io.quarry.coordinator.run.TelemetryBatches;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.FrameBudget;
 import io.quarry.protocol.HardExamplePayload;
-import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
 import io.quarry.protocol.RunCommand.MergedCredit;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
 import io.quarry.protocol.RunCommand.ShardProgressed;
-import io.quarry.protocol.RunCommand.ShardStarted;
-import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.ShardRefused;
+import io.quarry.protocol.RunCommand.ShardStarted;
 import io.quarry.protocol.RunCommand.ShardStopped;
 import io.quarry.protocol.RunCommand.SyncChunk;
 import io.quarry.protocol.RunCommand.TelemetryBatch;
+import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounter;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
@@ -128,7 +130,26 @@ final class RunActor {
       Clock clock,
       RunStore store,
       RunRecord recovered,
-      CoordinatorSettings settings) {}
+      CoordinatorSettings settings,
+      Resumed resumed) {
+    /** A run that is not resumed by a person ({@code resumed} null). */
+    Setup(RunSpec spec, RunConfig config, ShardTable shards, RunDirectory directory, long incarnation,
+        ActorRef<CoordinatorCommand> coordinator, Clock clock, RunStore store, RunRecord recovered,
+        CoordinatorSettings settings) {
+      this(spec, config, shards, directory, incarnation, coordinator, clock, store, recovered, settings, null);
+    }
+  }
+
+  /**
+   * A STOPPED or FAILED run a person resumed ({@code quarry resume}): its {@code recovered} record is the one it ended
+   * with, whose totals carry on.
+   *
+   * @param previousStatus how it had ended
+   * @param previousReason why it had stopped or failed
+   * @param overrides the keys changed on resume
+   * @param pending the shards that continue from their checkpoints
+   */
+  record Resumed(RunState previousStatus, String previousReason, List<String> overrides, List<Integer> pending) {}
 
   private final ActorContext<RunCommand> context;
   private final TimerScheduler<RunCommand> timers;
@@ -154,6 +175,7 @@ final class RunActor {
   private final HardExamplePayloadFiles payloads;
   private final RunLedger ledger;
   private final TelemetryBatches batches = new TelemetryBatches();
+  private final RunMetrics metrics = new RunMetrics();
   /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
   /** Every worker given an attempt of this run, lost or not: where stops and the release go. */
@@ -203,12 +225,16 @@ final class RunActor {
 
   static Behavior<RunCommand> create(Setup setup) {
     return Behaviors.setup(context -> Behaviors.withTimers(timers ->
-        new RunActor(context, timers, setup).start(setup.recovered())));
+        new RunActor(context, timers, setup).start(setup.recovered(), setup.resumed())));
   }
 
   /** Announces the run (or picks up a recovered one) and enters the phase it is in. */
-  private Behavior<RunCommand> start(RunRecord recovered) {
-    if (recovered == null) {
+  private Behavior<RunCommand> start(RunRecord recovered, Resumed resumed) {
+    if (resumed != null) {
+      directory.writeEvent(records.runResumed(resumed.previousStatus(), resumed.previousReason(), resumed.overrides(),
+          resumed.pending(), shards.stepsReached()));
+      progress.resumed(clock.millis(), shards.stepsReached());
+    } else if (recovered == null) {
       directory.writeEvent(records.runSubmitted(config.name, config.trainer, shards.size(), shards.totalSteps(),
           config.telemetryEnabled()));
     } else {
@@ -349,9 +375,11 @@ final class RunActor {
   /** Hands the PENDING shard to the offered worker. */
   private boolean assign(int index, OfferWorker offer) {
     ShardTable.Shard shard = shards.assign(index, offer.workerId());
-    if (progress.start(clock.millis())) {
+    boolean first = progress.start(clock.millis());
+    if (first || state == RunState.PENDING) {
+      // Its first shard goes out (a resumed run started before: it says so in run_resumed, not run_started).
       state = RunState.RUNNING;
-      directory.writeEvent(records.runStarted());
+      if (first) directory.writeEvent(records.runStarted());
       persistRun();
     }
     enlist(offer.workerId(), offer.worker());
@@ -395,6 +423,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardStarted(ShardStarted report) {
+    metrics.report(report, clock.millis());
     if (shards.started(report.shard(), report.attempt(), report.workerId(), report.startStep(), report.resumeFrom())) {
       directory.writeEvent(records.shardStarted(report.shard(), report.attempt(), report.workerId(),
           report.startStep(), report.resumeFrom()));
@@ -405,6 +434,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardProgressed(ShardProgressed report) {
+    metrics.report(report, clock.millis());
     boolean current = shards.progressed(report.shard(), report.attempt(), report.step());
     progress.shardProgressed(report.workerId(), report.loss(), report.counters(), current);
     if (current) pace(report.shard(), report.attempt(), report.step());
@@ -426,6 +456,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardCompleted(ShardCompleted report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     String[] otherCopy = shards.otherCopy(report.shard(), report.attempt());
     if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep(),
@@ -456,6 +487,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
@@ -479,6 +511,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardStopped(ShardStopped report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep(),
         report.stepsTrained())) {
@@ -521,6 +554,7 @@ final class RunActor {
 
   /** A final report of an attempt the ending run no longer follows: what it trained still counts. */
   private Behavior<RunCommand> onLateOutcome(RunCommand.ShardReport report) {
+    metrics.report(report, clock.millis());
     if (report instanceof ShardCompleted completed) {
       progress.attemptEnded(completed.workerId(), completed.stepsTrained(), completed.samplesTrained(),
           completed.counters());
@@ -696,13 +730,15 @@ final class RunActor {
         shards.stepsRedone(), progress.samplesTrained(), wallMs, progress.droppedEvents(), merges.started(),
         merges.hardest(), directory.path().toString(), RunRecords.meanValLoss(totals),
         RunRecords.meanValAccuracy(totals), counters, warning);
+    if (config.plotsEnabled) RunPlotter.get(context.getSystem()).plot(directory.path(), context.getLog());
     state = ending.status();
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
     assigned.values().forEach(worker -> worker.tell(release));
+    // The coordinator first: a watcher that acts on the end (resumes the run) then finds it ended.
+    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
     watchers.forEach(watcher -> watcher.tell(finished));
-    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     context.getLog().info("run {} {}: {} steps, {} samples in {} ms{}", runId, ending.status().wireName(),
         summary.steps(), summary.samples(), wallMs, ending.reason().isEmpty() ? "" : " (" + ending.reason() + ")");
     return ended(summary);
@@ -783,6 +819,7 @@ final class RunActor {
     }
     progress.count(RunCounter.MERGE_GATHER_MS_TOTAL, gatherMs);
     progress.count(RunCounter.MERGE_GATHER_MS_MAX, gatherMs);
+    metrics.merged(merged.gatherMs() / 1000.0, merged.result().entries().size());
     progressChanged = true;
     persistRun();
     directory.writeMerge(records.mergeRecord(merged, merges.mode().configName(), merges.k()));
@@ -846,6 +883,7 @@ final class RunActor {
     }
     Set<Integer> active = new HashSet<>();
     for (ShardTable.Shard shard : shards.active()) active.add(shard.index);
+    progress.count(RunCounter.SYNC_BYTES_RECEIVED, 4L * chunk.values().length);
     relay(averaging.contribute(chunk.shard(), chunk.attempt(), chunk.replyTo(), chunk.round(), chunk.chunk(),
         chunk.chunks(), chunk.totalLength(), chunk.values(), active));
     return Behaviors.same();
@@ -867,12 +905,18 @@ final class RunActor {
       timers.cancel(new SyncTimedOut(round.round()));
       recordSyncRound(round);
     }
-    outcome.deliveries().forEach(delivery -> delivery.to().tell(delivery.message()));
+    for (AveragingRelay.Delivery<ActorRef<WorkerCommand>> delivery : outcome.deliveries()) {
+      if (delivery.message() instanceof WorkerCommand.AveragedChunk averaged) {
+        progress.count(RunCounter.SYNC_BYTES_SENT, 4L * averaged.values().length);
+      }
+      delivery.to().tell(delivery.message());
+    }
   }
 
   /** A {@code sync_round} event: always when a shard was missing or there was no average, else unless in fast mode. */
   private void recordSyncRound(SyncRounds.Completed round) {
     progress.count(RunCounter.SYNC_ROUNDS, 1);
+    progress.count(RunCounter.SYNC_MS_TOTAL, round.wallMs());
     if (!round.missing().isEmpty() || round.timedOut()) progress.count(RunCounter.SYNC_ROUNDS_INCOMPLETE, 1);
     boolean notable = AveragingRelay.notable(round);
     if (notable) {
@@ -933,7 +977,7 @@ final class RunActor {
         progress.droppedEvents(), merges.started(), reason(), shards.statuses(stragglers::isStraggler),
         List.copyOf(participants.keySet()), directory.path().toString(),
         merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters(),
-        hardExamplesWarning(progress.counters()));
+        hardExamplesWarning(progress.counters()), metrics.snapshot());
   }
 
   private String reason() {
@@ -941,7 +985,7 @@ final class RunActor {
   }
 
   private RunTotals totals() {
-    return progress.totals(merges.started(), shards.stepsRedone());
+    return progress.totals(merges.started(), shards.stepsRedone(), shards.progressSteps());
   }
 
   /** Writes the run's record: its state, times, totals and reason. */

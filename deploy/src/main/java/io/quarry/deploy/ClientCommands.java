@@ -92,12 +92,18 @@ final class ClientCommands {
     @Option(names = "--wait", description = "follow the run(s) with progress until they end")
     boolean await;
 
+    @Option(names = "--init-from", paramLabel = "RUN_ID[:best|last]",
+        description = "start every shard from another run's parameters (fine-tuning): its best checkpoint (the lowest "
+            + "validation loss; the default) or its last; the same as init.from=RUN_ID:best")
+    String initFrom;
+
     @picocli.CommandLine.Mixin OutputOptions display;
 
     @Override
     public Integer call() {
       return guarded("submit", () -> {
         display.check();
+        if (initFrom != null) overrides.add(initFromOverride(initFrom));
         String config = resolvedRunFile(runFile);
         Sweep sweep = display.multirun ? Sweep.expand(overrides) : null;
         String sweepId = display.multirun ? (runId != null ? runId : Sweep.newId()) : null;
@@ -159,6 +165,12 @@ final class ClientCommands {
         }
       });
     }
+  }
+
+  /** {@code --init-from RUN_ID[:best|last]} as the override it stands for. */
+  static String initFromOverride(String value) {
+    String run = value.replace("\"", "").strip();
+    return "init.from=\"" + (run.contains(":") ? run : run + ":best") + "\"";
   }
 
   /** The run file with its includes resolved, as HOCON text; a missing or malformed file is a config error. */

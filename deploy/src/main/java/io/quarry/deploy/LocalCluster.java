@@ -137,6 +137,8 @@ public final class LocalCluster implements AutoCloseable {
 
   @Override
   public void close() {
+    // A run's plots are drawn as it ends, off its actor's thread: they are there when local mode returns.
+    io.quarry.coordinator.plots.RunPlotter.get(system).awaitIdle(Duration.ofSeconds(60));
     system.terminate();
     try {
       system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -63,6 +63,10 @@ final class LocalCommand implements Callable<Integer> {
       description = "a directory the workers may read data under, besides the working and runs directories (repeatable)")
   List<Path> dataRoots = new ArrayList<>();
 
+  @Option(names = "--init-from", paramLabel = "RUN_ID[:best|last]",
+      description = "start every shard from the parameters of a run in --runs-dir (its best checkpoint, or :last)")
+  String initFrom;
+
   @picocli.CommandLine.Mixin OutputOptions display;
 
   @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
@@ -72,8 +76,16 @@ final class LocalCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  private final PrintStream out = System.out;
-  private final PrintStream err = System.err;
+  private PrintStream out = System.out;
+  private PrintStream err = System.err;
+
+  /** A {@code quarry local} that only follows runs ({@code quarry resume --local}), printing to these streams. */
+  static LocalCommand follower(PrintStream out, PrintStream err) {
+    LocalCommand command = new LocalCommand();
+    command.out = out;
+    command.err = err;
+    return command;
+  }
 
   @Override
   public Integer call() {
@@ -114,6 +126,7 @@ final class LocalCommand implements Callable<Integer> {
     String base = args.runFile() == null ? defaultJob() : args.baseHocon();
     List<String> pre = new ArrayList<>();
     if (trainer != null) pre.add("trainer=" + trainer);
+    if (initFrom != null) pre.add(ClientCommands.initFromOverride(initFrom));
     List<String> post = noTelemetry ? List.of("telemetry.enabled=false") : List.of();
     if (runId != null) checkRunId(runId);
     if (!display.multirun) {
@@ -175,7 +188,11 @@ final class LocalCommand implements Callable<Integer> {
       err.println("quarry local: " + rejected.error());
       return null;
     }
-    String id = ((SubmitReply.Accepted) reply).runId();
+    return followRun(cluster, ((SubmitReply.Accepted) reply).runId(), output, inSweep);
+  }
+
+  /** Follows run {@code id} of {@code cluster} to its end, printing as {@code quarry local} does; Ctrl-C stops it. */
+  RunResult followRun(LocalCluster cluster, String id, RunOutput output, boolean inSweep) throws Exception {
     current = id;
     output.runStarted(id);
     CountDownLatch summaryPrinted = new CountDownLatch(1);

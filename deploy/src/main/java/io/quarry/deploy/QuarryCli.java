@@ -1,7 +1,7 @@
 package io.quarry.deploy;
 
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /** The {@code quarry} launcher. Exit codes: 0 the run completed, 1 it failed or was stopped, 2 bad usage or config. */
 @Command(
@@ -19,6 +19,8 @@ import picocli.CommandLine.Command;
       ClientCommands.Status.class,
       ClientCommands.Stop.class,
       ClientCommands.Runs.class,
+      ResumeCommand.class,
+      PlotCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class QuarryCli implements Runnable {

@@ -35,7 +35,13 @@ public enum RunCounter {
       "hard-example merges that left every worker out: they hold no hard examples at all"),
   TELEMETRY_UNWRITTEN(15, "telemetry_unwritten", Kind.TOTAL, Side.COORDINATOR,
       "telemetry lines (events.jsonl step, epoch, eval, checkpoint and hard_examples lines; scalars.csv rows) the run "
-          + "directory could not take (a full disk): dropped, the run goes on");
+          + "directory could not take (a full disk): dropped, the run goes on"),
+  SYNC_MS_TOTAL(16, "sync_ms_total", Kind.TOTAL, Side.COORDINATOR,
+      "milliseconds averaging rounds took, from a round's first parameters to its average, summed over rounds"),
+  SYNC_BYTES_RECEIVED(17, "sync_received_bytes", Kind.TOTAL, Side.COORDINATOR,
+      "bytes of parameters the run received from its shards for averaging (4 per float)"),
+  SYNC_BYTES_SENT(18, "sync_sent_bytes", Kind.TOTAL, Side.COORDINATOR,
+      "bytes of averaged parameters the run sent back to its shards (4 per float)");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {

@@ -391,6 +391,12 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   }
 
   @Override
+  public Optional<Path> initFrom() {
+    if (config.initFrom == null || resumePoints.get(0).checkpoint() != null) return Optional.empty();
+    return Optional.of(InitCheckpoint.find(assignment, config.initFrom));
+  }
+
+  @Override
   public boolean stopRequested() {
     return stopRequested;
   }

@@ -3,7 +3,6 @@ package io.quarry.coordinator.http;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.Config;
 import io.quarry.coordinator.http.ApiTokens.Role;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
 import io.quarry.protocol.CoordinatorCommand.GetWorkers;
 import io.quarry.protocol.CoordinatorCommand.ListRuns;
@@ -14,6 +13,7 @@ import io.quarry.protocol.CoordinatorCommand.StopRun;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitRun;
 import io.quarry.protocol.CoordinatorCommand.WorkersReply;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunStatus;
 import java.nio.charset.StandardCharsets;
@@ -30,9 +30,9 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.HttpsConnectionContext;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
-import org.apache.pekko.http.javadsl.HttpsConnectionContext;
 import org.apache.pekko.http.javadsl.model.HttpEntity;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
 import org.apache.pekko.http.javadsl.model.HttpMethod;
@@ -63,8 +63,10 @@ import scala.concurrent.duration.FiniteDuration;
  * GET  /api/runs              read     200 {"runs": [...]}
  * GET  /api/runs/{id}         read     200 the run | 404
  * POST /api/runs/{id}/stop    operate  {"reason": "..."}  202 | 404 | 409
+ * POST /api/runs/{id}/resume  operate  {"overrides": ["epochs=5"]}  202 | 400 | 404 | 409 ({@link ResumeRequest})
  * GET  /api/workers           read     200 {"workers": [...]}
  * GET  /api/health            anyone   200 {"status": "ok"}; with a token also "workers": N, "active_runs": M
+ * GET  /metrics               read     200 the cluster in Prometheus' text format ({@link MetricsEndpoint})
  * </pre>
  */
 public final class HttpApi extends AllDirectives {
@@ -73,7 +75,7 @@ public final class HttpApi extends AllDirectives {
   private static final String UNAUTHORIZED = "missing or unknown API token: send `Authorization: Bearer <token>` with a "
       + "token from the coordinator's token file (quarry coordinator --api-tokens FILE, or <runs-dir>/api-token)";
   private static final String ENDPOINTS =
-      "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, GET /api/workers, GET /api/health";
+      "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, POST /api/runs/{id}/resume, GET /api/workers, GET /api/health, GET /metrics";
 
   private final ActorSystem<?> system;
   private final ActorRef<CoordinatorCommand> coordinator;
@@ -83,6 +85,7 @@ public final class HttpApi extends AllDirectives {
   private final Duration bodyTimeout;
   private final ApiTokens tokens;
   private final SubmissionLimiter submissions;
+  private final MetricsEndpoint metrics;
 
   /**
    * The API of {@code coordinator}, for the holders of {@code tokens}, with the settings under {@code quarry.http} of
@@ -98,6 +101,7 @@ public final class HttpApi extends AllDirectives {
     this.submitTimeout = http.getDuration("submit-timeout");
     this.maxBodyBytes = http.getBytes("max-body-size");
     this.bodyTimeout = http.getDuration("body-timeout");
+    this.metrics = new MetricsEndpoint(system, coordinator, askTimeout);
   }
 
   /**
@@ -124,7 +128,8 @@ public final class HttpApi extends AllDirectives {
    */
   public Route routes() {
     return handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), () ->
-        toStrictEntity(FiniteDuration.create(bodyTimeout.toMillis(), TimeUnit.MILLISECONDS), maxBodyBytes, () ->
+        toStrictEntity(FiniteDuration.create(bodyTimeout.toMillis(), TimeUnit.MILLISECONDS), maxBodyBytes, () -> concat(
+        path("metrics", () -> get(() -> as(Role.READ, caller -> respond(metrics.scrape())))),
         pathPrefix("api", () -> concat(
             path("health", () -> get(this::health)),
             path("workers", () -> get(() -> as(Role.READ, caller -> workers()))),
@@ -134,7 +139,10 @@ public final class HttpApi extends AllDirectives {
                     post(() -> as(Role.OPERATE, this::submit)))),
                 path(PathMatchers.segment(), runId -> get(() -> as(Role.READ, caller -> getRun(runId)))),
                 path(PathMatchers.segment().slash("stop"),
-                    runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))))))))));
+                    runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))),
+                path(PathMatchers.segment().slash("resume"),
+                    runId -> post(() -> as(Role.OPERATE, caller -> withBody(body ->
+                        ResumeRequest.ask(runId, body, coordinator, submitTimeout, system)))))))))))));
   }
 
   // --- who may ---

@@ -16,6 +16,7 @@ import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -68,6 +69,23 @@ public final class RunRecords {
     event.put("recorded_status", recordedStatus.wireName());
     ArrayNode shards = event.putArray("unclaimed_shards");
     unclaimed.forEach(shards::add);
+    return event;
+  }
+
+  /**
+   * A person resumed the stopped or failed run: how it had ended, the keys changed, the shards that continue from
+   * their checkpoints, and the steps reached so far.
+   */
+  public ObjectNode runResumed(RunState previousStatus, String previousReason, List<String> overrides,
+      Collection<Integer> pending, long steps) {
+    ObjectNode event = event("run_resumed");
+    event.put("previous_status", previousStatus.wireName());
+    event.put("previous_reason", previousReason);
+    ArrayNode changed = event.putArray("overrides");
+    overrides.forEach(changed::add);
+    ArrayNode shards = event.putArray("shards");
+    pending.forEach(shards::add);
+    event.put("steps", steps);
     return event;
   }
 
@@ -412,6 +430,8 @@ public final class RunRecords {
       putFloatOrNull(entry, "val_accuracy", metrics.valAccuracy());
     });
     node.set("counters", counters(totals.counters()));
+    ObjectNode shardSteps = node.putObject("shard_steps");
+    totals.shardSteps().forEach((shard, step) -> shardSteps.put(Integer.toString(shard), step));
     ObjectNode workers = node.putObject("worker_counters");
     new TreeMap<>(totals.workerCounters()).forEach((worker, counters) -> workers.set(worker, counters(counters)));
     return node.toString();
@@ -438,9 +458,12 @@ public final class RunRecords {
       } else if (node.path("dropped_events").asLong() > 0) {
         workerCounters.put("", RunCounters.ZERO.with(RunCounter.TELEMETRY_DROPPED, node.path("dropped_events").asLong()));
       }
+      Map<Integer, Long> shardSteps = new TreeMap<>();
+      node.path("shard_steps").fields().forEachRemaining(entry ->
+          shardSteps.put(Integer.parseInt(entry.getKey()), entry.getValue().asLong()));
       return new RunTotals(node.path("steps_trained").asLong(), node.path("samples").asLong(),
           node.path("merges").asInt(), readFloat(node.path("final_loss")), node.path("steps_redone").asLong(),
-          shardMetrics, readCounters(node.path("counters")), workerCounters);
+          shardMetrics, readCounters(node.path("counters")), workerCounters, shardSteps);
     } catch (java.io.IOException | NumberFormatException e) {
       throw new RunStoreException("stored metrics are not Quarry's totals JSON: " + json, e);
     }

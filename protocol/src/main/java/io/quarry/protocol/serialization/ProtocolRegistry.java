@@ -7,6 +7,7 @@ import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.HardExampleSnapshotPart;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
+import io.quarry.protocol.RunMetricsSnapshot;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
@@ -96,7 +97,13 @@ public final class ProtocolRegistry {
       RunCommand.CheckpointUnusable.class,
       HardExampleSnapshotPart.class,
       WorkerCommand.SnapshotCredit.class,
-      RunCommand.MergedCredit.class);
+      RunCommand.MergedCredit.class,
+      RunMetricsSnapshot.class,
+      RunMetricsSnapshot.WorkerTotals.class,
+      RunMetricsSnapshot.Histogram.class,
+      CoordinatorCommand.ResumeRun.class,
+      CoordinatorCommand.ResumeReply.class,
+      CoordinatorCommand.ResumeOutcome.class);
 
   private ProtocolRegistry() {}
 

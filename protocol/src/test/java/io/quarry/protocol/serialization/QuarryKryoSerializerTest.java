@@ -71,6 +71,7 @@ class QuarryKryoSerializerTest {
   private static ActorRef<CoordinatorCommand.RunStatusReply> runStatusRef;
   private static ActorRef<CoordinatorCommand.RunsReply> runsRef;
   private static ActorRef<WorkerCommand.RunSized> sizedRef;
+  private static ActorRef<CoordinatorCommand.ResumeReply> resumeReplyRef;
 
   private static final RunCounters COUNTERS = RunCounters.ZERO.add(RunCounter.SAMPLES_REJECTED, 12)
       .add(RunCounter.TELEMETRY_DROPPED, 3).add(RunCounter.MERGE_GATHER_MS_MAX, 42);
@@ -81,8 +82,19 @@ class QuarryKryoSerializerTest {
             2, 1, "w0", 10L, 50L, 5L, "boom", true, "w1"), new io.quarry.protocol.RunStatus.ShardStatus(1,
             io.quarry.protocol.ShardState.PENDING, 1, 0, null, 0L, 50L, 0L, "", false, null)), List.of("w0"), "runs/run-1",
         List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)), COUNTERS,
-        "2 of 9 merges left workers out; the last, merge 8: w1: lost: node unreachable");
+        "2 of 9 merges left workers out; the last, merge 8: w1: lost: node unreachable",
+        metricsSnapshot());
   }
+
+  private static io.quarry.protocol.RunMetricsSnapshot metricsSnapshot() {
+    return new io.quarry.protocol.RunMetricsSnapshot(
+        List.of(new io.quarry.protocol.RunMetricsSnapshot.WorkerTotals("w0", 120L, 3_840L),
+            new io.quarry.protocol.RunMetricsSnapshot.WorkerTotals("w1", 0L, 0L)),
+        new io.quarry.protocol.RunMetricsSnapshot.Histogram(new double[] {0.01, 0.1, Double.POSITIVE_INFINITY},
+            new long[] {3, 100, 2}, 9.75),
+        io.quarry.protocol.RunMetricsSnapshot.Histogram.EMPTY, 64);
+  }
+
   private static ActorRef<RunUpdate> updateRef;
 
   /** A message that implements the marker but was never registered. */
@@ -106,6 +118,7 @@ class QuarryKryoSerializerTest {
     runStatusRef = testKit.<CoordinatorCommand.RunStatusReply>createTestProbe().getRef();
     runsRef = testKit.<CoordinatorCommand.RunsReply>createTestProbe().getRef();
     sizedRef = testKit.<WorkerCommand.RunSized>createTestProbe().getRef();
+    resumeReplyRef = testKit.<CoordinatorCommand.ResumeReply>createTestProbe().getRef();
     updateRef = testKit.<RunUpdate>createTestProbe().getRef();
   }
 
@@ -233,6 +246,12 @@ class QuarryKryoSerializerTest {
         new CoordinatorCommand.RunsReply(List.of(runStatus())),
         runStatus().shards().get(0),
         runStatus(),
+        metricsSnapshot(),
+        new CoordinatorCommand.ResumeRun("run-1", List.of("epochs=5", "optimizer.lr=0.001"), resumeReplyRef),
+        new CoordinatorCommand.ResumeReply("run-1", CoordinatorCommand.ResumeOutcome.RESUMED, "run run-1 resumes",
+            "runs/run-1"),
+        metricsSnapshot().workers().get(0),
+        metricsSnapshot().stepSeconds(),
         new CoordinatorCommand.WorkersReply(List.of(
             new CoordinatorCommand.WorkerInfo("local-0", "cpu", io.quarry.protocol.WorkerState.BUSY, "run-1"))));
     for (Object sample : all) samples.putIfAbsent(sample.getClass(), sample);
@@ -272,6 +291,8 @@ class QuarryKryoSerializerTest {
       assertArrayEquals(floats, (float[]) actual, where);
     } else if (expected instanceof long[] longs) {
       assertArrayEquals(longs, (long[]) actual, where);
+    } else if (expected instanceof double[] doubles) {
+      assertArrayEquals(doubles, (double[]) actual, where);
     } else if (expected instanceof List<?> list) {
       List<?> other = (List<?>) actual;
       assertEquals(list.size(), other.size(), where + ": size");
