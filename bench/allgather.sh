@@ -6,14 +6,19 @@
 # over the rounds of each worker count, and the cluster / local ratios.
 #   bench/allgather.sh [ROUNDS] [WORKER_COUNTS] [SAMPLES_PER_SHARD]
 #   defaults: 3 rounds, "2 4", 128000 samples per shard (4000 steps of 32 at stub.step-time=5ms, ~20 s, ~40 merges)
-# Run config: hard-examples.k=1024 window=run merge-interval=500ms merge-mode=round-robin (default), stub trainer,
-# step-time 5ms, epochs=1, batch-size=32, one shard per worker, telemetry.enabled=false (fast mode: lifecycle events
-# only, so the gather competes with training and heartbeats but not with step telemetry). TELEMETRY=true turns it on.
+# Run config: hard-examples.k=$K (default 1024) window=run merge-interval=500ms merge-mode=round-robin (default), stub
+# trainer, sync.mode=none, step-time 5ms, epochs=1, batch-size=32, one shard per worker, telemetry.enabled=false (fast
+# mode: lifecycle events only, so the gather competes with training and heartbeats but not with step telemetry).
+# TELEMETRY=true turns it on. K=16384 QUARRY_TRANSPORT=aeron-udp measures a K whose snapshot is several frames (every
+# node JVM reads QUARRY_TRANSPORT; the local reference runs in one JVM, without a transport). The local reference is
+# given trainer=stub and sync.mode=none explicitly: `quarry local` without a run file starts from its default job
+# (djl, sync.mode = average), which the submitted cluster run does not.
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
 rounds="${1:-3}"
 counts="${2:-2 4}"
 per_shard="${3:-128000}"
+k="${K:-1024}"
 telemetry="${TELEMETRY:-false}"
 work="$(mktemp -d)"
 keep="${KEEP:-}"   # KEEP=1 keeps the run directories and logs; RESULTS_OUT=FILE copies the per-run JSON lines there
@@ -24,8 +29,8 @@ results="$work/results.jsonl"
 : >"$results"
 
 overrides() { # N
-  echo "hard-examples.k=1024 hard-examples.window=run hard-examples.merge-interval=500ms stub.step-time=5ms" \
-    "epochs=1 batch-size=32 shards=$1 stub.samples=$(($1 * per_shard)) telemetry.enabled=$telemetry"
+  echo "trainer=stub sync.mode=none hard-examples.k=$k hard-examples.window=run hard-examples.merge-interval=500ms" \
+    "stub.step-time=5ms epochs=1 batch-size=32 shards=$1 stub.samples=$(($1 * per_shard)) telemetry.enabled=$telemetry"
 }
 
 run_cluster() { # N ROUND
@@ -57,7 +62,7 @@ run_local() { # N ROUND
 }
 
 machine_line
-echo "rounds $rounds, worker counts [$counts], $per_shard samples per shard, run config (N = workers): $(overrides 1 | sed "s/shards=1/shards=N/; s/stub.samples=$per_shard/stub.samples=N*$per_shard/")"
+echo "transport ${QUARRY_TRANSPORT:-tcp}, rounds $rounds, worker counts [$counts], $per_shard samples per shard, run config (N = workers): $(overrides 1 | sed "s/shards=1/shards=N/; s/stub.samples=$per_shard/stub.samples=N*$per_shard/")"
 for n in $counts; do
   for r in $(seq 1 "$rounds"); do
     if [ $((r % 2)) -eq 1 ]; then run_cluster "$n" "$r"; run_local "$n" "$r"

@@ -10,9 +10,8 @@ bench_jar="$here/bench/target/benchmarks.jar"
 # True when $1 is missing or a source file of the modules (or a pom) is newer than it.
 jar_is_stale() {
   [ ! -f "$1" ] && return 0
-  [ -n "$(find "$here/pom.xml" "$here"/protocol "$here"/worker "$here"/djl "$here"/coordinator "$here"/deploy "$here"/bench \
-      -path '*/target' -prune -o \( -name '*.java' -o -name 'pom.xml' -o -name '*.conf' -o -name '*.xml' -o -name '*.sql' \
-      -o -path '*/META-INF/services/*' \) -newer "$1" -print -quit)" ]
+  [ -n "$(find "$here/pom.xml" "$here"/{config,protocol,worker,djl,coordinator,deploy,bench}/pom.xml \
+      "$here"/{config,protocol,worker,djl,coordinator,deploy,bench}/src/main -type f -newer "$1" -print -quit)" ]
 }
 
 need_quarry_jar() {

@@ -4,11 +4,19 @@
 #
 #   python3-torch         real PyTorch for the process trainer's example (examples/pytorch) and the benchmarks
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
+#   iproute2              `ip netns` and veth pairs: deploy's PartitionTest makes a second host out of a network
+#                         namespace (and needs root for it)
+#   kubernetes-client     kubectl, whose built-in kustomize renders k8s/ in K8sManifestsTest; only where no kubectl is
+#                         on the PATH (any kubectl since 1.14 renders k8s/: it keeps to what kustomize 2.0 reads)
+#   prometheus            a real Prometheus server scrapes a coordinator's /metrics in the tests; its promtool checks
+#                         the text format (the Java client 1.x has no parser of it)
+#   fontconfig, fonts-dejavu-core   a font for the text of the PNG plots (JFreeChart, headless)
 #   chromium, chromium-driver   a real headless browser for the dashboard's tests (Selenium drives /usr/bin/chromedriver;
 #                         nothing downloads a browser)
 set -euo pipefail
 
-packages=(python3-torch libopenblas0-openmp chromium chromium-driver)
+packages=(python3-torch libopenblas0-openmp iproute2 prometheus fontconfig fonts-dejavu-core chromium chromium-driver)
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

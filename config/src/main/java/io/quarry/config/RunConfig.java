@@ -80,6 +80,7 @@ public final class RunConfig {
   public final int batchSize;
   public final long seed;
   public final int shards;
+  public final int minWorkers;
   public final int priority;
   public final int maxAttempts;
   public final int checkpointEverySteps;
@@ -90,6 +91,10 @@ public final class RunConfig {
   public final double stragglerFactor;
   public final Duration stragglerWindow;
   public final boolean speculative;
+  /** {@code plots.enabled}: PNG plots in the run directory when the run ends. */
+  public final boolean plotsEnabled;
+  /** {@code init.from}: the run whose parameters every shard starts from; null when none. */
+  public final InitFrom initFrom;
   public final Alerts alerts;
 
   /** {@code hard-examples.*}. */
@@ -116,6 +121,35 @@ public final class RunConfig {
    */
   public record Sync(boolean average, long every, Duration timeout) {}
 
+  /**
+   * {@code init.from}: start every shard from another run's parameters (fine-tuning), at step 0 with a fresh
+   * optimizer.
+   *
+   * @param runId the run whose checkpoints hold the parameters, in the same runs directory
+   * @param best true for its best checkpoint (lowest validation loss of any shard; its last when none was
+   *     evaluated), false for its last (the furthest step of any shard)
+   */
+  public record InitFrom(String runId, boolean best) {
+    private static final java.util.regex.Pattern FORM =
+        java.util.regex.Pattern.compile("([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})(?::(best|last))?");
+
+    /** The value of {@code init.from}; null when it is empty. */
+    static InitFrom parse(String value) {
+      if (value.isBlank()) return null;
+      java.util.regex.Matcher matcher = FORM.matcher(value.strip());
+      if (!matcher.matches()) {
+        throw new RunConfigException("config key 'init.from': invalid value " + value + "; allowed: RUN_ID, "
+            + "RUN_ID:best or RUN_ID:last (a run in the same runs directory), or empty");
+      }
+      return new InitFrom(matcher.group(1), !"last".equals(matcher.group(2)));
+    }
+
+    @Override
+    public String toString() {
+      return runId + (best ? ":best" : ":last");
+    }
+  }
+
   private RunConfig(Config config) {
     this.config = config;
     name = config.getString("name");
@@ -124,6 +158,7 @@ public final class RunConfig {
     batchSize = config.getInt("batch-size");
     seed = config.getLong("seed");
     shards = config.getInt("shards");
+    minWorkers = config.getInt("min-workers");
     priority = config.getInt("priority");
     maxAttempts = config.getInt("max-attempts");
     checkpointEverySteps = config.getInt("checkpoint.every-steps");
@@ -131,6 +166,8 @@ public final class RunConfig {
     stragglerFactor = config.getDouble("stragglers.factor");
     stragglerWindow = config.getDuration("stragglers.window");
     speculative = config.getBoolean("speculative");
+    plotsEnabled = config.getBoolean("plots.enabled");
+    initFrom = InitFrom.parse(config.getString("init.from"));
     alerts = new Alerts(config.getBoolean("alerts.stop-on-nonfinite"), config.getDuration("alerts.stalled-after"));
     hardExamples = new HardExamples(
         config.getInt("hard-examples.k"),
@@ -149,6 +186,10 @@ public final class RunConfig {
         config.getString("sync.mode").equals("average"),
         config.getLong("sync.every"),
         config.getDuration("sync.timeout"));
+    if (shards > 0 && minWorkers > shards) {
+      throw new RunConfigException("config key 'min-workers': " + minWorkers + " is more than shards = " + shards
+          + " (a worker trains one shard at a time, so the run could never use them all); allowed: 0 to " + shards);
+    }
     if (speculative && sync.average()) {
       throw new RunConfigException("config key 'speculative': on cannot be combined with sync.mode = average (a "
           + "speculative copy would send a second set of parameters for its shard to every averaging round); allowed: "

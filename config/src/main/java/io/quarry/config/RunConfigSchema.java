@@ -27,6 +27,9 @@ public final class RunConfigSchema {
       ConfigKey.longInt("seed", Long.MIN_VALUE, MAX, "seed of every random choice in the run"),
       ConfigKey.integer("priority", -1_000_000, 1_000_000, "run queue order: higher first, then submission order"),
       ConfigKey.integer("shards", 0, 1_000_000, "number of shards; 0 = one per worker at run start"),
+      ConfigKey.integer("min-workers", 0, 1_000_000,
+          "gang start: the run waits in the queue, holding no worker, until this many workers may serve it at once; 0 = "
+              + "start with any"),
       ConfigKey.integer("max-attempts", 1, 1000, "trainer failures of one shard before the run fails"),
       ConfigKey.decimal("stragglers.factor", 1.0, 1000.0, "a shard slower than this times the others' median is a straggler"),
       ConfigKey.duration("stragglers.window", 0, 3_600_000, "how long a shard must stay that slow to be reported"),
@@ -49,8 +52,11 @@ public final class RunConfigSchema {
       ConfigKey.bool("telemetry.enabled", "false = fast mode, lifecycle events only"),
       ConfigKey.integer("telemetry.every-steps", 1, Integer.MAX_VALUE, "emit a step event every this many steps"),
       ConfigKey.integer("telemetry.buffer-size", 16, 1 << 24, "step events queued per shard before drops"),
-      ConfigKey.integer("telemetry.batch-size", 1, 1 << 20, "events per batch to the coordinator"),
-      ConfigKey.duration("telemetry.batch-interval", 1, 60_000, "a partial batch is sent after this long"));
+      ConfigKey.integer("telemetry.batch-size", 1, 1 << 20, "events per batch to the coordinator (at most what fits the transport's frame)"),
+      ConfigKey.duration("telemetry.batch-interval", 1, 60_000, "a partial batch is sent after this long"),
+      ConfigKey.bool("plots.enabled", "write PNG plots of the run to <run dir>/plots/ when it ends"),
+      ConfigKey.text("init.from", "start every shard from another run's parameters: RUN_ID, RUN_ID:best or "
+          + "RUN_ID:last (empty: from the seed)"));
 
   private static final Map<String, ConfigKey> KEYS = index();
 

@@ -56,6 +56,15 @@ public interface TrainerSpec {
     return List.of();
   }
 
+  /**
+   * The keys of this trainer's section that a stopped or failed run may change when it is resumed
+   * ({@link RunResume}): keys that change neither what a shard's steps are nor how its checkpoints are read (pacing,
+   * fault injection, time limits). None by default: a resumed run keeps the trainer's section as it was.
+   */
+  default List<String> resumableKeys() {
+    return List.of();
+  }
+
   /** A path a run reads data from, and the config key that names it (for the error a person reads). */
   record DataPath(String key, String path) {}
 }

@@ -207,6 +207,17 @@ class RunConfigTest {
   }
 
   @Test
+  void aGangIsAtMostTheRunsShards() {
+    assertEquals(4, overrides("shards=4", "min-workers=4").minWorkers);
+    assertEquals(0, overrides().minWorkers, "no gang by default: a run starts with any worker");
+    assertEquals(8, overrides("min-workers=8").minWorkers, "shards = 0: one per worker, so any gang fits");
+    RunConfigException e = assertThrows(RunConfigException.class, () -> overrides("shards=3", "min-workers=4"));
+    for (String fragment : List.of("'min-workers'", "4 is more than shards = 3", "allowed: 0 to 3")) {
+      assertTrue(e.getMessage().contains(fragment), "'" + fragment + "' in: " + e.getMessage());
+    }
+  }
+
+  @Test
   void aTrainersOwnCheckRefusesTheRunNamingTheKey() {
     rejected("trainer=needy", "'needy.command'", "trainer = needy");
     assertEquals(List.of("run"), overrides("trainer=needy", "needy.command=[run]").raw().getStringList("needy.command"));

@@ -34,6 +34,11 @@ final class TestTrainerSpecs {
     public long samples(RunConfig config) {
       return config.raw().getLong("toy.samples");
     }
+
+    @Override
+    public List<String> resumableKeys() {
+      return List.of("toy.step-time");
+    }
   }
 
   /** {@code trainer = needy}: refuses a run whose {@code needy.command} is empty (its default). */

@@ -8,6 +8,7 @@ import io.quarry.coordinator.CoordinatorProtocol.RunEnded;
 import io.quarry.coordinator.CoordinatorProtocol.RunRefused;
 import io.quarry.coordinator.CoordinatorProtocol.StatusChanged;
 import io.quarry.coordinator.CoordinatorProtocol.WantsWorkers;
+import io.quarry.coordinator.run.LineFile;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand.GetRun;
@@ -30,9 +31,9 @@ import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
-import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ServiceKeys;
+import io.quarry.protocol.ShardState;
 import io.quarry.protocol.WorkerCommand;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -42,12 +43,15 @@ import java.time.format.DateTimeFormatter;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -63,7 +67,9 @@ import org.apache.pekko.cluster.typed.SingletonActor;
  * each (sizing, the run directory and the store records happen off its thread), starts a {@link RunActor} child per
  * admitted run, and offers idle workers (who pull work) to the runs that want them, in queue order ({@link RunQueue}).
  * On start it takes its incarnation from the store and recovers every unfinished run ({@link RunRecovery}). Every
- * message it sends to a worker carries its incarnation; a worker speaking to an older one is told of this one.
+ * message it sends to a worker carries its incarnation; a worker speaking to an older one is told of this one. A run
+ * actor that crashes leaves no run waiting: the coordinator ends the run FAILED, in the store too, tells its watchers
+ * and stops its attempts.
  */
 public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private static final DateTimeFormatter RUN_ID_TIME =
@@ -73,7 +79,13 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private record WorkerTerminated(ActorRef<WorkerCommand> worker) implements CoordinatorCommand.Local {}
 
-  private record RunTerminated(String runId) implements CoordinatorCommand.Local {}
+  /** A resumption is prepared (off this thread): the run starts again. */
+  private record ResumePrepared(RunResumption.Prepared run, ActorRef<CoordinatorCommand.ResumeReply> replyTo)
+      implements CoordinatorCommand.Local {}
+
+  /** A resumption was refused or failed, changing nothing. */
+  private record ResumeFailed(String runId, CoordinatorCommand.ResumeOutcome outcome, String message,
+      ActorRef<CoordinatorCommand.ResumeReply> replyTo) implements CoordinatorCommand.Local {}
 
   /** The coordinator talks to the run store (JDBC), so it runs beside its run actors on the I/O dispatcher. */
   public static final Props DISPATCHER = DispatcherSelector.fromConfig(CoordinatorSettings.IO_DISPATCHER);
@@ -89,6 +101,8 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Clock clock;
   private final RunStore store;
   private final CoordinatorSettings settings;
+  /** Guards every run actor: raised, they write nothing more. */
+  private final WriteFence fence;
   private final WorkerRegistry workers = new WorkerRegistry();
   private final HostLoads hosts = new HostLoads();
   private final RunQueue runs;
@@ -96,10 +110,14 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private final Set<String> admitting = new HashSet<>();
   private final RunAdmission.Context admission;
   private long admissions;
+  /** Run actors started for resumed runs, for their names (the ended run's actor may not have stopped yet). */
+  private long resumptions;
 
-  private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock) {
+  private Coordinator(ActorContext<CoordinatorCommand> context, RunStore store, Path runsDir, Clock clock,
+      WriteFence fence, LineFile.Opener files) {
     super(context);
     this.store = store;
+    this.fence = fence;
     this.incarnation = store.nextIncarnation();
     this.settings = CoordinatorSettings.from(context.getSystem().settings().config());
     this.runs = new RunQueue(settings.maxConcurrentRuns());
@@ -107,7 +125,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     this.clock = clock;
     this.admission = new RunAdmission.Context(incarnation, runsDir, store, clock,
         context.getSystem().dispatchers().lookup(DispatcherSelector.fromConfig(CoordinatorSettings.BLOCKING_DISPATCHER)),
-        settings.sizingTimeout(), context.getSelf());
+        settings.sizingTimeout(), files, context.getSelf());
     ActorRef<Receptionist.Listing> listings = context.messageAdapter(Receptionist.Listing.class,
         listing -> new WorkersListed(listing.getServiceInstances(ServiceKeys.WORKER)));
     context.getSystem().receptionist().tell(Receptionist.subscribe(ServiceKeys.WORKER, listings));
@@ -122,7 +140,23 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
    * recovers every run the store holds as unfinished.
    */
   public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock) {
-    return Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock));
+    return create(store, runsDir, clock, new WriteFence());
+  }
+
+  /** As {@link #create(RunStore, Path, Clock)}, with the files of new run directories opened by {@code files}. */
+  static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, LineFile.Opener files) {
+    return create(store, runsDir, clock, new WriteFence(), files);
+  }
+
+  /** {@link #create(RunStore, Path, Clock)}, the coordinator and its run actors behind {@code fence}. */
+  public static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, WriteFence fence) {
+    return create(store, runsDir, clock, fence, LineFile.DISK);
+  }
+
+  private static Behavior<CoordinatorCommand> create(RunStore store, Path runsDir, Clock clock, WriteFence fence,
+      LineFile.Opener files) {
+    return fence.guard(Behaviors.setup(context -> new Coordinator(context, store, runsDir, clock, fence, files)),
+        CoordinatorCommand.class);
   }
 
   /**
@@ -130,7 +164,16 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
    * the {@code coordinator} role; every node with that role must reach the same store.
    */
   public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, RunStore store, Path runsDir) {
-    Behavior<CoordinatorCommand> behavior = create(store, runsDir, Clock.systemUTC());
+    return singleton(system, store, runsDir, new WriteFence());
+  }
+
+  /**
+   * {@link #singleton(ActorSystem, RunStore, Path)} behind {@code fence}: the node raises it when it leaves the
+   * cluster, so that a coordinator cut off on the minority side writes nothing once the standby may take over.
+   */
+  public static ActorRef<CoordinatorCommand> singleton(ActorSystem<?> system, RunStore store, Path runsDir,
+      WriteFence fence) {
+    Behavior<CoordinatorCommand> behavior = create(store, runsDir, Clock.systemUTC(), fence);
     return ClusterSingleton.get(system).init(SingletonActor.of(behavior, SINGLETON_NAME)
         .withSettings(ClusterSingletonSettings.create(system).withRole(ROLE))
         .withProps(DISPATCHER));
@@ -157,7 +200,11 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(OfferAnswered.class, this::onOfferAnswered)
         .onMessage(StatusChanged.class, this::onStatusChanged)
         .onMessage(RunEnded.class, this::onRunEnded)
-        .onMessage(RunTerminated.class, this::onRunTerminated)
+        .onSignal(ChildFailed.class, failed -> onRunActorStopped(failed.getRef(), failed.getCause()))
+        .onSignal(Terminated.class, terminated -> onRunActorStopped(terminated.getRef(), null))
+        .onMessage(CoordinatorCommand.ResumeRun.class, this::onResumeRun)
+        .onMessage(ResumePrepared.class, this::onResumePrepared)
+        .onMessage(ResumeFailed.class, this::onResumeFailed)
         .build();
   }
 
@@ -254,9 +301,9 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     return this;
   }
 
-  /** Offers every idle worker to the first run in queue order that wants workers (work pulling). */
+  /** Offers the idle workers to the runs that want workers, in queue order (work pulling; gangs start whole). */
   private void dispatch() {
-    for (WorkerRegistry.Offer offer : workers.offerIdle(runs::next)) {
+    for (WorkerRegistry.Offer offer : workers.offerIdle(runs.candidates(), runs.room())) {
       runs.get(offer.runId()).actor.tell(
           new CoordinatorProtocol.OfferWorker(offer.worker().id(), offer.worker().ref, offer.offerId()));
     }
@@ -334,15 +381,20 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     RunRecord recovered = setup.recovered();
     // Until the run actor's first report arrives, a client asking about the run (it has its id already) must
     // find it. Taken before the run actor owns the table.
-    RunState state = recovered == null ? RunState.PENDING : recovered.status();
+    boolean resumed = setup.resumed() != null;
+    RunState state = recovered == null || resumed ? RunState.PENDING : recovered.status();
     long submittedMs = recovered == null ? clock.millis() : recovered.submittedUnixMs();
     RunStatus initial = new RunStatus(runId, setup.config().name, state, submittedMs, 0, 0, 0,
         setup.shards().totalSteps(), Float.NaN, 0, 0, 0, "", setup.shards().statuses(), List.of(),
-        setup.directory().path().toString(), List.of(), RunCounters.ZERO);
-    ActorRef<RunCommand> actor = getContext().spawn(RunActor.create(setup), "run-" + runId, DISPATCHER);
-    getContext().watchWith(actor, new RunTerminated(runId));
-    runs.add(runId, actor, setup.config().priority, submittedMs,
-        recovered != null && recovered.startedUnixMs() != null, initial);
+        setup.directory().path().toString(), List.of(), RunCounters.ZERO, "");
+    String name = setup.resumed() == null ? "run-" + runId : "run-" + runId + "-resumed-" + (++resumptions);
+    ActorRef<RunCommand> actor =
+        getContext().spawn(fence.guard(RunActor.create(setup), RunCommand.class), name, DISPATCHER);
+    // A run actor of the run's earlier life (it ended and was resumed since) is no longer in the queue: its stop is
+    // not this run's.
+    getContext().watch(actor);
+    runs.add(runId, actor, setup.config().priority, setup.config().minWorkers, submittedMs,
+        recovered != null && !resumed && recovered.startedUnixMs() != null, initial);
   }
 
   /** Restarts a run an earlier incarnation left unfinished, or records why it cannot be. */
@@ -362,6 +414,62 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         getContext().getLog().error("run {}: cannot record the failure either: {}", runId, storeFailure.getMessage());
       }
     }
+  }
+
+  // --- resume ---
+
+  /** A person resumes a stopped or failed run; prepared off this thread (the store, the run directory). */
+  private Behavior<CoordinatorCommand> onResumeRun(CoordinatorCommand.ResumeRun resume) {
+    String runId = resume.runId();
+    RunQueue.Run run = runs.get(runId);
+    if (admitting.contains(runId) || (run != null && run.active())) {
+      String state = run != null && run.active() ? runs.status(runId).state().wireName() : "being admitted";
+      resume.replyTo().tell(new CoordinatorCommand.ResumeReply(runId, CoordinatorCommand.ResumeOutcome.NOT_RESUMABLE,
+          "run " + runId + " is " + state + "; only a stopped or failed run can be resumed", ""));
+      return this;
+    }
+    admitting.add(runId);
+    getContext().pipeToSelf(CompletableFuture.supplyAsync(() -> {
+      try {
+        return RunResumption.prepare(runId, resume.overrides(), store, runsDir);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }, admission.blocking()), (prepared, failure) -> prepared != null
+        ? new ResumePrepared(prepared, resume.replyTo())
+        : resumeFailed(runId, failure, resume.replyTo()));
+    return this;
+  }
+
+  private static ResumeFailed resumeFailed(String runId, Throwable failure,
+      ActorRef<CoordinatorCommand.ResumeReply> replyTo) {
+    Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+        ? failure.getCause() : failure;
+    if (cause instanceof RunResumption.Refused refused) {
+      return new ResumeFailed(runId, refused.outcome, refused.getMessage(), replyTo);
+    }
+    return new ResumeFailed(runId, CoordinatorCommand.ResumeOutcome.NOT_RESUMABLE,
+        "run " + runId + " cannot be resumed: " + cause.getMessage(), replyTo);
+  }
+
+  private Behavior<CoordinatorCommand> onResumePrepared(ResumePrepared prepared) {
+    RunResumption.Prepared run = prepared.run();
+    String runId = run.spec().runId();
+    admitting.remove(runId);
+    startRun(new RunActor.Setup(run.spec(), run.config(), run.shards(), run.directory(), incarnation,
+        getContext().getSelf(), clock, store, run.record(), settings, run.resumed()));
+    getContext().getLog().info("run {} resumed (was {}); shards {} continue from their checkpoints", runId,
+        run.record().status().wireName(), run.resumed().pending());
+    prepared.replyTo().tell(new CoordinatorCommand.ResumeReply(runId, CoordinatorCommand.ResumeOutcome.RESUMED,
+        "run " + runId + " resumes (it was " + run.record().status().wireName() + "); shards " + run.resumed().pending()
+            + " continue from their checkpoints", run.directory().path().toString()));
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onResumeFailed(ResumeFailed failed) {
+    admitting.remove(failed.runId());
+    failed.replyTo().tell(new CoordinatorCommand.ResumeReply(failed.runId(), failed.outcome(), failed.message(), ""));
+    return this;
   }
 
   private String newRunId() {
@@ -393,6 +501,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     } else if (!run.active()) {
       watch.subscriber().tell(new RunUpdate.Finished(watch.runId(), run.summary()));
     } else {
+      runs.watched(watch.runId(), watch.subscriber());
       run.actor.tell(new CoordinatorProtocol.Watch(watch.subscriber()));
     }
     return this;
@@ -423,15 +532,40 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     return this;
   }
 
-  private Behavior<CoordinatorCommand> onRunTerminated(RunTerminated terminated) {
-    if (runs.active(terminated.runId()) != null) {
-      // The run actor crashed before it could end the run: record it as failed so watchers are not left hanging.
-      runs.ended(terminated.runId(), new RunSummary(terminated.runId(), RunState.FAILED,
-          "the run actor stopped unexpectedly (see the coordinator log)", 0, 0, 0, 0, 0, 0, List.of(),
-          runsDir.resolve(terminated.runId()).toString(), Double.NaN, Double.NaN, RunCounters.ZERO), null);
-    }
-    withdrawOffers(terminated.runId());
+  /** A run actor stopped: retired after its run ended, or crashed ({@code cause}) before. Only run actors are watched. */
+  private Behavior<CoordinatorCommand> onRunActorStopped(ActorRef<Void> actor, Throwable cause) {
+    String runId = runs.runIdOf(actor);
+    if (runId == null) return this;
+    if (runs.active(runId) != null) crashed(runId, cause);
+    withdrawOffers(runId);
     return this;
+  }
+
+  /**
+   * The run actor stopped before it ended the run: the run ends FAILED with why, in the run store too; its watchers
+   * are told (so no client waits for an end that would never come) and its attempts are stopped.
+   */
+  private void crashed(String runId, Throwable cause) {
+    String reason = "the run actor stopped unexpectedly" + (cause == null ? "" : ": " + cause)
+        + " (see the coordinator log)";
+    getContext().getLog().error("run {} failed: {}", runId, reason);
+    long nowMs = clock.millis();
+    RunStatus last = runs.status(runId);
+    List<ActorRef<RunUpdate>> watchers = runs.crashed(runId, reason, nowMs);
+    RunUpdate.Finished finished = new RunUpdate.Finished(runId, runs.get(runId).summary());
+    watchers.forEach(watcher -> watcher.tell(finished));
+    try {
+      store.run(runId).ifPresent(record -> RunRecovery.fail(record, reason, store, nowMs));
+    } catch (RuntimeException e) {
+      getContext().getLog().error("run {}: cannot record its failure in the store: {}", runId, e.getMessage());
+    }
+    for (RunStatus.ShardStatus shard : last.shards()) {
+      if (shard.state() != ShardState.ASSIGNED && shard.state() != ShardState.RUNNING) continue;
+      for (String workerId : new String[] {shard.workerId(), shard.speculativeWorkerId()}) {
+        ActorRef<WorkerCommand> worker = workerId == null ? null : workers.ref(workerId);
+        if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.shard(), reason));
+      }
+    }
   }
 
   /** Offers to a run that has ended will never be answered: the workers are idle again. */

@@ -12,6 +12,7 @@ import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.WorkerCommand;
 import java.util.List;
+import java.util.Map;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /** Messages between the coordinator and its run actors; both live in one JVM, so none crosses the wire. */
@@ -74,7 +75,10 @@ final class CoordinatorProtocol {
 
   // merge aggregator -> run
 
-  /** One all-gather has finished: the snapshots that arrived in time, and the workers that did not answer. */
-  record MergeCollected(int merge, List<HardExampleSnapshot> snapshots, List<String> missing)
-      implements RunCommand.Local {}
+  /**
+   * One all-gather has finished: the snapshots that arrived whole in time, the workers left out with why
+   * ({@code timeout: ...}, {@code incomplete: ...}, {@code lost: ...}), and the parts each snapshot took.
+   */
+  record MergeCollected(int merge, List<HardExampleSnapshot> snapshots, Map<String, String> missingWhy,
+      Map<String, Integer> parts) implements RunCommand.Local {}
 }

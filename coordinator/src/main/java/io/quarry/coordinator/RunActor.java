@@ -9,10 +9,13 @@ import io.quarry.coordinator.CoordinatorProtocol.Watch;
 import io.quarry.coordinator.CoordinatorProtocol.WorkerLost;
 import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeRounds;
+import io.quarry.coordinator.merge.MergedShares;
+import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RunAlerts;
 import io.quarry.coordinator.run.RunDirectory;
+import io.quarry.coordinator.run.RunMetrics;
 import io.quarry.coordinator.run.RunProgress;
 import io.quarry.coordinator.run.RunRecords;
 import io.quarry.coordinator.run.RunTotals;
@@ -24,9 +27,11 @@ import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.FrameBudget;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
+import io.quarry.protocol.RunCommand.MergedCredit;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
@@ -102,6 +107,9 @@ final class RunActor {
     INSTANCE
   }
 
+  /** A lifecycle record of the run could not be written to its directory ({@code reason} says where and why). */
+  private record DirectoryUnwritable(String reason) implements RunCommand.Local {}
+
   /** How the run is to end: its final status and, unless it completed, why. */
   private record Ending(RunState status, String reason) {}
 
@@ -123,7 +131,26 @@ final class RunActor {
       Clock clock,
       RunStore store,
       RunRecord recovered,
-      CoordinatorSettings settings) {}
+      CoordinatorSettings settings,
+      Resumed resumed) {
+    /** A run that is not resumed by a person ({@code resumed} null). */
+    Setup(RunSpec spec, RunConfig config, ShardTable shards, RunDirectory directory, long incarnation,
+        ActorRef<CoordinatorCommand> coordinator, Clock clock, RunStore store, RunRecord recovered,
+        CoordinatorSettings settings) {
+      this(spec, config, shards, directory, incarnation, coordinator, clock, store, recovered, settings, null);
+    }
+  }
+
+  /**
+   * A STOPPED or FAILED run a person resumed ({@code quarry resume}): its {@code recovered} record is the one it ended
+   * with, whose totals carry on.
+   *
+   * @param previousStatus how it had ended
+   * @param previousReason why it had stopped or failed
+   * @param overrides the keys changed on resume
+   * @param pending the shards that continue from their checkpoints
+   */
+  record Resumed(RunState previousStatus, String previousReason, List<String> overrides, List<Integer> pending) {}
 
   private final ActorContext<RunCommand> context;
   private final TimerScheduler<RunCommand> timers;
@@ -138,6 +165,10 @@ final class RunActor {
   private final StragglerDetector stragglers;
   private final RunProgress progress;
   private final MergeRounds merges;
+  /** What of each merged buffer goes back to each worker: its own entries and the threshold, in parts. */
+  private final MergedShares shares;
+  /** The all-gather in flight, or null: told of a worker lost meanwhile. */
+  private ActorRef<MergeAggregator.Command> gathering;
   /** Null unless {@code sync.mode = average}. */
   private final AveragingRelay<ActorRef<WorkerCommand>> averaging;
   private final RunRecords records;
@@ -145,6 +176,7 @@ final class RunActor {
   private final HardExamplePayloadFiles payloads;
   private final RunLedger ledger;
   private final TelemetryBatches batches = new TelemetryBatches();
+  private final RunMetrics metrics = new RunMetrics();
   private final RunAlerts alerts;
   /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
@@ -156,6 +188,8 @@ final class RunActor {
   /** How the run ends, once decided (a stop, a failure, or every shard done); null while it runs. */
   private Ending ending;
   private boolean progressChanged = true;
+  /** Telemetry the run directory could not take is logged once, then only counted. */
+  private boolean telemetryUnwrittenLogged;
 
   private RunActor(ActorContext<RunCommand> context, TimerScheduler<RunCommand> timers, Setup setup) {
     this.context = context;
@@ -178,11 +212,13 @@ final class RunActor {
             recovered.startedUnixMs() == null ? 0 : recovered.startedUnixMs(), totals);
     this.merges = new MergeRounds(MergeMode.fromConfig(config.hardExamples.mergeMode()), config.hardExamples.k(),
         config.hardExamples.thresholdQuantile(), totals.merges(), System::nanoTime);
+    this.shares = new MergedShares(incarnation, runId, FrameBudget.messageBytes(context.getSystem().settings().config()));
     this.averaging = config.sync.average() ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
     this.records = new RunRecords(runId, clock);
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
     this.alerts = new RunAlerts(config.alerts.stalledAfter().toMillis(), clock.millis());
     shards.addStepsRedone(totals.stepsRedone());
+    directory.whenUnwritable(reason -> context.getSelf().tell(new DirectoryUnwritable(reason)));
     try {
       this.payloads = HardExamplePayloadFiles.open(directory.path(), settings.payloadLimits());
     } catch (java.io.IOException e) {
@@ -192,12 +228,16 @@ final class RunActor {
 
   static Behavior<RunCommand> create(Setup setup) {
     return Behaviors.setup(context -> Behaviors.withTimers(timers ->
-        new RunActor(context, timers, setup).start(setup.recovered())));
+        new RunActor(context, timers, setup).start(setup.recovered(), setup.resumed())));
   }
 
   /** Announces the run (or picks up a recovered one) and enters the phase it is in. */
-  private Behavior<RunCommand> start(RunRecord recovered) {
-    if (recovered == null) {
+  private Behavior<RunCommand> start(RunRecord recovered, Resumed resumed) {
+    if (resumed != null) {
+      directory.writeEvent(records.runResumed(resumed.previousStatus(), resumed.previousReason(), resumed.overrides(),
+          resumed.pending(), shards.stepsReached()));
+      progress.resumed(clock.millis(), shards.stepsReached());
+    } else if (recovered == null) {
       directory.writeEvent(records.runSubmitted(config.name, config.trainer, shards.size(), shards.totalSteps(),
           config.telemetryEnabled()));
     } else {
@@ -245,8 +285,10 @@ final class RunActor {
         .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
         .onMessage(MergeCollected.class, this::onMergeCollected)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloads)
+        .onMessage(MergedCredit.class, this::onMergedCredit)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
+        .onMessage(DirectoryUnwritable.class, this::onDirectoryUnwritable)
         .onSignal(PostStop.class, this::onPostStop);
   }
 
@@ -271,6 +313,7 @@ final class RunActor {
     return Behaviors.receive(RunCommand.class)
         .onMessage(MergeCollected.class, this::onMergeCollectedWhileFinishing)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloadsWhileFinishing)
+        .onMessage(MergedCredit.class, this::onMergedCredit)
         .onMessageEquals(PayloadsDeadline.INSTANCE, this::onPayloadsDeadline)
         .onMessage(WorkerLost.class, this::onWorkerLostWhileFinishing)
         .onMessage(ShardCompleted.class, this::onLateOutcome)
@@ -285,6 +328,7 @@ final class RunActor {
         .onMessage(Stop.class, this::refuseStop)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
+        .onMessage(DirectoryUnwritable.class, this::onDirectoryUnwritableWhileFinishing)
         .onSignal(PostStop.class, this::onPostStop)
         .onAnyMessage(late -> Behaviors.same())
         .build();
@@ -334,9 +378,11 @@ final class RunActor {
   /** Hands the PENDING shard to the offered worker. */
   private boolean assign(int index, OfferWorker offer) {
     ShardTable.Shard shard = shards.assign(index, offer.workerId());
-    if (progress.start(clock.millis())) {
+    boolean first = progress.start(clock.millis());
+    if (first || state == RunState.PENDING) {
+      // Its first shard goes out (a resumed run started before: it says so in run_resumed, not run_started).
       state = RunState.RUNNING;
-      directory.writeEvent(records.runStarted());
+      if (first) directory.writeEvent(records.runStarted());
       persistRun();
     }
     enlist(offer.workerId(), offer.worker());
@@ -380,6 +426,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardStarted(ShardStarted report) {
+    metrics.report(report, clock.millis());
     if (shards.started(report.shard(), report.attempt(), report.workerId(), report.startStep(), report.resumeFrom())) {
       directory.writeEvent(records.shardStarted(report.shard(), report.attempt(), report.workerId(),
           report.startStep(), report.resumeFrom()));
@@ -390,6 +437,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardProgressed(ShardProgressed report) {
+    metrics.report(report, clock.millis());
     boolean current = shards.progressed(report.shard(), report.attempt(), report.step());
     progress.shardProgressed(report.workerId(), report.loss(), report.counters(), current);
     if (current) pace(report.shard(), report.attempt(), report.step());
@@ -405,14 +453,15 @@ final class RunActor {
       pace(report.shard(), report.attempt(), report.step());
       ledger.shard(shards.shard(report.shard()));
       if (config.telemetryEnabled()) {
-        directory.writeEvent(records.checkpoint(report.shard(), report.attempt(), report.workerId(), report.step(),
-            report.path()));
+        countUnwritten(directory.writeTelemetryEvent(records.checkpoint(report.shard(), report.attempt(),
+            report.workerId(), report.step(), report.path())));
       }
     }
     return Behaviors.same();
   }
 
   private Behavior<RunCommand> onShardCompleted(ShardCompleted report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     String[] otherCopy = shards.otherCopy(report.shard(), report.attempt());
     if (!shards.completed(report.shard(), report.attempt(), report.workerId(), report.endStep(),
@@ -443,6 +492,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
@@ -466,6 +516,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onShardStopped(ShardStopped report) {
+    metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
     if (!shards.stopped(report.shard(), report.attempt(), report.workerId(), report.endStep(),
         report.stepsTrained())) {
@@ -508,6 +559,7 @@ final class RunActor {
 
   /** A final report of an attempt the ending run no longer follows: what it trained still counts. */
   private Behavior<RunCommand> onLateOutcome(RunCommand.ShardReport report) {
+    metrics.report(report, clock.millis());
     if (report instanceof ShardCompleted completed) {
       progress.attemptEnded(completed.workerId(), completed.stepsTrained(), completed.samplesTrained(),
           completed.counters());
@@ -547,6 +599,8 @@ final class RunActor {
   private boolean forget(WorkerLost lost) {
     boolean involved = participants.remove(lost.workerId()) != null;
     merges.workerLost(lost.workerId());
+    shares.workerLost(lost.workerId());
+    if (gathering != null) gathering.tell(new MergeAggregator.WorkerLost(lost.workerId(), lost.reason()));
     involved |= shards.active().stream().anyMatch(shard -> lost.workerId().equals(shard.workerId()));
     if (involved) directory.writeEvent(records.workerLost(lost.workerId(), lost.reason()));
     return involved;
@@ -694,24 +748,62 @@ final class RunActor {
     long wallMs = progress.finishedAtMs() - progress.submittedAtMs();
     RunTotals totals = totals();
     RunCounters counters = progress.counters();
+    String warning = hardExamplesWarning(counters);
+    // Checked before and after run_completed: the run's own records, that one included, are part of its outcome.
+    directory.failure().ifPresent(this::failedToRecord);
+    directory.writeEvent(records.runCompleted(ending.status(), ending.reason(), shards.stepsReached(),
+        shards.totalSteps(), totals, payloads.written(), wallMs, counters, warning, merges.lastIncomplete()));
+    directory.failure().ifPresent(this::failedToRecord);
+    if (!warning.isEmpty()) context.getLog().warn("run {}: {}", runId, warning);
+    directory.close();
+    payloads.close();
     RunSummary summary = new RunSummary(runId, ending.status(), ending.reason(), shards.stepsReached(),
         shards.stepsRedone(), progress.samplesTrained(), wallMs, progress.droppedEvents(), merges.started(),
         merges.hardest(), directory.path().toString(), RunRecords.meanValLoss(totals),
-        RunRecords.meanValAccuracy(totals), counters);
-    directory.writeEvent(records.runCompleted(ending.status(), ending.reason(), shards.stepsReached(),
-        shards.totalSteps(), totals, payloads.written(), wallMs, counters));
-    directory.close();
-    payloads.close();
+        RunRecords.meanValAccuracy(totals), counters, warning);
+    if (config.plotsEnabled) RunPlotter.get(context.getSystem()).plot(directory.path(), context.getLog());
     state = ending.status();
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
     assigned.values().forEach(worker -> worker.tell(release));
+    // The coordinator first: a watcher that acts on the end (resumes the run) then finds it ended.
+    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
     watchers.forEach(watcher -> watcher.tell(finished));
-    coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     context.getLog().info("run {} {}: {} steps, {} samples in {} ms{}", runId, ending.status().wireName(),
         summary.steps(), summary.samples(), wallMs, ending.reason().isEmpty() ? "" : " (" + ending.reason() + ")");
     return ended(summary);
+  }
+
+  // --- a run directory that cannot be written ---
+
+  /** The run's own records can no longer be kept: it fails (its attempts are stopped), with where and why. */
+  private Behavior<RunCommand> onDirectoryUnwritable(DirectoryUnwritable unwritable) {
+    context.getLog().error("run {}: {}; the run fails", runId, unwritable.reason());
+    return fail(unwritable.reason());
+  }
+
+  private Behavior<RunCommand> onDirectoryUnwritableWhileFinishing(DirectoryUnwritable unwritable) {
+    context.getLog().error("run {}: {}; the run fails", runId, unwritable.reason());
+    failedToRecord(unwritable.reason());
+    return Behaviors.same();
+  }
+
+  /** A run whose lifecycle records were not all written ends FAILED, unless it fails for another reason already. */
+  private void failedToRecord(String reason) {
+    if (ending.status() != RunState.FAILED) ending = new Ending(RunState.FAILED, reason);
+  }
+
+  /** Telemetry the run directory could not take is dropped: counted, and logged the first time. */
+  private void countUnwritten(RunDirectory.Unwritten unwritten) {
+    if (unwritten.lines() == 0) return;
+    if (!telemetryUnwrittenLogged) {
+      telemetryUnwrittenLogged = true;
+      context.getLog().warn("run {}: {}; telemetry that cannot be written is dropped and counted ({}), the run goes on",
+          runId, unwritten.reason(), RunCounter.TELEMETRY_UNWRITTEN.label());
+    }
+    progress.count(RunCounter.TELEMETRY_UNWRITTEN, unwritten.lines());
+    progressChanged = true;
   }
 
   // --- hard-example all-gather and payloads ---
@@ -723,8 +815,8 @@ final class RunActor {
 
   /** A short-lived child asks every participant for its buffer and answers once. */
   private void gather(int merge) {
-    context.spawn(MergeAggregator.create(runId, merge, incarnation, Map.copyOf(participants),
-        config.hardExamples.mergeTimeout(), context.getSelf()), "merge-" + merge);
+    gathering = context.spawn(MergeAggregator.create(runId, merge, incarnation, Map.copyOf(participants),
+        config.hardExamples.k(), config.hardExamples.mergeTimeout(), context.getSelf()), "merge-" + merge);
   }
 
   private Behavior<RunCommand> onMergeCollected(MergeCollected collected) {
@@ -740,22 +832,45 @@ final class RunActor {
     return Behaviors.same();
   }
 
-  /** Merges what the all-gather brought, records it and sends the merged buffer to every participant. */
+  /**
+   * Merges what the all-gather brought, records it (with why each worker left out was) and sends each participant its
+   * share of the merged buffer: the threshold and its own entries, in parts that fit the frame.
+   */
   private void recordMerge(MergeCollected collected) {
-    MergeRounds.Merged merged = merges.collected(collected.merge(), collected.snapshots(), collected.missing());
+    gathering = null;
+    MergeRounds.Merged merged = merges.collected(collected.merge(), collected.snapshots(), collected.missingWhy(),
+        collected.parts());
     long gatherMs = Math.round(merged.gatherMs());
     progress.count(RunCounter.MERGES, 1);
     progress.count(RunCounter.MERGE_WORKERS_MISSING, merged.missing().size());
+    if (!merged.missingWhy().isEmpty()) {
+      progress.count(RunCounter.MERGES_INCOMPLETE, 1);
+      if (merged.unanswered()) progress.count(RunCounter.MERGES_UNANSWERED, 1);
+      context.getLog().warn("run {}: merge {} left out {}", runId, merged.merge(), merged.missingWhy());
+    }
     progress.count(RunCounter.MERGE_GATHER_MS_TOTAL, gatherMs);
     progress.count(RunCounter.MERGE_GATHER_MS_MAX, gatherMs);
+    metrics.merged(merged.gatherMs() / 1000.0, merged.result().entries().size());
     progressChanged = true;
     persistRun();
     directory.writeMerge(records.mergeRecord(merged, merges.mode().configName(), merges.k()));
-    if (config.telemetryEnabled()) directory.writeEvent(records.hardExamples(merged));
-    WorkerCommand.MergedHardExamples message = new WorkerCommand.MergedHardExamples(incarnation, runId,
-        merged.merge(), merged.result().entries(), merged.result().threshold(), context.getSelf());
-    participants.values().forEach(worker -> worker.tell(message));
+    if (config.telemetryEnabled()) countUnwritten(directory.writeTelemetryEvent(records.hardExamples(merged)));
+    shares.start(merged.merge(), merged.result().entries(), merged.result().threshold(), participants.keySet(),
+        context.getSelf()).forEach((workerId, parts) -> parts.forEach(participants.get(workerId)::tell));
     merges.sent(merged, participants.keySet());
+  }
+
+  /** A worker has room for more parts of its share of a merged buffer. */
+  private Behavior<RunCommand> onMergedCredit(MergedCredit credit) {
+    ActorRef<WorkerCommand> worker = participants.get(credit.workerId());
+    if (worker != null) shares.credit(credit.workerId(), credit.merge(), credit.upTo()).forEach(worker::tell);
+    return Behaviors.same();
+  }
+
+  /** The run's {@code hard_examples_warning}: empty while every merge has heard from every worker. */
+  private String hardExamplesWarning(RunCounters counters) {
+    return merges.warning(counters.get(RunCounter.MERGES), counters.get(RunCounter.MERGES_INCOMPLETE),
+        counters.get(RunCounter.MERGES_UNANSWERED));
   }
 
   private Behavior<RunCommand> onHardExamplePayloads(HardExamplePayloads message) {
@@ -799,6 +914,7 @@ final class RunActor {
     }
     Set<Integer> active = new HashSet<>();
     for (ShardTable.Shard shard : shards.active()) active.add(shard.index);
+    progress.count(RunCounter.SYNC_BYTES_RECEIVED, 4L * chunk.values().length);
     relay(averaging.contribute(chunk.shard(), chunk.attempt(), chunk.replyTo(), chunk.round(), chunk.chunk(),
         chunk.chunks(), chunk.totalLength(), chunk.values(), active));
     return Behaviors.same();
@@ -820,12 +936,18 @@ final class RunActor {
       timers.cancel(new SyncTimedOut(round.round()));
       recordSyncRound(round);
     }
-    outcome.deliveries().forEach(delivery -> delivery.to().tell(delivery.message()));
+    for (AveragingRelay.Delivery<ActorRef<WorkerCommand>> delivery : outcome.deliveries()) {
+      if (delivery.message() instanceof WorkerCommand.AveragedChunk averaged) {
+        progress.count(RunCounter.SYNC_BYTES_SENT, 4L * averaged.values().length);
+      }
+      delivery.to().tell(delivery.message());
+    }
   }
 
   /** A {@code sync_round} event: always when a shard was missing or there was no average, else unless in fast mode. */
   private void recordSyncRound(SyncRounds.Completed round) {
     progress.count(RunCounter.SYNC_ROUNDS, 1);
+    progress.count(RunCounter.SYNC_MS_TOTAL, round.wallMs());
     if (!round.missing().isEmpty() || round.timedOut()) progress.count(RunCounter.SYNC_ROUNDS_INCOMPLETE, 1);
     boolean notable = AveragingRelay.notable(round);
     if (notable) {
@@ -845,7 +967,7 @@ final class RunActor {
         directory.appendTelemetry(records.telemetry(batch.workerId(), event),
             RunRecords.scalarsRow(batch.workerId(), event));
       }
-      directory.flush();
+      countUnwritten(directory.flushTelemetry());
     }
     batch.replyTo().tell(RunCommand.TelemetryAck.INSTANCE);
     return Behaviors.same();
@@ -887,7 +1009,8 @@ final class RunActor {
         progress.finishedAtMs(), update.steps(), update.totalSteps(), progress.lastLoss(), update.samplesPerSec(),
         progress.droppedEvents(), merges.started(), reason(), shards.statuses(stragglers::isStraggler),
         List.copyOf(participants.keySet()), directory.path().toString(),
-        merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters());
+        merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters(),
+        hardExamplesWarning(progress.counters()), metrics.snapshot());
   }
 
   private String reason() {
@@ -895,7 +1018,7 @@ final class RunActor {
   }
 
   private RunTotals totals() {
-    return progress.totals(merges.started(), shards.stepsRedone());
+    return progress.totals(merges.started(), shards.stepsRedone(), shards.progressSteps());
   }
 
   /** Writes the run's record: its state, times, totals and reason. */

@@ -2,14 +2,15 @@ package io.quarry.coordinator;
 
 import io.quarry.config.RunConfig;
 import io.quarry.config.RunConfigException;
+import io.quarry.coordinator.run.LineFile;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.ShardPlan;
 import io.quarry.coordinator.run.ShardTable;
 import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
-import io.quarry.protocol.CoordinatorCommand;
-import io.quarry.protocol.CoordinatorCommand.SubmitReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply.Why;
+import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.LocalMessage;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
@@ -65,9 +66,9 @@ final class RunAdmission {
    */
   record Request(RunSpec spec, RunConfig config, int shardCount, ActorRef<SubmitReply> replyTo) {}
 
-  /** Where admission writes and whom it asks. */
+  /** Where admission writes and whom it asks ({@code files} opens the files of run directories). */
   record Context(long incarnation, Path runsDir, RunStore store, Clock clock, Executor blocking,
-      Duration sizingTimeout, ActorRef<CoordinatorCommand> coordinator) {}
+      Duration sizingTimeout, LineFile.Opener files, ActorRef<CoordinatorCommand> coordinator) {}
 
   private final ActorContext<Command> actor;
   private final Request request;
@@ -130,12 +131,14 @@ final class RunAdmission {
     if (where.store().run(runId).isPresent()) {
       return Recorded.taken("a run with id '" + runId + "' exists already (in the run store)");
     }
+    String initFrom = initFromProblem(config);
+    if (initFrom != null) return Recorded.refused(initFrom);
     if (java.nio.file.Files.exists(where.runsDir().resolve(runId))) {
       return Recorded.taken("run directory " + where.runsDir().resolve(runId) + " already exists; choose another run id");
     }
     RunDirectory directory;
     try {
-      directory = RunDirectory.create(where.runsDir(), runId, request.spec().configHocon());
+      directory = RunDirectory.create(where.runsDir(), runId, request.spec().configHocon(), where.files());
     } catch (IllegalArgumentException e) {
       return Recorded.refused(e.getMessage());
     } catch (IOException e) {
@@ -152,6 +155,35 @@ final class RunAdmission {
       return Recorded.refused("cannot record the run in the run store: " + e.getMessage());
     }
     return new Recorded(directory, shards, "", null);
+  }
+
+  /**
+   * Why {@code init.from} cannot be honoured, or null: the run it names must be in the store, trained by the same
+   * trainer, and have written checkpoints in this runs directory. (Which checkpoint, and whether it holds this model's
+   * parameters, the worker finds out: a mismatch fails the attempt naming the file.)
+   */
+  private String initFromProblem(RunConfig config) {
+    if (config.initFrom == null) return null;
+    String source = config.initFrom.runId();
+    java.util.Optional<RunRecord> record = where.store().run(source);
+    if (record.isEmpty()) {
+      return "config key 'init.from': no run '" + source + "' in the run store; allowed: a run of this coordinator that "
+          + "wrote checkpoints (quarry runs lists them)";
+    }
+    String trainer = RunConfig.parse(record.get().configHocon()).trainer;
+    if (!trainer.equals(config.trainer)) {
+      return "config key 'init.from': run " + source + " was trained by trainer " + trainer + ", this run by "
+          + config.trainer + "; allowed: a run of the same trainer and model";
+    }
+    java.nio.file.Path checkpoints = where.runsDir().resolve(source).resolve("checkpoints");
+    try (var files = java.nio.file.Files.walk(checkpoints, 4)) {
+      if (files.noneMatch(path -> path.getFileName().toString().equals("manifest.json"))) {
+        return "config key 'init.from': run " + source + " has no checkpoint under " + checkpoints;
+      }
+    } catch (IOException | java.io.UncheckedIOException e) {
+      return "config key 'init.from': cannot read the checkpoints of run " + source + " under " + checkpoints;
+    }
+    return null;
   }
 
   private Behavior<Command> onRecorded(Recorded recorded) {

@@ -12,12 +12,15 @@ import org.slf4j.Logger;
  * A run actor's writes to the run store: the run and its shards as records, written on every lifecycle
  * transition (the run's record carries the totals a recovered run continues from, as {@code RunRecords} writes
  * them). A failing store is logged, never fatal: the run directory still records everything, and the next
- * transition writes the whole state again.
+ * transition writes the whole state again. A store that keeps failing (a full disk) is logged once, until it takes a
+ * write again.
  */
 final class RunLedger {
   private final RunStore store;
   private final String runId;
   private final Logger log;
+  /** The last write failed: later failures are not logged until one succeeds. */
+  private boolean failing;
 
   RunLedger(RunStore store, String runId, Logger log) {
     this.store = store;
@@ -29,8 +32,16 @@ final class RunLedger {
   void run(RunRecord record) {
     try {
       store.updateRun(record);
+      succeeded();
     } catch (RuntimeException e) {
-      log.error("run {}: cannot record the run in the store: {}", runId, e.getMessage());
+      if (record.status().isFinal()) {
+        // The run's end is the record that matters most: always said, even while the store keeps failing.
+        failing = true;
+        log.error("run {}: cannot record the run's end ({}) in the store: {}", runId, record.status().wireName(),
+            e.getMessage());
+      } else {
+        failed("cannot record the run in the store: " + e.getMessage());
+      }
     }
   }
 
@@ -38,8 +49,9 @@ final class RunLedger {
   void shard(ShardTable.Shard shard) {
     try {
       store.upsertShard(record(runId, shard));
+      succeeded();
     } catch (RuntimeException e) {
-      log.error("run {}: cannot record shard {} in the store: {}", runId, shard.index, e.getMessage());
+      failed("cannot record shard " + shard.index + " in the store: " + e.getMessage());
     }
   }
 
@@ -47,11 +59,25 @@ final class RunLedger {
   void shards(ShardTable table, List<Integer> indices) {
     List<ShardRecord> records = new ArrayList<>();
     for (int index : indices) records.add(record(runId, table.shard(index)));
+    if (records.isEmpty()) return;
     try {
-      if (!records.isEmpty()) store.upsertShards(records);
+      store.upsertShards(records);
+      succeeded();
     } catch (RuntimeException e) {
-      log.error("run {}: cannot record shards {} in the store: {}", runId, indices, e.getMessage());
+      failed("cannot record shards " + indices + " in the store: " + e.getMessage());
     }
+  }
+
+  private void failed(String what) {
+    if (failing) return;
+    failing = true;
+    log.error("run {}: {} (further failures are not logged until the store takes a write again)", runId, what);
+  }
+
+  private void succeeded() {
+    if (!failing) return;
+    failing = false;
+    log.info("run {}: the run store takes writes again", runId);
   }
 
   static ShardRecord record(String runId, ShardTable.Shard shard) {

@@ -5,12 +5,12 @@ import io.quarry.protocol.WorkerAllowance;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.protocol.WorkerState;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /**
@@ -119,18 +119,35 @@ final class WorkerRegistry {
   }
 
   /**
-   * Offers every idle worker that has no offer out to the run {@code nextRun} names (null: none wants one).
-   * Returns the offers to send.
+   * Offers the idle workers that have no offer out to the runs that want workers, in queue order: each run is offered
+   * every such worker that serves it (a worker started for one run serves only that one). A run that has not started
+   * takes one of the {@code room} left under max-concurrent-runs (a run with offers out counts as started), and a gang
+   * ({@code min-workers}) that has not started is offered nothing until that many workers serving it are idle at
+   * once: it waits holding no worker, and the runs behind it may go first. Returns the offers to send.
    */
-  List<Offer> offerIdle(Supplier<String> nextRun) {
+  List<Offer> offerIdle(List<RunQueue.Candidate> candidates, int room) {
+    Set<String> withOffersOut = new HashSet<>();
+    for (Worker worker : workers.values()) if (worker.offeredTo != null) withOffersOut.add(worker.offeredTo);
+    for (RunQueue.Candidate run : candidates) {
+      if (!run.started() && withOffersOut.contains(run.runId())) room--;
+    }
     List<Offer> made = new ArrayList<>();
-    for (Worker worker : workers.values()) {
-      if (worker.state != WorkerState.IDLE || worker.offeredTo != null) continue;
-      String runId = nextRun.get();
-      if (runId == null) break;
-      worker.offeredTo = runId;
-      worker.offerId = ++offers;
-      made.add(new Offer(worker, runId, worker.offerId));
+    for (RunQueue.Candidate run : candidates) {
+      boolean starting = !run.started() && !withOffersOut.contains(run.runId());
+      if (starting && room <= 0) continue;
+      List<Worker> free = new ArrayList<>();
+      for (Worker worker : workers.values()) {
+        if (worker.state == WorkerState.IDLE && worker.offeredTo == null && worker.allowance.serves(run.runId())) {
+          free.add(worker);
+        }
+      }
+      if (free.isEmpty() || (starting && free.size() < run.minWorkers())) continue;
+      for (Worker worker : free) {
+        worker.offeredTo = run.runId();
+        worker.offerId = ++offers;
+        made.add(new Offer(worker, run.runId(), worker.offerId));
+      }
+      if (starting) room--;
     }
     return made;
   }
@@ -154,6 +171,12 @@ final class WorkerRegistry {
   /** Offers to a run that has ended are never answered: those workers are free again. */
   void withdrawOffers(String runId) {
     for (Worker worker : workers.values()) if (runId.equals(worker.offeredTo)) worker.offeredTo = null;
+  }
+
+  /** The worker introduced as {@code workerId} and not lost, or null. */
+  ActorRef<WorkerCommand> ref(String workerId) {
+    Worker worker = byId(workerId);
+    return worker == null ? null : worker.ref;
   }
 
   /** Workers not lost. */

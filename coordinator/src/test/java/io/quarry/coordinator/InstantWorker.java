@@ -107,8 +107,8 @@ public final class InstantWorker extends AbstractBehavior<WorkerCommand> {
   }
 
   private Behavior<WorkerCommand> onCollect(WorkerCommand.CollectHardExamples collect) {
-    collect.replyTo().tell(new HardExampleSnapshot(collect.runId(), collect.merge(), workerId, List.of(), 0, 0,
-        Float.NaN, EMPTY_SKETCH));
+    io.quarry.protocol.HardExampleParts.cut(new HardExampleSnapshot(collect.runId(), collect.merge(), workerId,
+        List.of(), 0, 0, Float.NaN, EMPTY_SKETCH), 1 << 20).forEach(collect.replyTo()::tell);
     return this;
   }
 

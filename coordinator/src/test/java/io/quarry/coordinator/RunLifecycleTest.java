@@ -267,7 +267,52 @@ class RunLifecycleTest {
     JsonNode record = awaitMergeRecord("merge", r -> r.get("missing").size() > 0);
 
     assertEquals("silent", record.get("missing").get(0).asText());
+    assertEquals("timeout: no answer within hard-examples.merge-timeout = 300ms",
+        record.get("missing_why").get("silent").asText());
     assertEquals("talker", record.get("workers").get(0).asText(), "the merge went on without it");
+  }
+
+  @Test
+  void aWorkerLostWhileAMergeGathersIsLeftOutAsLostAtOnce() throws Exception {
+    TestProbe<WorkerCommand> a = spawnWorker("a", Script.MANUAL);
+    TestProbe<WorkerCommand> mute = spawnWorker("mute", Script.MANUAL.silentInMerges());
+    submit("gone", "shards = 2\nstub.samples = 100\nepochs = 1\nbatch-size = 10\n"
+        + "hard-examples.merge-interval = 200ms\nhard-examples.merge-timeout = 1h");
+    next(a, WorkerCommand.AssignShard.class);
+    next(mute, WorkerCommand.CollectHardExamples.class);
+
+    testKit.stop(refs.get("mute"));
+
+    // Within the test's bound, not the hour's timeout: the merge stops waiting for a worker once it is lost.
+    JsonNode record = awaitMergeRecord("gone", r -> r.get("missing").size() > 0);
+    assertEquals("mute", record.get("missing").get(0).asText());
+    assertTrue(record.get("missing_why").get("mute").asText().startsWith("lost: "), record.toString());
+    assertEquals(List.of("a"), List.of(record.get("workers").get(0).asText()));
+  }
+
+  @Test
+  void aRunWhoseMergesNeverHeardFromAnyWorkerSaysSoInItsSummary() {
+    TestProbe<WorkerCommand> mute = spawnWorker("mute", Script.MANUAL.silentInMerges());
+    submit("unheard", "shards = 1\nstub.samples = 100\nepochs = 1\nbatch-size = 10\n"
+        + "hard-examples.merge-interval = 100ms\nhard-examples.merge-timeout = 100ms");
+    TestProbe<RunUpdate> updates = watch("unheard");
+    next(mute, WorkerCommand.AssignShard.class);
+    tell("mute", new ScriptedWorker.Progress(10, 1.0f, RunCounters.ZERO));
+    next(mute, WorkerCommand.CollectHardExamples.class);
+
+    tell("mute", new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), "the training itself completed");
+    assertTrue(summary.hardest().isEmpty());
+    long merges = summary.counters().get(RunCounter.MERGES);
+    assertTrue(merges >= 1);
+    assertEquals(merges, summary.counters().get(RunCounter.MERGES_UNANSWERED));
+    assertTrue(summary.hardExamplesWarning().startsWith("no hard examples: "), summary.hardExamplesWarning());
+    assertTrue(summary.hardExamplesWarning().contains("mute: timeout: no answer"), summary.hardExamplesWarning());
+    JsonNode completed = events("unheard", "run_completed").get(0);
+    assertEquals(summary.hardExamplesWarning(), completed.get("hard_examples_warning").asText());
+    assertTrue(completed.get("last_missing_why").has("mute"));
   }
 
   @Test

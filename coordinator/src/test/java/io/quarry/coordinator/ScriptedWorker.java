@@ -241,8 +241,8 @@ public final class ScriptedWorker extends AbstractBehavior<Object> {
     monitor.tell(collect);
     if (!script.answersMerges()) return this;
     List<HardExample> entries = List.copyOf(buffer.values());
-    collect.replyTo().tell(new HardExampleSnapshot(collect.runId(), collect.merge(), workerId, entries,
-        entries.size(), 0, entries.isEmpty() ? Float.NaN : 9f, EMPTY_SKETCH));
+    io.quarry.protocol.HardExampleParts.cut(new HardExampleSnapshot(collect.runId(), collect.merge(), workerId, entries,
+        entries.size(), 0, entries.isEmpty() ? Float.NaN : 9f, EMPTY_SKETCH), 1 << 20).forEach(collect.replyTo()::tell);
     return this;
   }
 

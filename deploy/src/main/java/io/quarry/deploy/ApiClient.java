@@ -113,6 +113,12 @@ final class ApiClient {
     return send("POST", "/api/runs/" + encode(runId) + "/stop", body);
   }
 
+  JsonNode resume(String runId, List<String> overrides) throws IOException, InterruptedException {
+    ObjectNode body = JSON.createObjectNode();
+    overrides.forEach(body.putArray("overrides")::add);
+    return send("POST", "/api/runs/" + encode(runId) + "/resume", body);
+  }
+
   private JsonNode send(String method, String path, JsonNode body) throws IOException, InterruptedException {
     HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(30));
     if (token != null) request.header("Authorization", "Bearer " + token);

@@ -92,12 +92,18 @@ final class ClientCommands {
     @Option(names = "--wait", description = "follow the run(s) with progress until they end")
     boolean await;
 
+    @Option(names = "--init-from", paramLabel = "RUN_ID[:best|last]",
+        description = "start every shard from another run's parameters (fine-tuning): its best checkpoint (the lowest "
+            + "validation loss; the default) or its last; the same as init.from=RUN_ID:best")
+    String initFrom;
+
     @picocli.CommandLine.Mixin OutputOptions display;
 
     @Override
     public Integer call() {
       return guarded("submit", () -> {
         display.check();
+        if (initFrom != null) overrides.add(initFromOverride(initFrom));
         String config = resolvedRunFile(runFile);
         Sweep sweep = display.multirun ? Sweep.expand(overrides) : null;
         String sweepId = display.multirun ? (runId != null ? runId : Sweep.newId()) : null;
@@ -161,6 +167,12 @@ final class ClientCommands {
     }
   }
 
+  /** {@code --init-from RUN_ID[:best|last]} as the override it stands for. */
+  static String initFromOverride(String value) {
+    String run = value.replace("\"", "").strip();
+    return "init.from=\"" + (run.contains(":") ? run : run + ":best") + "\"";
+  }
+
   /** The run file with its includes resolved, as HOCON text; a missing or malformed file is a config error. */
   static String resolvedRunFile(Path file) {
     if (!Files.isRegularFile(file)) throw new RunConfigException("run file " + file + " does not exist");
@@ -211,7 +223,7 @@ final class ClientCommands {
         if (inSweep ? output.verbose() : output.mode() == RunOutput.Mode.QUIET) {
           RunReport.headline(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
               run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
-              0, reason);
+              0, reason, run.path("hard_examples_warning").asText(""));
         } else if (output.verbose()) {
           List<RunReport.Hardest> hardest = new ArrayList<>();
           for (JsonNode entry : run.path("hardest")) {
@@ -221,7 +233,8 @@ final class ClientCommands {
           }
           RunReport.print(out, runId, state.wireName(), run.path("steps").asLong(), wallMs,
               run.path("samples_per_s").asDouble(), run.path("merges").asInt(), run.path("dropped_events").asLong(),
-              0, reason, result.valAccuracy(), result.valLoss(), hardest, runDir);
+              0, reason, run.path("hard_examples_warning").asText(""), result.valAccuracy(), result.valLoss(), hardest,
+              runDir);
         }
         return result;
       }

@@ -9,8 +9,8 @@ import java.util.Set;
 
 /**
  * The Pekko settings of one cluster node: Artery on a host and port over a transport, its roles, and the seed nodes
- * to join. Precedence: these arguments, then {@code -D} system properties, then {@code cluster.conf}, then the
- * application and reference configs.
+ * to join. Precedence: these arguments, then {@code -D} system properties, then a layer of the caller's (on Kubernetes:
+ * {@code kubernetes.conf}), then {@code cluster.conf}, then the application and reference configs.
  */
 public final class ClusterConfig {
   public static final String SYSTEM_NAME = "quarry";
@@ -24,6 +24,15 @@ public final class ClusterConfig {
    * the actor system starts.
    */
   public static Config of(String host, int port, List<String> seedNodes, List<String> roles, String transport) {
+    return of(host, port, seedNodes, roles, transport, ConfigFactory.empty());
+  }
+
+  /**
+   * The config of a node, with {@code layer} between the {@code -D} system properties and {@code cluster.conf}
+   * (on Kubernetes: {@code kubernetes.conf} and the management endpoint's host and port).
+   */
+  public static Config of(String host, int port, List<String> seedNodes, List<String> roles, String transport,
+      Config layer) {
     if (!TRANSPORTS.contains(transport)) {
       throw new IllegalArgumentException("--transport: '" + transport + "' is not a transport; allowed: aeron-udp, tcp, tls-tcp");
     }
@@ -40,6 +49,7 @@ public final class ClusterConfig {
         .withValue("pekko.cluster.roles", ConfigValueFactory.fromIterable(roles))
         .withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(seeds))
         .withFallback(ConfigFactory.defaultOverrides())
+        .withFallback(layer)
         .withFallback(ConfigFactory.parseResources("cluster.conf"))
         .withFallback(ConfigFactory.load())
         .resolve();

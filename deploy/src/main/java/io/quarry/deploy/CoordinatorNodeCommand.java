@@ -1,6 +1,7 @@
 package io.quarry.deploy;
 
 import io.quarry.coordinator.Coordinator;
+import io.quarry.coordinator.WriteFence;
 import io.quarry.coordinator.http.ApiTokens;
 import io.quarry.coordinator.http.HttpApi;
 import io.quarry.coordinator.store.RunStore;
@@ -11,8 +12,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.apache.pekko.Done;
 import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -39,6 +43,9 @@ import picocli.CommandLine.Option;
     })
 final class CoordinatorNodeCommand implements Callable<Integer> {
   static final int DEFAULT_ARTERY_PORT = 2552;
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CoordinatorNodeCommand.class);
+  /** How long the fence waits for a coordinator's handler in progress (a store write) before it lets shutdown on. */
+  private static final java.time.Duration FENCE_WAIT = java.time.Duration.ofSeconds(5);
 
   @Mixin NodeOptions node;
 
@@ -94,10 +101,12 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
       return QuarryCli.EXIT_USAGE;
     }
     List<String> seeds;
+    boolean kubernetes;
     try {
       seeds = node.seedNodes(env);
-      system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME, ClusterConfig.of(node.host(env),
-          node.port(env, DEFAULT_ARTERY_PORT), seeds, List.of(Coordinator.ROLE), node.transport(env)));
+      kubernetes = node.kubernetesDiscovery(env);
+      system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME, node.clusterConfig(env,
+          DEFAULT_ARTERY_PORT, Coordinator.ROLE, true, com.typesafe.config.ConfigFactory.empty()));
     } catch (IllegalArgumentException e) {
       runStore.close();
       System.err.println("quarry coordinator: " + e.getMessage());
@@ -105,8 +114,20 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
     }
     system.getWhenTerminated().thenRun(runStore::close);
     Address self = Cluster.get(system).selfMember().address();
-    if (seeds.isEmpty()) Cluster.get(system).manager().tell(Join.create(self));
-    ActorRef<CoordinatorCommand> coordinator = Coordinator.singleton(system, runStore, runs);
+    if (kubernetes) {
+      try {
+        KubernetesBootstrap.start(system);
+      } catch (IllegalStateException e) {
+        System.err.println("quarry coordinator: " + e.getMessage());
+        system.terminate();
+        return QuarryCli.EXIT_FAILED;
+      }
+    } else if (seeds.isEmpty()) {
+      Cluster.get(system).manager().tell(Join.create(self));
+    }
+    WriteFence fence = new WriteFence();
+    fenceOnLeaving(system, fence);
+    ActorRef<CoordinatorCommand> coordinator = Coordinator.singleton(system, runStore, runs, fence);
     ServerBinding binding;
     try {
       binding = HttpApi.bind(system, coordinator, tokens, host, http, https, new DashboardSweeps(256))
@@ -129,9 +150,31 @@ final class CoordinatorNodeCommand implements Callable<Integer> {
         + node.transport(env) + "), HTTP API on " + (https.isPresent() ? "https://" : "http://") + host + ":"
         + binding.localAddress().getPort() + ", runs in "
         + runs.toAbsolutePath() + ", store " + RunStores.redact(storeUrl)
-        + (seeds.isEmpty() ? ", forming a new cluster" : ", joining " + seeds));
+        + (kubernetes ? ", finding the cluster through the Kubernetes API (management port "
+            + system.settings().config().getInt("pekko.management.http.port") + ")"
+            : seeds.isEmpty() ? ", forming a new cluster" : ", joining " + seeds));
     system.getWhenTerminated().toCompletableFuture().join();
     return QuarryCli.EXIT_COMPLETED;
+  }
+
+  /**
+   * When this node leaves the cluster (downed by the split-brain resolver on the smaller side of a partition, or
+   * stopped), before anything else: its coordinator, if it runs here, and its run actors write nothing more, so that
+   * nothing they do collides with the standby that takes over on the other side.
+   */
+  private static void fenceOnLeaving(ActorSystem<?> system, WriteFence fence) {
+    CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "quarry-fence-coordinator",
+        () -> CompletableFuture.supplyAsync(() -> {
+          try {
+            boolean quiet = fence.fence("this coordinator node is leaving the cluster (stopped, or downed by the "
+                + "split-brain resolver)", FENCE_WAIT);
+            LOG.warn("coordinator node fenced at unix ms {}: its coordinator and run actors write nothing more{}",
+                System.currentTimeMillis(), quiet ? "" : " (a handler was still running after " + FENCE_WAIT + ")");
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          return Done.getInstance();
+        }));
   }
 
   /** The API's tokens: none with --insecure-no-auth, else the file given, else {@code <runs-dir>/api-token}. */

@@ -61,6 +61,12 @@ public final class LocalCluster implements AutoCloseable {
 
   /** As {@link #start(int, Path, Config)}, with workers that train with {@code trainers} (a trainer of your own). */
   public static LocalCluster start(int workerCount, Path runsDir, Config overrides, TrainerRegistry trainers) {
+    return start(workerCount, runsDir, defaultStoreUrl(runsDir), overrides, trainers);
+  }
+
+  /** As {@link #start(int, Path, Config, TrainerRegistry)}, with the run store at {@code storeUrl}. */
+  public static LocalCluster start(int workerCount, Path runsDir, String storeUrl, Config overrides,
+      TrainerRegistry trainers) {
     List<String> dataRoots = new ArrayList<>(List.of(Path.of("").toAbsolutePath().toString(),
         runsDir.toAbsolutePath().toString()));
     if (overrides.hasPath("quarry.worker.data-roots")) dataRoots.addAll(overrides.getStringList("quarry.worker.data-roots"));
@@ -71,7 +77,7 @@ public final class LocalCluster implements AutoCloseable {
             + "quarry.worker.max-pause = 0s\n"
             + "quarry.worker.allow-any-program = on"))
         .withFallback(ConfigFactory.load());
-    RunStore store = RunStores.open(defaultStoreUrl(runsDir));
+    RunStore store = RunStores.open(storeUrl);
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "quarry", config);
     ActorRef<CoordinatorCommand> coordinator = system.systemActorOf(
         Coordinator.create(store, runsDir, Clock.systemUTC()), "coordinator", Coordinator.DISPATCHER);
@@ -131,6 +137,8 @@ public final class LocalCluster implements AutoCloseable {
 
   @Override
   public void close() {
+    // A run's plots are drawn as it ends, off its actor's thread: they are there when local mode returns.
+    io.quarry.coordinator.plots.RunPlotter.get(system).awaitIdle(Duration.ofSeconds(60));
     system.terminate();
     try {
       system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);

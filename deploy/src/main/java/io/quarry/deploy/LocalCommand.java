@@ -12,6 +12,7 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunSummary;
+import io.quarry.worker.trainer.TrainerRegistry;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,6 +52,10 @@ final class LocalCommand implements Callable<Integer> {
   @Option(names = "--runs-dir", paramLabel = "DIR", defaultValue = "runs", description = "where run directories go, default ${DEFAULT-VALUE}")
   Path runsDir;
 
+  @Option(names = "--store", paramLabel = "URL", description = "the run store (default sqlite:<runs-dir>/quarry.db); on "
+      + "another disk than the runs directory it records a run's end even when that disk fills")
+  String store;
+
   @Option(names = "--no-telemetry", description = "fast mode: lifecycle events only (also QUARRY_DISABLE_TELEMETRY=true)")
   boolean noTelemetry;
 
@@ -66,6 +71,10 @@ final class LocalCommand implements Callable<Integer> {
       description = "the dashboard's port (default " + DashboardCommand.DEFAULT_PORT + "; 0 picks a free one)")
   Integer dashboardPort;
 
+  @Option(names = "--init-from", paramLabel = "RUN_ID[:best|last]",
+      description = "start every shard from the parameters of a run in --runs-dir (its best checkpoint, or :last)")
+  String initFrom;
+
   @picocli.CommandLine.Mixin OutputOptions display;
 
   @Parameters(paramLabel = "[RUN.conf] KEY=VALUE", arity = "0..*",
@@ -75,8 +84,16 @@ final class LocalCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  private final PrintStream out = System.out;
-  private final PrintStream err = System.err;
+  private PrintStream out = System.out;
+  private PrintStream err = System.err;
+
+  /** A {@code quarry local} that only follows runs ({@code quarry resume --local}), printing to these streams. */
+  static LocalCommand follower(PrintStream out, PrintStream err) {
+    LocalCommand command = new LocalCommand();
+    command.out = out;
+    command.err = err;
+    return command;
+  }
 
   @Override
   public Integer call() {
@@ -90,7 +107,8 @@ final class LocalCommand implements Callable<Integer> {
     RunOutput output = new RunOutput(out, display.mode(), plan.runs.size());
     Config local = ConfigFactory.empty().withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(
         dataRoots.stream().map(root -> root.toAbsolutePath().normalize().toString()).toList()));
-    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, local); output) {
+    String storeUrl = store != null ? store : LocalCluster.defaultStoreUrl(runsDir);
+    try (LocalCluster cluster = LocalCluster.start(workers, runsDir, storeUrl, local, TrainerRegistry.load()); output) {
       if (dashboard) LocalDashboard.serve(cluster, dashboardPort, err);
       return plan.sweep == null ? runOne(cluster, plan.runs.get(0), output) : runSweep(cluster, plan, output);
     } catch (InterruptedException e) {
@@ -117,6 +135,7 @@ final class LocalCommand implements Callable<Integer> {
     String base = args.runFile() == null ? defaultJob() : args.baseHocon();
     List<String> pre = new ArrayList<>();
     if (trainer != null) pre.add("trainer=" + trainer);
+    if (initFrom != null) pre.add(ClientCommands.initFromOverride(initFrom));
     List<String> post = noTelemetry ? List.of("telemetry.enabled=false") : List.of();
     if (runId != null) checkRunId(runId);
     if (!display.multirun) {
@@ -178,7 +197,11 @@ final class LocalCommand implements Callable<Integer> {
       err.println("quarry local: " + rejected.error());
       return null;
     }
-    String id = ((SubmitReply.Accepted) reply).runId();
+    return followRun(cluster, ((SubmitReply.Accepted) reply).runId(), output, inSweep);
+  }
+
+  /** Follows run {@code id} of {@code cluster} to its end, printing as {@code quarry local} does; Ctrl-C stops it. */
+  RunResult followRun(LocalCluster cluster, String id, RunOutput output, boolean inSweep) throws Exception {
     current = id;
     output.runStarted(id);
     CountDownLatch summaryPrinted = new CountDownLatch(1);
@@ -202,7 +225,8 @@ final class LocalCommand implements Callable<Integer> {
     output.runEnded(result);
     if (inSweep ? output.verbose() : output.mode() == RunOutput.Mode.QUIET) {
       RunReport.headline(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
-          summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason());
+          summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason(),
+          summary.hardExamplesWarning());
     } else if (output.verbose()) {
       printSummary(summary);
     }
@@ -290,7 +314,7 @@ final class LocalCommand implements Callable<Integer> {
     }
     RunReport.print(out, summary.runId(), summary.status().wireName(), summary.steps(), summary.wallMs(),
         summary.samplesPerSec(), summary.merges(), summary.droppedEvents(), summary.stepsRedone(), summary.reason(),
-        summary.valAccuracy(), summary.valLoss(), hardest, summary.runDir());
+        summary.hardExamplesWarning(), summary.valAccuracy(), summary.valLoss(), hardest, summary.runDir());
   }
 
   /** The key list printed under {@code --help}. */

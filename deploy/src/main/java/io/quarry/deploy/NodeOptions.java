@@ -22,6 +22,16 @@ final class NodeOptions {
       description = "nodes to join (env QUARRY_SEED_NODES); a coordinator started without seeds forms a new cluster")
   List<String> seedNodes = new ArrayList<>();
 
+  @Option(names = "--discovery", paramLabel = "seed-nodes|kubernetes-api",
+      description = "how the node finds the cluster (env QUARRY_DISCOVERY): seed-nodes (default: --seed-nodes), or "
+          + "kubernetes-api (in a Kubernetes pod: the coordinator pods, asked of the API server; no seed nodes)")
+  String discovery;
+
+  @Option(names = "--management-port", paramLabel = "PORT",
+      description = "with --discovery kubernetes-api: the port of the probes (/ready, /alive) and of cluster bootstrap "
+          + "(env QUARRY_MANAGEMENT_PORT, default 7626)")
+  Integer managementPort;
+
   @Option(names = "--transport", paramLabel = "tcp|aeron-udp|tls-tcp",
       description = "Artery transport (env QUARRY_TRANSPORT, default tcp; see BENCHMARKS.md)")
   String transport;
@@ -48,6 +58,47 @@ final class NodeOptions {
     List<String> seeds = new ArrayList<>();
     for (String seed : fromEnv.split(",")) if (!seed.isBlank()) seeds.add(seed.trim());
     return seeds;
+  }
+
+  /** Whether the node finds the cluster through the Kubernetes API (else through its seed nodes). */
+  boolean kubernetesDiscovery(Map<String, String> env) {
+    String method = firstOf(discovery, env.get("QUARRY_DISCOVERY"), "seed-nodes");
+    if (method.equals(KubernetesBootstrap.METHOD)) return true;
+    if (method.equals("seed-nodes")) return false;
+    throw new IllegalArgumentException("--discovery: '" + method + "' is not a discovery method; allowed: seed-nodes, "
+        + KubernetesBootstrap.METHOD);
+  }
+
+  int managementPort(Map<String, String> env) {
+    if (managementPort != null) return managementPort;
+    String fromEnv = env.get("QUARRY_MANAGEMENT_PORT");
+    if (fromEnv == null || fromEnv.isBlank()) return KubernetesBootstrap.DEFAULT_MANAGEMENT_PORT;
+    try {
+      return Integer.parseInt(fromEnv.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("QUARRY_MANAGEMENT_PORT: '" + fromEnv + "' is not a port number (1-65535)");
+    }
+  }
+
+  /**
+   * The cluster settings of this node: on Kubernetes, cluster bootstrap (a coordinator, {@code mayFormCluster}, may
+   * form the cluster; seed nodes are refused); otherwise its seed nodes. {@code extra} goes on top (a worker's
+   * allowances).
+   */
+  com.typesafe.config.Config clusterConfig(Map<String, String> env, int defaultPort, String role, boolean mayFormCluster,
+      com.typesafe.config.Config extra) {
+    String address = host(env);
+    int arteryPort = port(env, defaultPort);
+    if (!kubernetesDiscovery(env)) {
+      return extra.withFallback(ClusterConfig.of(address, arteryPort, seedNodes(env), List.of(role), transport(env)));
+    }
+    if (!seedNodes(env).isEmpty()) {
+      throw new IllegalArgumentException("--seed-nodes: " + seedNodes(env) + " given with --discovery "
+          + KubernetesBootstrap.METHOD + "; allowed: one of them (on Kubernetes the nodes find each other through the "
+          + "API server)");
+    }
+    return extra.withFallback(ClusterConfig.of(address, arteryPort, List.of(), List.of(role), transport(env),
+        KubernetesBootstrap.config(address, managementPort(env), mayFormCluster)));
   }
 
   String transport(Map<String, String> env) {

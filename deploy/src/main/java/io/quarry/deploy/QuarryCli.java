@@ -14,11 +14,14 @@ import picocli.CommandLine;
       ConfigCommand.class,
       CoordinatorNodeCommand.class,
       WorkerNodeCommand.class,
+      K8sCommand.class,
       ClientCommands.Submit.class,
       ClientCommands.Status.class,
       ClientCommands.Stop.class,
       ClientCommands.Runs.class,
       DashboardCommand.class,
+      ResumeCommand.class,
+      PlotCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class QuarryCli implements Runnable {

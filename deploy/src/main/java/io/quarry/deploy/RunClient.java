@@ -42,6 +42,12 @@ public final class RunClient {
         system.scheduler());
   }
 
+  /** Resumes a stopped or failed run with {@code overrides} of the keys a resumed run may change. */
+  public CompletionStage<CoordinatorCommand.ResumeReply> resume(String runId, java.util.List<String> overrides) {
+    return AskPattern.ask(coordinator, replyTo -> new CoordinatorCommand.ResumeRun(runId, overrides, replyTo),
+        Duration.ofSeconds(60), system.scheduler());
+  }
+
   public CompletionStage<CoordinatorCommand.RunStatusReply> run(String runId) {
     return AskPattern.ask(coordinator, replyTo -> new CoordinatorCommand.GetRun(runId, replyTo), ASK_TIMEOUT,
         system.scheduler());

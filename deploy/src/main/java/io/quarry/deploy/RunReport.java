@@ -15,9 +15,10 @@ final class RunReport {
   private RunReport() {}
 
   static void print(PrintStream out, String runId, String status, long steps, long wallMs, double samplesPerSec,
-      int merges, long droppedEvents, long stepsRedone, String reason, Double valAccuracy, Double valLoss,
-      List<Hardest> hardest, String runDir) {
-    headline(out, runId, status, steps, wallMs, samplesPerSec, merges, droppedEvents, stepsRedone, reason);
+      int merges, long droppedEvents, long stepsRedone, String reason, String hardExamplesWarning, Double valAccuracy,
+      Double valLoss, List<Hardest> hardest, String runDir) {
+    headline(out, runId, status, steps, wallMs, samplesPerSec, merges, droppedEvents, stepsRedone, reason,
+        hardExamplesWarning);
     if (valAccuracy != null && !valAccuracy.isNaN()) {
       out.printf("validation: accuracy %.4f, loss %s%n", valAccuracy,
           valLoss == null || valLoss.isNaN() ? "-" : String.format(java.util.Locale.ROOT, "%.4f", valLoss));
@@ -51,12 +52,16 @@ final class RunReport {
     return classIndex >= 0 ? Integer.toString(classIndex) : "-";
   }
 
-  /** The first line of the summary (and the reason, for a run that did not complete): what --quiet prints. */
+  /**
+   * The first line of the summary (and the reason, for a run that did not complete, and a warning when its merges left
+   * workers out, above all when the run has no hard examples at all): what --quiet prints.
+   */
   static void headline(PrintStream out, String runId, String status, long steps, long wallMs, double samplesPerSec,
-      int merges, long droppedEvents, long stepsRedone, String reason) {
+      int merges, long droppedEvents, long stepsRedone, String reason, String hardExamplesWarning) {
     out.printf("run %s %s: %,d steps in %.1f s, %,.0f samples/s, %d merge(s), %,d dropped event(s)%s%n",
         runId, status, steps, wallMs / 1000.0, samplesPerSec, merges, droppedEvents,
         stepsRedone > 0 ? ", " + stepsRedone + " step(s) redone" : "");
     if (reason != null && !reason.isEmpty()) out.println("reason: " + reason);
+    if (hardExamplesWarning != null && !hardExamplesWarning.isEmpty()) out.println("warning: " + hardExamplesWarning);
   }
 }

@@ -1,5 +1,7 @@
 package io.quarry.deploy;
 
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.Worker;
@@ -23,8 +25,10 @@ import picocli.CommandLine.Option;
     name = "worker",
     mixinStandardHelpOptions = true,
     description = {
-      "Starts a worker node: joins the cluster through --seed-nodes and runs one worker per device.",
-      "It runs until stopped (SIGTERM leaves the cluster gracefully)."
+      "Starts a worker node: joins the cluster (--seed-nodes, or --discovery kubernetes-api) and runs one worker per "
+          + "device.",
+      "It runs until stopped (SIGTERM leaves the cluster gracefully); with --run NAME it serves that run only and exits "
+          + "when it ends: 0 when it completed, 1 when it failed or was stopped."
     })
 final class WorkerNodeCommand implements Callable<Integer> {
   static final String ROLE = "worker";
@@ -47,10 +51,14 @@ final class WorkerNodeCommand implements Callable<Integer> {
           + "comma-separated). Default: none, so only data made by the trainer (synthetic) is read")
   List<String> dataRoots = new ArrayList<>();
 
+  @Mixin DedicatedRun.Flags run;
+
   @Override
   public Integer call() {
     Map<String, String> env = System.getenv();
     List<String> seeds;
+    boolean kubernetes;
+    DedicatedRun.Options dedicated;
     ActorSystem<Void> system;
     String allowed;
     try {
@@ -60,16 +68,25 @@ final class WorkerNodeCommand implements Callable<Integer> {
         }
       }
       seeds = node.seedNodes(env);
-      if (seeds.isEmpty()) {
-        throw new IllegalArgumentException("a worker needs --seed-nodes (or QUARRY_SEED_NODES): the coordinator's host:port");
+      kubernetes = node.kubernetesDiscovery(env);
+      if (seeds.isEmpty() && !kubernetes) {
+        throw new IllegalArgumentException("a worker needs --seed-nodes (or QUARRY_SEED_NODES): the coordinator's "
+            + "host:port; on Kubernetes --discovery kubernetes-api");
       }
       List<String> programs = absolutePaths("--allow-program", allowPrograms, env.get("QUARRY_ALLOW_PROGRAMS"));
       List<String> roots = absolutePaths("--data-root", dataRoots, env.get("QUARRY_DATA_ROOTS"));
+      dedicated = run.dedicatedRun(env);
+      Config settings = ConfigFactory.empty()
+          .withValue("quarry.worker.allow-programs", ConfigValueFactory.fromIterable(programs))
+          .withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(roots))
+          .withValue("quarry.worker.only-run", ConfigValueFactory.fromAnyRef(dedicated == null ? "" : dedicated.runId()));
+      if (dedicated != null) settings = settings.withFallback(DedicatedRun.SHUTDOWN_PHASE);
+      Config config = node.clusterConfig(env, 0, ROLE, false, settings);
+      // The lease its NodeWatch renews: only a worker node has one (a worker without NodeWatch would never write).
       system = ActorSystem.create(Behaviors.empty(), ClusterConfig.SYSTEM_NAME,
-          ClusterConfig.of(node.host(env), node.port(env, 0), seeds, List.of(ROLE), node.transport(env))
-              .withValue("quarry.worker.allow-programs", ConfigValueFactory.fromIterable(programs))
-              .withValue("quarry.worker.data-roots", ConfigValueFactory.fromIterable(roots)));
-      allowed = "programs " + programs + ", data roots " + roots;
+          config.withValue("quarry.worker.write-lease", config.getValue("quarry.worker-node.write-lease")));
+      allowed = "programs " + programs + ", data roots " + roots
+          + (dedicated == null ? "" : ", run " + dedicated.runId() + " only");
     } catch (IllegalArgumentException e) {
       System.err.println("quarry worker: " + e.getMessage());
       return QuarryCli.EXIT_USAGE;
@@ -85,8 +102,19 @@ final class WorkerNodeCommand implements Callable<Integer> {
       ids.add(workerId);
     }
     NodeWatch.start(system, workers);
+    if (kubernetes) {
+      try {
+        KubernetesBootstrap.start(system);
+      } catch (IllegalStateException e) {
+        System.err.println("quarry worker: " + e.getMessage());
+        system.terminate();
+        return QuarryCli.EXIT_FAILED;
+      }
+    }
     System.out.println("quarry worker node up at " + nodeId + " (" + node.transport(env) + "), workers " + ids
-        + ", joining " + seeds + "; allows " + allowed);
+        + (kubernetes ? ", finding the cluster through the Kubernetes API" : ", joining " + seeds)
+        + "; allows " + allowed);
+    if (dedicated != null) return DedicatedRun.serve(system, dedicated, ids);
     system.getWhenTerminated().toCompletableFuture().join();
     return QuarryCli.EXIT_COMPLETED;
   }

@@ -14,7 +14,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Quarry nodes as separate JVMs for multi-process tests: each runs {@code QuarryCli} from the test class path,
- * logs to its own file, and is killed with SIGKILL on request and always on close.
+ * logs to its own file, and is killed with SIGKILL on request and always on close. A node may be started behind a
+ * command prefix (another host: {@code ip netns exec NS}, see {@link NetNamespace}) and paused with SIGSTOP (a long
+ * GC pause) and continued.
  */
 final class NodeProcesses implements AutoCloseable {
   private final Path logDir;
@@ -38,16 +40,29 @@ final class NodeProcesses implements AutoCloseable {
 
   /** Starts {@code quarry <args>} in a new JVM called {@code name}. */
   Process start(String name, Map<String, String> env, String... args) {
-    return start(name, null, env, args);
+    return start(name, List.of(), null, env, args);
+  }
+
+  /** Starts {@code quarry <args>} in a new JVM called {@code name}, inside {@code host} (its network namespace). */
+  Process start(String name, NetNamespace host, Map<String, String> env, String... args) {
+    return start(name, host.commandPrefix(), null, env, args);
+  }
+
+  Process start(String name, Path workDir, Map<String, String> env, String... args) {
+    return start(name, List.of(), workDir, env, args);
   }
 
   /**
-   * Starts {@code quarry <args>} in a new JVM called {@code name}, in {@code workDir} (null: this JVM's), with
-   * {@code env} over this JVM's environment and {@code QUARRY_LOG_LEVEL=INFO} unless {@code env} sets it.
+   * Starts {@code quarry <args>} in a new JVM called {@code name}, behind {@code commandPrefix} (a command that runs
+   * the rest, as {@code ip netns exec NS} does, so that the JVM is the process started or what it execs), in
+   * {@code workDir} (null: this JVM's), with {@code env} over this JVM's environment and {@code QUARRY_LOG_LEVEL=INFO}
+   * unless {@code env} sets it.
    */
-  Process start(String name, Path workDir, Map<String, String> env, String... args) {
+  Process start(String name, List<String> commandPrefix, Path workDir, Map<String, String> env, String... args) {
+    if (processes.containsKey(name)) throw new IllegalArgumentException("a node called " + name + " was started already");
     String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> command = new ArrayList<>(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+    List<String> command = new ArrayList<>(commandPrefix);
+    command.addAll(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
         "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED"));
     command.addAll(jvmOptions);
     command.addAll(List.of("-cp", System.getProperty("java.class.path"), QuarryCli.class.getName()));
@@ -70,9 +85,41 @@ final class NodeProcesses implements AutoCloseable {
     return logDir.resolve(name + ".log");
   }
 
+  /** The process id of the node's JVM. */
+  long pid(String name) {
+    return process(name).pid();
+  }
+
+  /** Stops the node's JVM with SIGSTOP, as a long GC pause would: it neither runs nor answers until {@link #resume}. */
+  void pause(String name) throws InterruptedException {
+    signal(name, "STOP");
+  }
+
+  /** Continues a node's JVM stopped with {@link #pause} (SIGCONT). */
+  void resume(String name) throws InterruptedException {
+    signal(name, "CONT");
+  }
+
+  private void signal(String name, String signal) throws InterruptedException {
+    Process process = process(name);
+    if (!process.isAlive()) throw new IllegalStateException(name + " is not running: cannot send SIG" + signal);
+    HostCommands.run(List.of("kill", "-" + signal, Long.toString(process.pid())));
+  }
+
+  private Process process(String name) {
+    Process process = processes.get(name);
+    if (process == null) throw new IllegalArgumentException("no node called " + name);
+    return process;
+  }
+
+  /** Whether the node's JVM still runs. */
+  boolean alive(String name) {
+    return process(name).isAlive();
+  }
+
   /** Kills the node with SIGKILL (no shutdown hooks, no goodbye to the cluster) and waits for it to die. */
   void kill(String name) throws InterruptedException {
-    Process process = processes.get(name);
+    Process process = process(name);
     process.destroyForcibly();
     if (!process.waitFor(10, TimeUnit.SECONDS)) throw new IllegalStateException(name + " survived SIGKILL");
   }

@@ -13,7 +13,7 @@ class RunReportTest {
   private static String print(List<RunReport.Hardest> hardest) {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     RunReport.print(new PrintStream(bytes, true, StandardCharsets.UTF_8), "r", "completed", 10, 1000, 5.0, 2, 0, 0,
-        "", 0.9375, 0.25, hardest, "runs/r");
+        "", "", 0.9375, 0.25, hardest, "runs/r");
     return bytes.toString(StandardCharsets.UTF_8);
   }
 
@@ -42,5 +42,15 @@ class RunReportTest {
   void theValidationScoresFollowTheHeadline() {
     String printed = print(List.of());
     assertTrue(printed.lines().skip(1).findFirst().orElse("").equals("validation: accuracy 0.9375, loss 0.2500"), printed);
+  }
+
+  @Test
+  void aRunWithoutHardExamplesSaysSoUnderItsHeadline() {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    RunReport.headline(new PrintStream(bytes, true, StandardCharsets.UTF_8), "r", "completed", 10, 1000, 5.0, 2, 0, 0,
+        "", "no hard examples: all 2 merges left every worker out");
+
+    assertTrue(bytes.toString(StandardCharsets.UTF_8).contains(
+        "\nwarning: no hard examples: all 2 merges left every worker out"), bytes.toString(StandardCharsets.UTF_8));
   }
 }

@@ -148,6 +148,15 @@ public final class DjlTrainer implements Trainer {
         lastValLoss = resumed.valLoss();
         String accuracy = resumed.extra().get(EXTRA_VAL_ACCURACY);
         if (accuracy != null) lastValAccuracy = Float.parseFloat(accuracy);
+      } else if (context.initFrom().isPresent()) {
+        // init.from: another run's parameters, from step 0 with a fresh optimizer (fine-tuning).
+        Path params = context.initFrom().get().resolve(PARAMS_FILE);
+        try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(params)))) {
+          block.loadParameters(model.getNDManager(), in);
+        } catch (IOException | RuntimeException | ai.djl.MalformedModelException e) {
+          throw new CheckpointException("init.from = " + config.initFrom + ": " + params + " does not hold this "
+              + "model's parameters (" + e.getMessage() + "); allowed: a run of the same model.* and dataset", e);
+        }
       }
       // DJL's trainer wants a loss; the steps compute their own (perSampleCrossEntropy) and never call it.
       DefaultTrainingConfig trainingConfig =

@@ -13,6 +13,7 @@ public sealed interface CoordinatorCommand
         CoordinatorCommand.GetWorkers,
         CoordinatorCommand.GetRun,
         CoordinatorCommand.ListRuns,
+        CoordinatorCommand.ResumeRun,
         CoordinatorCommand.HostReported,
         CoordinatorCommand.Local {
 
@@ -155,4 +156,36 @@ public sealed interface CoordinatorCommand
 
   /** The answer to {@link StopRun}. */
   record StopReply(String runId, boolean accepted, String message) implements QuarryMessage {}
+
+  /**
+   * Resume a STOPPED or FAILED run as the same run: each unfinished shard continues from its newest checkpoint, with
+   * {@code overrides} ({@code key=value}) of the keys a resumed run may change. The answer is a {@link ResumeReply}.
+   */
+  record ResumeRun(String runId, java.util.List<String> overrides, ActorRef<ResumeReply> replyTo)
+      implements CoordinatorCommand, QuarryMessage {
+    public ResumeRun {
+      overrides = java.util.List.copyOf(overrides);
+    }
+  }
+
+  /**
+   * The answer to {@link ResumeRun}: whether the run resumes, else why not.
+   *
+   * @param outcome what happened
+   * @param message for people: what resumes, or what was wrong and what is allowed
+   * @param runDir the run directory when it resumes, else empty
+   */
+  record ResumeReply(String runId, ResumeOutcome outcome, String message, String runDir) implements QuarryMessage {}
+
+  /** How a {@link ResumeRun} ended. */
+  enum ResumeOutcome {
+    /** The run is PENDING again, under the same id, and continues once workers are free. */
+    RESUMED,
+    /** No run has that id. */
+    UNKNOWN,
+    /** The run is not STOPPED or FAILED: it completed, or it is still going. */
+    NOT_RESUMABLE,
+    /** An override changes what a resumed run must keep, or is not valid. */
+    INVALID
+  }
 }

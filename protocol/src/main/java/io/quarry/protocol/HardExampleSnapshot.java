@@ -4,7 +4,9 @@ import java.util.List;
 
 /**
  * A worker's answer to {@link WorkerCommand.CollectHardExamples}: its hard-example buffer for the run,
- * highest loss first, with the window's statistics and a mergeable sketch of every loss it saw.
+ * highest loss first, with the window's statistics and a mergeable sketch of every loss it saw. It grows with
+ * {@code hard-examples.k}, so it never crosses the wire whole: it travels as {@link HardExampleSnapshotPart}s
+ * ({@link HardExampleParts#cut}) and is put back together by a {@link SnapshotAssembly}.
  *
  * @param runId the run
  * @param merge the merge this answers
@@ -23,8 +25,7 @@ public record HardExampleSnapshot(
     long samplesSeen,
     long aboveThreshold,
     float maxLoss,
-    byte[] lossSketch)
-    implements QuarryMessage {
+    byte[] lossSketch) {
   public HardExampleSnapshot {
     entries = List.copyOf(entries);
   }

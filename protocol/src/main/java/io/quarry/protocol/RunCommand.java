@@ -9,7 +9,7 @@ import org.apache.pekko.actor.typed.ActorRef;
  */
 public sealed interface RunCommand
     permits RunCommand.ShardReport, RunCommand.TelemetryBatch, RunCommand.SyncChunk, RunCommand.HardExamplePayloads,
-        RunCommand.Local {
+        RunCommand.MergedCredit, RunCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
   non-sealed interface Local extends RunCommand, LocalMessage {}
@@ -135,8 +135,21 @@ public sealed interface RunCommand
       List<TelemetryEvent> events,
       ActorRef<TelemetryAck> replyTo)
       implements RunCommand, QuarryMessage {
+    /** The most serialized bytes one event takes in a batch (class id, two varlongs, two varints, three floats). */
+    public static final int MAX_EVENT_BYTES = 64;
+    /** What the batch's own fields may take besides its events (ids, names, the reply ref). */
+    private static final int FIELD_BYTES = 2048;
+
     public TelemetryBatch {
       events = List.copyOf(events);
+    }
+
+    /**
+     * The most events one batch may hold and still fit a message of {@code messageBytes}
+     * ({@link FrameBudget#messageBytes}): {@code telemetry.batch-size} allows up to 2^20 events, over 40 MB.
+     */
+    public static int maxEvents(int messageBytes) {
+      return Math.max(1, (messageBytes - FIELD_BYTES) / MAX_EVENT_BYTES);
     }
   }
 
@@ -161,6 +174,12 @@ public sealed interface RunCommand
       payloads = List.copyOf(payloads);
     }
   }
+
+  /**
+   * A worker has room for the parts of its share of merge {@code merge}'s buffer up to index {@code upTo - 1}
+   * ({@link WorkerCommand.MergedHardExamples}, {@link PartWindow}).
+   */
+  record MergedCredit(String runId, int merge, String workerId, int upTo) implements RunCommand, QuarryMessage {}
 
   /** The run has written a {@link TelemetryBatch}; the sender's stream may send the next one. */
   enum TelemetryAck implements QuarryMessage {

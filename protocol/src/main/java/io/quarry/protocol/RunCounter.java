@@ -19,7 +19,7 @@ public enum RunCounter {
       "hard-example payloads refused: too large, malformed, or past the run's cap"),
   MERGES(5, "merges", Kind.TOTAL, Side.COORDINATOR, "hard-example merges recorded"),
   MERGE_WORKERS_MISSING(6, "merge_workers_missing", Kind.TOTAL, Side.COORDINATOR,
-      "workers left out of a merge, summed over merges (no answer within hard-examples.merge-timeout)"),
+      "workers left out of a merge, summed over merges (hard_examples.jsonl's missing_why says why: timeout, incomplete, lost)"),
   MERGE_GATHER_MS_TOTAL(7, "merge_gather_ms_total", Kind.TOTAL, Side.COORDINATOR,
       "milliseconds spent all-gathering buffers, summed over merges (divide by merges for the mean)"),
   MERGE_GATHER_MS_MAX(8, "merge_gather_ms_max", Kind.MAX, Side.COORDINATOR, "the slowest all-gather, in milliseconds"),
@@ -29,7 +29,20 @@ public enum RunCounter {
   SYNC_ROUNDS(11, "sync_rounds", Kind.TOTAL, Side.COORDINATOR, "parameter-averaging rounds completed"),
   SYNC_ROUNDS_INCOMPLETE(12, "sync_rounds_incomplete", Kind.TOTAL, Side.COORDINATOR,
       "averaging rounds that completed without every running shard (timed out or a shard left)"),
-  ALERTS(13, "alerts", Kind.TOTAL, Side.COORDINATOR,
+  MERGES_INCOMPLETE(13, "merges_incomplete", Kind.TOTAL, Side.COORDINATOR,
+      "hard-example merges that left at least one worker out"),
+  MERGES_UNANSWERED(14, "merges_unanswered", Kind.TOTAL, Side.COORDINATOR,
+      "hard-example merges that left every worker out: they hold no hard examples at all"),
+  TELEMETRY_UNWRITTEN(15, "telemetry_unwritten", Kind.TOTAL, Side.COORDINATOR,
+      "telemetry lines (events.jsonl step, epoch, eval, checkpoint and hard_examples lines; scalars.csv rows) the run "
+          + "directory could not take (a full disk): dropped, the run goes on"),
+  SYNC_MS_TOTAL(16, "sync_ms_total", Kind.TOTAL, Side.COORDINATOR,
+      "milliseconds averaging rounds took, from a round's first parameters to its average, summed over rounds"),
+  SYNC_BYTES_RECEIVED(17, "sync_received_bytes", Kind.TOTAL, Side.COORDINATOR,
+      "bytes of parameters the run received from its shards for averaging (4 per float)"),
+  SYNC_BYTES_SENT(18, "sync_sent_bytes", Kind.TOTAL, Side.COORDINATOR,
+      "bytes of averaged parameters the run sent back to its shards (4 per float)"),
+  ALERTS(19, "alerts", Kind.TOTAL, Side.COORDINATOR,
       "alerts raised: a shard's loss became NaN or infinite, or the run stalled (alert events)");
 
   /** How a counter combines: a running total, or the largest value seen. */

@@ -23,6 +23,8 @@ import java.util.List;
  * @param runDir the run directory on the coordinator's machine
  * @param hardest the hardest examples of the latest merge (at most 5), highest loss first
  * @param counters the run's counters so far ({@link RunCounter})
+ * @param hardExamplesWarning empty while every merge has heard from every worker; else as {@link RunSummary} says
+ * @param metrics what the run measures for the metrics endpoint: totals per worker, step and merge durations
  */
 public record RunStatus(
     String runId,
@@ -42,12 +44,25 @@ public record RunStatus(
     List<String> workers,
     String runDir,
     List<HardExample> hardest,
-    RunCounters counters)
+    RunCounters counters,
+    String hardExamplesWarning,
+    RunMetricsSnapshot metrics)
     implements QuarryMessage {
   public RunStatus {
     shards = List.copyOf(shards);
     workers = List.copyOf(workers);
     hardest = List.copyOf(hardest);
+    if (metrics == null) metrics = RunMetricsSnapshot.EMPTY;
+  }
+
+  /** A status with nothing measured yet ({@link RunMetricsSnapshot#EMPTY}). */
+  public RunStatus(String runId, String name, RunState state, long submittedUnixMs, long startedUnixMs,
+      long finishedUnixMs, long steps, long totalSteps, float lastLoss, double samplesPerSec, long droppedEvents,
+      int merges, String reason, List<ShardStatus> shards, List<String> workers, String runDir,
+      List<HardExample> hardest, RunCounters counters, String hardExamplesWarning) {
+    this(runId, name, state, submittedUnixMs, startedUnixMs, finishedUnixMs, steps, totalSteps, lastLoss,
+        samplesPerSec, droppedEvents, merges, reason, shards, workers, runDir, hardest, counters, hardExamplesWarning,
+        RunMetricsSnapshot.EMPTY);
   }
 
   /**

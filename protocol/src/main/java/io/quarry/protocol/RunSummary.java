@@ -19,6 +19,9 @@ import java.util.List;
  * @param valLoss the mean over the shards' models of their final validation loss; {@code NaN} when none evaluated
  * @param valAccuracy the same for validation accuracy (with {@code sync.mode = average} every shard holds one model)
  * @param counters the run's counters at its end ({@link RunCounter})
+ * @param hardExamplesWarning empty when every merge heard from every worker; else what a person should know: how many
+ *     merges left workers out and why the last one did, or, when no merge heard from any worker, that the run has no
+ *     hard examples at all
  */
 public record RunSummary(
     String runId,
@@ -34,7 +37,8 @@ public record RunSummary(
     String runDir,
     double valLoss,
     double valAccuracy,
-    RunCounters counters)
+    RunCounters counters,
+    String hardExamplesWarning)
     implements QuarryMessage {
   public RunSummary {
     hardest = List.copyOf(hardest);

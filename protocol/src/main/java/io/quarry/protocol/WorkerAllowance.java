@@ -11,14 +11,28 @@ import java.util.List;
  * @param anyProgram every program is allowed: local mode, where the user starts what they run
  * @param programs absolute paths of allowed programs, or of directories whose programs are all allowed
  * @param dataRoots absolute paths of directories under which a run may read its data
+ * @param onlyRun the one run this worker serves ({@code quarry worker --run NAME}: a Kubernetes Job's pods), or empty
+ *     for any run; the coordinator offers such a worker to that run only
  */
-public record WorkerAllowance(boolean anyProgram, List<String> programs, List<String> dataRoots) implements QuarryMessage {
+public record WorkerAllowance(boolean anyProgram, List<String> programs, List<String> dataRoots, String onlyRun)
+    implements QuarryMessage {
   /** Nothing allowed: no program, no data root (a cluster worker's default). */
   public static final WorkerAllowance NOTHING = new WorkerAllowance(false, List.of(), List.of());
 
   public WorkerAllowance {
     programs = List.copyOf(programs);
     dataRoots = List.copyOf(dataRoots);
+    onlyRun = onlyRun == null ? "" : onlyRun;
+  }
+
+  /** An allowance for any run. */
+  public WorkerAllowance(boolean anyProgram, List<String> programs, List<String> dataRoots) {
+    this(anyProgram, programs, dataRoots, "");
+  }
+
+  /** Whether this worker may train shards of run {@code runId}: any run, or the one it is dedicated to. */
+  public boolean serves(String runId) {
+    return onlyRun.isEmpty() || onlyRun.equals(runId);
   }
 
   /**

@@ -17,6 +17,7 @@ public sealed interface WorkerCommand
           StopShard,
           CollectHardExamples,
           MergedHardExamples,
+          SnapshotCredit,
           ReleaseRun,
           AdoptShard,
           AveragedChunk,
@@ -40,21 +41,47 @@ public sealed interface WorkerCommand
   /** Stop the shard's trainer within one step and report {@link RunCommand.ShardStopped}. */
   record StopShard(long incarnation, String runId, int shard, String reason) implements FromCoordinator {}
 
-  /** Answer with a snapshot of this worker's hard-example buffer for the run (one all-gather). */
+  /**
+   * Answer with a snapshot of this worker's hard-example buffer for the run (one all-gather), cut into
+   * {@link HardExampleSnapshotPart}s that fit the transport's frame.
+   */
   record CollectHardExamples(
-      long incarnation, String runId, int merge, ActorRef<HardExampleSnapshot> replyTo)
+      long incarnation, String runId, int merge, ActorRef<HardExampleSnapshotPart> replyTo)
       implements FromCoordinator {}
 
   /**
-   * The merged buffer of one all-gather, sent back to every worker of the run. A worker with entries of its own in
-   * it answers {@code replyTo} with their payloads ({@link RunCommand.HardExamplePayloads}).
+   * The coordinator has the first {@code upTo} parts' room for this worker's snapshot of merge {@code merge}: the
+   * worker may send parts up to index {@code upTo - 1} (see {@link PartWindow}). A snapshot of at most
+   * {@link PartWindow#IN_FLIGHT} parts never needs one.
+   */
+  record SnapshotCredit(long incarnation, String runId, int merge, int upTo) implements FromCoordinator {}
+
+  /**
+   * One part of what a worker needs of the merged buffer of one all-gather: the cluster-wide threshold, and the
+   * entries of the merged buffer that are this worker's own (for their payloads), cut to fit the transport's frame
+   * ({@link HardExampleParts#cutMerged}). Every worker of the run gets at least one part (its own entries may be
+   * none). Parts come in order; beyond the first {@link PartWindow#IN_FLIGHT} the run sends more as the worker grants
+   * them ({@link RunCommand.MergedCredit}). A worker with entries of its own answers {@code replyTo} with their
+   * payloads ({@link RunCommand.HardExamplePayloads}) once it holds every part.
+   *
+   * @param threshold the merged threshold (the same in every part)
+   * @param workerId the recipient; every entry is its own
+   * @param part this part's index, from 0
+   * @param parts how many parts this worker's share takes
+   * @param ownEntries how many entries this worker's share holds, all parts together
+   * @param entries this part's entries, highest loss first
+   * @param replyTo the run: payloads and credits go there
    */
   record MergedHardExamples(
       long incarnation,
       String runId,
       int merge,
-      List<HardExample> entries,
       double threshold,
+      String workerId,
+      int part,
+      int parts,
+      int ownEntries,
+      List<HardExample> entries,
       ActorRef<RunCommand> replyTo)
       implements FromCoordinator {
     public MergedHardExamples {

@@ -35,11 +35,22 @@ final class PayloadRendering {
    *     under Artery's frame size
    */
   record Limits(int maxBytes, int maxPerRun, int batchBytes) {
+    /** What one message's fields take besides its payloads: run and worker ids, merge, counts. */
+    static final int MESSAGE_FIELD_BYTES = 2048;
+
     static Limits from(Config config) {
       return new Limits(
           (int) Math.min(Integer.MAX_VALUE, config.getBytes("max-bytes")),
           config.getInt("max-per-run"),
           (int) Math.min(Integer.MAX_VALUE, config.getBytes("batch-bytes")));
+    }
+
+    /**
+     * These limits with {@code batchBytes} no larger than what a message of {@code messageBytes} holds: a payload
+     * larger than that is dropped (counted as failed) rather than sent in a message Artery would drop.
+     */
+    Limits fitTo(int messageBytes) {
+      return new Limits(maxBytes, maxPerRun, Math.min(batchBytes, messageBytes - MESSAGE_FIELD_BYTES));
     }
   }
 
@@ -102,6 +113,14 @@ final class PayloadRendering {
           continue;
         }
         long size = payload.sizeBytes() + OVERHEAD_BYTES;
+        if (size > limits.batchBytes()) {
+          failed++;
+          if (firstError == null) {
+            firstError = "sample " + entry.sampleId() + ": " + payload.sizeBytes() + " bytes, over the " + limits.batchBytes()
+                + " a message may hold (quarry.worker.payloads.batch-bytes, or the transport's frame size)";
+          }
+          continue;
+        }
         if (!batch.isEmpty() && batchBytes + size > limits.batchBytes()) {
           send.accept(new HardExamplePayloads(runId, merge, workerId, batch, 0, false));
           batch = new ArrayList<>();

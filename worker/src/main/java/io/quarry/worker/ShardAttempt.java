@@ -39,6 +39,8 @@ import org.slf4j.LoggerFactory;
 final class ShardAttempt implements TrainerContext, HardExampleSink {
   /** For the training thread, which must not use the actor's context. */
   private static final Logger LOG = LoggerFactory.getLogger(ShardAttempt.class);
+  /** How often a commit waiting for the coordinator lease looks again. */
+  private static final long LEASE_WAIT_POLL_MS = 20;
 
   private final long token;
   private final String runId;
@@ -70,6 +72,15 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   private volatile long renewedAtNs;
   /** Writes stop once {@link #renewedAtNs} is this old: {@code quarry.worker.max-pause}; 0 = never. */
   private volatile long maxPauseNs;
+  /** Whether commits need the coordinator's write lease ({@link #lease}); false in local mode. */
+  private volatile boolean leased;
+  /** When the newest probe its coordinator's node answered was sent (System.nanoTime); valid once {@link #heard}. */
+  private volatile long probeAnsweredNs;
+  private volatile boolean heard;
+  /** {@code quarry.worker.write-lease}, in ns. */
+  private volatile long writeLeaseNs;
+  /** When this attempt was made: the lease's lapse counts from here until an answer comes. */
+  private final long createdNs = System.nanoTime();
   /** The latest checkpoint report, sent again to a run that adopts the attempt after a failover. */
   private volatile RunCommand.ShardCheckpointed lastCheckpoint;
   /** The averaging round the trainer waits for, or null. */
@@ -156,8 +167,11 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   /** The same attempt, to start again from the next older point ({@code token}: the new try's). */
   ShardAttempt fallBack(long token) {
-    return new ShardAttempt(token, workerId, device, worker, config, assign, hardExamples, telemetry, syncWaitMargin,
-        resumePoints.subList(1, resumePoints.size()));
+    ShardAttempt next = new ShardAttempt(token, workerId, device, worker, config, assign, hardExamples, telemetry,
+        syncWaitMargin, resumePoints.subList(1, resumePoints.size()));
+    next.renew(renewedAtNs, maxPauseNs);
+    if (leased) next.lease(writeLeaseNs, heard ? probeAnsweredNs : null);
+    return next;
   }
 
   /**
@@ -195,6 +209,30 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     this.renewedAtNs = nowNs;
   }
 
+  /**
+   * The attempt's coordinator lease: it commits checkpoints only while its coordinator's node answered a probe sent
+   * less than {@code writeLeaseNs} ago, the newest being sent at {@code probeAnsweredNs} (System.nanoTime; null: none
+   * answered yet). {@code writeLeaseNs} 0: no lease (the coordinator is in this JVM, or leases are off).
+   */
+  void lease(long writeLeaseNs, Long probeAnsweredNs) {
+    this.writeLeaseNs = writeLeaseNs;
+    if (probeAnsweredNs != null && (!heard || probeAnsweredNs - this.probeAnsweredNs > 0)) {
+      this.probeAnsweredNs = probeAnsweredNs;
+      heard = true;
+    }
+    this.leased = writeLeaseNs > 0;
+  }
+
+  /**
+   * How long at {@code nowNs} the attempt has had no lease from its coordinator's node: since the lease ran out, or
+   * since the attempt was made when no probe was answered yet; 0 while it holds one (or needs none).
+   */
+  long leaseLapsedNs(long nowNs) {
+    if (!leased) return 0;
+    long until = heard ? probeAnsweredNs + writeLeaseNs : createdNs;
+    return Math.max(0, nowNs - until);
+  }
+
   /** When the worker last checked in ({@link #renew}); 0 before the first. */
   long renewedAtNs() {
     return renewedAtNs;
@@ -205,6 +243,27 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     if (fenced != null) return false;
     long max = maxPauseNs;
     return max == 0 || renewedAtNs == 0 || System.nanoTime() - renewedAtNs < max;
+  }
+
+  /**
+   * The training thread asks before it commits a checkpoint: yes while the attempt may write and holds its coordinator
+   * lease. Without the lease (its coordinator's node has not answered lately: a partition may have begun) it waits, so
+   * that it neither writes nor trains ahead, until an answer renews the lease (yes) or the attempt is fenced or asked
+   * to stop (no): the worker fences it once its node finds the coordinator's unreachable, or the lease has been
+   * lapsed for 4 x write-lease.
+   */
+  boolean mayCommit() {
+    while (writesAllowed()) {
+      if (leaseLapsedNs(System.nanoTime()) == 0) return true;
+      if (stopRequested) return false;
+      try {
+        Thread.sleep(LEASE_WAIT_POLL_MS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+    return false;
   }
 
   /** Asks the trainer to stop; one waiting for an averaging round stops waiting (after the flag is set: it checks). */
@@ -323,12 +382,18 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   @Override
   public io.quarry.worker.checkpoint.CheckpointStore checkpointStore() {
     return new io.quarry.worker.checkpoint.CheckpointStore(checkpointDir(),
-        io.quarry.worker.checkpoint.CheckpointStore.DEFAULT_KEEP, this::writesAllowed);
+        io.quarry.worker.checkpoint.CheckpointStore.DEFAULT_KEEP, this::mayCommit);
   }
 
   @Override
   public Optional<Path> resumeFrom() {
     return Optional.ofNullable(resumePoints.get(0).checkpoint());
+  }
+
+  @Override
+  public Optional<Path> initFrom() {
+    if (config.initFrom == null || resumePoints.get(0).checkpoint() != null) return Optional.empty();
+    return Optional.of(InitCheckpoint.find(assignment, config.initFrom));
   }
 
   @Override

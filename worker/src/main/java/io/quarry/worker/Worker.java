@@ -2,6 +2,8 @@ package io.quarry.worker;
 
 import io.quarry.config.RunConfig;
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.FrameBudget;
+import io.quarry.protocol.HardExampleParts;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.ServiceKeys;
@@ -16,6 +18,7 @@ import io.quarry.protocol.WorkerCommand.FromCoordinator;
 import io.quarry.protocol.WorkerCommand.MergedHardExamples;
 import io.quarry.protocol.WorkerCommand.ReleaseRun;
 import io.quarry.protocol.WorkerCommand.SizeRun;
+import io.quarry.protocol.WorkerCommand.SnapshotCredit;
 import io.quarry.protocol.WorkerCommand.StopShard;
 import io.quarry.protocol.WorkerCommand;
 import io.quarry.worker.telemetry.StreamTelemetryEmitter;
@@ -89,6 +92,13 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
    */
   public record NodeUnreachable(String address) implements WorkerCommand.Local {}
 
+  /**
+   * The cluster node at {@code address} answered a probe that this worker's node sent at {@code probeSentNs}
+   * ({@code System.nanoTime()}). When it is the coordinator's node, the running attempt holds its write lease until
+   * {@code probeSentNs + quarry.worker.write-lease}: the answer proves the two could talk at {@code probeSentNs}.
+   */
+  public record NodeAnswered(String address, long probeSentNs) implements WorkerCommand.Local {}
+
   /** The trainer of the current shard attempt ended. */
   private record TrainerEnded(TrainerRunner.Outcome outcome) implements WorkerCommand.Local {}
 
@@ -106,6 +116,10 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final Executor sizingExecutor;
   private final Map<String, RunHardExamples> runs = new HashMap<>();
   private final RunPermissions permissions;
+  /** The serialized bytes one message may take on this node's transport (its frame, less the envelope's headroom). */
+  private final int messageBytes;
+  /** Per node address, when the newest probe it answered was sent (System.nanoTime): the write lease's source. */
+  private final Map<String, Long> probesAnswered = new HashMap<>();
 
   private long incarnation = Long.MIN_VALUE;
   private ActorRef<CoordinatorCommand> coordinator;
@@ -123,7 +137,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.trainers = trainers;
     this.clock = clock;
     this.timers = timers;
-    this.settings = WorkerSettings.from(context.getSystem().settings().config().getConfig("quarry.worker"));
+    this.messageBytes = FrameBudget.messageBytes(context.getSystem().settings().config());
+    this.settings = WorkerSettings.from(context.getSystem().settings().config().getConfig("quarry.worker"))
+        .fitTo(messageBytes);
     this.payloadExecutor = executor(WorkerSettings.PAYLOAD_DISPATCHER);
     this.sizingExecutor = executor(WorkerSettings.SIZING_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
@@ -160,6 +176,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(AdoptShard.class, fenced(this::onAdoptShard))
         .onMessage(StopShard.class, fenced(this::onStopShard))
         .onMessage(CollectHardExamples.class, fenced(this::onCollectHardExamples))
+        .onMessage(SnapshotCredit.class, fenced(this::onSnapshotCredit))
         .onMessage(MergedHardExamples.class, fenced(this::onMergedHardExamples))
         .onMessage(ReleaseRun.class, fenced(this::onReleaseRun))
         .onMessage(AveragedChunk.class, fenced(this::onAveragedChunk))
@@ -171,6 +188,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(HostSampled.class, this::onHostSampled)
         .onMessage(Fence.class, this::onFence)
         .onMessage(NodeUnreachable.class, this::onNodeUnreachable)
+        .onMessage(NodeAnswered.class, this::onNodeAnswered)
         .onMessage(TrainerEnded.class, this::onTrainerEnded)
         .onMessage(TelemetryDrained.class, this::onTelemetryDrained)
         .onMessageEquals(Shutdown.INSTANCE, this::onShutdown)
@@ -195,6 +213,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     boolean newIncarnation = message.incarnation() > incarnation;
     incarnation = message.incarnation();
     coordinator = message.coordinator();
+    lease(current);
     if (current != null) {
       // Keep training: the run adopts this attempt, or stops it if it has moved on (a new coordinator incarnation,
       // or this worker was taken for lost while it was unreachable and its shard went to another worker).
@@ -257,7 +276,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private void start(AssignShard message, RunConfig config, Trainer trainer) {
     String runId = message.spec().runId();
     RunHardExamples hardExamples = runs.computeIfAbsent(runId, id -> new RunHardExamples(id, workerId,
-        config.hardExamples.k(), config.hardExamples.runWindow(), settings.payloads(), payloadExecutor));
+        config.hardExamples.k(), config.hardExamples.runWindow(), settings.payloads(), payloadExecutor, messageBytes));
     List<ResumePoint> resumePoints = ResumePoint.candidates(message.assignment());
     String recorded = message.assignment().resumeFrom();
     if (recorded != null && !recorded.equals(String.valueOf(resumePoints.get(0).checkpoint()))) {
@@ -268,6 +287,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     current = new ShardAttempt(++nextToken, workerId, device, getContext().getSelf(), config, message, hardExamples,
         telemetry(message, config), settings.syncWaitMargin(), resumePoints);
     current.renew(System.nanoTime(), settings.maxPause().toNanos());
+    lease(current);
     if (recorded != null && !Files.isDirectory(Path.of(recorded))) {
       current.reportUnusable(recorded, "it is gone (an attempt the run gave up on may have trained on and pruned it)");
     }
@@ -284,11 +304,17 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     runner.tell(TrainerRunner.Start.INSTANCE);
   }
 
-  /** The attempt's telemetry stream to its run, or none in fast mode. */
+  /**
+   * The attempt's telemetry stream to its run, or none in fast mode. A batch holds at most what fits this node's
+   * frame, whatever {@code telemetry.batch-size} asks (up to 2^20 events, over 40 MB).
+   */
   private TelemetryEmitter telemetry(AssignShard message, RunConfig config) {
     if (!config.telemetryEnabled()) return TelemetryEmitter.DISABLED;
     ShardAssignment a = message.assignment();
-    return StreamTelemetryEmitter.start(getContext().getSystem(), config.telemetry, message.run(),
+    RunConfig.Telemetry asked = config.telemetry;
+    RunConfig.Telemetry fitted = new RunConfig.Telemetry(asked.enabled(), asked.everySteps(), asked.bufferSize(),
+        Math.min(asked.batchSize(), RunCommand.TelemetryBatch.maxEvents(messageBytes)), asked.batchInterval());
+    return StreamTelemetryEmitter.start(getContext().getSystem(), fitted, message.run(),
         message.spec().runId(), workerId, a.shard(), a.attempt(), settings.telemetryAckTimeout(), clock);
   }
 
@@ -312,9 +338,18 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
 
   private Behavior<WorkerCommand> onCollectHardExamples(CollectHardExamples message) {
     RunHardExamples run = runs.get(message.runId());
-    message.replyTo().tell(run == null
-        ? RunHardExamples.emptySnapshot(message.runId(), message.merge(), workerId)
-        : run.snapshot(message.merge()));
+    if (run == null) {
+      HardExampleParts.cut(RunHardExamples.emptySnapshot(message.runId(), message.merge(), workerId), messageBytes)
+          .forEach(message.replyTo()::tell);
+    } else {
+      run.sendSnapshot(message.merge(), message.replyTo());
+    }
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onSnapshotCredit(SnapshotCredit message) {
+    RunHardExamples run = runs.get(message.runId());
+    if (run != null) run.snapshotCredit(message.merge(), message.upTo());
     return this;
   }
 
@@ -364,13 +399,40 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (current == null) return this;
     long now = System.nanoTime();
     long pausedNs = now - current.renewedAtNs();
+    long lapsedNs = current.leaseLapsedNs(now);
     if (pausedNs > settings.maxPause().toNanos()) {
       fence(String.format("this worker was paused for %.1f s, longer than quarry.worker.max-pause (%d ms): its "
           + "shard may have been given to another worker", pausedNs / 1e9, settings.maxPause().toMillis()));
+    } else if (lapsedNs > 3 * settings.writeLease().toNanos()) {
+      // 4 x write-lease without an answer from the coordinator's node, yet no verdict of the failure detector: the
+      // probes do not get through (the coordinator node's messages are stuck), so the coordinator may not hear this
+      // worker either.
+      fence(String.format("the coordinator's node has not answered for %.1f s (quarry.worker.write-lease = %d ms)",
+          (lapsedNs + settings.writeLease().toNanos()) / 1e9, settings.writeLease().toMillis()));
     } else {
       current.renew(now, settings.maxPause().toNanos());
     }
     return this;
+  }
+
+  private Behavior<WorkerCommand> onNodeAnswered(NodeAnswered message) {
+    probesAnswered.merge(message.address(), message.probeSentNs(), (a, b) -> b - a > 0 ? b : a);
+    lease(current);
+    return this;
+  }
+
+  /**
+   * Gives {@code attempt} its write lease from the coordinator's node as far as the probes it answered go: none when
+   * leases are off or the coordinator is in this JVM (nothing lies between them).
+   */
+  private void lease(ShardAttempt attempt) {
+    if (attempt == null) return;
+    boolean remote = coordinator != null && coordinator.path().address().hasGlobalScope();
+    if (settings.writeLease().isZero() || !remote) {
+      attempt.lease(0, null);
+      return;
+    }
+    attempt.lease(settings.writeLease().toNanos(), probesAnswered.get(coordinator.path().address().toString()));
   }
 
   private Behavior<WorkerCommand> onFence(Fence message) {
@@ -436,6 +498,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       return false; // it was made once for this config; if not now, the failed try's outcome stands
     }
     current = failed.fallBack(++nextToken);
+    lease(current);
     current.reportUnusable(String.valueOf(failed.resumePoint().checkpoint()), failure.getMessage());
     getContext().getLog().warn("worker {}: shard {} of run {}: checkpoint {} is unusable ({}); starting again from {}",
         workerId, failed.assignment().shard(), failed.runId(), failed.resumePoint().checkpoint(), failure.getMessage(),

@@ -14,6 +14,8 @@ import java.util.List;
  * @param syncWaitMargin added to twice the run's {@code sync.timeout}: how long a trainer waits for an average
  * @param progressInterval how often the running attempt's progress is reported ({@code ShardProgressed})
  * @param maxPause a running attempt stops writing, and is stopped, when the worker was paused longer; zero = never
+ * @param writeLease a running attempt commits a checkpoint only while its coordinator's node answered a probe sent
+ *     this recently; zero = no lease (local mode, or a coordinator in this JVM)
  * @param allowance what this worker's operator allows its runs: programs and data roots
  * @param payloads the limits on hard-example payloads
  * @param hostReportInterval how often the host's load is reported to the coordinator; zero = never
@@ -24,6 +26,7 @@ record WorkerSettings(
     Duration syncWaitMargin,
     Duration progressInterval,
     Duration maxPause,
+    Duration writeLease,
     WorkerAllowance allowance,
     PayloadRendering.Limits payloads,
     Duration hostReportInterval) {
@@ -42,10 +45,17 @@ record WorkerSettings(
         worker.getDuration("sync-wait-margin"),
         worker.getDuration("progress-interval"),
         worker.getDuration("max-pause"),
+        worker.getDuration("write-lease"),
         new WorkerAllowance(worker.getBoolean("allow-any-program"), absolute(worker, "allow-programs"),
-            absolute(worker, "data-roots")),
+            absolute(worker, "data-roots"), worker.getString("only-run")),
         PayloadRendering.Limits.from(worker.getConfig("payloads")),
         worker.getDuration("host-report-interval"));
+  }
+
+  /** These settings with every message they size kept within {@code messageBytes} (this node's frame's budget). */
+  WorkerSettings fitTo(int messageBytes) {
+    return new WorkerSettings(telemetryDrainTimeout, telemetryAckTimeout, syncWaitMargin, progressInterval, maxPause,
+        writeLease, allowance, payloads.fitTo(messageBytes), hostReportInterval);
   }
 
   /** The paths under {@code key}, each made absolute and normalized (relative ones against the working directory). */

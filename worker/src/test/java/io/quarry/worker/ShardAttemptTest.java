@@ -45,7 +45,8 @@ class ShardAttemptTest {
   private final TestProbe<RunCommand> run = testKit.createTestProbe();
   private final TestProbe<WorkerCommand> worker = testKit.createTestProbe();
   private final RunHardExamples hardExamples =
-      new RunHardExamples("r1", "w1", 4, false, new PayloadRendering.Limits(1 << 16, 100, 1 << 16), Runnable::run);
+      new RunHardExamples("r1", "w1", 4, false, new PayloadRendering.Limits(1 << 16, 100, 1 << 16), Runnable::run,
+          io.quarry.protocol.FrameBudget.messageBytes(256 * 1024));
 
   @AfterAll
   static void shutDown() {
@@ -125,6 +126,63 @@ class ShardAttemptTest {
     assertFalse(java.nio.file.Files.exists(dir.resolve("step-5")));
     attempt.renew(System.nanoTime(), Duration.ofSeconds(3).toNanos());
     assertTrue(attempt.writesAllowed(), "once the worker has checked in (and not fenced it), it writes again");
+  }
+
+  @Test
+  void anAttemptWithoutItsCoordinatorLeaseWaitsAtItsCheckpointUntilAnAnswerComes(
+      @org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    ShardAttempt attempt = writingTo(dir);
+    long leaseNs = Duration.ofSeconds(2).toNanos();
+    attempt.renew(System.nanoTime(), Duration.ofSeconds(30).toNanos());
+    // The newest probe the coordinator's node answered was sent 3 s ago: the lease ran out 1 s ago.
+    attempt.lease(leaseNs, System.nanoTime() - Duration.ofSeconds(3).toNanos());
+    assertTrue(attempt.leaseLapsedNs(System.nanoTime()) >= Duration.ofSeconds(1).toNanos());
+    java.util.concurrent.CompletableFuture<Path> save = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+      try {
+        return attempt.checkpointStore().save(manifest(5), io.quarry.worker.checkpoint.CheckpointStore.FileWriter.NONE);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    Thread.sleep(300);
+    assertFalse(save.isDone(), "no commit without the lease");
+    try (var entries = java.nio.file.Files.list(dir)) {
+      assertEquals(0, entries.count(), "not even a temporary directory");
+    }
+    attempt.lease(leaseNs, System.nanoTime()); // an answer to a probe sent now
+    assertEquals(dir.resolve("step-5"), save.get(5, java.util.concurrent.TimeUnit.SECONDS));
+    assertEquals(0, attempt.leaseLapsedNs(System.nanoTime()));
+  }
+
+  @Test
+  void anAttemptWaitingForItsLeaseWritesNothingOnceFenced(@org.junit.jupiter.api.io.TempDir Path dir)
+      throws Exception {
+    ShardAttempt attempt = writingTo(dir);
+    attempt.renew(System.nanoTime(), Duration.ofSeconds(30).toNanos());
+    attempt.lease(Duration.ofSeconds(2).toNanos(), null); // no probe answered yet: no lease
+    java.util.concurrent.CompletableFuture<Void> save = java.util.concurrent.CompletableFuture.runAsync(() -> {
+      try {
+        attempt.checkpointStore().save(manifest(5), io.quarry.worker.checkpoint.CheckpointStore.FileWriter.NONE);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    Thread.sleep(200);
+    assertFalse(save.isDone());
+    attempt.fence("lost the coordinator: its node is unreachable");
+    java.util.concurrent.ExecutionException refused = assertThrows(java.util.concurrent.ExecutionException.class,
+        () -> save.get(5, java.util.concurrent.TimeUnit.SECONDS));
+    assertTrue(refused.getCause() instanceof io.quarry.worker.checkpoint.CheckpointException, refused.toString());
+    assertFalse(java.nio.file.Files.exists(dir.resolve("step-5")));
+  }
+
+  @Test
+  void anAttemptWhoseCoordinatorIsInTheSameJvmNeedsNoLease(@org.junit.jupiter.api.io.TempDir Path dir)
+      throws Exception {
+    ShardAttempt attempt = writingTo(dir);
+    attempt.lease(0, null);
+    attempt.checkpointStore().save(manifest(5), io.quarry.worker.checkpoint.CheckpointStore.FileWriter.NONE);
+    assertTrue(java.nio.file.Files.isDirectory(dir.resolve("step-5")));
   }
 
   @Test

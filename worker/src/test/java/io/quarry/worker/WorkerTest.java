@@ -1,6 +1,7 @@
 package io.quarry.worker;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,6 +11,8 @@ import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.HardExampleSnapshotPart;
+import io.quarry.protocol.SnapshotAssembly;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounter;
 import io.quarry.protocol.RunSpec;
@@ -227,12 +230,25 @@ class WorkerTest {
     assertEquals(20 + 2 + 2, stepEvents, "every step, epoch and eval event arrived before the completion");
     coordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
 
-    TestProbe<HardExampleSnapshot> merge = testKit.createTestProbe();
-    worker.tell(new WorkerCommand.CollectHardExamples(1, "r1", 0, merge.getRef()));
-    HardExampleSnapshot snapshot = merge.receiveMessage();
+    HardExampleSnapshot snapshot = collect(worker, "r1", 0);
     assertEquals("w-train", snapshot.workerId());
     assertEquals(200, snapshot.samplesSeen());
     assertFalse(snapshot.entries().isEmpty());
+  }
+
+  /** The worker's snapshot for {@code merge}, every part of it (a probe grants no room: it must fit one window). */
+  private static HardExampleSnapshot collect(ActorRef<WorkerCommand> worker, String runId, int merge) {
+    TestProbe<HardExampleSnapshotPart> parts = testKit.createTestProbe();
+    worker.tell(new WorkerCommand.CollectHardExamples(1, runId, merge, parts.getRef()));
+    SnapshotAssembly assembly = new SnapshotAssembly(Integer.MAX_VALUE);
+    while (!assembly.complete()) assertNotEquals(SnapshotAssembly.Outcome.FAILED, assembly.offer(parts.receiveMessage()));
+    return assembly.snapshot();
+  }
+
+  /** Worker {@code workerId}'s share of merge {@code merge}, in one part. */
+  private static WorkerCommand.MergedHardExamples share(ActorRef<RunCommand> run, int merge, String workerId,
+      HardExample... own) {
+    return new WorkerCommand.MergedHardExamples(1, "r1", merge, 1.0, workerId, 0, 1, own.length, List.of(own), run);
   }
 
   /** Receives until {@code last} arrives, or fails after 30 s; every message received, in order. */
@@ -351,9 +367,7 @@ class WorkerTest {
   @Test
   void answersAMergeForARunItNeverTrainedWithAnEmptySnapshot() {
     ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-empty", "cpu"));
-    TestProbe<HardExampleSnapshot> merge = testKit.createTestProbe();
-    worker.tell(new WorkerCommand.CollectHardExamples(1, "other", 3, merge.getRef()));
-    HardExampleSnapshot snapshot = merge.receiveMessage();
+    HardExampleSnapshot snapshot = collect(worker, "other", 3);
     assertEquals(3, snapshot.merge());
     assertTrue(snapshot.entries().isEmpty());
   }
@@ -403,8 +417,7 @@ class WorkerTest {
 
     HardExample even = new HardExample(4, 9f, "w-pay", 3, 4, 0);
     HardExample odd = new HardExample(5, 8f, "w-pay", 3, 5, 0);
-    HardExample others = new HardExample(6, 7f, "w-other", 2, 6, 0);
-    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 0, List.of(even, odd, others), 1.0, run));
+    worker.tell(share(run, 0, "w-pay", even, odd));
 
     RunCommand.HardExamplePayloads first = nextPayloads(runProbe);
     assertEquals(0, first.merge());
@@ -424,19 +437,18 @@ class WorkerTest {
     assertEquals(LabellingTestTrainer.feature(5, 63), features.values()[63]);
 
     HardExample next = new HardExample(8, 9.5f, "w-pay", 9, 8, 0);
-    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 1, List.of(next, even, odd), 1.0, run));
+    worker.tell(share(run, 1, "w-pay", next, even, odd));
     RunCommand.HardExamplePayloads second = nextPayloads(runProbe);
     assertEquals(1, second.merge());
     assertEquals(List.of(8L), second.payloads().stream().map(HardExamplePayload::sampleId).toList(),
         "samples rendered before are not rendered again");
 
-    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 2, List.of(others), 1.0, run));
+    worker.tell(share(run, 2, "w-pay"));
     runProbe.expectNoMessage(Duration.ofMillis(300)); // no entry of its own: nothing to answer
     assertEquals(java.util.Set.of(4L, 5L, 8L), trainers.rendered());
 
     worker.tell(new WorkerCommand.ReleaseRun(1, "r1"));
-    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 3, List.of(new HardExample(10, 1f, "w-pay", 1)), 1.0,
-        run));
+    worker.tell(share(run, 3, "w-pay", new HardExample(10, 1f, "w-pay", 1)));
     RunCommand.HardExamplePayloads afterRelease = nextPayloads(runProbe);
     assertTrue(afterRelease.last() && afterRelease.payloads().isEmpty(), "released: the renderer is gone");
     assertEquals(java.util.Set.of(4L, 5L, 8L), trainers.rendered());
@@ -448,8 +460,7 @@ class WorkerTest {
     TestProbe<RunCommand> runProbe = testKit.createTestProbe();
     ActorRef<RunCommand> run = trainOneShard(worker, runProbe);
 
-    worker.tell(new WorkerCommand.MergedHardExamples(1, "r1", 0, List.of(new HardExample(3, 2f, "w-stub", 1)), 1.0,
-        run));
+    worker.tell(share(run, 0, "w-stub", new HardExample(3, 2f, "w-stub", 1)));
 
     RunCommand.HardExamplePayloads answer = nextPayloads(runProbe);
     assertTrue(answer.last());

@@ -78,6 +78,7 @@ public final class ApiJson {
       label(entry, "label", example.label());
       label(entry, "predicted", example.predicted());
     }
+    text(node, "hard_examples_warning", run.hardExamplesWarning());
     return node;
   }
 

@@ -65,8 +65,10 @@ import scala.concurrent.duration.FiniteDuration;
  * GET  /api/runs              read     200 {"runs": [...]}
  * GET  /api/runs/{id}         read     200 the run | 404
  * POST /api/runs/{id}/stop    operate  {"reason": "..."}  202 | 404 | 409
+ * POST /api/runs/{id}/resume  operate  {"overrides": ["epochs=5"]}  202 | 400 | 404 | 409 ({@link ResumeRequest})
  * GET  /api/workers           read     200 {"workers": [...]}
  * GET  /api/health            anyone   200 {"status": "ok"}; with a token also "workers": N, "active_runs": M
+ * GET  /metrics               read     200 the cluster in Prometheus' text format ({@link MetricsEndpoint})
  * </pre>
  *
  * <p>The dashboard ({@link Dashboard}) is served beside it: its pages at {@code /}, its data under {@code /api}; a
@@ -76,7 +78,7 @@ public final class HttpApi extends AllDirectives {
   private static final List<String> STOP_FIELDS = List.of("reason");
   private static final String DEFAULT_STOP_REASON = "stopped over the HTTP API";
   private static final String ENDPOINTS =
-      "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, GET /api/workers, GET /api/health";
+      "POST/GET /api/runs, GET /api/runs/{id}, POST /api/runs/{id}/stop, POST /api/runs/{id}/resume, GET /api/workers, GET /api/health, GET /metrics";
 
   private final ActorSystem<?> system;
   private final ActorRef<CoordinatorCommand> coordinator;
@@ -88,6 +90,7 @@ public final class HttpApi extends AllDirectives {
   private final SubmissionLimiter submissions;
   private final ApiAuth auth;
   private final Dashboard dashboard;
+  private final MetricsEndpoint metrics;
 
   /**
    * The API of {@code coordinator}, for the holders of {@code tokens}, with the settings under {@code quarry.http} of
@@ -111,6 +114,7 @@ public final class HttpApi extends AllDirectives {
     this.bodyTimeout = http.getDuration("body-timeout");
     this.auth = new ApiAuth(tokens, new DashboardSessions(tokens, http.getDuration("dashboard.session-ttl")));
     this.dashboard = Dashboard.forCoordinator(system, coordinator, auth).withSweeps(sweeps);
+    this.metrics = new MetricsEndpoint(system, coordinator, askTimeout);
   }
 
   /**
@@ -143,20 +147,23 @@ public final class HttpApi extends AllDirectives {
    */
   public Route routes() {
     return handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), () ->
-        toStrictEntity(FiniteDuration.create(bodyTimeout.toMillis(), TimeUnit.MILLISECONDS), maxBodyBytes, () ->
-        concat(
-            pathPrefix("api", () -> concat(
-                path("health", () -> get(this::health)),
-                path("workers", () -> get(() -> as(Role.READ, caller -> workers()))),
-                pathPrefix("runs", () -> concat(
-                    pathEndOrSingleSlash(() -> concat(
-                        get(() -> as(Role.READ, caller -> listRuns())),
-                        post(() -> as(Role.OPERATE, this::submit)))),
-                    path(PathMatchers.segment(), runId -> get(() -> as(Role.READ, caller -> getRun(runId)))),
-                    path(PathMatchers.segment().slash("stop"),
-                        runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))))),
-                dashboard.api())),
-            dashboard.pages()))));
+        toStrictEntity(FiniteDuration.create(bodyTimeout.toMillis(), TimeUnit.MILLISECONDS), maxBodyBytes, () -> concat(
+        path("metrics", () -> get(() -> as(Role.READ, caller -> respond(metrics.scrape())))),
+        pathPrefix("api", () -> concat(
+            path("health", () -> get(this::health)),
+            path("workers", () -> get(() -> as(Role.READ, caller -> workers()))),
+            pathPrefix("runs", () -> concat(
+                pathEndOrSingleSlash(() -> concat(
+                    get(() -> as(Role.READ, caller -> listRuns())),
+                    post(() -> as(Role.OPERATE, this::submit)))),
+                path(PathMatchers.segment(), runId -> get(() -> as(Role.READ, caller -> getRun(runId)))),
+                path(PathMatchers.segment().slash("stop"),
+                    runId -> post(() -> as(Role.OPERATE, caller -> stop(runId)))),
+                path(PathMatchers.segment().slash("resume"),
+                    runId -> post(() -> as(Role.OPERATE, caller -> withBody(body ->
+                        ResumeRequest.ask(runId, body, coordinator, submitTimeout, system))))))),
+            dashboard.api())),
+        dashboard.pages()))));
   }
 
   // --- who may ---

@@ -21,11 +21,31 @@ public final class MergeRounds {
   /**
    * One merge, done.
    *
-   * @param missing the workers that did not answer in time
+   * @param missingWhy the workers left out, by id, with why ({@link SnapshotGather}: timeout, incomplete, lost)
+   * @param parts how many parts each answering worker's snapshot took
    * @param gatherMs from asking every worker to the last answer (or the timeout)
    * @param mergeMs the merge itself
    */
-  public record Merged(int merge, MergeResult result, List<String> missing, double gatherMs, double mergeMs) {}
+  public record Merged(int merge, MergeResult result, Map<String, String> missingWhy, Map<String, Integer> parts,
+      double gatherMs, double mergeMs) {
+    public Merged {
+      missingWhy = java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(missingWhy));
+      parts = java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(parts));
+    }
+
+    /** The workers left out, in id order. */
+    public List<String> missing() {
+      return List.copyOf(missingWhy.keySet());
+    }
+
+    /** True when no worker took part: every one asked was left out. */
+    public boolean unanswered() {
+      return !missingWhy.isEmpty() && result.workers().isEmpty();
+    }
+  }
+
+  /** How many workers' reasons a warning names before it says how many more there were. */
+  private static final int NAMED_IN_WARNING = 3;
 
   private final MergeMode mode;
   private final int k;
@@ -37,6 +57,8 @@ public final class MergeRounds {
   private int finalMerge = -1;
   private boolean finalMergeSent;
   private List<HardExample> hardest = List.of();
+  /** The latest merge that left a worker out, or null. */
+  private Merged lastIncomplete;
   /** Per worker, the latest merge whose payloads it owes (its last message for that merge has not come). */
   private final Map<String, Integer> payloadsOwed = new HashMap<>();
 
@@ -85,14 +107,56 @@ public final class MergeRounds {
    * The all-gather of merge {@code merge} is over: merges what arrived. A merge in which nothing was trained (the
    * final one, when every shard ended before it) keeps the previous merge's entries as the run's hardest.
    */
-  public Merged collected(int merge, List<HardExampleSnapshot> snapshots, List<String> missing) {
+  public Merged collected(int merge, List<HardExampleSnapshot> snapshots, Map<String, String> missingWhy,
+      Map<String, Integer> parts) {
     long gatheredNs = nanoClock.getAsLong();
     if (merge == inFlight) inFlight = -1;
     MergeResult result = HardExampleMerger.merge(merge, mode, k, thresholdQuantile, snapshots);
     double gatherMs = (gatheredNs - startedNs) / 1e6;
     double mergeMs = (nanoClock.getAsLong() - gatheredNs) / 1e6;
     if (!result.entries().isEmpty() || hardest.isEmpty()) hardest = result.entries();
-    return new Merged(merge, result, List.copyOf(missing), gatherMs, mergeMs);
+    Merged merged = new Merged(merge, result, missingWhy, parts, gatherMs, mergeMs);
+    if (!merged.missingWhy().isEmpty()) lastIncomplete = merged;
+    return merged;
+  }
+
+  /** The latest merge (of this coordinator incarnation) that left a worker out; null if none did. */
+  public Merged lastIncomplete() {
+    return lastIncomplete;
+  }
+
+  /**
+   * What a person should know about the run's merges, from its counters: empty when every merge heard from every
+   * worker; else how many left workers out and why the latest did; and when no merge heard from any worker, first of
+   * all that the run has no hard examples.
+   *
+   * @param merges merges recorded
+   * @param incomplete merges that left a worker out
+   * @param unanswered merges that left every worker out
+   */
+  public String warning(long merges, long incomplete, long unanswered) {
+    if (incomplete == 0) return "";
+    StringBuilder warning = new StringBuilder();
+    if (unanswered == merges) {
+      warning.append("no hard examples: ").append(merges == 1 ? "the run's only merge" : "all " + merges + " merges")
+          .append(" left every worker out");
+    } else {
+      warning.append(incomplete).append(" of ").append(merges).append(" merges left workers out");
+      if (unanswered > 0) warning.append(" (").append(unanswered).append(" left every worker out)");
+    }
+    if (lastIncomplete != null) {
+      warning.append("; the last, merge ").append(lastIncomplete.merge()).append(": ");
+      int named = 0;
+      for (Map.Entry<String, String> worker : lastIncomplete.missingWhy().entrySet()) {
+        if (named == NAMED_IN_WARNING) {
+          warning.append("; and ").append(lastIncomplete.missingWhy().size() - named).append(" more");
+          break;
+        }
+        if (named++ > 0) warning.append("; ");
+        warning.append(worker.getKey()).append(": ").append(worker.getValue());
+      }
+    }
+    return warning.append(" (hard_examples.jsonl: missing_why)").toString();
   }
 
   /**

@@ -258,13 +258,14 @@ public final class HardExamplePayloadFiles implements AutoCloseable {
     return "no IEND chunk: cut short";
   }
 
+  /** Releases the index. Does not throw: every line was flushed when it was written (or its payload dropped). */
   @Override
   public void close() {
     if (index == null) return;
     try {
       index.close();
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot close " + dir.resolve(INDEX), e);
+      // Nothing is left to write: a line that could not be flushed was counted as a dropped payload.
     } finally {
       index = null;
     }

@@ -25,6 +25,9 @@ public final class RunProgress {
   private final Map<Integer, RunTotals.ShardMetrics> shardMetrics = new TreeMap<>();
   private RunCounters counters;
   private final Map<String, RunCounters> workerCounters = new HashMap<>();
+  /** Where the throughput is measured from: the submission, or the latest resumption and the steps reached then. */
+  private long rateFromMs;
+  private long rateFromSteps;
 
   /**
    * A run submitted at {@code submittedAtMs} (unix ms) that has counted {@code totals} so far (a recovered run)
@@ -39,6 +42,17 @@ public final class RunProgress {
     this.shardMetrics.putAll(totals.shardMetrics());
     this.counters = totals.counters();
     this.workerCounters.putAll(totals.workerCounters());
+    this.rateFromMs = submittedAtMs;
+  }
+
+  /**
+   * A person resumed the stopped or failed run at {@code nowMs}, with {@code stepsReached} steps reached: its
+   * throughput and elapsed time count from here (not across the time it lay stopped), and it has not finished.
+   */
+  public void resumed(long nowMs, long stepsReached) {
+    rateFromMs = nowMs;
+    rateFromSteps = stepsReached;
+    finishedAtMs = 0;
   }
 
   /** The run's first shard went out at {@code nowMs}. Returns false if it had started before. */
@@ -99,8 +113,13 @@ public final class RunProgress {
 
   /** What the run store keeps, with the run's {@code merges} and {@code stepsRedone}. */
   public RunTotals totals(int merges, long stepsRedone) {
+    return totals(merges, stepsRedone, java.util.Map.of());
+  }
+
+  /** What the run store keeps, with the furthest step each shard's attempts trained to, {@code shardSteps}. */
+  public RunTotals totals(int merges, long stepsRedone, Map<Integer, Long> shardSteps) {
     return new RunTotals(stepsTrained, samplesTrained, merges, lastLoss, stepsRedone, shardMetrics, counters,
-        workerCounters);
+        workerCounters, shardSteps);
   }
 
   /**
@@ -109,8 +128,8 @@ public final class RunProgress {
    */
   public RunUpdate.Progressed update(String runId, RunState state, long steps, long totalSteps, int batchSize,
       long nowMs) {
-    long elapsedMs = Math.max(1, nowMs - submittedAtMs);
-    double samplesPerSec = steps * (double) batchSize * 1000.0 / elapsedMs;
+    long elapsedMs = Math.max(1, nowMs - rateFromMs);
+    double samplesPerSec = Math.max(0, steps - rateFromSteps) * (double) batchSize * 1000.0 / elapsedMs;
     return new RunUpdate.Progressed(runId, state, steps, totalSteps, lastLoss, samplesPerSec, elapsedMs);
   }
 

@@ -16,6 +16,7 @@ import java.time.Instant;
 import java.time.format.DateTimeFormatter;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -71,6 +72,23 @@ public final class RunRecords {
     return event;
   }
 
+  /**
+   * A person resumed the stopped or failed run: how it had ended, the keys changed, the shards that continue from
+   * their checkpoints, and the steps reached so far.
+   */
+  public ObjectNode runResumed(RunState previousStatus, String previousReason, List<String> overrides,
+      Collection<Integer> pending, long steps) {
+    ObjectNode event = event("run_resumed");
+    event.put("previous_status", previousStatus.wireName());
+    event.put("previous_reason", previousReason);
+    ArrayNode changed = event.putArray("overrides");
+    overrides.forEach(changed::add);
+    ArrayNode shards = event.putArray("shards");
+    pending.forEach(shards::add);
+    event.put("steps", steps);
+    return event;
+  }
+
   /** A stop was asked for. */
   public ObjectNode runStopping(String reason) {
     ObjectNode event = event("run_stopping");
@@ -84,9 +102,12 @@ public final class RunRecords {
    * @param end how it ended: its status, and its reason unless it completed
    * @param steps shard steps reached, all shards together
    * @param payloadsWritten hard-example payloads in the run directory
+   * @param hardExamplesWarning empty when every merge heard from every worker; else what a person should know
+   * @param lastIncomplete the latest merge that left a worker out, or null
    */
   public ObjectNode runCompleted(RunState status, String reason, long steps, long totalSteps, RunTotals totals,
-      long payloadsWritten, long wallMs, RunCounters counters) {
+      long payloadsWritten, long wallMs, RunCounters counters, String hardExamplesWarning,
+      MergeRounds.Merged lastIncomplete) {
     ObjectNode event = event("run_completed");
     event.put("status", status.wireName());
     event.put("steps", steps);
@@ -107,6 +128,14 @@ public final class RunRecords {
       metrics.put("shards", totals.shardMetrics().size());
     }
     if (status != RunState.COMPLETED) event.put("reason", reason);
+    event.put("merges_incomplete", counters.get(RunCounter.MERGES_INCOMPLETE));
+    if (!hardExamplesWarning.isEmpty()) {
+      event.put("hard_examples_warning", hardExamplesWarning);
+      if (lastIncomplete != null) {
+        event.put("last_incomplete_merge", lastIncomplete.merge());
+        event.set("last_missing_why", missingWhy(lastIncomplete));
+      }
+    }
     event.set("counters", counters(counters));
     return event;
   }
@@ -269,6 +298,9 @@ public final class RunRecords {
     merged.result().workers().forEach(workers::add);
     ArrayNode missing = record.putArray("missing");
     merged.missing().forEach(missing::add);
+    record.set("missing_why", missingWhy(merged));
+    ObjectNode parts = record.putObject("snapshot_parts");
+    merged.parts().forEach(parts::put);
     ObjectNode counts = record.putObject("counts");
     merged.result().takenPerWorker().forEach(counts::put);
     record.put("gather_ms", Math.round(merged.gatherMs() * 1000) / 1000.0);
@@ -301,7 +333,15 @@ public final class RunRecords {
     putNumberOrNull(event, "threshold", merged.result().threshold());
     ArrayNode missing = event.putArray("missing");
     merged.missing().forEach(missing::add);
+    if (!merged.missingWhy().isEmpty()) event.set("missing_why", missingWhy(merged));
     return event;
+  }
+
+  /** {@code {"worker": "why", ...}}: every worker the merge left out, with the reason. */
+  private static ObjectNode missingWhy(MergeRounds.Merged merged) {
+    ObjectNode why = JSON.createObjectNode();
+    merged.missingWhy().forEach(why::put);
+    return why;
   }
 
   /** An averaging round completed. */
@@ -401,6 +441,8 @@ public final class RunRecords {
       putFloatOrNull(entry, "val_accuracy", metrics.valAccuracy());
     });
     node.set("counters", counters(totals.counters()));
+    ObjectNode shardSteps = node.putObject("shard_steps");
+    totals.shardSteps().forEach((shard, step) -> shardSteps.put(Integer.toString(shard), step));
     ObjectNode workers = node.putObject("worker_counters");
     new TreeMap<>(totals.workerCounters()).forEach((worker, counters) -> workers.set(worker, counters(counters)));
     return node.toString();
@@ -427,9 +469,12 @@ public final class RunRecords {
       } else if (node.path("dropped_events").asLong() > 0) {
         workerCounters.put("", RunCounters.ZERO.with(RunCounter.TELEMETRY_DROPPED, node.path("dropped_events").asLong()));
       }
+      Map<Integer, Long> shardSteps = new TreeMap<>();
+      node.path("shard_steps").fields().forEachRemaining(entry ->
+          shardSteps.put(Integer.parseInt(entry.getKey()), entry.getValue().asLong()));
       return new RunTotals(node.path("steps_trained").asLong(), node.path("samples").asLong(),
           node.path("merges").asInt(), readFloat(node.path("final_loss")), node.path("steps_redone").asLong(),
-          shardMetrics, readCounters(node.path("counters")), workerCounters);
+          shardMetrics, readCounters(node.path("counters")), workerCounters, shardSteps);
     } catch (java.io.IOException | NumberFormatException e) {
       throw new RunStoreException("stored metrics are not Quarry's totals JSON: " + json, e);
     }

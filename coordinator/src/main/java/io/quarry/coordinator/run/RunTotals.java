@@ -19,6 +19,8 @@ import java.util.TreeMap;
  * @param counters the counters the run counts itself ({@link RunCounter.Side#COORDINATOR})
  * @param workerCounters per worker, the latest running totals of its counters for the run
  *     ({@link RunCounter.Side#WORKER}); kept per worker because workers keep counting through a failover
+ * @param shardSteps per shard, the furthest step any of its attempts trained to: a resumed run counts the steps its
+ *     new attempts train again (from a checkpoint before that step) as redone
  */
 public record RunTotals(
     long stepsTrained,
@@ -28,11 +30,12 @@ public record RunTotals(
     long stepsRedone,
     Map<Integer, ShardMetrics> shardMetrics,
     RunCounters counters,
-    Map<String, RunCounters> workerCounters) {
+    Map<String, RunCounters> workerCounters,
+    Map<Integer, Long> shardSteps) {
 
   /** A run that has counted nothing yet. */
   public static final RunTotals ZERO =
-      new RunTotals(0, 0, 0, Float.NaN, 0, Map.of(), RunCounters.ZERO, Map.of());
+      new RunTotals(0, 0, 0, Float.NaN, 0, Map.of(), RunCounters.ZERO, Map.of(), Map.of());
 
   /** A completed shard's final evaluation; {@code NaN} for what its trainer does not report. */
   public record ShardMetrics(float valLoss, float valAccuracy) {}
@@ -40,6 +43,13 @@ public record RunTotals(
   public RunTotals {
     shardMetrics = Map.copyOf(new TreeMap<>(shardMetrics));
     workerCounters = Map.copyOf(workerCounters);
+    shardSteps = Map.copyOf(new TreeMap<>(shardSteps));
+  }
+
+  /** Totals without the shards' furthest steps (totals written before they were kept). */
+  public RunTotals(long stepsTrained, long samplesTrained, int merges, float lastLoss, long stepsRedone,
+      Map<Integer, ShardMetrics> shardMetrics, RunCounters counters, Map<String, RunCounters> workerCounters) {
+    this(stepsTrained, samplesTrained, merges, lastLoss, stepsRedone, shardMetrics, counters, workerCounters, Map.of());
   }
 
   /** Step events the workers dropped under back-pressure: their {@code telemetry_dropped} added up. */

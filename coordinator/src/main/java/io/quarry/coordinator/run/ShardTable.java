@@ -500,6 +500,21 @@ public final class ShardTable {
     if (shard != null) shard.spans.endAfter(attempt, stepsTrained);
   }
 
+  /**
+   * The shard's attempts before this table (a resumed run's) trained it to {@code step}: a new attempt that starts
+   * before it trains those steps again, and they count as redone.
+   */
+  public void trainedBefore(int index, long step) {
+    if (step > 0) shards.get(index).spans.end(0, step, step);
+  }
+
+  /** Per shard, the furthest step any of its attempts is known to have trained to. */
+  public java.util.Map<Integer, Long> progressSteps() {
+    java.util.Map<Integer, Long> steps = new java.util.TreeMap<>();
+    for (Shard shard : shards) steps.put(shard.index, Math.max(shard.progressStep(), shard.spans.furthest()));
+    return steps;
+  }
+
   /** Carries over the steps redone that an earlier coordinator incarnation counted. */
   public void addStepsRedone(long steps) {
     stepsRedoneBefore += steps;

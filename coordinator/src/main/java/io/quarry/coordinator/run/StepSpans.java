@@ -37,6 +37,13 @@ final class StepSpans {
     if (span != null) span[1] = Math.max(span[1], span[0] + stepsTrained);
   }
 
+  /** The furthest step any attempt trained to; 0 when none did. */
+  long furthest() {
+    long furthest = 0;
+    for (long[] span : byAttempt.values()) furthest = Math.max(furthest, span[1]);
+    return furthest;
+  }
+
   /** Steps trained by more than one attempt, counted once per extra time. */
   long redone() {
     List<long[]> spans = new ArrayList<>(byAttempt.values());

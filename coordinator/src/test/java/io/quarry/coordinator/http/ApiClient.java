@@ -77,7 +77,8 @@ final class ApiClient {
 
   private Answer send(HttpRequest request) throws IOException, InterruptedException {
     HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
-    JsonNode json = response.body().isEmpty() ? JSON.missingNode() : JSON.readTree(response.body());
+    boolean isJson = response.headers().firstValue("Content-Type").orElse("").startsWith("application/json");
+    JsonNode json = response.body().isEmpty() || !isJson ? JSON.missingNode() : JSON.readTree(response.body());
     return new Answer(response.statusCode(), response.body(), json, response);
   }
 }

@@ -16,7 +16,7 @@ class ApiJsonTest {
   void hardestEntriesShowTheLabelAndPredictionOrNullWhenUnknown() {
     RunStatus status = new RunStatus("r", "", RunState.RUNNING, 1L, 2L, 0L, 5L, 10L, 1f, 1.0, 0L, 1, "", List.of(),
         List.of("w"), "runs/r", List.of(new HardExample(7, 3f, "w", 2, 4, 1), new HardExample(8, 2f, "w", 2)),
-        io.quarry.protocol.RunCounters.ZERO);
+        io.quarry.protocol.RunCounters.ZERO, "");
 
     ObjectNode run = ApiJson.run(status);
 
@@ -33,12 +33,25 @@ class ApiJsonTest {
   void countersAreAnObjectByLabelWithEveryCounter() {
     RunStatus status = new RunStatus("r", "", RunState.RUNNING, 1L, 2L, 0L, 5L, 10L, 1f, 1.0, 0L, 1, "", List.of(),
         List.of("w"), "runs/r", List.of(), io.quarry.protocol.RunCounters.ZERO
-            .with(io.quarry.protocol.RunCounter.SHARD_RETRIES, 2));
+            .with(io.quarry.protocol.RunCounter.SHARD_RETRIES, 2), "");
 
     JsonNode counters = ApiJson.run(status).get("counters");
 
     assertEquals(2, counters.get("shard_retries").asLong());
     assertEquals(0, counters.get("telemetry_dropped").asLong());
     assertEquals(io.quarry.protocol.RunCounter.values().length, counters.size());
+  }
+
+  @Test
+  void aHardExamplesWarningIsShownAndNullWhenThereIsNone() {
+    RunStatus clean = new RunStatus("r", "", RunState.COMPLETED, 1L, 2L, 3L, 5L, 5L, 1f, 1.0, 0L, 4, "", List.of(),
+        List.of("w"), "runs/r", List.of(), io.quarry.protocol.RunCounters.ZERO, "");
+    RunStatus warned = new RunStatus("r", "", RunState.COMPLETED, 1L, 2L, 3L, 5L, 5L, 1f, 1.0, 0L, 4, "", List.of(),
+        List.of("w"), "runs/r", List.of(), io.quarry.protocol.RunCounters.ZERO,
+        "no hard examples: all 4 merges left every worker out");
+
+    assertTrue(ApiJson.run(clean).get("hard_examples_warning").isNull());
+    assertEquals("no hard examples: all 4 merges left every worker out",
+        ApiJson.run(warned).get("hard_examples_warning").asText());
   }
 }

@@ -45,7 +45,8 @@ class HttpApiAuthTest extends HttpApiFixture {
   private record Call(String method, String path, String body) {}
 
   private static final List<Call> READS = List.of(
-      new Call("GET", "/api/runs", null), new Call("GET", "/api/runs/existing", null), new Call("GET", "/api/workers", null));
+      new Call("GET", "/api/runs", null), new Call("GET", "/api/runs/existing", null), new Call("GET", "/api/workers", null),
+      new Call("GET", "/metrics", null));
   private static final List<Call> OPERATES = List.of(
       new Call("POST", "/api/runs", "{\"overrides\": [\"stub.samples=20\"]}"),
       new Call("POST", "/api/runs/existing/stop", "{}"));
@@ -75,6 +76,16 @@ class HttpApiAuthTest extends HttpApiFixture {
       assertEquals(403, answer.status(), call + ": " + answer.body());
       assertTrue(answer.error().contains("read role") && answer.error().contains("operate token"), answer.body());
     }
+  }
+
+  @Test
+  void aReadTokenScrapesTheMetricsInPrometheusTextFormat() throws Exception {
+    ApiClient.Answer metrics = reader.get("/metrics");
+    assertEquals(200, metrics.status(), metrics.body());
+    assertTrue(metrics.contentType().startsWith("text/plain; version=0.0.4"), metrics.contentType());
+    assertTrue(metrics.body().contains("quarry_runs{state=\"completed\"}"), metrics.body());
+    assertTrue(metrics.body().contains("quarry_workers{state=\"idle\"}"), metrics.body());
+    assertEquals(401, anonymous.get("/metrics").status());
   }
 
   @Test

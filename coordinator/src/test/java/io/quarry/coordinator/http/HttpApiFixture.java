@@ -104,7 +104,13 @@ abstract class HttpApiFixture {
     while (true) {
       ApiClient.Answer answer = api.get("/api/runs/" + runId);
       assertEquals(200, answer.status(), answer.body());
-      if (state.equals(answer.json().get("state").asText())) return answer.json();
+      if (state.equals(answer.json().get("state").asText())) {
+        // An ended run's plots are drawn off its actor's thread: its directory is final once they are.
+        if (io.quarry.protocol.RunState.valueOf(state.toUpperCase(java.util.Locale.ROOT)).isFinal()) {
+          io.quarry.coordinator.plots.RunPlotter.get(testKit.system()).awaitIdle(java.time.Duration.ofSeconds(30));
+        }
+        return answer.json();
+      }
       if (System.nanoTime() > deadline) fail("run " + runId + " never reached " + state + ": " + answer.body());
       Thread.sleep(20);
     }

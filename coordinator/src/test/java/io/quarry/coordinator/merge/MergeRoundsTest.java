@@ -9,6 +9,7 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.sketch.LossSketch;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -29,7 +30,7 @@ class MergeRoundsTest {
     assertEquals(7, recovered.start());
     assertTrue(recovered.inFlight());
     assertThrows(IllegalStateException.class, recovered::start);
-    recovered.collected(7, List.of(), List.of());
+    recovered.collected(7, List.of(), Map.of(), Map.of());
     assertFalse(recovered.inFlight());
     assertEquals(8, recovered.started());
   }
@@ -39,7 +40,8 @@ class MergeRoundsTest {
     nanos.set(1_000_000);
     int merge = merges.start();
     nanos.set(26_000_000);
-    MergeRounds.Merged merged = merges.collected(merge, List.of(snapshot(merge, "w1")), List.of("w2"));
+    MergeRounds.Merged merged = merges.collected(merge, List.of(snapshot(merge, "w1")),
+        Map.of("w2", "timeout: no answer within hard-examples.merge-timeout = 5s"), Map.of("w1", 1));
     assertEquals(25.0, merged.gatherMs(), 1e-9);
     assertEquals(List.of("w2"), merged.missing());
   }
@@ -47,9 +49,9 @@ class MergeRoundsTest {
   @Test
   void aMergeWithoutEntriesKeepsTheLastHardestExamples() {
     int first = merges.start();
-    merges.collected(first, List.of(snapshot(first, "w1", new HardExample(5, 9f, "w1", 3))), List.of());
+    merges.collected(first, List.of(snapshot(first, "w1", new HardExample(5, 9f, "w1", 3))), Map.of(), Map.of());
     int second = merges.start();
-    merges.collected(second, List.of(snapshot(second, "w1")), List.of());
+    merges.collected(second, List.of(snapshot(second, "w1")), Map.of(), Map.of());
     assertEquals(5, merges.hardest().get(0).sampleId());
   }
 
@@ -57,11 +59,11 @@ class MergeRoundsTest {
   void theGateOpensOnceTheFinalMergeIsOutAndEveryOwedPayloadIsIn() {
     int regular = merges.start();
     merges.sent(merges.collected(regular, List.of(snapshot(regular, "w1", new HardExample(1, 5f, "w1", 1))),
-        List.of()), Set.of("w1", "w2"));
+        Map.of(), Map.of()), Set.of("w1", "w2"));
     int last = merges.startFinal();
     MergeRounds.Merged merged = merges.collected(last, List.of(
         snapshot(last, "w1", new HardExample(1, 5f, "w1", 2)), snapshot(last, "w2", new HardExample(2, 4f, "w2", 2))),
-        List.of());
+        Map.of(), Map.of());
     assertFalse(merges.gateOpen(), "the final merge is not out yet");
     merges.sent(merged, Set.of("w1", "w2"));
     assertEquals(Set.of("w1", "w2"), merges.payloadsAwaited());
@@ -78,7 +80,7 @@ class MergeRoundsTest {
   @Test
   void aRunGivesUpOnPayloadsThatDoNotCome() {
     int last = merges.startFinal();
-    merges.sent(merges.collected(last, List.of(snapshot(last, "w1", new HardExample(1, 5f, "w1", 2))), List.of()),
+    merges.sent(merges.collected(last, List.of(snapshot(last, "w1", new HardExample(1, 5f, "w1", 2))), Map.of(), Map.of()),
         Set.of("w1"));
     assertFalse(merges.gateOpen());
     merges.giveUpOnPayloads();
@@ -88,8 +90,40 @@ class MergeRoundsTest {
   @Test
   void entriesOfWorkersThatLeftOweNoPayloads() {
     int last = merges.startFinal();
-    merges.sent(merges.collected(last, List.of(snapshot(last, "gone", new HardExample(1, 5f, "gone", 2))), List.of()),
+    merges.sent(merges.collected(last, List.of(snapshot(last, "gone", new HardExample(1, 5f, "gone", 2))), Map.of(), Map.of()),
         Set.of("w1"));
     assertTrue(merges.gateOpen());
+  }
+
+  @Test
+  void aRunWhoseEveryMergeMissedEveryWorkerSaysItHasNoHardExamples() {
+    MergeRounds merges = new MergeRounds(MergeMode.TOP_K, 4, 0.9, 0, () -> 0L);
+    for (int i = 0; i < 3; i++) {
+      merges.collected(merges.start(), List.of(), Map.of("w1", "incomplete: 3 of 7 parts arrived within "
+          + "hard-examples.merge-timeout = 5s", "w2", "timeout: no answer within hard-examples.merge-timeout = 5s"),
+          Map.of());
+    }
+
+    String warning = merges.warning(3, 3, 3);
+
+    assertTrue(warning.startsWith("no hard examples: all 3 merges left every worker out; the last, merge 2: "
+        + "w1: incomplete: 3 of 7 parts"), warning);
+    assertTrue(warning.contains("w2: timeout: no answer within hard-examples.merge-timeout = 5s"), warning);
+    assertTrue(merges.lastIncomplete().unanswered());
+  }
+
+  @Test
+  void aMergeThatLeftSomeWorkersOutIsCountedAndTheLastReasonNamed() {
+    MergeRounds merges = new MergeRounds(MergeMode.TOP_K, 4, 0.9, 0, () -> 0L);
+    int first = merges.start();
+    MergeRounds.Merged partial = merges.collected(first, List.of(snapshot(first, "w1", new HardExample(1, 5f, "w1", 1))),
+        Map.of("w2", "lost: node unreachable"), Map.of("w1", 1));
+    int second = merges.start();
+    merges.collected(second, List.of(snapshot(second, "w1")), Map.of(), Map.of("w1", 1));
+
+    assertFalse(partial.unanswered(), "w1 answered");
+    assertEquals("1 of 2 merges left workers out; the last, merge 0: w2: lost: node unreachable "
+        + "(hard_examples.jsonl: missing_why)", merges.warning(2, 1, 0));
+    assertEquals("", new MergeRounds(MergeMode.TOP_K, 4, 0.9, 0, () -> 0L).warning(5, 0, 0), "all heard: no warning");
   }
 }

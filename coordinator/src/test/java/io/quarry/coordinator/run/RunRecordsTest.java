@@ -52,8 +52,9 @@ class RunRecordsTest {
     RunTotals totals = new RunTotals(120, 3840, 3, 0.5f, 7, Map.of(0, new RunTotals.ShardMetrics(0.25f, 0.75f)),
         RunCounters.ZERO.with(RunCounter.MERGES, 3), Map.of("w1", RunCounters.ZERO.with(RunCounter.TELEMETRY_DROPPED, 4)));
 
-    ObjectNode completed = records.runCompleted(RunState.COMPLETED, "", 110, 110, totals, 2, 900, counters);
-    ObjectNode failed = records.runCompleted(RunState.FAILED, "shard 0 failed", 10, 110, totals, 0, 900, counters);
+    ObjectNode completed = records.runCompleted(RunState.COMPLETED, "", 110, 110, totals, 2, 900, counters, "", null);
+    ObjectNode failed = records.runCompleted(RunState.FAILED, "shard 0 failed", 10, 110, totals, 0, 900, counters, "",
+        null);
 
     assertEquals("completed", completed.get("status").asText());
     assertEquals(110, completed.get("steps").asLong());
@@ -71,18 +72,40 @@ class RunRecordsTest {
     assertEquals(RunCounter.values().length, completed.get("counters").size(), "every counter, by label");
     assertFalse(completed.has("reason"));
     assertEquals("shard 0 failed", failed.get("reason").asText());
+    assertFalse(completed.has("hard_examples_warning"), "every merge heard from every worker");
+  }
+
+  @Test
+  void runCompletedSaysWhenMergesLeftWorkersOutAndWhyTheLastDid() {
+    RunCounters counters = RunCounters.ZERO.with(RunCounter.MERGES, 2).with(RunCounter.MERGES_INCOMPLETE, 2)
+        .with(RunCounter.MERGES_UNANSWERED, 2);
+    MergeResult empty = new MergeResult(1, MergeMode.TOP_K, List.of(), Double.NaN, List.of(), Map.of(), 0, 0,
+        Float.NaN);
+    MergeRounds.Merged last = new MergeRounds.Merged(1, empty, Map.of("w1", "lost: node unreachable"), Map.of(), 3, 0);
+
+    ObjectNode completed = records.runCompleted(RunState.COMPLETED, "", 10, 10, RunTotals.ZERO, 0, 900, counters,
+        "no hard examples: all 2 merges left every worker out", last);
+
+    assertEquals("no hard examples: all 2 merges left every worker out", completed.get("hard_examples_warning").asText());
+    assertEquals(2, completed.get("merges_incomplete").asLong());
+    assertEquals(1, completed.get("last_incomplete_merge").asInt());
+    assertEquals("lost: node unreachable", completed.get("last_missing_why").get("w1").asText());
   }
 
   @Test
   void aMergeRecordNamesTheMissingWorkersAndGivesEveryEntryTheSameFields() {
     MergeResult result = new MergeResult(4, MergeMode.TOP_K, List.of(new HardExample(7, 3f, "w1", 12, 2, 5),
         new HardExample(9, 2f, "w2", 11)), Double.NaN, List.of("w1", "w2"), Map.of("w1", 1, "w2", 1), 100, 10, 3f);
-    ObjectNode record = records.mergeRecord(new MergeRounds.Merged(4, result, List.of("w3"), 1.25, 0.5), "top-k", 64);
+    ObjectNode record = records.mergeRecord(new MergeRounds.Merged(4, result,
+        Map.of("w3", "timeout: no answer within hard-examples.merge-timeout = 5s"), Map.of("w1", 2, "w2", 1), 1.25, 0.5), "top-k", 64);
 
     assertEquals(4, record.get("merge").asInt());
     assertEquals("top-k", record.get("mode").asText());
     assertTrue(record.get("threshold").isNull(), "no loss seen: no threshold");
     assertEquals("w3", record.get("missing").get(0).asText());
+    assertEquals("timeout: no answer within hard-examples.merge-timeout = 5s",
+        record.get("missing_why").get("w3").asText());
+    assertEquals(2, record.get("snapshot_parts").get("w1").asInt());
     assertEquals(1, record.get("counts").get("w2").asInt());
     assertEquals(2, record.get("entries").get(0).get("label").asInt());
     assertTrue(record.get("entries").get(1).get("label").isNull());

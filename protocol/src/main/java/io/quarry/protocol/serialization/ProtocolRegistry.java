@@ -4,9 +4,11 @@ import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.HardExampleSnapshotPart;
 import io.quarry.protocol.HostLoad;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
+import io.quarry.protocol.RunMetricsSnapshot;
 import io.quarry.protocol.RunSpec;
 import io.quarry.protocol.RunState;
 import io.quarry.protocol.RunStatus;
@@ -40,7 +42,7 @@ public final class ProtocolRegistry {
       RunSpec.class,
       ShardAssignment.class,
       HardExample.class,
-      HardExampleSnapshot.class,
+      HardExampleSnapshot.class, // no longer sent (it travels as HardExampleSnapshotPart); kept for the ids after it
       RunSummary.class,
       WorkerCommand.CoordinatorAnnounced.class,
       WorkerCommand.AssignShard.class,
@@ -94,6 +96,15 @@ public final class ProtocolRegistry {
       RunCommand.ShardRefused.class,
       CoordinatorCommand.SubmitReply.Why.class,
       RunCommand.CheckpointUnusable.class,
+      HardExampleSnapshotPart.class,
+      WorkerCommand.SnapshotCredit.class,
+      RunCommand.MergedCredit.class,
+      RunMetricsSnapshot.class,
+      RunMetricsSnapshot.WorkerTotals.class,
+      RunMetricsSnapshot.Histogram.class,
+      CoordinatorCommand.ResumeRun.class,
+      CoordinatorCommand.ResumeReply.class,
+      CoordinatorCommand.ResumeOutcome.class,
       HostLoad.class,
       HostLoad.Gpu.class,
       CoordinatorCommand.HostReported.class,

@@ -9,7 +9,11 @@ import com.esotericsoftware.kryo.io.Output;
 import com.esotericsoftware.kryo.util.DefaultClassResolver;
 import com.esotericsoftware.kryo.util.MapReferenceResolver;
 import com.esotericsoftware.kryo.util.Pool;
+import io.quarry.protocol.HardExample;
+import io.quarry.protocol.HardExampleSnapshotPart;
 import io.quarry.protocol.QuarryMessage;
+import io.quarry.protocol.RunCommand;
+import io.quarry.protocol.WorkerCommand;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -63,7 +67,16 @@ public final class QuarryKryoSerializer extends org.apache.pekko.serialization.J
     kryo.register(Map.class, new MapSerializer(), ProtocolRegistry.FIRST_ID - 1);
     List<Class<?>> classes = ProtocolRegistry.classes();
     for (int i = 0; i < classes.size(); i++) kryo.register(classes.get(i), ProtocolRegistry.FIRST_ID + i);
+    // The all-gather's messages (K entries per worker and merge) are written field by field, without Kryo's
+    // reflective record path and its boxing; a message of one worker's entries names the worker once, not per entry.
+    registerWith(kryo, HardExample.class, new HardExampleSerializer());
+    registerWith(kryo, HardExampleSnapshotPart.class, new SnapshotPartSerializer());
+    registerWith(kryo, WorkerCommand.MergedHardExamples.class, new MergedSerializer());
     return kryo;
+  }
+
+  private static void registerWith(Kryo kryo, Class<?> type, Serializer<?> serializer) {
+    kryo.register(type, serializer, ProtocolRegistry.FIRST_ID + ProtocolRegistry.classes().indexOf(type));
   }
 
   @Override
@@ -235,6 +248,102 @@ public final class QuarryKryoSerializer extends org.apache.pekko.serialization.J
       List<Object> list = new ArrayList<>(size);
       for (int i = 0; i < size; i++) list.add(kryo.readClassAndObject(input));
       return Collections.unmodifiableList(list);
+    }
+  }
+
+  /** A {@link HardExample} in a list of any workers' entries (the hardest examples of a run's status or summary). */
+  private static final class HardExampleSerializer extends Serializer<HardExample> {
+    HardExampleSerializer() {
+      setImmutable(true);
+    }
+
+    @Override
+    public void write(Kryo kryo, Output output, HardExample entry) {
+      output.writeString(entry.workerId());
+      HardExampleCodec.writeEntry(output, entry);
+    }
+
+    @Override
+    public HardExample read(Kryo kryo, Input input, Class<? extends HardExample> type) {
+      return HardExampleCodec.readEntry(input, input.readString());
+    }
+  }
+
+  /** A part of a worker's snapshot: its entries without their worker id ({@link HardExampleCodec}). */
+  private static final class SnapshotPartSerializer extends Serializer<HardExampleSnapshotPart> {
+    SnapshotPartSerializer() {
+      setImmutable(true);
+    }
+
+    @Override
+    public void write(Kryo kryo, Output output, HardExampleSnapshotPart part) {
+      output.writeString(part.runId());
+      output.writeVarInt(part.merge(), true);
+      output.writeString(part.workerId());
+      output.writeVarInt(part.part(), true);
+      output.writeVarInt(part.parts(), true);
+      output.writeVarLong(part.samplesSeen(), true);
+      output.writeVarLong(part.aboveThreshold(), true);
+      output.writeFloat(part.maxLoss());
+      output.writeVarInt(part.sketchBytes(), true);
+      byte[] slice = part.sketchSlice() == null ? new byte[0] : part.sketchSlice();
+      output.writeVarInt(slice.length, true);
+      output.writeBytes(slice);
+      HardExampleCodec.writeEntries(output, part.workerId(), part.entries());
+    }
+
+    @Override
+    public HardExampleSnapshotPart read(Kryo kryo, Input input, Class<? extends HardExampleSnapshotPart> type) {
+      String runId = input.readString();
+      int merge = input.readVarInt(true);
+      String workerId = input.readString();
+      int part = input.readVarInt(true);
+      int parts = input.readVarInt(true);
+      long samplesSeen = input.readVarLong(true);
+      long aboveThreshold = input.readVarLong(true);
+      float maxLoss = input.readFloat();
+      int sketchBytes = input.readVarInt(true);
+      byte[] slice = input.readBytes(input.readVarInt(true));
+      return new HardExampleSnapshotPart(runId, merge, workerId, part, parts, samplesSeen, aboveThreshold, maxLoss,
+          sketchBytes, slice, HardExampleCodec.readEntries(input, workerId));
+    }
+  }
+
+  /** A part of one worker's share of a merged buffer: its own entries, without their worker id. */
+  private static final class MergedSerializer extends Serializer<WorkerCommand.MergedHardExamples> {
+    MergedSerializer() {
+      setImmutable(true);
+    }
+
+    @Override
+    public void write(Kryo kryo, Output output, WorkerCommand.MergedHardExamples merged) {
+      output.writeVarLong(merged.incarnation(), false);
+      output.writeString(merged.runId());
+      output.writeVarInt(merged.merge(), true);
+      output.writeDouble(merged.threshold());
+      output.writeString(merged.workerId());
+      output.writeVarInt(merged.part(), true);
+      output.writeVarInt(merged.parts(), true);
+      output.writeVarInt(merged.ownEntries(), true);
+      kryo.writeObjectOrNull(output, merged.replyTo(), ActorRef.class);
+      HardExampleCodec.writeEntries(output, merged.workerId(), merged.entries());
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public WorkerCommand.MergedHardExamples read(Kryo kryo, Input input,
+        Class<? extends WorkerCommand.MergedHardExamples> type) {
+      long incarnation = input.readVarLong(false);
+      String runId = input.readString();
+      int merge = input.readVarInt(true);
+      double threshold = input.readDouble();
+      String workerId = input.readString();
+      int part = input.readVarInt(true);
+      int parts = input.readVarInt(true);
+      int ownEntries = input.readVarInt(true);
+      ActorRef<RunCommand> replyTo = kryo.readObjectOrNull(input, ActorRef.class);
+      return new WorkerCommand.MergedHardExamples(incarnation, runId, merge, threshold, workerId, part, parts,
+          ownEntries, HardExampleCodec.readEntries(input, workerId), replyTo);
     }
   }
 

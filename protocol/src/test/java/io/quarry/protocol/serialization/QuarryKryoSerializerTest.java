@@ -15,7 +15,7 @@ import com.typesafe.config.ConfigFactory;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
-import io.quarry.protocol.HardExampleSnapshot;
+import io.quarry.protocol.HardExampleSnapshotPart;
 import io.quarry.protocol.QuarryMessage;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounter;
@@ -63,7 +63,7 @@ class QuarryKryoSerializerTest {
   private static ActorRef<WorkerCommand> workerRef;
   private static ActorRef<CoordinatorCommand> coordinatorRef;
   private static ActorRef<RunCommand> runRef;
-  private static ActorRef<HardExampleSnapshot> snapshotRef;
+  private static ActorRef<HardExampleSnapshotPart> snapshotRef;
   private static ActorRef<RunCommand.TelemetryAck> ackRef;
   private static ActorRef<CoordinatorCommand.SubmitReply> submitReplyRef;
   private static ActorRef<CoordinatorCommand.StopReply> stopReplyRef;
@@ -71,6 +71,7 @@ class QuarryKryoSerializerTest {
   private static ActorRef<CoordinatorCommand.RunStatusReply> runStatusRef;
   private static ActorRef<CoordinatorCommand.RunsReply> runsRef;
   private static ActorRef<WorkerCommand.RunSized> sizedRef;
+  private static ActorRef<CoordinatorCommand.ResumeReply> resumeReplyRef;
 
   private static final RunCounters COUNTERS = RunCounters.ZERO.add(RunCounter.SAMPLES_REJECTED, 12)
       .add(RunCounter.TELEMETRY_DROPPED, 3).add(RunCounter.MERGE_GATHER_MS_MAX, 42);
@@ -80,8 +81,20 @@ class QuarryKryoSerializerTest {
         0L, 2, "", List.of(new io.quarry.protocol.RunStatus.ShardStatus(0, io.quarry.protocol.ShardState.RUNNING,
             2, 1, "w0", 10L, 50L, 5L, "boom", true, "w1"), new io.quarry.protocol.RunStatus.ShardStatus(1,
             io.quarry.protocol.ShardState.PENDING, 1, 0, null, 0L, 50L, 0L, "", false, null)), List.of("w0"), "runs/run-1",
-        List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)), COUNTERS);
+        List.of(new io.quarry.protocol.HardExample(7L, 9.5f, "w0", 3L)), COUNTERS,
+        "2 of 9 merges left workers out; the last, merge 8: w1: lost: node unreachable",
+        metricsSnapshot());
   }
+
+  private static io.quarry.protocol.RunMetricsSnapshot metricsSnapshot() {
+    return new io.quarry.protocol.RunMetricsSnapshot(
+        List.of(new io.quarry.protocol.RunMetricsSnapshot.WorkerTotals("w0", 120L, 3_840L),
+            new io.quarry.protocol.RunMetricsSnapshot.WorkerTotals("w1", 0L, 0L)),
+        new io.quarry.protocol.RunMetricsSnapshot.Histogram(new double[] {0.01, 0.1, Double.POSITIVE_INFINITY},
+            new long[] {3, 100, 2}, 9.75),
+        io.quarry.protocol.RunMetricsSnapshot.Histogram.EMPTY, 64);
+  }
+
   private static ActorRef<RunUpdate> updateRef;
 
   /** A message that implements the marker but was never registered. */
@@ -97,7 +110,7 @@ class QuarryKryoSerializerTest {
     workerRef = testKit.<WorkerCommand>createTestProbe().getRef();
     coordinatorRef = testKit.<CoordinatorCommand>createTestProbe().getRef();
     runRef = testKit.<RunCommand>createTestProbe().getRef();
-    snapshotRef = testKit.<HardExampleSnapshot>createTestProbe().getRef();
+    snapshotRef = testKit.<HardExampleSnapshotPart>createTestProbe().getRef();
     ackRef = testKit.<RunCommand.TelemetryAck>createTestProbe().getRef();
     submitReplyRef = testKit.<CoordinatorCommand.SubmitReply>createTestProbe().getRef();
     stopReplyRef = testKit.<CoordinatorCommand.StopReply>createTestProbe().getRef();
@@ -105,6 +118,7 @@ class QuarryKryoSerializerTest {
     runStatusRef = testKit.<CoordinatorCommand.RunStatusReply>createTestProbe().getRef();
     runsRef = testKit.<CoordinatorCommand.RunsReply>createTestProbe().getRef();
     sizedRef = testKit.<WorkerCommand.RunSized>createTestProbe().getRef();
+    resumeReplyRef = testKit.<CoordinatorCommand.ResumeReply>createTestProbe().getRef();
     updateRef = testKit.<RunUpdate>createTestProbe().getRef();
   }
 
@@ -125,12 +139,21 @@ class QuarryKryoSerializerTest {
 
   private static RunSummary summary() {
     return new RunSummary(
-        "run-1", RunState.FAILED, "shard 2 failed 3 times", 1_000L, 12L, 32_000L, 65_000L, 4L, 7, hardExamples(), "runs/run-1", 0.25, 0.9, COUNTERS);
+        "run-1", RunState.FAILED, "shard 2 failed 3 times", 1_000L, 12L, 32_000L, 65_000L, 4L, 7, hardExamples(), "runs/run-1", 0.25, 0.9, COUNTERS, "");
   }
 
-  private static HardExampleSnapshot snapshot() {
-    return new HardExampleSnapshot(
-        "run-1", 3, "host:2552/cpu-0", hardExamples(), 5_000L, 612L, 9.5f, new byte[] {1, 2, 3, -128, 127, 0});
+  /** Entries of one worker, as a snapshot or a share of a merged buffer holds them. */
+  private static List<HardExample> ownExamples() {
+    return List.of(
+        new HardExample(17L, 9.5f, "host:2552/cpu-0", 120L, 3, 8),
+        new HardExample(4_000_000_000L, 3.25f, "host:2552/cpu-0", 0L, 0, HardExample.UNKNOWN),
+        new HardExample(0L, Float.NaN, "host:2552/cpu-0", Long.MAX_VALUE),
+        new HardExample(Long.MAX_VALUE, -0f, "host:2552/cpu-0", 3L, Integer.MAX_VALUE, Integer.MAX_VALUE));
+  }
+
+  private static HardExampleSnapshotPart snapshotPart() {
+    return new HardExampleSnapshotPart("run-1", 3, "host:2552/cpu-0", 1, 4, 5_000L, 612L, 9.5f, 9,
+        new byte[] {1, 2, 3, -128, 127, 0}, ownExamples());
   }
 
   private static io.quarry.protocol.HostLoad hostLoad() {
@@ -148,14 +171,18 @@ class QuarryKryoSerializerTest {
         new ShardAssignment(2, 4, 1, 5_000L, 2_500L, "runs/run-1/checkpoints/2", null, 0),
         new ShardAssignment(2, 4, 2, 5_000L, 2_500L, "runs/run-1/checkpoints/2", "runs/run-1/checkpoints/2/step-50", 50),
         hardExamples().get(0),
-        snapshot(),
+        snapshotPart(),
+        new HardExampleSnapshotPart("r", 0, "w", 0, 1, 0L, 0L, Float.NaN, 0, new byte[0], List.of()),
+        new WorkerCommand.SnapshotCredit(7L, "run-1", 3, 48),
+        new RunCommand.MergedCredit("run-1", 3, "host:2552/cpu-0", 48),
         summary(),
         new WorkerCommand.CoordinatorAnnounced(7L, coordinatorRef),
         new WorkerCommand.AssignShard(
             7L, spec, new ShardAssignment(0, 1, 1, 0L, 100L, "runs/run-1/checkpoints/0", null, 0), runRef),
         new WorkerCommand.StopShard(7L, "run-1", 2, "run stopped"),
         new WorkerCommand.CollectHardExamples(7L, "run-1", 3, snapshotRef),
-        new WorkerCommand.MergedHardExamples(7L, "run-1", 3, hardExamples(), 2.75, runRef),
+        new WorkerCommand.MergedHardExamples(7L, "run-1", 3, 2.75, "host:2552/cpu-0", 1, 3, 70, ownExamples(), runRef),
+        new WorkerCommand.MergedHardExamples(7L, "run-1", 3, Double.NaN, "w", 0, 1, 0, List.of(), runRef),
         new HardExamplePayload.Png(17L, 3, 8, new byte[] {(byte) 0x89, 'P', 'N', 'G'}),
         new HardExamplePayload.Features(4_000_000_000L, 0, HardExample.UNKNOWN, new float[] {1.5f, Float.NaN, -0f}),
         new RunCommand.HardExamplePayloads("run-1", 3, "host:2552/cpu-0", List.of(
@@ -224,6 +251,12 @@ class QuarryKryoSerializerTest {
         new CoordinatorCommand.RunsReply(List.of(runStatus())),
         runStatus().shards().get(0),
         runStatus(),
+        metricsSnapshot(),
+        new CoordinatorCommand.ResumeRun("run-1", List.of("epochs=5", "optimizer.lr=0.001"), resumeReplyRef),
+        new CoordinatorCommand.ResumeReply("run-1", CoordinatorCommand.ResumeOutcome.RESUMED, "run run-1 resumes",
+            "runs/run-1"),
+        metricsSnapshot().workers().get(0),
+        metricsSnapshot().stepSeconds(),
         new CoordinatorCommand.WorkersReply(List.of(
             new CoordinatorCommand.WorkerInfo("local-0", "cpu", io.quarry.protocol.WorkerState.BUSY, "run-1")),
             List.of(new CoordinatorCommand.WorkerHost("local-0", hostLoad()))),
@@ -268,6 +301,8 @@ class QuarryKryoSerializerTest {
       assertArrayEquals(floats, (float[]) actual, where);
     } else if (expected instanceof long[] longs) {
       assertArrayEquals(longs, (long[]) actual, where);
+    } else if (expected instanceof double[] doubles) {
+      assertArrayEquals(doubles, (double[]) actual, where);
     } else if (expected instanceof List<?> list) {
       List<?> other = (List<?>) actual;
       assertEquals(list.size(), other.size(), where + ": size");
@@ -353,18 +388,73 @@ class QuarryKryoSerializerTest {
     assertArrayEquals(values, back.values());
     assertTrue(bytes.length < 4 * values.length + 1024, "about 4 bytes a float: " + bytes.length);
     assertTrue(bytes.length < 256 * 1024, "fits Artery's default maximum-frame-size: " + bytes.length);
+    // aeron-udp's frame with the default 1 MiB term buffer is 128 KiB, and Artery's envelope needs room beside it.
+    assertTrue(bytes.length <= io.quarry.protocol.FrameBudget.messageBytes(128 * 1024),
+        "fits aeron-udp's 128 KiB frame with the envelope's headroom: " + bytes.length);
+    WorkerCommand.AveragedChunk average = new WorkerCommand.AveragedChunk(9L, "run-1", 0, 1, 3L, 4, 0, 306, 10_000_000,
+        values);
+    assertTrue(serializer.toBinary(average).length <= io.quarry.protocol.FrameBudget.messageBytes(128 * 1024));
+  }
+
+  @Test
+  void aFullTelemetryBatchFitsTheFrameItWasSizedFor() {
+    for (int frame : new int[] {32 * 1024, 128 * 1024, 1024 * 1024}) {
+      int messageBytes = io.quarry.protocol.FrameBudget.messageBytes(frame);
+      int max = RunCommand.TelemetryBatch.maxEvents(messageBytes);
+      List<TelemetryEvent> events = new ArrayList<>();
+      for (int i = 0; i < max; i++) {
+        // The largest encodings there are: negative varints take their longest form.
+        events.add(i % 3 == 0 ? new TelemetryEvent.Step(Long.MIN_VALUE, Integer.MIN_VALUE, Long.MIN_VALUE,
+            Integer.MIN_VALUE, Float.NaN, Float.NaN, Float.NaN)
+            : i % 3 == 1 ? new TelemetryEvent.Eval(Long.MIN_VALUE, Integer.MIN_VALUE, Long.MIN_VALUE,
+                Integer.MIN_VALUE, 1f, 1f)
+            : new TelemetryEvent.Epoch(Long.MIN_VALUE, Integer.MIN_VALUE, Long.MIN_VALUE, Integer.MIN_VALUE, 1f));
+      }
+      String longName = "w".repeat(200);
+      RunCommand.TelemetryBatch batch = new RunCommand.TelemetryBatch(longName, longName, Integer.MIN_VALUE,
+          Integer.MIN_VALUE, Long.MIN_VALUE, events, ackRef);
+
+      int bytes = serializer.toBinary(batch).length;
+
+      assertTrue(bytes <= messageBytes, max + " events in " + bytes + " bytes, over " + messageBytes);
+    }
   }
 
   @Test
   void lossSketchBytesSurviveTheRoundTrip() {
-    HardExampleSnapshot snapshot = snapshot();
+    HardExampleSnapshotPart part = snapshotPart();
 
-    HardExampleSnapshot back = (HardExampleSnapshot) roundTrip(snapshot);
+    HardExampleSnapshotPart back = (HardExampleSnapshotPart) roundTrip(part);
 
-    assertArrayEquals(snapshot.lossSketch(), back.lossSketch());
-    assertNotSame(snapshot.lossSketch(), back.lossSketch());
-    assertEquals(snapshot.entries(), back.entries());
-    assertEquals(snapshot.maxLoss(), back.maxLoss());
+    assertArrayEquals(part.sketchSlice(), back.sketchSlice());
+    assertNotSame(part.sketchSlice(), back.sketchSlice());
+    assertEquals(part.entries(), back.entries());
+    assertEquals(part.maxLoss(), back.maxLoss());
+  }
+
+  @Test
+  void aPartNamesItsWorkerOnceNotInEveryEntry() {
+    String workerId = "127.0.0.1:38013/cpu-0";
+    List<HardExample> entries = new ArrayList<>();
+    for (int i = 0; i < 1024; i++) entries.add(new HardExample(250_000L - i * 97L, 9f - i / 256f, workerId, 3_999L - i));
+    HardExampleSnapshotPart part = new HardExampleSnapshotPart("run-1", 39, workerId, 0, 1, 32_000L, 3_200L, 9.5f, 3,
+        new byte[] {1, 2, 3}, entries);
+
+    byte[] bytes = serializer.toBinary(part);
+
+    assertDeepEquals(part, serializer.fromBinary(bytes), "part");
+    // Each entry is its sample id, loss, step, label and prediction (~12 bytes), not its worker id again (+22).
+    assertTrue(bytes.length < 14 * 1024, "1024 entries in " + bytes.length + " bytes");
+  }
+
+  @Test
+  void aPartRefusesAnEntryOfAnotherWorker() {
+    WorkerCommand.MergedHardExamples mixed = new WorkerCommand.MergedHardExamples(1L, "r", 1, 1.0, "host:2552/cpu-0", 0,
+        1, 3, hardExamples(), runRef);
+
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> serializer.toBinary(mixed));
+
+    assertTrue(e.getMessage().contains("host:2553/gpu:0"), e.getMessage());
   }
 
   @Test
@@ -418,11 +508,16 @@ class QuarryKryoSerializerTest {
 
   @Test
   void listsComeBackUnmodifiable() {
-    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(1L, "r", 1, hardExamples(), 1.0, runRef);
+    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(1L, "r", 1, 1.0, "host:2552/cpu-0",
+        0, 1, 4, ownExamples(), runRef);
+    RunCommand.HardExamplePayloads payloads = new RunCommand.HardExamplePayloads("r", 1, "w",
+        List.of(new HardExamplePayload.Png(1L, 0, 0, new byte[] {1})), 0, true);
 
     WorkerCommand.MergedHardExamples back = (WorkerCommand.MergedHardExamples) roundTrip(merged);
+    RunCommand.HardExamplePayloads backPayloads = (RunCommand.HardExamplePayloads) roundTrip(payloads);
 
-    assertThrows(UnsupportedOperationException.class, () -> back.entries().add(hardExamples().get(0)));
+    assertThrows(UnsupportedOperationException.class, () -> back.entries().add(ownExamples().get(0)));
+    assertThrows(UnsupportedOperationException.class, () -> backPayloads.payloads().clear());
   }
 
   @Test
@@ -492,7 +587,7 @@ class QuarryKryoSerializerTest {
     for (Class<?> expected : List.of(
         WorkerCommand.AssignShard.class, RunCommand.ShardStopped.class, RunCommand.TelemetryAck.class,
         CoordinatorCommand.SubmitReply.Rejected.class, CoordinatorCommand.StopReply.class, RunUpdate.Finished.class,
-        TelemetryEvent.Eval.class, HardExample.class, HardExampleSnapshot.class, ShardAssignment.class,
+        TelemetryEvent.Eval.class, HardExample.class, HardExampleSnapshotPart.class, ShardAssignment.class,
         RunSpec.class, RunSummary.class, RunCommand.HardExamplePayloads.class, HardExamplePayload.Png.class,
         HardExamplePayload.Features.class)) {
       assertTrue(types.contains(expected), expected.getName());
@@ -523,11 +618,11 @@ class QuarryKryoSerializerTest {
   @Test
   @SuppressWarnings({"unchecked", "rawtypes"})
   void unregisteredClassNestedInARegisteredMessageFailsNamingTheNestedClass() {
-    List entries = new ArrayList<>(hardExamples());
-    entries.add(new UnregisteredMessage("smuggled"));
-    WorkerCommand.MergedHardExamples merged = new WorkerCommand.MergedHardExamples(1L, "r", 1, entries, 1.0, runRef);
+    List events = new ArrayList<>(List.of(new TelemetryEvent.Epoch(2L, 1, 2L, 3, 0.5f)));
+    events.add(new UnregisteredMessage("smuggled"));
+    RunCommand.TelemetryBatch batch = new RunCommand.TelemetryBatch("r", "w", 0, 1, 0L, events, ackRef);
 
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> serializer.toBinary(merged));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> serializer.toBinary(batch));
 
     assertTrue(e.getMessage().contains(UnregisteredMessage.class.getName()), e.getMessage());
   }
@@ -581,10 +676,11 @@ class QuarryKryoSerializerTest {
 
   @Test
   void hugeDeclaredLengthsFailWithoutAllocatingThem() {
-    byte[] whole = serializer.toBinary(new WorkerCommand.MergedHardExamples(1L, "r", 1, List.of(), 1.0, runRef));
+    byte[] whole = serializer.toBinary(new RunCommand.TelemetryBatch("r", "w", 0, 1, 0L, List.of(), ackRef));
     byte[] marker = {0x11, 0x22, 0x33, 0x44};
-    HardExampleSnapshot withSketch = new HardExampleSnapshot("r", 1, "w", List.of(), 0L, 0L, 0f, marker);
-    byte[] snapshotBytes = serializer.toBinary(withSketch);
+    byte[] snapshotBytes = serializer.toBinary(new HardExamplePayload.Png(1L, 0, 0, marker));
+    byte[] part = serializer.toBinary(new HardExampleSnapshotPart("r", 1, "w", 0, 1, 0L, 0L, 0f, 0, new byte[0],
+        List.of(new HardExample(1L, 1f, "w", 1L))));
     assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
       // A class id followed by a length close to Integer.MAX_VALUE, for every registered class and the built-ins.
       for (int id = 0; id < ProtocolRegistry.FIRST_ID + ProtocolRegistry.classes().size() + 2; id++) {
@@ -594,6 +690,11 @@ class QuarryKryoSerializerTest {
       // A byte[] whose length says 2 GB, and a list whose size says 2 billion.
       assertCleanReadFailure(withLengthBefore(snapshotBytes, marker));
       assertCleanReadFailure(withListSizeSayingTwoBillion(whole));
+      // A part whose entry count (the varint before its one entry's 8 bytes) says 2 billion.
+      byte[] head = Arrays.copyOf(part, part.length - 9);
+      assertEquals(1, part[part.length - 9], "the entry count");
+      assertCleanReadFailure(concat(concat(head, new byte[] {(byte) 0xFE, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0x07}),
+          Arrays.copyOfRange(part, part.length - 8, part.length)));
     });
   }
 
@@ -610,7 +711,7 @@ class QuarryKryoSerializerTest {
     throw new AssertionError("no " + Arrays.toString(content) + " in " + Arrays.toString(message));
   }
 
-  /** The encoding of MergedHardExamples with an empty list, with the list's size replaced by about 2^31. */
+  /** The encoding of a TelemetryBatch with an empty list, with the list's size replaced by about 2^31. */
   private static byte[] withListSizeSayingTwoBillion(byte[] emptyListMessage) {
     // The empty list is written as its class id then the size 0: find the last 0 that follows the List id.
     byte[] listId = varInt(ProtocolRegistry.FIRST_ID - 2 + 2);

@@ -6,6 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -70,7 +71,10 @@ public final class CheckpointStore {
 
   private final Path dir;
   private final int keep;
-  /** Asked right before a save is committed (renamed into place); a save it refuses leaves nothing behind. */
+  /**
+   * Asked before a save starts and again right before it is committed (renamed into place); a save it refuses leaves
+   * nothing behind. It may block (an attempt waiting for its coordinator lease).
+   */
   private final BooleanSupplier mayCommit;
 
   /** A store for {@code dir} that keeps the {@value #DEFAULT_KEEP} newest checkpoints (plus the best). */
@@ -110,14 +114,31 @@ public final class CheckpointStore {
    * moves {@code best} when its val loss is the lowest so far, and prunes old checkpoints.
    *
    * @return the complete step directory
+   * @throws IOException when it cannot be written (a full disk): the message names the checkpoint and the operating
+   *     system's error ("cannot write checkpoint .../step-40: No space left on device"), and no temporary is left
    */
   public synchronized Path save(CheckpointManifest manifest, FileWriter extraFiles) throws IOException {
     Objects.requireNonNull(manifest, "manifest");
     Objects.requireNonNull(extraFiles, "extraFiles");
-    Files.createDirectories(dir);
+    // Asked first too, so that an attempt that may no longer write does not even start a temporary directory.
+    if (!mayCommit.getAsBoolean()) throw notAllowed(dir.resolve(stepDirName(manifest.step())));
     String name = stepDirName(manifest.step());
     Path target = dir.resolve(name);
-    Path tmp = dir.resolve(TMP_PREFIX + name + "-" + randomSuffix());
+    try {
+      Files.createDirectories(dir);
+      commit(manifest, extraFiles, target);
+      writePointer(LAST, name);
+      updateBest();
+      prune(manifest.step(), name);
+    } catch (IOException e) {
+      throw new IOException("cannot write checkpoint " + target + ": " + osError(e), e);
+    }
+    return target;
+  }
+
+  /** Builds the checkpoint in a temporary sibling and renames it to {@code target}; on failure, removes the sibling. */
+  private void commit(CheckpointManifest manifest, FileWriter extraFiles, Path target) throws IOException {
+    Path tmp = dir.resolve(TMP_PREFIX + target.getFileName() + "-" + randomSuffix());
     Files.createDirectory(tmp);
     try {
       extraFiles.write(tmp);
@@ -125,21 +146,34 @@ public final class CheckpointStore {
       // The manifest goes last: its presence is what marks the directory complete.
       writeDurably(tmp.resolve(MANIFEST), ManifestJson.write(manifest));
       fsyncDirectory(tmp);
-      if (!mayCommit.getAsBoolean()) {
-        throw new CheckpointException("checkpoint " + target + " not written: this attempt may no longer write "
-            + "(its worker lost the coordinator)");
-      }
+      if (!mayCommit.getAsBoolean()) throw notAllowed(target);
       if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) delete(target);
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       fsyncDirectory(dir);
     } catch (IOException | RuntimeException e) {
-      deleteTree(tmp);
+      try {
+        deleteTree(tmp);
+      } catch (IOException cleanupFailed) {
+        // The save's own error is the one to report; the next save removes what is left.
+        e.addSuppressed(cleanupFailed);
+      }
       throw e;
     }
-    writePointer(LAST, name);
-    updateBest();
-    prune(manifest.step(), name);
-    return target;
+  }
+
+  /**
+   * The operating system's words for {@code e} ("No space left on device"), without the temporary path it may name;
+   * else the exception as it prints itself.
+   */
+  private static String osError(IOException e) {
+    if (e instanceof FileSystemException fs && fs.getReason() != null) return fs.getReason();
+    if (e instanceof FileSystemException) return e.toString();
+    return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+  }
+
+  private static CheckpointException notAllowed(Path target) {
+    return new CheckpointException("checkpoint " + target + " not written: this attempt may no longer write (its "
+        + "worker lost the coordinator, or was paused)");
   }
 
   /**

@@ -59,6 +59,11 @@ public abstract class ForwardingTrainerContext implements TrainerContext {
   }
 
   @Override
+  public Optional<Path> initFrom() {
+    return delegate.initFrom();
+  }
+
+  @Override
   public boolean stopRequested() {
     return delegate.stopRequested();
   }

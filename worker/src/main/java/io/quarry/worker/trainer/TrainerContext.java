@@ -45,6 +45,18 @@ public interface TrainerContext {
   /** The checkpoint to resume from, if this attempt resumes one. */
   Optional<Path> resumeFrom();
 
+  /**
+   * A checkpoint of another run whose parameters this attempt starts from, at step 0 and with a fresh optimizer
+   * ({@code init.from}, fine-tuning); empty when the run names none, and when the attempt resumes a checkpoint of its
+   * own shard ({@link #resumeFrom()} wins). May read the other run's checkpoint directories: call it on the training
+   * thread. Trainers without parameters ignore it.
+   *
+   * @throws io.quarry.worker.checkpoint.CheckpointException when that run has no checkpoint to start from
+   */
+  default Optional<Path> initFrom() {
+    return Optional.empty();
+  }
+
   /** True once the worker has been asked to stop this shard; the trainer returns within one step. */
   boolean stopRequested();
 

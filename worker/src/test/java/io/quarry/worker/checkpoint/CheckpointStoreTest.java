@@ -81,6 +81,42 @@ class CheckpointStoreTest {
   }
 
   @Test
+  void aSaveTheDiskCannotTakeNamesTheCheckpointAndTheErrorAndLeavesNoTemporary() throws IOException {
+    CheckpointStore store = new CheckpointStore(shardDir());
+    store.save(manifest(10, 1.0), CheckpointStore.FileWriter.NONE);
+
+    IOException full = assertThrows(IOException.class, () -> store.save(manifest(20, 0.5), dir -> {
+      Files.writeString(dir.resolve("params"), "half");
+      throw new java.nio.file.FileSystemException(dir.resolve("params").toString(), null, "No space left on device");
+    }));
+
+    assertEquals("cannot write checkpoint " + shardDir().resolve("step-20") + ": No space left on device",
+        full.getMessage());
+    assertEquals(List.of("best", "last", "step-10"), entries(), "no temporary directory is left behind");
+  }
+
+  @Test
+  void onAFullDiskASaveFailsNamingTheCheckpointAndLeavesNoTemporary() throws Exception {
+    try (Tmpfs disk = Tmpfs.mount(root, "1m")) {
+      Path shard = disk.dir().resolve("checkpoints").resolve("0");
+      CheckpointStore store = new CheckpointStore(shard);
+      store.save(manifest(10, 1.0), CheckpointStore.FileWriter.NONE);
+      disk.fill(0);
+
+      IOException full = assertThrows(IOException.class, () -> store.save(manifest(20, 0.5),
+          dir -> Files.write(dir.resolve("params"), new byte[256 * 1024])));
+
+      assertEquals("cannot write checkpoint " + shard.resolve("step-20") + ": No space left on device",
+          full.getMessage());
+      try (Stream<Path> s = Files.list(shard)) {
+        assertEquals(List.of("best", "last", "step-10"), s.map(p -> p.getFileName().toString()).sorted().toList(),
+            "no temporary directory is left behind");
+      }
+      assertEquals(Optional.of(shard.resolve("step-10")), store.last(), "the last complete checkpoint stands");
+    }
+  }
+
+  @Test
   void keepsNewestCheckpointsPlusBest() throws IOException {
     CheckpointStore store = new CheckpointStore(shardDir(), 3);
     double[] valLosses = {2.0, 1.0, 1.5, 1.7, 1.8, 1.9};

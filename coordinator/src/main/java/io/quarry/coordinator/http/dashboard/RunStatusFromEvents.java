@@ -57,6 +57,7 @@ final class RunStatusFromEvents {
   private double finalValLoss = Double.NaN;
   private double finalSamplesPerSec = Double.NaN;
   private String reason = "";
+  private String hardExamplesWarning = "";
   private RunCounters counters = RunCounters.ZERO;
   private int alerts;
   private ObjectNode lastAlert;
@@ -168,6 +169,7 @@ final class RunStatusFromEvents {
       default -> RunState.FAILED;
     };
     reason = event.path("reason").asText("");
+    hardExamplesWarning = event.path("hard_examples_warning").asText("");
     completedSteps = event.path("steps").asLong();
     if (event.has("total_steps")) totalSteps = event.get("total_steps").asLong();
     droppedEvents = event.path("dropped_events").asLong();
@@ -252,7 +254,7 @@ final class RunStatusFromEvents {
     float loss = !Float.isNaN(finalLoss) && state.isFinal() ? finalLoss : lastLoss;
     return new RunStatus(runId, name, state, submittedMs, startedMs, finishedMs, steps, totalSteps, loss,
         Double.isNaN(samplesPerSec) ? 0 : samplesPerSec, droppedEvents, merges, reason, shardStatuses,
-        List.copyOf(workers), runDir, hardest(lastMerge), counters);
+        List.copyOf(workers), runDir, hardest(lastMerge), counters, hardExamplesWarning);
   }
 
   private static List<HardExample> hardest(ObjectNode merge) {

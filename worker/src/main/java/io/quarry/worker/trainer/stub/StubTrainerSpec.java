@@ -38,4 +38,11 @@ public final class StubTrainerSpec implements TrainerSpec {
   public long samples(RunConfig config) {
     return config.raw().getLong("stub.samples");
   }
+
+  /** Its pacing and its injected faults change no step and no checkpoint: a resumed run may change them. */
+  @Override
+  public List<String> resumableKeys() {
+    return List.of("stub.step-time", "stub.fail-at-step", "stub.fail-attempts", "stub.hang-at-step",
+        "stub.slow-factor", "stub.slow-attempts", "stub.fault-shards");
+  }
 }
