@@ -72,6 +72,8 @@ final class Browser implements AutoCloseable {
   /** Waits (bounded) until {@code condition} holds, or fails saying what it waited for. */
   <T> T await(String what, Duration timeout, Function<WebDriver, T> condition) {
     WebDriverWait wait = new WebDriverWait(driver, timeout, Duration.ofMillis(100));
+    // Live pages redraw their tables: an element found a moment ago may be gone; the condition is simply tried again.
+    wait.ignoring(org.openqa.selenium.StaleElementReferenceException.class);
     wait.withMessage(() -> what + " (page " + driver.getCurrentUrl() + " showing: " + shown() + "; browser console: "
         + console() + ")");
     return wait.until(condition);

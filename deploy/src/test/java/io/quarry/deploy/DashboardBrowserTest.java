@@ -32,7 +32,7 @@ import org.openqa.selenium.WebElement;
 
 /**
  * The dashboard in a real headless Chromium, served by a local coordinator with two workers (the stub trainer): the
- * runs table, a live run's chart growing without a reload, Stop, the hard-example explorer, Compare, the new-run form,
+ * runs table, a live run's chart growing without a reload, Stop and Resume, the hard-example explorer, Compare, the new-run form,
  * the cluster page, alerts, an unknown run's page, and the login that a browser without a token is asked for; and the
  * dashboards of {@code quarry dashboard} (offline, over run directories) and {@code quarry local --dashboard}. Each test saves screenshots under target/dashboard-screenshots/.
  */
@@ -98,9 +98,11 @@ class DashboardBrowserTest {
     }
   }
 
+  /** The text of run {@code runId}'s row, read in one step: the live table redraws its rows at any time. */
   String rowText(String runId) {
-    List<WebElement> rows = browser.all("tr[data-run=" + runId + "]");
-    return rows.isEmpty() ? "" : rows.get(0).getText();
+    return String.valueOf(browser.script(
+        "const row = document.querySelector('tr[data-run=\"' + arguments[0] + '\"]'); return row ? row.innerText : '';",
+        runId));
   }
 
   int points(String chart) {
@@ -154,6 +156,34 @@ class DashboardBrowserTest {
     browser.await("the page shows the run stopped", Duration.ofSeconds(20), d ->
         d.findElement(By.id("run-state")).getText().contains("stopped") ? true : null);
     assertTrue(browser.find("#stop-run").getAttribute("hidden") != null, "no Stop button for an ended run");
+  }
+
+  @Test
+  void aStoppedRunResumesFromItsPageAndABadOverrideGetsTheCoordinatorsReason() throws Exception {
+    submit("resumable", "stub.samples=20000", "stub.step-time=20ms", "epochs=1");
+    awaitState("resumable", "running");
+    cluster.stop("resumable", "stopped by the test").toCompletableFuture().get(10, TimeUnit.SECONDS);
+    awaitState("resumable", "stopped");
+
+    browser.open("/runs/resumable");
+    browser.awaitElement("#resume-run:not([hidden])").click();
+    browser.awaitElement("#resume-dialog[open]");
+    browser.find("#resume-overrides").sendKeys("batch-size=64");
+    browser.find("#resume-confirm").click();
+    browser.await("the coordinator's reason for batch-size", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("stop-message")).getText().contains("batch-size") ? true : null);
+    assertEquals("stopped", apiGet("/api/runs/resumable").get("state").asText(), "a refused resume changes nothing");
+
+    browser.find("#resume-run").click();
+    browser.awaitElement("#resume-dialog[open]");
+    browser.find("#resume-overrides").clear();
+    browser.find("#resume-overrides").sendKeys("max-attempts=5");
+    browser.screenshot("run-resume");
+    browser.find("#resume-confirm").click();
+    awaitState("resumable", "completed");
+    browser.await("the page shows it completed, with no Resume", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("run-state")).getText().contains("completed")
+            && d.findElement(By.id("resume-run")).getAttribute("hidden") != null ? true : null);
   }
 
   @Test

@@ -114,7 +114,8 @@ export function axisLabels(values) {
 /** Room for the y axis's longest label (uPlot passes the labels), so that 0.009995 or 1.5e-4 is not cut. */
 function axisWidth(u, labels) {
   const longest = (labels || []).reduce((most, label) => Math.max(most, String(label).length), 0);
-  return Math.max(40, 14 + 7 * longest);
+  // The ticks (10 px) and their gap (5 px) come first; a digit of the axis font is about 7 px, and a little room is kept.
+  return Math.max(50, 24 + 8 * longest);
 }
 
 /** The decimals that write {@code x} (a tick spacing: 1, 2, 2.5 or 5 times a power of ten) exactly, at most 10. */

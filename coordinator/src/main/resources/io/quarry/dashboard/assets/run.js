@@ -42,10 +42,20 @@ export default async function runPage(root, dashboard, runId) {
   const dialog = h('dialog', { id: 'stop-dialog' },
     h('h2', {}, 'Stop run ' + runId + '?'),
     h('p', {}, 'Every running shard stops at its next step and keeps its last checkpoint; the run ends STOPPED. '
-      + 'This cannot be undone (a new run can resume nothing of it).'),
+      + 'It can be resumed later from those checkpoints (Resume).'),
     h('div', { class: 'actions' },
       h('button', { class: 'secondary', id: 'stop-cancel', onclick: () => dialog.close() }, 'Cancel'),
       h('button', { class: 'danger', id: 'stop-confirm', onclick: stop }, 'Stop run')));
+  const resumeButton = h('button', { id: 'resume-run', hidden: true, onclick: () => resumeDialog.showModal() }, 'Resume…');
+  const resumeOverrides = h('input', { type: 'text', id: 'resume-overrides', placeholder: 'optional: key=value … (e.g. epochs=5 max-attempts=5)' });
+  const resumeDialog = h('dialog', { id: 'resume-dialog' },
+    h('h2', {}, 'Resume run ' + runId + '?'),
+    h('p', {}, 'Its unfinished shards start again from their last checkpoints, as the same run. Overrides change the '
+      + 'keys a resumed run may change (epochs, max-attempts, …); the coordinator says which when one may not.'),
+    resumeOverrides,
+    h('div', { class: 'actions' },
+      h('button', { class: 'secondary', id: 'resume-cancel', onclick: () => resumeDialog.close() }, 'Cancel'),
+      h('button', { id: 'resume-confirm', onclick: resume }, 'Resume')));
   const hardLink = h('a', { href: '/runs/' + encodeURIComponent(runId) + '/hard-examples', id: 'hard-link' });
 
   // --- charts ---
@@ -79,9 +89,9 @@ export default async function runPage(root, dashboard, runId) {
   let events = [];
 
   root.append(title,
-    h('div', { class: 'panel' }, summary, h('div', { class: 'toolbar', style: 'margin-top:10px' }, stopButton, stopMessage,
-      h('span', { class: 'spacer' }), hardLink)),
-    alertBox, dialog,
+    h('div', { class: 'panel' }, summary, h('div', { class: 'toolbar', style: 'margin-top:10px' }, stopButton, resumeButton,
+      stopMessage, h('span', { class: 'spacer' }), hardLink)),
+    alertBox, dialog, resumeDialog,
     h('div', { class: 'toolbar' }, h('label', {}, 'Smoothing ', smoothing, smoothingValue), h('label', {}, logY, 'log y'),
       h('label', {}, 'x ', xAxis), h('label', {}, 'series ', by)),
     chartBox,
@@ -117,6 +127,8 @@ export default async function runPage(root, dashboard, runId) {
     const canStop = !dashboard.read_only && dashboard.role === 'operate'
       && ['pending', 'running'].includes(status.state);
     stopButton.hidden = !canStop;
+    // A stopped or failed run continues as the same run (POST /api/runs/{id}/resume); a completed one has nothing left.
+    resumeButton.hidden = dashboard.read_only || dashboard.role !== 'operate' || !['stopped', 'failed'].includes(status.state);
     hardLink.textContent = 'Hard examples (' + merges + ' merge' + (merges === 1 ? '' : 's') + ') →';
     clear(shardBody);
     for (const shard of status.shards) {
@@ -225,6 +237,22 @@ export default async function runPage(root, dashboard, runId) {
       if (pendingLatency.length < 10000) pendingLatency.push(rows.t[i]);
     }
     redraw();
+  }
+
+  async function resume() {
+    const overrides = resumeOverrides.value.trim().split(/\s+/).filter(Boolean);
+    resumeButton.disabled = true;
+    try {
+      const answer = await api('/api/runs/' + encodeURIComponent(runId) + '/resume', { json: { overrides } });
+      resumeDialog.close();
+      stopMessage.textContent = answer.message || 'resumed';
+    } catch (e) {
+      // The coordinator's one-line reason (an override a resumed run may not change, ...) is shown by the buttons.
+      stopMessage.textContent = e.message;
+      resumeDialog.close();
+    } finally {
+      resumeButton.disabled = false;
+    }
   }
 
   async function stop() {
