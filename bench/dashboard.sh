@@ -18,4 +18,4 @@ if [ $# -gt 0 ]; then run "$@"; exit; fi
 run latency 30
 run render 200000 5
 run followers 50 5 1700000 1ms
-run followers 50 5 20000 djl
+run followers 50 9 20000 djl

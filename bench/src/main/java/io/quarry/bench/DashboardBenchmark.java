@@ -227,8 +227,10 @@ public final class DashboardBenchmark {
       }
       double medianNone = medianDouble(none);
       double medianFollowed = medianDouble(followed);
-      System.out.printf("median steps/s: none %.1f, with %d followers %.1f; ratio %.3f%n", medianNone, clients,
-          medianFollowed, medianFollowed / medianNone);
+      List<Double> ratios = new ArrayList<>();
+      for (int round = 0; round < rounds; round++) ratios.add(followed.get(round) / none.get(round));
+      System.out.printf("median steps/s: none %.1f, with %d followers %.1f; ratio %.3f; median of the rounds' ratios"
+          + " %.3f%n", medianNone, clients, medianFollowed, medianFollowed / medianNone, medianDouble(ratios));
       binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
   }
@@ -236,13 +238,14 @@ public final class DashboardBenchmark {
   private static double stepsPerSecond(LocalCluster cluster, String base, String token, String runId, int clients,
       long samples, String stepTime) throws Exception {
     if (stepTime.equals("djl")) {
-      // A real model, CPU-bound in this JVM: the default job's CNN on synthetic shapes.
+      // A real model, CPU-bound in this JVM: the default job's CNN on synthetic shapes. No PNG plots at the end: they
+      // would be drawn while the next run starts (and the run directory is deleted under them).
       submit(cluster, runId, "trainer=djl", "dataset.format=synthetic", "dataset.synthetic=shapes",
           "dataset.samples=" + samples, "model.type=cnn", "model.channels=[8,16]", "model.hidden=[64]", "epochs=1",
-          "batch-size=32");
+          "batch-size=32", "plots.enabled=false");
     } else {
       submit(cluster, runId, "stub.samples=" + samples, "stub.step-time=" + stepTime, "epochs=1",
-          "checkpoint.every-steps=100000");
+          "checkpoint.every-steps=100000", "plots.enabled=false");
     }
     // The followers are other processes (curl), as browsers are: what is measured is what following costs the server.
     List<Process> followers = new ArrayList<>();

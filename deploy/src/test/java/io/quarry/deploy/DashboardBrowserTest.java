@@ -32,9 +32,10 @@ import org.openqa.selenium.WebElement;
 
 /**
  * The dashboard in a real headless Chromium, served by a local coordinator with two workers (the stub trainer): the
- * runs table, a live run's chart growing without a reload, Stop and Resume, the hard-example explorer, Compare, the new-run form,
- * the cluster page, alerts, an unknown run's page, and the login that a browser without a token is asked for; and the
- * dashboards of {@code quarry dashboard} (offline, over run directories) and {@code quarry local --dashboard}. Each test saves screenshots under target/dashboard-screenshots/.
+ * runs table, a live run's chart growing without a reload, Stop and Resume, the hard-example explorer, Compare, the
+ * new-run form and a sweep from it, the cluster page, alerts, an unknown run's page, and the login that a browser
+ * without a token is asked for; and the dashboards of {@code quarry dashboard} (offline, over run directories) and
+ * {@code quarry local --dashboard}. Each test saves screenshots under target/dashboard-screenshots/.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(180)
@@ -55,8 +56,9 @@ class DashboardBrowserTest {
     tmp = Files.createTempDirectory("quarry-dashboard-test");
     cluster = LocalCluster.start(2, tmp.resolve("runs"), ConfigFactory.parseResources("application-test.conf"));
     Path tokens = Files.writeString(tmp.resolve("api-tokens"), "operate " + OPERATE_TOKEN + "\nread " + READ_TOKEN + "\n");
-    binding = HttpApi.bind(cluster.system(), cluster.coordinator(), ApiTokens.fromFile(tokens), "127.0.0.1", 0)
-        .toCompletableFuture().get(30, TimeUnit.SECONDS);
+    // As a coordinator node and quarry local --dashboard serve it: with sweeps from the New run form expanded.
+    binding = HttpApi.bind(cluster.system(), cluster.coordinator(), ApiTokens.fromFile(tokens), "127.0.0.1", 0,
+        java.util.Optional.empty(), new DashboardSweeps(256)).toCompletableFuture().get(30, TimeUnit.SECONDS);
     base = "http://127.0.0.1:" + binding.localAddress().getPort();
     browser = new Browser(base);
     browser.login(OPERATE_TOKEN);
@@ -355,6 +357,30 @@ class DashboardBrowserTest {
     browser.await("the new run's page", Duration.ofSeconds(20), d -> d.getCurrentUrl().endsWith("/runs/from-form") ? true : null);
     JsonNode run = awaitState("from-form", "completed");
     assertEquals(1, apiGet("/api/runs/from-form").get("total_steps").asLong() > 0 ? 1 : 0, run.toString());
+  }
+
+  @Test
+  void aSweepStartsFromTheNewRunFormWithCommaLists() throws Exception {
+    browser.open("/new");
+    browser.awaitElement("#key-epochs").sendKeys("1");
+    browser.find("#key-stub\\.samples").sendKeys("400");
+    browser.find("#key-stub\\.step-time").sendKeys("0");
+    browser.find("#key-optimizer\\.lr").sendKeys("0.1,0.01");
+    browser.find("#run-id").sendKeys("form-sweep");
+    browser.await("a comma list is refused until sweep is ticked", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("validation")).getText().contains("optimizer.lr") ? true : null);
+    browser.find("#sweep").click();
+    browser.await("two runs", Duration.ofSeconds(20), d ->
+        d.findElement(By.id("validation")).getText().startsWith("OK: 2 run") && d.findElement(By.id("review")).isEnabled()
+            ? true : null);
+    browser.find("#review").click();
+    WebElement summary = browser.awaitElement("#summary:not([hidden])");
+    assertTrue(summary.getText().contains("Start this sweep of 2 runs?"), summary.getText());
+    assertTrue(summary.getText().contains("form-sweep-1"), summary.getText());
+    browser.find("#submit-run").click();
+    browser.await("the Runs page", Duration.ofSeconds(20), d -> d.getCurrentUrl().equals(base + "/") ? true : null);
+    awaitState("form-sweep-0", "completed");
+    awaitState("form-sweep-1", "completed");
   }
 
   @Test
