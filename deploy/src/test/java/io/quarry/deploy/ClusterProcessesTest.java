@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -67,7 +68,7 @@ class ClusterProcessesTest {
         if (!worker.path("worker_id").isNull() && !worker.path("state").asText().equals("lost")) ready++;
       }
       return ready >= count;
-    }, Duration.ofSeconds(60), "workers registered");
+    }, Duration.ofSeconds(60), () -> "workers registered");
   }
 
   private List<JsonNode> workers(ApiClient api) throws Exception {
@@ -90,7 +91,7 @@ class ClusterProcessesTest {
         return false; // the coordinator may be failing over
       }
       return condition.test(last[0]);
-    }, timeout, "run " + runId + " reached the expected state (last seen: " + last[0] + ")");
+    }, timeout, () -> "run " + runId + " reached the expected state (last seen: " + last[0] + ")");
     return last[0];
   }
 
@@ -98,13 +99,13 @@ class ClusterProcessesTest {
     boolean ok() throws Exception;
   }
 
-  private static void await(Check check, Duration timeout, String what) throws Exception {
+  private static void await(Check check, Duration timeout, Supplier<String> what) throws Exception {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (System.nanoTime() < deadline) {
       if (check.ok()) return;
       Thread.sleep(200);
     }
-    throw new AssertionError("timed out waiting: " + what);
+    throw new AssertionError("timed out waiting: " + what.get());
   }
 
   private static String runConfig(int samples, String stepTime) {
