@@ -1,6 +1,7 @@
 package io.quarry.protocol.serialization;
 
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
@@ -103,7 +104,9 @@ public final class ProtocolRegistry {
       RunMetricsSnapshot.Histogram.class,
       CoordinatorCommand.ResumeRun.class,
       CoordinatorCommand.ResumeReply.class,
-      CoordinatorCommand.ResumeOutcome.class);
+      CoordinatorCommand.ResumeOutcome.class,
+      DistributedRank.class,
+      RunCommand.RankEndpoint.class);
 
   private ProtocolRegistry() {}
 
