@@ -344,7 +344,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       }
     }
     admitting.add(runId);
-    int shardCount = config.shards > 0 ? config.shards : (int) Math.max(1, workers.live());
+    int shardCount = config.shardCount(workers.live());
     RunAdmission.Request request =
         new RunAdmission.Request(new RunSpec(runId, config.toHocon()), config, shardCount, submit.replyTo());
     ActorRef<WorkerCommand> sizer = workers.sizer().map(worker -> worker.ref).orElse(null);
@@ -384,7 +384,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     // A run actor of the run's earlier life (it ended and was resumed since) is no longer in the queue: its stop is
     // not this run's.
     getContext().watch(actor);
-    runs.add(runId, actor, setup.config().priority, setup.config().minWorkers, submittedMs,
+    runs.add(runId, actor, setup.config().priority, setup.config().gangSize(), submittedMs,
         recovered != null && !resumed && recovered.startedUnixMs() != null, initial);
   }
 

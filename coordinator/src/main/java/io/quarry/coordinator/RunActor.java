@@ -13,6 +13,7 @@ import io.quarry.coordinator.merge.MergedShares;
 import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
+import io.quarry.coordinator.run.RankGroup;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.RunMetrics;
 import io.quarry.coordinator.run.RunProgress;
@@ -26,11 +27,13 @@ import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.FrameBudget;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
 import io.quarry.protocol.RunCommand.MergedCredit;
+import io.quarry.protocol.RunCommand.RankEndpoint;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
@@ -168,6 +171,8 @@ final class RunActor {
   private final MergedShares shares;
   /** The all-gather in flight, or null: told of a worker lost meanwhile. */
   private ActorRef<MergeAggregator.Command> gathering;
+  /** Null unless the shards are the ranks of one process group ({@code process.distributed = torch}). */
+  private final RankGroup<ActorRef<WorkerCommand>> group;
   /** Null unless {@code sync.mode = average}. */
   private final AveragingRelay<ActorRef<WorkerCommand>> averaging;
   private final RunRecords records;
@@ -212,6 +217,7 @@ final class RunActor {
         config.hardExamples.thresholdQuantile(), totals.merges(), System::nanoTime);
     this.shares = new MergedShares(incarnation, runId, FrameBudget.messageBytes(context.getSystem().settings().config()));
     this.averaging = config.sync.average() ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
+    this.group = config.groupRanks() > 0 ? new RankGroup<>(shards.size(), config.maxAttempts) : null;
     this.records = new RunRecords(runId, clock);
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
     shards.addStepsRedone(totals.stepsRedone());
@@ -283,6 +289,7 @@ final class RunActor {
         .onMessage(MergeCollected.class, this::onMergeCollected)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloads)
         .onMessage(MergedCredit.class, this::onMergedCredit)
+        .onMessage(RankEndpoint.class, this::onRankEndpoint)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessage(DirectoryUnwritable.class, this::onDirectoryUnwritable)
@@ -361,6 +368,7 @@ final class RunActor {
   // --- shards and workers ---
 
   private Behavior<RunCommand> onOfferWorker(OfferWorker offer) {
+    if (group != null) return offerRank(offer);
     OptionalInt pending = shards.nextPending();
     boolean accepted = pending.isPresent() ? assign(pending.getAsInt(), offer) : config.speculative && speculate(offer);
     coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
@@ -374,7 +382,15 @@ final class RunActor {
 
   /** Hands the PENDING shard to the offered worker. */
   private boolean assign(int index, OfferWorker offer) {
-    ShardTable.Shard shard = shards.assign(index, offer.workerId());
+    return assign(index, offer.workerId(), offer.worker(), null);
+  }
+
+  /**
+   * Hands the PENDING shard to {@code worker}; as rank {@code rank} of the run's process group when not null, whose
+   * ranks past 0 go out only once rank 0's endpoint is known ({@link #onRankEndpoint}).
+   */
+  private boolean assign(int index, String workerId, ActorRef<WorkerCommand> worker, DistributedRank rank) {
+    ShardTable.Shard shard = shards.assign(index, workerId);
     boolean first = progress.start(clock.millis());
     if (first || state == RunState.PENDING) {
       // Its first shard goes out (a resumed run started before: it says so in run_resumed, not run_started).
@@ -382,10 +398,12 @@ final class RunActor {
       if (first) directory.writeEvent(records.runStarted());
       persistRun();
     }
-    enlist(offer.workerId(), offer.worker());
-    offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment(shard, shard.attempt()),
-        context.getSelf()));
-    directory.writeEvent(records.shardAssigned(shard.index, shard.attempt(), offer.workerId(), shard.lastCheckpoint(),
+    enlist(workerId, worker);
+    if (rank == null || rank.rank() == 0) {
+      worker.tell(new WorkerCommand.AssignShard(incarnation, spec, assignment(shard, shard.attempt()).withRank(rank),
+          context.getSelf()));
+    }
+    directory.writeEvent(records.shardAssigned(shard.index, shard.attempt(), workerId, shard.lastCheckpoint(),
         shard.checkpointStep()));
     ledger.shard(shard);
     progressChanged = true;
@@ -472,7 +490,7 @@ final class RunActor {
     ledger.shard(shards.shard(report.shard()));
     persistRun();
     progressChanged = true;
-    return next();
+    return group != null ? restartWhenStopped() : next();
   }
 
   /** One copy of a speculated shard finished first: the other is stopped (its later reports are stale). */
@@ -489,6 +507,7 @@ final class RunActor {
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
     metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
+    if (group != null) return onRankFailed(report);
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
     if (outcome == ShardTable.FailureOutcome.STALE) return Behaviors.same();
@@ -520,6 +539,10 @@ final class RunActor {
     leaveSync(report.shard(), false);
     directory.writeEvent(records.shardStopped(report.shard(), report.attempt(), report.workerId(), report.endStep()));
     ledger.shard(shards.shard(report.shard()));
+    if (group != null) {
+      return group.phase() == RankGroup.Phase.RESTARTING ? restartWhenStopped()
+          : rankLost("rank " + report.shard() + " was stopped on worker " + report.workerId());
+    }
     if (ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
@@ -570,6 +593,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onWorkerLost(WorkerLost lost) {
+    if (group != null) group.workerLost(lost.workerId());
     if (!forget(lost)) return Behaviors.same();
     List<Integer> orphaned = shards.orphan(lost.workerId());
     for (int index : orphaned) {
@@ -580,8 +604,12 @@ final class RunActor {
     }
     progress.count(RunCounter.SHARDS_REASSIGNED, orphaned.size());
     ledger.shards(shards, orphaned);
-    if (!orphaned.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     progressChanged = true;
+    if (group != null) {
+      return orphaned.isEmpty() ? restartWhenStopped()
+          : rankLost("worker " + lost.workerId() + " of rank " + orphaned.get(0) + " was lost: " + lost.reason());
+    }
+    if (!orphaned.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
 
@@ -648,6 +676,101 @@ final class RunActor {
       progressChanged = true;
       if (config.speculative && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     }
+  }
+
+  // --- a process group (process.distributed = torch) ---
+
+  /** A worker offered to a process group is held for a rank; once there is one per rank, the group starts. */
+  private Behavior<RunCommand> offerRank(OfferWorker offer) {
+    boolean accepted = ending == null
+        && group.offer(offer.workerId(), offer.worker().path().address().getHost().orElse(""), offer.worker());
+    coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
+    if (accepted && group.full()) {
+      List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.start();
+      for (int rank = 0; rank < members.size(); rank++) {
+        assign(rank, members.get(rank).workerId(), members.get(rank).worker(), group.rank(rank));
+      }
+    }
+    return Behaviors.same();
+  }
+
+  /** Rank 0's worker picked the rendezvous port: the other ranks go out with it. */
+  private Behavior<RunCommand> onRankEndpoint(RankEndpoint endpoint) {
+    if (group == null || !shards.isActiveAttempt(endpoint.shard(), endpoint.attempt(), endpoint.workerId())
+        || !group.endpoint(endpoint.host(), endpoint.port())) {
+      return Behaviors.same();
+    }
+    List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.members();
+    for (int rank = 1; rank < members.size(); rank++) {
+      ShardTable.Shard shard = shards.shard(rank);
+      members.get(rank).worker().tell(new WorkerCommand.AssignShard(incarnation, spec,
+          assignment(shard, shard.attempt()).withRank(group.rank(rank)), context.getSelf()));
+    }
+    directory.writeEvent(records.groupStarted(group.restartCount(), endpoint.host(), endpoint.port(),
+        members.stream().map(RankGroup.Member::workerId).toList(), shards.shard(0).checkpointStep()));
+    return Behaviors.same();
+  }
+
+  /**
+   * A rank's program failed: the first loss of a start restarts the group (or fails the run once the group has
+   * started max-attempts times); a rank that fails while the group restarts only ends its part.
+   */
+  private Behavior<RunCommand> onRankFailed(ShardFailed report) {
+    if (group.phase() == RankGroup.Phase.RESTARTING) {
+      if (shards.released(report.shard(), report.attempt(), report.workerId(), report.stepsTrained())) {
+        ShardTable.Shard shard = shards.shard(report.shard());
+        directory.writeEvent(records.shardStopped(report.shard(), report.attempt(), report.workerId(),
+            shard.progressStep()));
+        ledger.shard(shard);
+      }
+      return restartWhenStopped();
+    }
+    ShardTable.FailureOutcome outcome =
+        shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
+    if (outcome == ShardTable.FailureOutcome.STALE) return Behaviors.same();
+    ShardTable.Shard shard = shards.shard(report.shard());
+    directory.writeEvent(records.shardFailed(report.shard(), report.attempt(), report.workerId(), report.reason(),
+        shard.failures(), config.maxAttempts));
+    ledger.shard(shard);
+    persistRun();
+    if (outcome == ShardTable.FailureOutcome.EXHAUSTED) {
+      return fail("rank " + report.shard() + " failed " + shard.failures() + " time(s) (max-attempts = "
+          + config.maxAttempts + "); last error: " + report.reason());
+    }
+    return rankLost("rank " + report.shard() + " failed on worker " + report.workerId() + ": " + report.reason());
+  }
+
+  /** The group lost a rank ({@code cause}): every other rank is stopped at once (SIGTERM, SIGKILL after the grace). */
+  private Behavior<RunCommand> rankLost(String cause) {
+    if (ending != null || !group.rankLost(cause)) return restartWhenStopped();
+    if (group.exhausted()) {
+      return fail("the process group started " + config.maxAttempts + " time(s) (max-attempts = " + config.maxAttempts
+          + ") and lost a rank again: " + cause);
+    }
+    context.getLog().warn("run {}: process group restarts: {}", runId, cause);
+    stopActiveShards("the process group restarts: " + cause);
+    return restartWhenStopped();
+  }
+
+  /** Once no rank of a restarting group is active, every shard starts again from rank 0's last checkpoint. */
+  private Behavior<RunCommand> restartWhenStopped() {
+    if (ending != null || group.phase() != RankGroup.Phase.RESTARTING || shards.anyActive()) return next();
+    if (shards.shards().stream().anyMatch(shard -> shard.state() == ShardState.DONE)) {
+      return fail("the process group lost a rank after other ranks had completed, so it cannot start again: "
+          + group.cause());
+    }
+    long lost = Math.max(0, shards.progressSteps().get(0) - shards.shard(0).checkpointStep());
+    shards.resumeAllFrom(0);
+    String cause = group.restart();
+    progress.count(RunCounter.GROUP_RESTARTS, 1);
+    ShardTable.Shard zero = shards.shard(0);
+    directory.writeEvent(records.groupRestarted(group.restartCount(), group.maxRestarts(), cause,
+        zero.checkpointStep(), zero.lastCheckpoint(), lost));
+    ledger.shards(shards, shards.shards().stream().map(shard -> shard.index).toList());
+    persistRun();
+    progressChanged = true;
+    coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    return Behaviors.same();
   }
 
   // --- stop, fail, end ---

@@ -41,7 +41,10 @@ public enum RunCounter {
   SYNC_BYTES_RECEIVED(17, "sync_received_bytes", Kind.TOTAL, Side.COORDINATOR,
       "bytes of parameters the run received from its shards for averaging (4 per float)"),
   SYNC_BYTES_SENT(18, "sync_sent_bytes", Kind.TOTAL, Side.COORDINATOR,
-      "bytes of averaged parameters the run sent back to its shards (4 per float)");
+      "bytes of averaged parameters the run sent back to its shards (4 per float)"),
+  GROUP_RESTARTS(19, "group_restarts", Kind.TOTAL, Side.COORDINATOR,
+      "restarts of a process group (process.distributed = torch): every rank stopped and started again from rank 0's "
+          + "last checkpoint after one rank failed, hung or lost its worker");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {

@@ -247,6 +247,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       requestWork();
       return this;
     }
+    // Rank 0 of a process group: its program hosts the rendezvous, on a port of this host the run learns first.
+    message = RankZero.hostRendezvous(message, workerId,
+        getContext().getSystem().address().getHost().orElse("127.0.0.1"));
     start(message, config, trainer);
     return this;
   }
