@@ -52,6 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-every", type=int, default=50, help="steps between rank 0's checkpoints")
     p.add_argument("--checkpoint-dir", default="checkpoints", help="where rank 0 checkpoints without Quarry")
     p.add_argument("--step-delay", type=float, default=0.0, help="seconds to sleep after each step (for fault tests)")
+    p.add_argument("--pg-timeout", type=float, default=1800, help="seconds a collective may wait (torch's default)")
     return p.parse_args(argv)
 
 
@@ -137,7 +138,7 @@ def main(argv=None):
     if use_cuda:
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if use_cuda else "gloo", init_method="env://",
-                            timeout=datetime.timedelta(seconds=120))
+                            timeout=datetime.timedelta(seconds=args.pg_timeout))
 
     first, count = shard_of(rank, world_size, args.samples)
     if "QUARRY_FIRST_SAMPLE" in os.environ:
