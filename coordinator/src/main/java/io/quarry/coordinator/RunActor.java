@@ -685,6 +685,7 @@ final class RunActor {
     boolean accepted = ending == null
         && group.offer(offer.workerId(), offer.worker().path().address().getHost().orElse(""), offer.worker());
     coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
+    progressChanged |= accepted;
     if (accepted && group.full()) {
       List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.start();
       for (int rank = 0; rank < members.size(); rank++) {
@@ -1097,7 +1098,7 @@ final class RunActor {
     RunUpdate.Progressed update = update();
     return new RunStatus(runId, config.name, state, progress.submittedAtMs(), progress.startedAtMs(),
         progress.finishedAtMs(), update.steps(), update.totalSteps(), progress.lastLoss(), update.samplesPerSec(),
-        progress.droppedEvents(), merges.started(), reason(), shards.statuses(stragglers::isStraggler),
+        progress.droppedEvents(), merges.started(), statusReason(), shards.statuses(stragglers::isStraggler),
         List.copyOf(participants.keySet()), directory.path().toString(),
         merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters(),
         hardExamplesWarning(progress.counters()), metrics.snapshot());
@@ -1105,6 +1106,11 @@ final class RunActor {
 
   private String reason() {
     return ending == null ? "" : ending.reason();
+  }
+
+  /** Why the run is where it is, for clients: its end's reason, or what its process group still waits for. */
+  private String statusReason() {
+    return ending == null && group != null && group.missing() > 0 ? group.waitingFor() : reason();
   }
 
   private RunTotals totals() {

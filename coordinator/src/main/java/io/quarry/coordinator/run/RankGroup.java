@@ -96,6 +96,16 @@ public final class RankGroup<W> {
   }
 
   /**
+   * What the group waits for, for the run's status while it gathers: how many workers it still needs at once, and
+   * why it gathers again after a restart.
+   */
+  public String waitingFor() {
+    String restart = starts == 0 ? "" : " (restart " + restartCount() + " of at most " + maxRestarts() + ": " + cause + ")";
+    return "waiting for " + missing() + " more of the " + ranks + " workers its process group needs at once "
+        + "(process.distributed = torch starts every rank together)" + restart;
+  }
+
+  /**
    * The held workers in rank order (those of one host consecutive, hosts in the order their first worker came), and
    * the group {@link Phase#STARTING}: rank 0 goes out first, the others once its endpoint is known.
    */

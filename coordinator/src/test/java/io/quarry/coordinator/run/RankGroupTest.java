@@ -93,6 +93,19 @@ class RankGroupTest {
   }
 
   @Test
+  void saysWhatItWaitsFor() {
+    RankGroup<String> group = new RankGroup<>(2, 3);
+    group.offer("w0", "", "");
+
+    assertTrue(group.waitingFor().startsWith("waiting for 1 more of the 2 workers"), group.waitingFor());
+    group.offer("w1", "", "");
+    group.start();
+    group.rankLost("rank 1 failed: exit 137");
+    group.restart();
+    assertTrue(group.waitingFor().contains("restart 1 of at most 2: rank 1 failed: exit 137"), group.waitingFor());
+  }
+
+  @Test
   void aHeldWorkerThatIsLostFreesItsPlace() {
     RankGroup<String> group = new RankGroup<>(2, 1);
     group.offer("w0", "", "");
