@@ -264,6 +264,7 @@ final class RunActor {
       ending = new Ending(RunState.STOPPED, recovered.failureReason() == null ? "stopped" : recovered.failureReason());
     }
     if (!unclaimed.isEmpty()) timers.startSingleTimer(ClaimDeadline.INSTANCE, settings.recoveryGrace());
+    if (group != null && !unclaimed.isEmpty()) group.adopted();
   }
 
   // --- the phases ---
@@ -654,8 +655,11 @@ final class RunActor {
     }
     progress.count(RunCounter.SHARDS_REASSIGNED, requeued.size());
     ledger.shards(shards, requeued);
-    if (!requeued.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     progressChanged = true;
+    if (group != null && !requeued.isEmpty()) {
+      return rankLost("rank(s) " + requeued + " were not reclaimed by their workers after a coordinator failover");
+    }
+    if (!requeued.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
 
@@ -686,7 +690,8 @@ final class RunActor {
         && group.offer(offer.workerId(), offer.worker().path().address().getHost().orElse(""), offer.worker());
     coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
     progressChanged |= accepted;
-    if (accepted && group.full()) {
+    if (accepted && group.full() && !shards.anyActive()) {
+      shards.resumeAllFrom(0); // every rank from rank 0's checkpoint, also in a run resumed or recovered
       List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.start();
       for (int rank = 0; rank < members.size(); rank++) {
         assign(rank, members.get(rank).workerId(), members.get(rank).worker(), group.rank(rank));

@@ -190,6 +190,17 @@ public final class RankGroup<W> {
     return cause;
   }
 
+  /**
+   * A new coordinator incarnation found the group's ranks running (their workers may reclaim them): the group counts
+   * as started and running, so that the loss of any rank, or one not reclaimed, restarts all of them.
+   */
+  public void adopted() {
+    if (phase != Phase.GATHERING) return;
+    members.clear();
+    phase = Phase.RUNNING;
+    starts = Math.max(starts, 1);
+  }
+
   /** A held worker was lost before the group started: its place is free again. */
   public void workerLost(String workerId) {
     if (phase == Phase.GATHERING) members.removeIf(member -> member.workerId().equals(workerId));

@@ -106,6 +106,19 @@ class RankGroupTest {
   }
 
   @Test
+  void aGroupFoundRunningAfterAFailoverRestartsWhenItLosesARank() {
+    RankGroup<String> group = new RankGroup<>(2, 3);
+
+    group.adopted();
+
+    assertEquals(RankGroup.Phase.RUNNING, group.phase());
+    assertFalse(group.offer("w9", "", ""), "no worker is held while its ranks run");
+    assertTrue(group.rankLost("rank 1 was not reclaimed"));
+    assertEquals("rank 1 was not reclaimed", group.restart());
+    assertEquals(2, group.missing());
+  }
+
+  @Test
   void aHeldWorkerThatIsLostFreesItsPlace() {
     RankGroup<String> group = new RankGroup<>(2, 1);
     group.offer("w0", "", "");
