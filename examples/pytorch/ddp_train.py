@@ -173,6 +173,7 @@ def main(argv=None):
     per_epoch = steps_per_epoch(world_size, args.samples, args.batch_size)
     total_steps = per_epoch * args.epochs
     last_time = time.monotonic()
+    started_step, started_time = step, None
     while step < total_steps:
         epoch, cursor = divmod(step, per_epoch)
         batch = batch_positions(rank, epoch, cursor, count, args.batch_size, args.seed).to(device)
@@ -186,12 +187,20 @@ def main(argv=None):
               "samples_per_sec": len(batch) / max(now - last_time, 1e-9),
               "sample_ids": ids[batch.cpu()].tolist(), "losses": per_sample.detach().cpu().tolist()})
         last_time = now
+        if started_time is None:
+            started_time = now
+            # For the restart benchmark (bench/ddp.py): when this start of the group trained its first step.
+            log("first_step_unix=%.3f rank=%d restart=%s" % (time.time(), rank, os.environ.get("TORCHELASTIC_RESTART_COUNT")))
         step += 1
         if rank == 0 and (step % args.checkpoint_every == 0 or step == total_steps):
             save_checkpoint(checkpoint_dir, step, model, optimizer)
         if args.step_delay > 0:
             time.sleep(args.step_delay)
 
+    if started_time is not None and step - started_step > 1:
+        # Steps after the first, over the time they took: training throughput without start-up and rendezvous.
+        log("train_steps_per_s=%.3f rank=%d steps=%d" % ((step - started_step - 1) / (time.monotonic() - started_time),
+                                                          rank, step - started_step - 1))
     total, absolute = checksum(model)
     log("param_checksum rank=%d sum=%.12e abs=%.12e steps=%d" % (rank, total, absolute, step))
     dist.barrier()
