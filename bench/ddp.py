@@ -10,6 +10,10 @@ each launcher, alternating which goes first. Restart: SIGKILL to rank 1 once ran
 the time from the kill to the restarted group's first step (the later rank's first_step_unix with restart count 1);
 torchrun with --max_restarts 1 and its default --monitor_interval.
 
+Quarry's JVM is warm by default: `quarry local --multirun epochs=2,E` runs a 2-epoch warm-up and then the measured
+run in one JVM, as a cluster's long-lived JVMs are (--cold: the JVM starts with the measured run; its start-up and
+JIT compete with the ranks for this machine's cores). The wall times include the warm-up run.
+
 Quarry: java -jar deploy/target/quarry.jar local --workers 2 examples/pytorch/ddp.conf (its keys: 8000 samples,
 batch 64 per rank, checkpoints every 50 steps). torchrun: python3 -m torch.distributed.run --redirects 2 --tee 2
 --log_dir DIR --nproc_per_node 2 examples/pytorch/ddp_train.py with the same arguments (Debian's torchrun script
@@ -69,11 +73,14 @@ def descends(pid, ancestor):
     return False
 
 
-def launch(launcher, work, epochs, restarts):
+def launch(launcher, work, epochs, restarts, warm=False):
     if launcher == "quarry":
         os.symlink(os.path.join(REPO, "examples"), os.path.join(work, "examples"))
-        command = ["java", "-jar", JAR, "local", "--workers", "2", "examples/pytorch/ddp.conf", "epochs=%d" % epochs,
-                   "max-attempts=%d" % (restarts + 1)]
+        # warm: a sweep of two runs in one JVM, a 2-epoch warm-up and then the measured one (a cluster's JVMs are
+        # long-lived: what a run meets there is a warm JVM).
+        epochs_key = ["--multirun", "epochs=2,%d" % epochs] if warm else ["epochs=%d" % epochs]
+        command = ["java", "-jar", JAR, "local", "--workers", "2", "examples/pytorch/ddp.conf",
+                   "max-attempts=%d" % (restarts + 1)] + epochs_key
     else:
         command = [PYTHON, "-m", "torch.distributed.run", "--redirects", "2", "--tee", "2", "--log_dir",
                    os.path.join(work, "torchrun-logs"), "--nproc_per_node", "2", "--max_restarts", str(restarts),
@@ -82,10 +89,10 @@ def launch(launcher, work, epochs, restarts):
     return subprocess.Popen(command, cwd=work, env=env(), stdout=out, stderr=subprocess.STDOUT)
 
 
-def rank_logs(launcher, work):
-    """All the ranks' stderr, as one text."""
+def rank_logs(launcher, work, warm=False):
+    """All the ranks' stderr, as one text (of the measured run of a warm sweep)."""
     if launcher == "quarry":
-        files = glob.glob(os.path.join(work, "runs", "*", "logs", "*.log"))
+        files = glob.glob(os.path.join(work, "runs", "*-1" if warm else "*", "logs", "*.log"))
     else:
         files = [os.path.join(work, "out.txt")]
     return "".join(open(f, errors="replace").read() for f in files)
@@ -97,15 +104,15 @@ def checkpoint_written(launcher, work, step):
     return bool(glob.glob(pattern))
 
 
-def throughput(launcher, epochs):
+def throughput(launcher, epochs, warm):
     work = tempfile.mkdtemp(prefix="ddp-bench-")
     try:
         started = time.monotonic()
-        process = launch(launcher, work, epochs, 0)
+        process = launch(launcher, work, epochs, 0, warm)
         if process.wait(timeout=900) != 0:
             raise SystemExit("%s failed; see %s" % (launcher, work))
         wall = time.monotonic() - started
-        rates = [float(m) for m in re.findall(r"train_steps_per_s=([0-9.]+)", rank_logs(launcher, work))]
+        rates = [float(m) for m in re.findall(r"train_steps_per_s=([0-9.]+)", rank_logs(launcher, work, warm))]
         if len(rates) != 2:
             raise SystemExit("%s: expected 2 ranks' train_steps_per_s, got %s (%s)" % (launcher, rates, work))
         return statistics.mean(rates), wall
@@ -143,12 +150,13 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--restart-reps", type=int, default=2)
+    p.add_argument("--cold", action="store_true", help="Quarry's JVM starts with the measured run (default: warm)")
     args = p.parse_args()
     rates = {"quarry": [], "torchrun": []}
     walls = {"quarry": [], "torchrun": []}
     for rep in range(args.reps):
         for launcher in (["quarry", "torchrun"] if rep % 2 == 0 else ["torchrun", "quarry"]):
-            rate, wall = throughput(launcher, args.epochs)
+            rate, wall = throughput(launcher, args.epochs, not args.cold)
             rates[launcher].append(rate)
             walls[launcher].append(wall)
             print("throughput rep %d %-8s %.2f steps/s (wall %.1f s)" % (rep, launcher, rate, wall), flush=True)
@@ -161,8 +169,9 @@ def main():
     q, t = statistics.median(rates["quarry"]), statistics.median(rates["torchrun"])
     print("median steps/s: quarry %.2f, torchrun %.2f, ratio quarry/torchrun %.3f" % (q, t, q / t))
     print("median wall s:  quarry %.1f, torchrun %.1f" % (statistics.median(walls["quarry"]), statistics.median(walls["torchrun"])))
-    print("median restart s: quarry %.2f, torchrun %.2f" % (statistics.median(restarts["quarry"]),
-                                                            statistics.median(restarts["torchrun"])))
+    if args.restart_reps > 0:
+        print("median restart s: quarry %.2f, torchrun %.2f" % (statistics.median(restarts["quarry"]),
+                                                                statistics.median(restarts["torchrun"])))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ public final class ProcessTrainerSpec implements TrainerSpec {
       throw new RunConfigException("config key 'process.ranks': 0 and shards = 0, but process.distributed = torch "
           + "needs the size of its process group; allowed: process.ranks = N (or shards = N), N >= 1");
     }
+    int groupRanks = ranks > 0 ? ranks : config.shards;
+    if (config.minWorkers > groupRanks) {
+      throw new RunConfigException("config key 'min-workers': " + config.minWorkers + " is more than the " + groupRanks
+          + " ranks of the process group (one worker each, and the run starts with all of them at once); allowed: 0 to "
+          + groupRanks);
+    }
     if (config.speculative) {
       throw new RunConfigException("config key 'speculative': on cannot be combined with process.distributed = torch "
           + "(a copy of a rank would join the process group twice); allowed: speculative = off");

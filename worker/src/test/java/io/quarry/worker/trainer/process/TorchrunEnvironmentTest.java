@@ -56,6 +56,9 @@ class TorchrunEnvironmentTest {
     RunConfigException speculative = assertThrows(RunConfigException.class,
         () -> config("process.distributed=torch", "shards=2", "speculative=on"));
     assertTrue(speculative.getMessage().contains("'speculative'"), speculative.getMessage());
+    RunConfigException gang = assertThrows(RunConfigException.class,
+        () -> config("process.distributed=torch", "process.ranks=2", "min-workers=3"));
+    assertTrue(gang.getMessage().contains("'min-workers'") && gang.getMessage().contains("0 to 2"), gang.getMessage());
     RunConfigException unknown = assertThrows(RunConfigException.class, () -> config("process.distributed=mpi"));
     assertTrue(unknown.getMessage().contains("process.distributed"), unknown.getMessage());
   }
