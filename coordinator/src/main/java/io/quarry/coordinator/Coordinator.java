@@ -197,6 +197,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(OfferAnswered.class, this::onOfferAnswered)
         .onMessage(StatusChanged.class, this::onStatusChanged)
         .onMessage(RunEnded.class, this::onRunEnded)
+        .onMessage(CoordinatorProtocol.WorkersUnused.class, this::onWorkersUnused)
         .onSignal(ChildFailed.class, failed -> onRunActorStopped(failed.getRef(), failed.getCause()))
         .onSignal(Terminated.class, terminated -> onRunActorStopped(terminated.getRef(), null))
         .onMessage(CoordinatorCommand.ResumeRun.class, this::onResumeRun)
@@ -510,6 +511,11 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private Behavior<CoordinatorCommand> onStatusChanged(StatusChanged changed) {
     runs.statusChanged(changed.status());
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onWorkersUnused(CoordinatorProtocol.WorkersUnused unused) {
+    if (workers.unused(unused.runId(), unused.workerIds())) dispatch();
     return this;
   }
 

@@ -864,6 +864,9 @@ final class RunActor {
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
     assigned.values().forEach(worker -> worker.tell(release));
+    if (group != null && !group.held().isEmpty()) {
+      coordinator.tell(new CoordinatorProtocol.WorkersUnused(runId, group.held()));
+    }
     // The coordinator first: a watcher that acts on the end (resumes the run) then finds it ended.
     coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);

@@ -201,6 +201,11 @@ public final class RankGroup<W> {
     starts = Math.max(starts, 1);
   }
 
+  /** The workers held for ranks while the group gathers (accepted, but given no shard yet). */
+  public List<String> held() {
+    return phase == Phase.GATHERING ? members.stream().map(Member::workerId).toList() : List.of();
+  }
+
   /** A held worker was lost before the group started: its place is free again. */
   public void workerLost(String workerId) {
     if (phase == Phase.GATHERING) members.removeIf(member -> member.workerId().equals(workerId));

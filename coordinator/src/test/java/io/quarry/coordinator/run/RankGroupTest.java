@@ -119,6 +119,17 @@ class RankGroupTest {
   }
 
   @Test
+  void namesTheWorkersItHoldsOnlyWhileGathering() {
+    RankGroup<String> group = new RankGroup<>(2, 1);
+    group.offer("w0", "", "");
+
+    assertEquals(List.of("w0"), group.held(), "a run that ends now must give w0 back");
+    group.offer("w1", "", "");
+    group.start();
+    assertEquals(List.of(), group.held(), "started: the workers have their shards");
+  }
+
+  @Test
   void aHeldWorkerThatIsLostFreesItsPlace() {
     RankGroup<String> group = new RankGroup<>(2, 1);
     group.offer("w0", "", "");
