@@ -702,7 +702,8 @@ final class RunActor {
 
   /** Rank 0's worker picked the rendezvous port: the other ranks go out with it. */
   private Behavior<RunCommand> onRankEndpoint(RankEndpoint endpoint) {
-    if (group == null || !shards.isActiveAttempt(endpoint.shard(), endpoint.attempt(), endpoint.workerId())
+    if (group == null || ending != null
+        || !shards.isActiveAttempt(endpoint.shard(), endpoint.attempt(), endpoint.workerId())
         || !group.endpoint(endpoint.host(), endpoint.port())) {
       return Behaviors.same();
     }
@@ -756,6 +757,25 @@ final class RunActor {
     context.getLog().warn("run {}: process group restarts: {}", runId, cause);
     stopActiveShards("the process group restarts: " + cause);
     return restartWhenStopped();
+  }
+
+  /**
+   * Ranks 1.. that never went out (rank 0's endpoint had not come) have nothing to stop: their attempts end here, and
+   * their workers, which were told nothing, are given back.
+   */
+  private void releaseUnsentRanks() {
+    List<String> unused = new java.util.ArrayList<>();
+    List<RankGroup.Member<ActorRef<WorkerCommand>>> unsent = group.unsent();
+    for (int i = 0; i < unsent.size(); i++) {
+      int rank = i + 1;
+      ShardTable.Shard shard = shards.shard(rank);
+      if (shards.released(rank, shard.attempt(), unsent.get(i).workerId(), 0)) {
+        participants.remove(unsent.get(i).workerId());
+        unused.add(unsent.get(i).workerId());
+        ledger.shard(shard);
+      }
+    }
+    if (!unused.isEmpty()) coordinator.tell(new CoordinatorProtocol.WorkersUnused(runId, unused));
   }
 
   /** Once no rank of a restarting group is active, every shard starts again from rank 0's last checkpoint. */
@@ -816,6 +836,7 @@ final class RunActor {
   }
 
   private void stopActiveShards(String reason) {
+    if (group != null) releaseUnsentRanks();
     for (ShardTable.Shard shard : shards.active()) {
       ActorRef<WorkerCommand> worker = assigned.get(shard.workerId());
       if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.index, reason));

@@ -290,6 +290,60 @@ class RunLifecycleTest {
   }
 
   @Test
+  void aRankZeroLostBeforeItsEndpointEndsTheOtherRanksUntoldAndTheGroupStartsAgain() {
+    Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
+    monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));
+    monitors.put("b", spawnWorker("b", Script.MANUAL.allowingAnyProgram()));
+    submit("early", PROCESS_GROUP + "max-attempts = 2");
+    TestProbe<RunUpdate> updates = watch("early");
+    Map.Entry<String, WorkerCommand.AssignShard> zero = nextAssign(monitors);
+
+    tell(zero.getKey(), new ScriptedWorker.Fail("cannot find a free port for the process group's rendezvous"));
+
+    // Rank 1's worker was told nothing; it is given back and the group gathers both workers again.
+    Map.Entry<String, WorkerCommand.AssignShard> zeroAgain = nextAssign(monitors);
+    assertEquals(0, zeroAgain.getValue().assignment().shard());
+    assertEquals(1, zeroAgain.getValue().assignment().rank().restartCount());
+    rankEndpoint(zeroAgain.getKey(), zeroAgain.getValue(), 29_514);
+    Map.Entry<String, WorkerCommand.AssignShard> one = nextAssign(monitors);
+    assertEquals(1, one.getValue().assignment().shard());
+    tell(zeroAgain.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+    tell(one.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(1, events("early", "group_restarted").size());
+  }
+
+  @Test
+  void aProcessGroupStoppedBeforeRankZerosEndpointEndsStopped() {
+    Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
+    monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));
+    monitors.put("b", spawnWorker("b", Script.MANUAL.allowingAnyProgram()));
+    submit("halted", PROCESS_GROUP);
+    TestProbe<RunUpdate> updates = watch("halted");
+    Map.Entry<String, WorkerCommand.AssignShard> zero = nextAssign(monitors);
+
+    TestProbe<StopReply> reply = testKit.createTestProbe();
+    coordinator.tell(new CoordinatorCommand.StopRun("halted", "changed my mind", reply.getRef()));
+
+    assertTrue(reply.receiveMessage(LONG).accepted());
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.STOPPED, summary.status(), summary.reason());
+    rankEndpoint(zero.getKey(), zero.getValue(), 29_515); // too late: nobody is told to start
+    String other = zero.getKey().equals("a") ? "b" : "a";
+    long until = System.nanoTime() + Duration.ofMillis(500).toNanos();
+    while (System.nanoTime() < until) {
+      try {
+        WorkerCommand command = monitors.get(other).receiveMessage(Duration.ofMillis(100));
+        assertFalse(command instanceof WorkerCommand.AssignShard, "rank 1 must never go out: " + command);
+      } catch (AssertionError nothing) {
+        if (nothing.getMessage() != null && nothing.getMessage().startsWith("rank 1")) throw nothing;
+      }
+    }
+  }
+
+  @Test
   void aProcessGroupThatStartedMaxAttemptsTimesFailsTheRunOnItsNextLoss() {
     Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
     monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));

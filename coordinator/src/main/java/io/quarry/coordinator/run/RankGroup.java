@@ -40,6 +40,8 @@ public final class RankGroup<W> {
   private String cause = "";
   private String masterAddr = "";
   private int masterPort;
+  /** Ranks 1.. of the current start have gone out (rank 0's endpoint came). */
+  private boolean othersSent;
 
   /**
    * @param ranks the group's ranks, one shard and one worker each
@@ -121,6 +123,7 @@ public final class RankGroup<W> {
     starts++;
     masterAddr = "";
     masterPort = 0;
+    othersSent = false;
     return List.copyOf(members);
   }
 
@@ -159,7 +162,18 @@ public final class RankGroup<W> {
     masterAddr = addr;
     masterPort = port;
     phase = Phase.RUNNING;
+    othersSent = true;
     return true;
+  }
+
+  /**
+   * The workers of ranks 1.. of a start whose rank 0 never sent its endpoint (the start was lost or the run ended
+   * first): their shards are assigned but they were never told, so the run ends those attempts itself. Empty once
+   * the other ranks have gone out, and while gathering.
+   */
+  public List<Member<W>> unsent() {
+    if (phase == Phase.GATHERING || othersSent || members.size() < 2) return List.of();
+    return List.copyOf(members.subList(1, members.size()));
   }
 
   /**

@@ -130,6 +130,31 @@ class RankGroupTest {
   }
 
   @Test
+  void theOtherRanksAreUnsentUntilRankZerosEndpointComes() {
+    RankGroup<String> group = new RankGroup<>(3, 2);
+    group.offer("w0", "", "");
+    group.offer("w1", "", "");
+    group.offer("w2", "", "");
+    group.start();
+
+    assertEquals(List.of("w1", "w2"), group.unsent().stream().map(RankGroup.Member::workerId).toList());
+    group.rankLost("rank 0's worker could not pick a port");
+    assertEquals(2, group.unsent().size(), "still never told, while the start is lost");
+    group.restart();
+    assertEquals(List.of(), group.unsent(), "gathering: nobody holds a shard");
+    started3(group);
+    assertEquals(List.of(), group.unsent(), "once the endpoint came, every rank went out");
+  }
+
+  private static void started3(RankGroup<String> group) {
+    group.offer("w0", "", "");
+    group.offer("w1", "", "");
+    group.offer("w2", "", "");
+    group.start();
+    group.endpoint("127.0.0.1", 29_500);
+  }
+
+  @Test
   void aHeldWorkerThatIsLostFreesItsPlace() {
     RankGroup<String> group = new RankGroup<>(2, 1);
     group.offer("w0", "", "");
