@@ -46,6 +46,11 @@ class DdpRunTest {
       import os, sys, time
       import torch
       import torch.distributed as dist
+      def note(what):  # with a file to note in (argv[2]): when this rank's program started and ended, by the clock
+          if len(sys.argv) > 2:
+              with open(sys.argv[2], "a") as f:
+                  f.write("%s %s %s %.6f\\n" % (os.environ["TORCHELASTIC_RUN_ID"], os.environ["RANK"], what, time.time()))
+      note("start")
       dist.init_process_group("gloo")
       value = torch.tensor([float(os.environ["RANK"]) + 1.0])
       dist.all_reduce(value)
@@ -57,6 +62,7 @@ class DdpRunTest {
       time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0)
       dist.barrier()
       dist.destroy_process_group()
+      note("end")
       """;
 
   /**
@@ -247,21 +253,31 @@ class DdpRunTest {
     startCluster();
     Path script = Files.writeString(tmp.resolve("torchrun_only.py"), TORCHRUN_ONLY);
 
-    CompletableFuture<RunSummary> first = submit("gang-a", List.of(python, script.toString(), "1"));
-    CompletableFuture<RunSummary> second = submit("gang-b", List.of(python, script.toString(), "1"));
+    Path notes = tmp.resolve("notes.txt");
+    // Each rank holds its program for a second after its all-reduce, so two groups that overlapped would show it.
+    CompletableFuture<RunSummary> first = submit("gang-a", List.of(python, script.toString(), "1", notes.toString()));
+    CompletableFuture<RunSummary> second = submit("gang-b", List.of(python, script.toString(), "1", notes.toString()));
 
     assertEquals(RunState.COMPLETED, first.get(300, TimeUnit.SECONDS).status());
     assertEquals(RunState.COMPLETED, second.get(300, TimeUnit.SECONDS).status());
-    RunFiles a = files("gang-a");
-    RunFiles b = files("gang-b");
-    RunFiles earlier = firstAssignedNs(a) < firstAssignedNs(b) ? a : b;
-    RunFiles later = earlier == a ? b : a;
-    long earlierDoneNs = earlier.events("shard_completed").stream().mapToLong(e -> e.path("ts_unix_ns").asLong())
-        .max().orElseThrow();
-    assertEquals(2, earlier.events("shard_completed").size());
-    assertTrue(firstAssignedNs(later) > earlierDoneNs,
-        "the later run got no worker before both ranks of the earlier one were done");
-    for (RunFiles run : List.of(a, b)) {
+    // The programs' own notes (one clock, this machine's): every rank of the later run started after every rank of
+    // the earlier one had ended, so neither run ever held a worker the other's ranks needed.
+    Map<String, double[]> spans = new java.util.TreeMap<>(); // run -> {first start, last end}
+    for (String line : Files.readAllLines(notes)) {
+      String[] words = line.split(" ");
+      double[] span = spans.computeIfAbsent(words[0], run -> new double[] {Double.MAX_VALUE, 0});
+      double at = Double.parseDouble(words[3]);
+      if (words[2].equals("start")) span[0] = Math.min(span[0], at);
+      else span[1] = Math.max(span[1], at);
+    }
+    assertEquals(8, Files.readAllLines(notes).size(), "2 runs x 2 ranks x start and end: " + Files.readAllLines(notes));
+    double[] a = spans.get("gang-a");
+    double[] b = spans.get("gang-b");
+    double[] earlier = a[0] < b[0] ? a : b;
+    double[] later = earlier == a ? b : a;
+    assertTrue(later[0] > earlier[1], "the later run's ranks started after the earlier run's had ended: "
+        + Files.readAllLines(notes));
+    for (RunFiles run : List.of(files("gang-a"), files("gang-b"))) {
       assertEquals(2, run.events("shard_assigned").size(), "all ranks at once, never half: " + run.events());
       assertEquals(0, run.events("group_restarted").size());
     }
@@ -288,10 +304,6 @@ class DdpRunTest {
         assertTrue(log.contains(" " + expected + " ") || log.contains(" " + expected + "\n"), expected + " in " + log);
       }
     }
-  }
-
-  private static long firstAssignedNs(RunFiles run) {
-    return run.events("shard_assigned").stream().mapToLong(e -> e.path("ts_unix_ns").asLong()).min().orElseThrow();
   }
 
   /** Waits until rank 0 has reported a checkpoint at {@code step} or later (bounded by the run's end). */
