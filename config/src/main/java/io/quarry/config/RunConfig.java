@@ -203,6 +203,29 @@ public final class RunConfig {
   }
 
   /**
+   * The ranks of the run's process group ({@link TrainerSpec#ranks}): all its shards start together, and any rank's
+   * failure restarts them all. 0 when the shards train on their own.
+   */
+  public int groupRanks() {
+    return trainerSpec().ranks(this);
+  }
+
+  /**
+   * The workers the run must have at once before it starts (a gang): {@code min-workers}, or every rank of its process
+   * group. 0 for any number.
+   */
+  public int gangSize() {
+    return Math.max(minWorkers, groupRanks());
+  }
+
+  /** How many shards the run is cut into: {@code shards}, else its process group's ranks, else one per live worker. */
+  public int shardCount(long liveWorkers) {
+    if (shards > 0) return shards;
+    int ranks = groupRanks();
+    return ranks > 0 ? ranks : (int) Math.max(1, liveWorkers);
+  }
+
+  /**
    * The number of samples the run's training data holds (what the coordinator splits into shards), from the
    * trainer. May read files: call it where blocking is allowed, never on an actor's thread.
    */

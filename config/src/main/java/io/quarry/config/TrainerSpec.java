@@ -39,6 +39,14 @@ public interface TrainerSpec {
   long samples(RunConfig config);
 
   /**
+   * The ranks of one process group when the run's shards train together as one (each shard a rank, started and
+   * restarted together: {@code process.distributed = torch}); 0 when every shard trains on its own. Reads no files.
+   */
+  default int ranks(RunConfig config) {
+    return 0;
+  }
+
+  /**
    * The programs a run of this trainer starts on the workers, as the config names them (an absolute path, or a name
    * looked up on the worker's {@code PATH}): a worker runs a run only when its operator allows every one of them
    * ({@code quarry worker --allow-program}). None for trainers that run no program of the user's.

@@ -200,6 +200,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
         .onMessage(OfferAnswered.class, this::onOfferAnswered)
         .onMessage(StatusChanged.class, this::onStatusChanged)
         .onMessage(RunEnded.class, this::onRunEnded)
+        .onMessage(CoordinatorProtocol.WorkersUnused.class, this::onWorkersUnused)
         .onSignal(ChildFailed.class, failed -> onRunActorStopped(failed.getRef(), failed.getCause()))
         .onSignal(Terminated.class, terminated -> onRunActorStopped(terminated.getRef(), null))
         .onMessage(CoordinatorCommand.ResumeRun.class, this::onResumeRun)
@@ -353,7 +354,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
       }
     }
     admitting.add(runId);
-    int shardCount = config.shards > 0 ? config.shards : (int) Math.max(1, workers.live());
+    int shardCount = config.shardCount(workers.live());
     RunAdmission.Request request =
         new RunAdmission.Request(new RunSpec(runId, config.toHocon()), config, shardCount, submit.replyTo());
     ActorRef<WorkerCommand> sizer = workers.sizer().map(worker -> worker.ref).orElse(null);
@@ -393,7 +394,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     // A run actor of the run's earlier life (it ended and was resumed since) is no longer in the queue: its stop is
     // not this run's.
     getContext().watch(actor);
-    runs.add(runId, actor, setup.config().priority, setup.config().minWorkers, submittedMs,
+    runs.add(runId, actor, setup.config().priority, setup.config().gangSize(), submittedMs,
         recovered != null && !resumed && recovered.startedUnixMs() != null, initial);
   }
 
@@ -519,6 +520,11 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
 
   private Behavior<CoordinatorCommand> onStatusChanged(StatusChanged changed) {
     runs.statusChanged(changed.status());
+    return this;
+  }
+
+  private Behavior<CoordinatorCommand> onWorkersUnused(CoordinatorProtocol.WorkersUnused unused) {
+    if (workers.unused(unused.runId(), unused.workerIds())) dispatch();
     return this;
   }
 

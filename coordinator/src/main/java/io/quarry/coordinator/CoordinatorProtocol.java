@@ -57,6 +57,12 @@ final class CoordinatorProtocol {
   record OfferAnswered(String runId, String workerId, boolean accepted, long offerId)
       implements CoordinatorCommand.Local {}
 
+  /**
+   * The run ends holding workers it accepted but never gave a shard (a process group that was gathering its ranks):
+   * they are idle again, waiting for work they already asked for.
+   */
+  record WorkersUnused(String runId, java.util.List<String> workerIds) implements CoordinatorCommand.Local {}
+
   /** The run's status changed (a lifecycle transition or progress); the coordinator answers clients from it. */
   record StatusChanged(RunStatus status) implements CoordinatorCommand.Local {}
 

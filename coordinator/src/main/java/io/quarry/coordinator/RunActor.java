@@ -13,6 +13,7 @@ import io.quarry.coordinator.merge.MergedShares;
 import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
+import io.quarry.coordinator.run.RankGroup;
 import io.quarry.coordinator.run.RunAlerts;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.RunMetrics;
@@ -27,11 +28,13 @@ import io.quarry.coordinator.store.RunRecord;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.FrameBudget;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
 import io.quarry.protocol.RunCommand.MergedCredit;
+import io.quarry.protocol.RunCommand.RankEndpoint;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
@@ -169,6 +172,8 @@ final class RunActor {
   private final MergedShares shares;
   /** The all-gather in flight, or null: told of a worker lost meanwhile. */
   private ActorRef<MergeAggregator.Command> gathering;
+  /** Null unless the shards are the ranks of one process group ({@code process.distributed = torch}). */
+  private final RankGroup<ActorRef<WorkerCommand>> group;
   /** Null unless {@code sync.mode = average}. */
   private final AveragingRelay<ActorRef<WorkerCommand>> averaging;
   private final RunRecords records;
@@ -214,6 +219,7 @@ final class RunActor {
         config.hardExamples.thresholdQuantile(), totals.merges(), System::nanoTime);
     this.shares = new MergedShares(incarnation, runId, FrameBudget.messageBytes(context.getSystem().settings().config()));
     this.averaging = config.sync.average() ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
+    this.group = config.groupRanks() > 0 ? new RankGroup<>(shards.size(), config.maxAttempts) : null;
     this.records = new RunRecords(runId, clock);
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
     this.alerts = new RunAlerts(config.alerts.stalledAfter().toMillis(), clock.millis());
@@ -261,6 +267,7 @@ final class RunActor {
       ending = new Ending(RunState.STOPPED, recovered.failureReason() == null ? "stopped" : recovered.failureReason());
     }
     if (!unclaimed.isEmpty()) timers.startSingleTimer(ClaimDeadline.INSTANCE, settings.recoveryGrace());
+    if (group != null && !unclaimed.isEmpty()) group.adopted();
   }
 
   // --- the phases ---
@@ -286,6 +293,7 @@ final class RunActor {
         .onMessage(MergeCollected.class, this::onMergeCollected)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloads)
         .onMessage(MergedCredit.class, this::onMergedCredit)
+        .onMessage(RankEndpoint.class, this::onRankEndpoint)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessage(DirectoryUnwritable.class, this::onDirectoryUnwritable)
@@ -364,6 +372,7 @@ final class RunActor {
   // --- shards and workers ---
 
   private Behavior<RunCommand> onOfferWorker(OfferWorker offer) {
+    if (group != null) return offerRank(offer);
     OptionalInt pending = shards.nextPending();
     boolean accepted = pending.isPresent() ? assign(pending.getAsInt(), offer) : config.speculative && speculate(offer);
     coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
@@ -377,7 +386,15 @@ final class RunActor {
 
   /** Hands the PENDING shard to the offered worker. */
   private boolean assign(int index, OfferWorker offer) {
-    ShardTable.Shard shard = shards.assign(index, offer.workerId());
+    return assign(index, offer.workerId(), offer.worker(), null);
+  }
+
+  /**
+   * Hands the PENDING shard to {@code worker}; as rank {@code rank} of the run's process group when not null, whose
+   * ranks past 0 go out only once rank 0's endpoint is known ({@link #onRankEndpoint}).
+   */
+  private boolean assign(int index, String workerId, ActorRef<WorkerCommand> worker, DistributedRank rank) {
+    ShardTable.Shard shard = shards.assign(index, workerId);
     boolean first = progress.start(clock.millis());
     if (first || state == RunState.PENDING) {
       // Its first shard goes out (a resumed run started before: it says so in run_resumed, not run_started).
@@ -385,10 +402,12 @@ final class RunActor {
       if (first) directory.writeEvent(records.runStarted());
       persistRun();
     }
-    enlist(offer.workerId(), offer.worker());
-    offer.worker().tell(new WorkerCommand.AssignShard(incarnation, spec, assignment(shard, shard.attempt()),
-        context.getSelf()));
-    directory.writeEvent(records.shardAssigned(shard.index, shard.attempt(), offer.workerId(), shard.lastCheckpoint(),
+    enlist(workerId, worker);
+    if (rank == null || rank.rank() == 0) {
+      worker.tell(new WorkerCommand.AssignShard(incarnation, spec, assignment(shard, shard.attempt()).withRank(rank),
+          context.getSelf()));
+    }
+    directory.writeEvent(records.shardAssigned(shard.index, shard.attempt(), workerId, shard.lastCheckpoint(),
         shard.checkpointStep()));
     ledger.shard(shard);
     progressChanged = true;
@@ -477,7 +496,7 @@ final class RunActor {
     ledger.shard(shards.shard(report.shard()));
     persistRun();
     progressChanged = true;
-    return next();
+    return group != null ? restartWhenStopped() : next();
   }
 
   /** One copy of a speculated shard finished first: the other is stopped (its later reports are stale). */
@@ -494,6 +513,7 @@ final class RunActor {
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
     metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
+    if (group != null) return onRankFailed(report);
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
     if (outcome == ShardTable.FailureOutcome.STALE) return Behaviors.same();
@@ -525,6 +545,10 @@ final class RunActor {
     leaveSync(report.shard(), false);
     directory.writeEvent(records.shardStopped(report.shard(), report.attempt(), report.workerId(), report.endStep()));
     ledger.shard(shards.shard(report.shard()));
+    if (group != null) {
+      return group.phase() == RankGroup.Phase.RESTARTING ? restartWhenStopped()
+          : rankLost("rank " + report.shard() + " was stopped on worker " + report.workerId());
+    }
     if (ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
@@ -575,6 +599,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onWorkerLost(WorkerLost lost) {
+    if (group != null) group.workerLost(lost.workerId());
     if (!forget(lost)) return Behaviors.same();
     List<Integer> orphaned = shards.orphan(lost.workerId());
     for (int index : orphaned) {
@@ -585,8 +610,12 @@ final class RunActor {
     }
     progress.count(RunCounter.SHARDS_REASSIGNED, orphaned.size());
     ledger.shards(shards, orphaned);
-    if (!orphaned.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     progressChanged = true;
+    if (group != null) {
+      return orphaned.isEmpty() ? restartWhenStopped()
+          : rankLost("worker " + lost.workerId() + " of rank " + orphaned.get(0) + " was lost: " + lost.reason());
+    }
+    if (!orphaned.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
 
@@ -631,8 +660,11 @@ final class RunActor {
     }
     progress.count(RunCounter.SHARDS_REASSIGNED, requeued.size());
     ledger.shards(shards, requeued);
-    if (!requeued.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     progressChanged = true;
+    if (group != null && !requeued.isEmpty()) {
+      return rankLost("rank(s) " + requeued + " were not reclaimed by their workers after a coordinator failover");
+    }
+    if (!requeued.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
 
@@ -681,6 +713,123 @@ final class RunActor {
     context.getLog().warn("run {}: alert: {}", runId, alert.message());
   }
 
+  // --- a process group (process.distributed = torch) ---
+
+  /** A worker offered to a process group is held for a rank; once there is one per rank, the group starts. */
+  private Behavior<RunCommand> offerRank(OfferWorker offer) {
+    boolean accepted = ending == null
+        && group.offer(offer.workerId(), offer.worker().path().address().getHost().orElse(""), offer.worker());
+    coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
+    progressChanged |= accepted;
+    if (accepted && group.full() && !shards.anyActive()) {
+      shards.resumeAllFrom(0); // every rank from rank 0's checkpoint, also in a run resumed or recovered
+      List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.start();
+      for (int rank = 0; rank < members.size(); rank++) {
+        assign(rank, members.get(rank).workerId(), members.get(rank).worker(), group.rank(rank));
+      }
+    }
+    return Behaviors.same();
+  }
+
+  /** Rank 0's worker picked the rendezvous port: the other ranks go out with it. */
+  private Behavior<RunCommand> onRankEndpoint(RankEndpoint endpoint) {
+    if (group == null || ending != null
+        || !shards.isActiveAttempt(endpoint.shard(), endpoint.attempt(), endpoint.workerId())
+        || !group.endpoint(endpoint.host(), endpoint.port())) {
+      return Behaviors.same();
+    }
+    List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.members();
+    for (int rank = 1; rank < members.size(); rank++) {
+      ShardTable.Shard shard = shards.shard(rank);
+      members.get(rank).worker().tell(new WorkerCommand.AssignShard(incarnation, spec,
+          assignment(shard, shard.attempt()).withRank(group.rank(rank)), context.getSelf()));
+    }
+    directory.writeEvent(records.groupStarted(group.restartCount(), endpoint.host(), endpoint.port(),
+        members.stream().map(RankGroup.Member::workerId).toList(), shards.shard(0).checkpointStep()));
+    return Behaviors.same();
+  }
+
+  /**
+   * A rank's program failed: the first loss of a start restarts the group (or fails the run once the group has
+   * started max-attempts times); a rank that fails while the group restarts only ends its part.
+   */
+  private Behavior<RunCommand> onRankFailed(ShardFailed report) {
+    if (group.phase() == RankGroup.Phase.RESTARTING) {
+      if (shards.released(report.shard(), report.attempt(), report.workerId(), report.stepsTrained())) {
+        ShardTable.Shard shard = shards.shard(report.shard());
+        directory.writeEvent(records.shardStopped(report.shard(), report.attempt(), report.workerId(),
+            shard.progressStep()));
+        ledger.shard(shard);
+      }
+      return restartWhenStopped();
+    }
+    ShardTable.FailureOutcome outcome =
+        shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
+    if (outcome == ShardTable.FailureOutcome.STALE) return Behaviors.same();
+    ShardTable.Shard shard = shards.shard(report.shard());
+    directory.writeEvent(records.shardFailed(report.shard(), report.attempt(), report.workerId(), report.reason(),
+        shard.failures(), config.maxAttempts));
+    ledger.shard(shard);
+    persistRun();
+    if (outcome == ShardTable.FailureOutcome.EXHAUSTED) {
+      return fail("rank " + report.shard() + " failed " + shard.failures() + " time(s) (max-attempts = "
+          + config.maxAttempts + "); last error: " + report.reason());
+    }
+    return rankLost("rank " + report.shard() + " failed on worker " + report.workerId() + ": " + report.reason());
+  }
+
+  /** The group lost a rank ({@code cause}): every other rank is stopped at once (SIGTERM, SIGKILL after the grace). */
+  private Behavior<RunCommand> rankLost(String cause) {
+    if (ending != null || !group.rankLost(cause)) return restartWhenStopped();
+    if (group.exhausted()) {
+      return fail("the process group started " + config.maxAttempts + " time(s) (max-attempts = " + config.maxAttempts
+          + ") and lost a rank again: " + cause);
+    }
+    context.getLog().warn("run {}: process group restarts: {}", runId, cause);
+    stopActiveShards("the process group restarts: " + cause);
+    return restartWhenStopped();
+  }
+
+  /**
+   * Ranks 1.. that never went out (rank 0's endpoint had not come) have nothing to stop: their attempts end here, and
+   * their workers, which were told nothing, are given back.
+   */
+  private void releaseUnsentRanks() {
+    List<String> unused = new java.util.ArrayList<>();
+    List<RankGroup.Member<ActorRef<WorkerCommand>>> unsent = group.unsent();
+    for (int i = 0; i < unsent.size(); i++) {
+      int rank = i + 1;
+      ShardTable.Shard shard = shards.shard(rank);
+      if (shards.released(rank, shard.attempt(), unsent.get(i).workerId(), 0)) {
+        participants.remove(unsent.get(i).workerId());
+        unused.add(unsent.get(i).workerId());
+        ledger.shard(shard);
+      }
+    }
+    if (!unused.isEmpty()) coordinator.tell(new CoordinatorProtocol.WorkersUnused(runId, unused));
+  }
+
+  /** Once no rank of a restarting group is active, every shard starts again from rank 0's last checkpoint. */
+  private Behavior<RunCommand> restartWhenStopped() {
+    if (ending != null || group.phase() != RankGroup.Phase.RESTARTING || shards.anyActive()) return next();
+    if (shards.shards().stream().anyMatch(shard -> shard.state() == ShardState.DONE)) {
+      return fail("the process group lost a rank after other ranks had completed, so it cannot start again: "
+          + group.cause());
+    }
+    long lost = Math.max(0, shards.progressSteps().get(0) - shards.shard(0).checkpointStep());
+    shards.resumeAllFrom(0);
+    String cause = group.restart();
+    progress.count(RunCounter.GROUP_RESTARTS, 1);
+    ShardTable.Shard zero = shards.shard(0);
+    directory.writeEvent(records.groupRestarted(group.restartCount(), group.maxRestarts(), cause,
+        zero.checkpointStep(), zero.lastCheckpoint(), lost));
+    ledger.shards(shards, shards.shards().stream().map(shard -> shard.index).toList());
+    persistRun();
+    progressChanged = true;
+    coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    return Behaviors.same();
+  }
+
   // --- stop, fail, end ---
 
   private Behavior<RunCommand> onStop(Stop stop) {
@@ -718,6 +867,7 @@ final class RunActor {
   }
 
   private void stopActiveShards(String reason) {
+    if (group != null) releaseUnsentRanks();
     for (ShardTable.Shard shard : shards.active()) {
       ActorRef<WorkerCommand> worker = assigned.get(shard.workerId());
       if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.index, reason));
@@ -766,6 +916,9 @@ final class RunActor {
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
     assigned.values().forEach(worker -> worker.tell(release));
+    if (group != null && !group.held().isEmpty()) {
+      coordinator.tell(new CoordinatorProtocol.WorkersUnused(runId, group.held()));
+    }
     // The coordinator first: a watcher that acts on the end (resumes the run) then finds it ended.
     coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
@@ -1007,7 +1160,7 @@ final class RunActor {
     RunUpdate.Progressed update = update();
     return new RunStatus(runId, config.name, state, progress.submittedAtMs(), progress.startedAtMs(),
         progress.finishedAtMs(), update.steps(), update.totalSteps(), progress.lastLoss(), update.samplesPerSec(),
-        progress.droppedEvents(), merges.started(), reason(), shards.statuses(stragglers::isStraggler),
+        progress.droppedEvents(), merges.started(), statusReason(), shards.statuses(stragglers::isStraggler),
         List.copyOf(participants.keySet()), directory.path().toString(),
         merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters(),
         hardExamplesWarning(progress.counters()), metrics.snapshot());
@@ -1015,6 +1168,11 @@ final class RunActor {
 
   private String reason() {
     return ending == null ? "" : ending.reason();
+  }
+
+  /** Why the run is where it is, for clients: its end's reason, or what its process group still waits for. */
+  private String statusReason() {
+    return ending == null && group != null && group.missing() > 0 ? group.waitingFor() : reason();
   }
 
   private RunTotals totals() {

@@ -107,6 +107,22 @@ final class WorkerRegistry {
     return true;
   }
 
+  /**
+   * Run {@code runId} took these workers but gave them no shard (it ended while its process group gathered): each
+   * still lent to it is idle again. Returns true if any was.
+   */
+  boolean unused(String runId, List<String> workerIds) {
+    boolean freed = false;
+    for (String workerId : workerIds) {
+      Worker worker = byId(workerId);
+      if (worker == null || worker.state != WorkerState.BUSY || !runId.equals(worker.lentTo)) continue;
+      worker.state = WorkerState.IDLE;
+      worker.lentTo = null;
+      freed = true;
+    }
+    return freed;
+  }
+
   /** The worker introduced itself as {@code id} on {@code device}, busy with a shard of {@code runId}. */
   boolean busy(Worker worker, String id, String device, String runId, WorkerAllowance allowance) {
     if (worker.state == WorkerState.LOST) return false;

@@ -13,9 +13,9 @@ import com.typesafe.config.ConfigFactory;
 import io.quarry.coordinator.ScriptedWorker.Script;
 import io.quarry.coordinator.store.RunStore;
 import io.quarry.coordinator.store.RunStores;
-import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand.SubmitReply;
+import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.RunCounter;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunSpec;
@@ -206,6 +206,162 @@ class RunLifecycleTest {
     assertEquals(1, summary.counters().get(RunCounter.SHARD_RETRIES));
     assertEquals("CUDA out of memory", events("retry", "shard_failed").get(0).get("reason").asText());
     assertEquals(4, events("retry", "shard_retried").get(0).get("resume_step").asLong());
+  }
+
+  private static final String PROCESS_GROUP = "trainer = process\nprocess.command = [\"python3\", \"ddp.py\"]\n"
+      + "process.distributed = torch\nprocess.ranks = 2\nprocess.samples = 200\nepochs = 1\nbatch-size = 10\n";
+
+  /** The next assignment either worker receives, and which worker: rank 0 goes to whichever the gang offered first. */
+  private static Map.Entry<String, WorkerCommand.AssignShard> nextAssign(Map<String, TestProbe<WorkerCommand>> monitors) {
+    long deadline = System.nanoTime() + LONG.toNanos();
+    while (System.nanoTime() < deadline) {
+      for (Map.Entry<String, TestProbe<WorkerCommand>> monitor : monitors.entrySet()) {
+        WorkerCommand command;
+        try {
+          command = monitor.getValue().receiveMessage(Duration.ofMillis(50));
+        } catch (AssertionError nothingYet) {
+          continue;
+        }
+        if (command instanceof WorkerCommand.AssignShard assign) return Map.entry(monitor.getKey(), assign);
+      }
+    }
+    throw new AssertionError("no worker was assigned a shard within " + LONG);
+  }
+
+  /** Plays rank 0's worker: it picked {@code port} for the rendezvous. */
+  private static void rankEndpoint(String workerId, WorkerCommand.AssignShard rankZero, int port) {
+    rankZero.run().tell(new io.quarry.protocol.RunCommand.RankEndpoint(rankZero.spec().runId(), 0,
+        rankZero.assignment().attempt(), workerId, "10.0.0.1", port));
+  }
+
+  @Test
+  void aProcessGroupStartsRankZeroFirstAndRestartsEveryRankFromItsCheckpointWhenOneFails() {
+    Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
+    monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));
+    monitors.put("b", spawnWorker("b", Script.MANUAL.allowingAnyProgram()));
+    submit("group", PROCESS_GROUP + "max-attempts = 2");
+    TestProbe<RunUpdate> updates = watch("group");
+
+    Map.Entry<String, WorkerCommand.AssignShard> zero = nextAssign(monitors);
+    assertEquals(0, zero.getValue().assignment().rank().rank());
+    assertEquals(0, zero.getValue().assignment().rank().masterPort(), "rank 0's worker picks the port");
+    rankEndpoint(zero.getKey(), zero.getValue(), 29_511);
+    Map.Entry<String, WorkerCommand.AssignShard> one = nextAssign(monitors);
+    assertNotEquals(zero.getKey(), one.getKey());
+    io.quarry.protocol.DistributedRank rank1 = one.getValue().assignment().rank();
+    assertEquals(1, rank1.rank());
+    assertEquals(2, rank1.worldSize());
+    assertEquals("10.0.0.1", rank1.masterAddr(), "only sent once rank 0's endpoint is known");
+    assertEquals(29_511, rank1.masterPort());
+    assertEquals(0, rank1.restartCount());
+    assertEquals(1, rank1.maxRestarts());
+    tell(zero.getKey(), new ScriptedWorker.Progress(4, 1.5f, RunCounters.ZERO));
+    tell(zero.getKey(), new ScriptedWorker.Checkpoint(4));
+    tell(zero.getKey(), new ScriptedWorker.Progress(6, 1.4f, RunCounters.ZERO));
+    tell(one.getKey(), new ScriptedWorker.Progress(6, 1.4f, RunCounters.ZERO));
+
+    tell(one.getKey(), new ScriptedWorker.Fail("exit code 137"));
+
+    next(monitors.get(zero.getKey()), WorkerCommand.StopShard.class);
+    Map.Entry<String, WorkerCommand.AssignShard> zeroAgain = nextAssign(monitors);
+    assertEquals(0, zeroAgain.getValue().assignment().shard());
+    assertEquals(1, zeroAgain.getValue().assignment().rank().restartCount());
+    assertEquals(zero.getValue().assignment().checkpointDir() + "/step-4", zeroAgain.getValue().assignment().resumeFrom());
+    rankEndpoint(zeroAgain.getKey(), zeroAgain.getValue(), 29_512);
+    Map.Entry<String, WorkerCommand.AssignShard> oneAgain = nextAssign(monitors);
+    assertEquals(1, oneAgain.getValue().assignment().shard());
+    assertEquals(4, oneAgain.getValue().assignment().resumeStep(), "every rank from rank 0's checkpoint");
+    assertEquals(zero.getValue().assignment().checkpointDir() + "/step-4", oneAgain.getValue().assignment().resumeFrom());
+    assertEquals(29_512, oneAgain.getValue().assignment().rank().masterPort());
+    tell(zeroAgain.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+    tell(oneAgain.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(1, summary.counters().get(RunCounter.GROUP_RESTARTS));
+    assertEquals(2 * 2, summary.stepsRedone(), "steps 5 and 6 of both ranks were trained twice");
+    JsonNode restarted = events("group", "group_restarted").get(0);
+    assertTrue(restarted.get("cause").asText().contains("rank 1 failed") && restarted.get("cause").asText()
+        .contains("exit code 137"), restarted.toString());
+    assertEquals(4, restarted.get("resume_step").asLong());
+    assertEquals(2, restarted.get("steps_lost").asLong());
+    assertEquals(1, events("group", "shard_failed").size(), "the stopped rank did not fail");
+    assertEquals(2, events("group", "group_started").size());
+  }
+
+  @Test
+  void aRankZeroLostBeforeItsEndpointEndsTheOtherRanksUntoldAndTheGroupStartsAgain() {
+    Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
+    monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));
+    monitors.put("b", spawnWorker("b", Script.MANUAL.allowingAnyProgram()));
+    submit("early", PROCESS_GROUP + "max-attempts = 2");
+    TestProbe<RunUpdate> updates = watch("early");
+    Map.Entry<String, WorkerCommand.AssignShard> zero = nextAssign(monitors);
+
+    tell(zero.getKey(), new ScriptedWorker.Fail("cannot find a free port for the process group's rendezvous"));
+
+    // Rank 1's worker was told nothing; it is given back and the group gathers both workers again.
+    Map.Entry<String, WorkerCommand.AssignShard> zeroAgain = nextAssign(monitors);
+    assertEquals(0, zeroAgain.getValue().assignment().shard());
+    assertEquals(1, zeroAgain.getValue().assignment().rank().restartCount());
+    rankEndpoint(zeroAgain.getKey(), zeroAgain.getValue(), 29_514);
+    Map.Entry<String, WorkerCommand.AssignShard> one = nextAssign(monitors);
+    assertEquals(1, one.getValue().assignment().shard());
+    tell(zeroAgain.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+    tell(one.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(1, events("early", "group_restarted").size());
+  }
+
+  @Test
+  void aProcessGroupStoppedBeforeRankZerosEndpointEndsStopped() {
+    Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
+    monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));
+    monitors.put("b", spawnWorker("b", Script.MANUAL.allowingAnyProgram()));
+    submit("halted", PROCESS_GROUP);
+    TestProbe<RunUpdate> updates = watch("halted");
+    Map.Entry<String, WorkerCommand.AssignShard> zero = nextAssign(monitors);
+
+    TestProbe<StopReply> reply = testKit.createTestProbe();
+    coordinator.tell(new CoordinatorCommand.StopRun("halted", "changed my mind", reply.getRef()));
+
+    assertTrue(reply.receiveMessage(LONG).accepted());
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.STOPPED, summary.status(), summary.reason());
+    rankEndpoint(zero.getKey(), zero.getValue(), 29_515); // too late: nobody is told to start
+    String other = zero.getKey().equals("a") ? "b" : "a";
+    long until = System.nanoTime() + Duration.ofMillis(500).toNanos();
+    while (System.nanoTime() < until) {
+      try {
+        WorkerCommand command = monitors.get(other).receiveMessage(Duration.ofMillis(100));
+        assertFalse(command instanceof WorkerCommand.AssignShard, "rank 1 must never go out: " + command);
+      } catch (AssertionError nothing) {
+        if (nothing.getMessage() != null && nothing.getMessage().startsWith("rank 1")) throw nothing;
+      }
+    }
+  }
+
+  @Test
+  void aProcessGroupThatStartedMaxAttemptsTimesFailsTheRunOnItsNextLoss() {
+    Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
+    monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));
+    monitors.put("b", spawnWorker("b", Script.MANUAL.allowingAnyProgram()));
+    submit("once", PROCESS_GROUP + "max-attempts = 1");
+    TestProbe<RunUpdate> updates = watch("once");
+    Map.Entry<String, WorkerCommand.AssignShard> zero = nextAssign(monitors);
+    rankEndpoint(zero.getKey(), zero.getValue(), 29_513);
+    Map.Entry<String, WorkerCommand.AssignShard> one = nextAssign(monitors);
+
+    tell(zero.getKey(), new ScriptedWorker.Fail("gloo: connection closed by peer"));
+
+    next(monitors.get(one.getKey()), WorkerCommand.StopShard.class);
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.FAILED, summary.status());
+    assertTrue(summary.reason().contains("max-attempts = 1") && summary.reason().contains("rank 0 failed"),
+        summary.reason());
+    assertEquals(0, events("once", "group_restarted").size());
   }
 
   @Test

@@ -41,25 +41,32 @@ public final class ScriptedWorker extends AbstractBehavior<Object> {
    * @param answersMerges answers every all-gather, with an entry of its own (sample id 1000 + shard) per shard it has
    *     reported progress of
    * @param stepEvery when not null, it reports one step's progress at this pace and completes the shard at its end
+   * @param anyProgram it says it allows every program (as a local-mode worker does); else none
    */
-  public record Script(boolean sizesRuns, long sizedSamples, boolean answersMerges, Duration stepEvery) {
+  public record Script(boolean sizesRuns, long sizedSamples, boolean answersMerges, Duration stepEvery,
+      boolean anyProgram) {
     /** Sizes runs as the config says, answers merges, and reports only what the test tells it to. */
-    public static final Script MANUAL = new Script(true, -1, true, null);
+    public static final Script MANUAL = new Script(true, -1, true, null, false);
 
     public Script silentInMerges() {
-      return new Script(sizesRuns, sizedSamples, false, stepEvery);
+      return new Script(sizesRuns, sizedSamples, false, stepEvery, anyProgram);
     }
 
     public Script notSizing() {
-      return new Script(false, sizedSamples, answersMerges, stepEvery);
+      return new Script(false, sizedSamples, answersMerges, stepEvery, anyProgram);
     }
 
     public Script sizing(long samples) {
-      return new Script(true, samples, answersMerges, stepEvery);
+      return new Script(true, samples, answersMerges, stepEvery, anyProgram);
     }
 
     public Script pacedAt(Duration every) {
-      return new Script(sizesRuns, sizedSamples, answersMerges, every);
+      return new Script(sizesRuns, sizedSamples, answersMerges, every, anyProgram);
+    }
+
+    /** Runs of {@code trainer = process} may be offered to it. */
+    public Script allowingAnyProgram() {
+      return new Script(sizesRuns, sizedSamples, answersMerges, stepEvery, true);
     }
   }
 
@@ -265,7 +272,8 @@ public final class ScriptedWorker extends AbstractBehavior<Object> {
 
   private void askForWork() {
     if (coordinator != null) {
-      coordinator.tell(new CoordinatorCommand.RequestWork(incarnation, workerId, "cpu", self()));
+      coordinator.tell(new CoordinatorCommand.RequestWork(incarnation, workerId, "cpu", self(), script.anyProgram()
+          ? new io.quarry.protocol.WorkerAllowance(true, List.of(), List.of()) : io.quarry.protocol.WorkerAllowance.NOTHING));
     }
   }
 }

@@ -66,6 +66,24 @@ class WorkerRegistryOffersTest {
   }
 
   @Test
+  void workersAProcessGroupHeldWithoutAShardAreOfferedAgainWhenItsRunEnds() {
+    WorkerRegistry registry = new WorkerRegistry();
+    idle(registry, "w1", "");
+    idle(registry, "w2", "");
+    List<RunQueue.Candidate> group = List.of(new RunQueue.Candidate("group", true, 2));
+    for (WorkerRegistry.Offer offer : registry.offerIdle(group, Integer.MAX_VALUE)) {
+      registry.answered("group", offer.worker().id(), offer.worker().id().equals("w1"), offer.offerId());
+    }
+    List<RunQueue.Candidate> next = List.of(new RunQueue.Candidate("next", false, 0));
+    assertEquals(List.of("w2->next"), offers(registry.offerIdle(next, Integer.MAX_VALUE)), "w1 is held by the group");
+
+    assertEquals(true, registry.unused("group", List.of("w1")));
+
+    assertEquals(List.of("w1->next"), offers(registry.offerIdle(next, Integer.MAX_VALUE)));
+    assertEquals(false, registry.unused("group", List.of("w1", "w2")), "neither is lent to the group any more");
+  }
+
+  @Test
   void aWorkerForOneRunIsOfferedToThatRunOnly() {
     WorkerRegistry registry = new WorkerRegistry();
     idle(registry, "job-a-0", "job-a");

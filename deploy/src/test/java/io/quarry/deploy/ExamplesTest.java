@@ -127,6 +127,30 @@ class ExamplesTest {
     assertEquals(64, lastMergeWithEntries(run).path("entries").size());
   }
 
+  @Test
+  void theReadmesDdpCommandTrainsOneProcessGroupOfTwoRanks() throws Exception {
+    List<String> command = command(REPO.resolve("README.md"), "./quarry local --workers 2 examples/pytorch/ddp.conf");
+
+    assertEquals(0, quarry("local", command), () -> nodes.tail("local"));
+
+    RunFiles run = onlyRun();
+    assertEquals("completed", run.runCompleted().path("status").asText(), run.runCompleted().toString());
+    assertEquals(1, run.events("group_started").size(), "one process group");
+    java.util.regex.Pattern checksum = java.util.regex.Pattern.compile("param_checksum rank=\\d+ sum=(\\S+) abs=(\\S+)");
+    List<String> sums = new ArrayList<>();
+    for (int rank = 0; rank < 2; rank++) {
+      java.util.regex.Matcher matcher = checksum.matcher(Files.readString(run.dir.resolve("logs/" + rank + ".log")));
+      assertTrue(matcher.find(), "rank " + rank + " prints its checksum");
+      sums.add(matcher.group(1) + " " + matcher.group(2));
+    }
+    assertEquals(sums.get(0), sums.get(1), "both ranks end with identical parameters");
+    java.util.Set<String> workers = new java.util.TreeSet<>();
+    for (JsonNode merge : run.merges()) {
+      for (JsonNode entry : merge.path("entries")) workers.add(entry.path("worker_id").asText());
+    }
+    assertEquals(java.util.Set.of("local-0", "local-1"), workers, "hard examples of both ranks");
+  }
+
   /** The first {@code program} on {@code path}, as a shell finds it ({@code command -v}). */
   static Path onPath(String program, String path) {
     for (String dir : path.split(":")) {

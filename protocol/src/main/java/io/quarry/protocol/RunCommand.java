@@ -9,7 +9,7 @@ import org.apache.pekko.actor.typed.ActorRef;
  */
 public sealed interface RunCommand
     permits RunCommand.ShardReport, RunCommand.TelemetryBatch, RunCommand.SyncChunk, RunCommand.HardExamplePayloads,
-        RunCommand.MergedCredit, RunCommand.Local {
+        RunCommand.MergedCredit, RunCommand.RankEndpoint, RunCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
   non-sealed interface Local extends RunCommand, LocalMessage {}
@@ -180,6 +180,14 @@ public sealed interface RunCommand
    * ({@link WorkerCommand.MergedHardExamples}, {@link PartWindow}).
    */
   record MergedCredit(String runId, int merge, String workerId, int upTo) implements RunCommand, QuarryMessage {}
+
+  /**
+   * Rank 0 of a run's process group ({@link DistributedRank}) is about to start on {@code workerId}: its program will
+   * host the group's rendezvous at {@code host}:{@code port} ({@code MASTER_ADDR}, {@code MASTER_PORT}), a port its
+   * worker found free. The run hands out the other ranks with it.
+   */
+  record RankEndpoint(String runId, int shard, int attempt, String workerId, String host, int port)
+      implements RunCommand, QuarryMessage {}
 
   /** The run has written a {@link TelemetryBatch}; the sender's stream may send the next one. */
   enum TelemetryAck implements QuarryMessage {

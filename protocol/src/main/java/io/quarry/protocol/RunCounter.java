@@ -43,7 +43,11 @@ public enum RunCounter {
   SYNC_BYTES_SENT(18, "sync_sent_bytes", Kind.TOTAL, Side.COORDINATOR,
       "bytes of averaged parameters the run sent back to its shards (4 per float)"),
   ALERTS(19, "alerts", Kind.TOTAL, Side.COORDINATOR,
-      "alerts raised: a shard's loss became NaN or infinite, or the run stalled (alert events)");
+      "alerts raised: a shard's loss became NaN or infinite, or the run stalled (alert events)"),
+
+  GROUP_RESTARTS(20, "group_restarts", Kind.TOTAL, Side.COORDINATOR,
+      "restarts of a process group (process.distributed = torch): every rank stopped and started again from rank 0's "
+          + "last checkpoint after one rank failed, hung or lost its worker");
 
   /** How a counter combines: a running total, or the largest value seen. */
   public enum Kind {

@@ -11,6 +11,8 @@ package io.quarry.protocol;
  * @param checkpointDir where this shard's checkpoints live ({@code runs/<run_id>/checkpoints/<shard>})
  * @param resumeFrom the checkpoint to resume from, or {@code null} to start at step 0
  * @param resumeStep the shard step that checkpoint holds (the step the attempt starts at); 0 without one
+ * @param rank the shard's rank in the run's process group ({@code process.distributed = torch}); {@code null} when
+ *     the shard trains on its own
  */
 public record ShardAssignment(
     int shard,
@@ -20,5 +22,19 @@ public record ShardAssignment(
     long sampleCount,
     String checkpointDir,
     String resumeFrom,
-    long resumeStep)
-    implements QuarryMessage {}
+    long resumeStep,
+    DistributedRank rank)
+    implements QuarryMessage {
+
+  /** An attempt at a shard that trains on its own (no process group). */
+  public ShardAssignment(int shard, int shards, int attempt, long firstSample, long sampleCount, String checkpointDir,
+      String resumeFrom, long resumeStep) {
+    this(shard, shards, attempt, firstSample, sampleCount, checkpointDir, resumeFrom, resumeStep, null);
+  }
+
+  /** This assignment with its rank replaced (rank 0's endpoint filled in). */
+  public ShardAssignment withRank(DistributedRank newRank) {
+    return new ShardAssignment(shard, shards, attempt, firstSample, sampleCount, checkpointDir, resumeFrom, resumeStep,
+        newRank);
+  }
+}

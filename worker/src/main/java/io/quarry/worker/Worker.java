@@ -260,6 +260,15 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       requestWork();
       return this;
     }
+    // Rank 0 of a process group: its program hosts the rendezvous, on a port of this host the run learns first.
+    try {
+      message = RankZero.hostRendezvous(message, workerId,
+          getContext().getSystem().address().getHost().orElse("127.0.0.1"));
+    } catch (java.io.UncheckedIOException e) {
+      refuse(message, e.getMessage() + ": " + e.getCause().getMessage());
+      requestWork();
+      return this;
+    }
     start(message, config, trainer);
     return this;
   }

@@ -210,6 +210,43 @@ public final class RunRecords {
     return event;
   }
 
+  /**
+   * The run's process group ({@code process.distributed = torch}) started: every rank handed out, with rank 0's
+   * rendezvous.
+   *
+   * @param workers the workers of the ranks, in rank order
+   */
+  public ObjectNode groupStarted(int restartCount, String masterAddr, int masterPort, List<String> workers,
+      long startStep) {
+    ObjectNode event = event("group_started");
+    event.put("restart_count", restartCount);
+    event.put("master_addr", masterAddr);
+    event.put("master_port", masterPort);
+    event.put("start_step", startStep);
+    var ranks = event.putArray("workers");
+    workers.forEach(ranks::add);
+    return event;
+  }
+
+  /**
+   * The run's process group lost a rank ({@code cause}): every other rank was stopped, and the group starts again
+   * from rank 0's checkpoint at {@code resumeStep} ({@code resumeFrom}, null: the start) as restart
+   * {@code restartCount}.
+   *
+   * @param stepsLost the steps rank 0 had reached past that checkpoint, which the group trains again
+   */
+  public ObjectNode groupRestarted(int restartCount, int maxRestarts, String cause, long resumeStep, String resumeFrom,
+      long stepsLost) {
+    ObjectNode event = event("group_restarted");
+    event.put("restart_count", restartCount);
+    event.put("max_restarts", maxRestarts);
+    event.put("cause", cause);
+    event.put("resume_step", resumeStep);
+    if (resumeFrom != null) event.put("resume_from", resumeFrom);
+    event.put("steps_lost", stepsLost);
+    return event;
+  }
+
   /** A worker of the run was lost. */
   public ObjectNode workerLost(String workerId, String reason) {
     ObjectNode event = event("worker_lost");

@@ -399,6 +399,34 @@ public final class ShardTable {
     return true;
   }
 
+  /**
+   * The attempt of a rank whose process group is restarting ended, failed or not (it was stopped, or its program died
+   * of the group's loss): the shard waits, PENDING, for the group's next start, without counting a failure. Returns
+   * false for a stale report (whose steps still count).
+   */
+  public boolean released(int index, int attempt, String workerId, long stepsTrained) {
+    trainedBeforeFailing(index, attempt, stepsTrained);
+    Shard shard = current(index, attempt, workerId);
+    if (shard == null || !shard.active()) return false;
+    shard.progressStep = Math.max(shard.progressStep, shard.startStep + stepsTrained);
+    requeue(shard);
+    return true;
+  }
+
+  /**
+   * Every PENDING shard takes shard {@code source}'s checkpoint as its own: a process group restarts all its ranks
+   * from rank 0's checkpoint (DDP keeps every rank's parameters equal, and only rank 0 saves them).
+   */
+  public void resumeAllFrom(int source) {
+    Shard from = shards.get(source);
+    for (Shard shard : shards) {
+      if (shard.state != ShardState.PENDING) continue;
+      shard.lastCheckpoint = from.lastCheckpoint;
+      shard.checkpointStep = from.checkpointStep;
+      shard.progressStep = from.checkpointStep;
+    }
+  }
+
   /** Every active shard of a lost worker goes back to PENDING; returns their indices. */
   public List<Integer> orphan(String workerId) {
     List<Integer> orphaned = new ArrayList<>();

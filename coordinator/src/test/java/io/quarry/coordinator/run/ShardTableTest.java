@@ -209,4 +209,40 @@ class ShardTableTest {
     assertEquals(1, table.stepsRedone(), "step 170 was trained twice");
     assertEquals(171 + 30, 200 + table.stepsRedone(), "steps trained = the shard's steps + steps redone");
   }
+
+  @Test
+  void aRankReleasedWhileItsGroupRestartsWaitsPendingWithoutCountingAFailure() {
+    table.assign(0, "w0");
+    table.started(0, 1, "w0");
+
+    assertTrue(table.released(0, 1, "w0", 7));
+    assertFalse(table.released(0, 1, "w0", 7), "stale the second time");
+    ShardTable.Shard shard = table.shard(0);
+    assertEquals(ShardState.PENDING, shard.state());
+    assertEquals(0, shard.failures());
+    assertEquals(2, shard.attempt());
+  }
+
+  @Test
+  void everyPendingShardResumesFromRankZerosCheckpoint() {
+    for (int i = 0; i < 3; i++) {
+      table.assign(i, "w" + i);
+      table.started(i, 1, "w" + i);
+    }
+    table.checkpointed(0, 1, "w0", 4, "/runs/r/checkpoints/0/attempt-1/step-4");
+    table.progressed(1, 1, 6);
+    table.released(0, 1, "w0", 6);
+    table.released(1, 1, "w1", 6);
+    table.released(2, 1, "w2", 6);
+
+    table.resumeAllFrom(0);
+
+    for (int i = 0; i < 3; i++) {
+      assertEquals("/runs/r/checkpoints/0/attempt-1/step-4", table.shard(i).lastCheckpoint());
+      assertEquals(4, table.shard(i).checkpointStep());
+    }
+    for (int i = 0; i < 3; i++) table.assign(i, "w" + i);
+    for (int i = 0; i < 3; i++) table.completed(i, 2, "w" + i, 20, 16);
+    assertEquals(3 * 2, table.stepsRedone(), "steps 4 and 5 of every rank were trained twice");
+  }
 }

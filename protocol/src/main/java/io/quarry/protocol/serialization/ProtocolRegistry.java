@@ -1,6 +1,7 @@
 package io.quarry.protocol.serialization;
 
 import io.quarry.protocol.CoordinatorCommand;
+import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
@@ -108,7 +109,10 @@ public final class ProtocolRegistry {
       HostLoad.class,
       HostLoad.Gpu.class,
       CoordinatorCommand.HostReported.class,
-      CoordinatorCommand.WorkerHost.class);
+      CoordinatorCommand.WorkerHost.class,
+
+      DistributedRank.class,
+      RunCommand.RankEndpoint.class);
 
   private ProtocolRegistry() {}
 

@@ -1,6 +1,7 @@
 package io.quarry.worker.trainer.process;
 
 import io.quarry.config.RunConfig;
+import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.worker.trainer.TrainerContext;
 import java.io.File;
@@ -53,6 +54,32 @@ final class ProcessLaunch {
     return expanded;
   }
 
+  /**
+   * torchrun's environment for one rank (torch 1.13's {@code LocalElasticAgent}, the same names and values), so a
+   * script written for torchrun runs unchanged. {@code TORCHELASTIC_USE_AGENT_STORE=False}: rank 0's program hosts the
+   * TCPStore at {@code MASTER_ADDR:MASTER_PORT} itself (there is no agent's store). As torchrun does for more than one
+   * rank per host, {@code OMP_NUM_THREADS=1} unless the worker's own environment sets it.
+   */
+  static void putTorchrunEnvironment(Map<String, String> env, DistributedRank rank, String runId) {
+    env.put("RANK", Integer.toString(rank.rank()));
+    env.put("LOCAL_RANK", Integer.toString(rank.localRank()));
+    env.put("GROUP_RANK", Integer.toString(rank.groupRank()));
+    env.put("ROLE_RANK", Integer.toString(rank.rank()));
+    env.put("ROLE_NAME", "default");
+    env.put("LOCAL_WORLD_SIZE", Integer.toString(rank.localWorldSize()));
+    env.put("WORLD_SIZE", Integer.toString(rank.worldSize()));
+    env.put("GROUP_WORLD_SIZE", Integer.toString(rank.groupWorldSize()));
+    env.put("ROLE_WORLD_SIZE", Integer.toString(rank.worldSize()));
+    env.put("MASTER_ADDR", rank.masterAddr());
+    env.put("MASTER_PORT", Integer.toString(rank.masterPort()));
+    env.put("TORCHELASTIC_RESTART_COUNT", Integer.toString(rank.restartCount()));
+    env.put("TORCHELASTIC_MAX_RESTARTS", Integer.toString(rank.maxRestarts()));
+    env.put("TORCHELASTIC_RUN_ID", runId);
+    env.put("TORCHELASTIC_USE_AGENT_STORE", "False");
+    env.putIfAbsent("NCCL_ASYNC_ERROR_HANDLING", "1");
+    if (rank.localWorldSize() > 1) env.putIfAbsent("OMP_NUM_THREADS", "1");
+  }
+
   /** The process builder for one attempt; stdout and stderr stay pipes for the trainer to read. */
   static ProcessBuilder builder(RunConfig config, TrainerContext context) {
     Map<String, String> values = values(context);
@@ -74,6 +101,8 @@ final class ProcessLaunch {
     env.put("QUARRY_SAMPLE_COUNT", values.get("sample_count"));
     // Always set, so a value inherited from the worker's own environment cannot contradict the run's config.
     env.put(RunConfig.DISABLE_TELEMETRY_ENV, Boolean.toString(!config.telemetryEnabled()));
+    DistributedRank rank = context.assignment().rank();
+    if (rank != null) putTorchrunEnvironment(env, rank, context.runId());
     if (!process.workdir().isBlank()) builder.directory(new File(process.workdir()));
     return builder;
   }

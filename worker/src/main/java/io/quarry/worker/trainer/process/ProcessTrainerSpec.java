@@ -8,6 +8,11 @@ import java.util.List;
 
 /** {@code trainer = process}: the section of the run config the program-per-shard trainer reads ({@code process.*}). */
 public final class ProcessTrainerSpec implements TrainerSpec {
+  /** {@code process.distributed = none}: every shard's program trains on its own. */
+  public static final String DISTRIBUTED_NONE = "none";
+  /** {@code process.distributed = torch}: the shards are the ranks of one {@code torch.distributed} group. */
+  public static final String DISTRIBUTED_TORCH = "torch";
+
   @Override
   public String name() {
     return "process";
@@ -27,7 +32,12 @@ public final class ProcessTrainerSpec implements TrainerSpec {
         ConfigKey.stringList("process.metrics", "trainer = process: extra metric names parsed from plain log lines"),
         ConfigKey.duration("process.grace", 0, 3_600_000, "trainer = process: after SIGTERM, SIGKILL after this long"),
         ConfigKey.duration("process.hang-timeout", 0, 604_800_000,
-            "trainer = process: a program silent on stdout this long is killed and the shard fails; 0 = never"));
+            "trainer = process: a program silent on stdout this long is killed and the shard fails; 0 = never"),
+        ConfigKey.choice("process.distributed", List.of(DISTRIBUTED_NONE, DISTRIBUTED_TORCH),
+            "trainer = process: torch = the shards are the ranks of one torch.distributed group (torchrun's "
+                + "environment, gang start, group restart); none = each shard on its own"),
+        ConfigKey.integer("process.ranks", 0, 100_000,
+            "trainer = process, process.distributed = torch: the group's ranks (one shard each); 0 = shards"));
   }
 
   @Override
@@ -36,6 +46,43 @@ public final class ProcessTrainerSpec implements TrainerSpec {
       throw new RunConfigException("config key 'process.command': empty, but trainer = process needs the program to run; "
           + "allowed: a non-empty list of strings, e.g. process.command = [\"python3\", \"train.py\", \"--shard\", \"{shard}\"]");
     }
+    if (!distributed(config)) return;
+    int ranks = config.raw().getInt("process.ranks");
+    if (ranks > 0 && config.shards > 0 && ranks != config.shards) {
+      throw new RunConfigException("config key 'process.ranks': " + ranks + ", but shards = " + config.shards
+          + " (with process.distributed = torch every shard is one rank); allowed: process.ranks = " + config.shards
+          + ", or 0 to take shards");
+    }
+    if (ranks == 0 && config.shards == 0) {
+      throw new RunConfigException("config key 'process.ranks': 0 and shards = 0, but process.distributed = torch "
+          + "needs the size of its process group; allowed: process.ranks = N (or shards = N), N >= 1");
+    }
+    int groupRanks = ranks > 0 ? ranks : config.shards;
+    if (config.minWorkers > groupRanks) {
+      throw new RunConfigException("config key 'min-workers': " + config.minWorkers + " is more than the " + groupRanks
+          + " ranks of the process group (one worker each, and the run starts with all of them at once); allowed: 0 to "
+          + groupRanks);
+    }
+    if (config.speculative) {
+      throw new RunConfigException("config key 'speculative': on cannot be combined with process.distributed = torch "
+          + "(a copy of a rank would join the process group twice); allowed: speculative = off");
+    }
+    if (config.sync.average()) {
+      throw new RunConfigException("config key 'sync.mode': average cannot be combined with process.distributed = "
+          + "torch (the process group synchronises itself); allowed: sync.mode = none");
+    }
+  }
+
+  /** {@code process.distributed = torch}: the ranks of the group, {@code process.ranks} or else {@code shards}. */
+  @Override
+  public int ranks(RunConfig config) {
+    if (!distributed(config)) return 0;
+    int ranks = config.raw().getInt("process.ranks");
+    return ranks > 0 ? ranks : config.shards;
+  }
+
+  private static boolean distributed(RunConfig config) {
+    return DISTRIBUTED_TORCH.equals(config.raw().getString("process.distributed"));
   }
 
   @Override
