@@ -5,6 +5,7 @@ import io.quarry.protocol.HardExample;
 import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.HardExampleSnapshotPart;
+import io.quarry.protocol.RingPeer;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunMetricsSnapshot;
@@ -103,7 +104,11 @@ public final class ProtocolRegistry {
       RunMetricsSnapshot.Histogram.class,
       CoordinatorCommand.ResumeRun.class,
       CoordinatorCommand.ResumeReply.class,
-      CoordinatorCommand.ResumeOutcome.class);
+      CoordinatorCommand.ResumeOutcome.class,
+      RingPeer.class,
+      RunCommand.RingJoin.class,
+      RunCommand.RingAborted.class,
+      WorkerCommand.RingFormed.class);
 
   private ProtocolRegistry() {}
 
