@@ -9,7 +9,7 @@
 #                 skips it (it takes minutes, and more memory than 100M floats allow on a small machine)
 # Ring and Gloo alternate (REPS times each) so that both see the same load; per round the slowest rank counts, and the
 # median is over every timed round of every repetition.
-#   bench/allreduce.sh FLOATS WORKERS [ROUNDS]          ROUNDS timed rounds per repetition (default 10, after 3 warm-up)
+#   bench/allreduce.sh FLOATS WORKERS [ROUNDS]          ROUNDS timed rounds per repetition (default 10, after WARMUP=10 warm-up rounds)
 #   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 1 MiB)
 # Ends with: allreduce floats=F workers=N median_ms=... bound_ms=... efficiency=... gloo_median_ms=...
 #            coordinator_average_ms=...
@@ -19,7 +19,7 @@ source "$here/bench/build-lib.sh"
 floats="${1:?usage: bench/allreduce.sh FLOATS WORKERS [ROUNDS]}"
 workers="${2:?usage: bench/allreduce.sh FLOATS WORKERS [ROUNDS]}"
 rounds="${3:-10}"
-warmup=3
+warmup="${WARMUP:-10}"
 reps="${REPS:-2}"
 coordinator_rounds="${COORDINATOR_ROUNDS:-7}"
 chunk_bytes="${CHUNK_BYTES:-1048576}"

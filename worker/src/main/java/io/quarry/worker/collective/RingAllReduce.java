@@ -42,6 +42,9 @@ public final class RingAllReduce implements AutoCloseable {
   private final ByteBuffer receiveHeader = ByteBuffer.allocate(RingWire.HEADER_BYTES);
   private final ByteBuffer scratch;
   private final FloatBuffer scratchFloats;
+  /** The two sides of an addition, on the heap (see {@link #add}). */
+  private final float[] addLeft = new float[16 * 1024];
+  private final float[] addRight = new float[16 * 1024];
   private ByteBuffer staging;
   private Selector selector;
   private SocketChannel right;
@@ -255,8 +258,7 @@ public final class RingAllReduce implements AutoCloseable {
             if (n < 0) throw closedByLeft(round);
             received += Math.max(0, n);
             int whole = scratch.position() / 4;
-            int at = (base + (int) done[receiveStep]) / 4;
-            for (int i = 0; i < whole; i++) dataFloats.put(at + i, dataFloats.get(at + i) + scratchFloats.get(i));
+            add(dataFloats, (base + (int) done[receiveStep]) / 4, whole);
             done[receiveStep] += 4L * whole;
             scratch.limit(scratch.position()).position(4 * whole);
             scratch.compact();
@@ -279,6 +281,20 @@ public final class RingAllReduce implements AutoCloseable {
       rightKey.interestOps(socketFull ? SelectionKey.OP_WRITE : 0);
       leftKey.interestOps(receiveStep < steps ? SelectionKey.OP_READ : 0);
       await(deadlineNs, "round " + round + " (step " + Math.min(sendStep, receiveStep) + " of " + steps + ")");
+    }
+  }
+
+  /**
+   * data[at, at+count) += scratch[0, count), through two heap arrays: bulk copies out of and into the direct buffers
+   * and a plain loop that the JIT vectorizes are faster than element-wise get and put on a direct FloatBuffer.
+   */
+  private void add(FloatBuffer dataFloats, int at, int count) {
+    for (int from = 0; from < count; from += addLeft.length) {
+      int n = Math.min(addLeft.length, count - from);
+      dataFloats.get(at + from, addLeft, 0, n);
+      scratchFloats.get(from, addRight, 0, n);
+      for (int i = 0; i < n; i++) addLeft[i] += addRight[i];
+      dataFloats.put(at + from, addLeft, 0, n);
     }
   }
 
