@@ -10,7 +10,8 @@
 # Ring and Gloo alternate (REPS times each) so that both see the same load; per round the slowest rank counts, and the
 # median is over every timed round of every repetition.
 #   bench/allreduce.sh FLOATS WORKERS [ROUNDS]          ROUNDS timed rounds per repetition (default 10, after WARMUP=10 warm-up rounds)
-#   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 1 MiB)
+#   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 1 MiB),
+#   SOCKET_BUFFER_BYTES (the ring connections' SO_SNDBUF/SO_RCVBUF, default 0: the kernel's auto-tuning)
 # Ends with: allreduce floats=F workers=N median_ms=... bound_ms=... efficiency=... gloo_median_ms=...
 #            coordinator_average_ms=...
 set -euo pipefail
@@ -23,6 +24,7 @@ warmup="${WARMUP:-10}"
 reps="${REPS:-2}"
 coordinator_rounds="${COORDINATOR_ROUNDS:-7}"
 chunk_bytes="${CHUNK_BYTES:-1048576}"
+socket_buffer_bytes="${SOCKET_BUFFER_BYTES:-0}"
 python=/usr/bin/python3
 need_bench_jar
 work="$(mktemp -d)"
@@ -74,7 +76,7 @@ ring() { # appends "round_ms RANK I T" lines to $1
   port=$(free_ports "$workers")
   local members=()
   for r in $(seq 0 $((workers - 1))); do
-    "${jvm[@]}" member "$r" "$workers" "$floats" "$rounds" "$warmup" "$port" "$chunk_bytes" >"$work/ring-$r.txt" 2>&1 &
+    "${jvm[@]}" member "$r" "$workers" "$floats" "$rounds" "$warmup" "$port" "$chunk_bytes" "$socket_buffer_bytes" >"$work/ring-$r.txt" 2>&1 &
     pids+=($!); members+=($!)
   done
   for r in "${!members[@]}"; do

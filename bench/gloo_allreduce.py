@@ -30,7 +30,8 @@ def rank_main(rank, floats, workers, rounds, warmup, port):
         if r >= warmup:
             lines.append(f"round_ms {rank} {r - warmup} {ms:.3f}")
     dist.barrier()
-    print("\n".join(lines), flush=True)
+    # One write per rank (under PIPE_BUF), so the ranks' lines never interleave on the shared pipe.
+    os.write(1, ("\n".join(lines) + "\n").encode())
     dist.destroy_process_group()
 
 

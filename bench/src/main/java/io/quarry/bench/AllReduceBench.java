@@ -19,7 +19,7 @@ import java.util.List;
  * bench/allreduce.sh's JVM side, one process per role.
  *
  * <pre>
- *   member RANK WORKERS FLOATS ROUNDS WARMUP PORT_BASE [CHUNK_BYTES]
+ *   member RANK WORKERS FLOATS ROUNDS WARMUP PORT_BASE [CHUNK_BYTES [SOCKET_BUFFER_BYTES]]
  *       one ring member on 127.0.0.1:PORT_BASE+RANK; prints "round_ms I T" for every timed round (the time from
  *       calling allReduce to its return, on one direct buffer of FLOATS floats, as the data plane holds parameters)
  *   bandwidth-server PORT BYTES      receives BYTES on one connection and prints "bandwidth_bytes_per_s B"
@@ -33,7 +33,8 @@ public final class AllReduceBench {
     switch (args[0]) {
       case "member" -> member(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]),
           Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6]),
-          args.length > 7 ? Integer.parseInt(args[7]) : RingAllReduce.DEFAULT_CHUNK_BYTES);
+          args.length > 7 ? Integer.parseInt(args[7]) : RingAllReduce.DEFAULT_CHUNK_BYTES,
+          args.length > 8 ? Integer.parseInt(args[8]) : 0);
       case "bandwidth-server" -> bandwidthServer(Integer.parseInt(args[1]), Long.parseLong(args[2]));
       case "bandwidth-client" -> bandwidthClient(Integer.parseInt(args[1]), Long.parseLong(args[2]));
       default -> throw new IllegalArgumentException("unknown mode " + args[0] + "; allowed: member, bandwidth-server, "
@@ -41,14 +42,15 @@ public final class AllReduceBench {
     }
   }
 
-  private static void member(int rank, int workers, int floats, int rounds, int warmup, int portBase, int chunkBytes)
-      throws Exception {
+  private static void member(int rank, int workers, int floats, int rounds, int warmup, int portBase, int chunkBytes,
+      int socketBufferBytes) throws Exception {
     List<InetSocketAddress> members = new ArrayList<>();
     for (int i = 0; i < workers; i++) members.add(new InetSocketAddress("127.0.0.1", portBase + i));
     ByteBuffer data = ByteBuffer.allocateDirect(4 * floats).order(ByteOrder.LITTLE_ENDIAN);
     FloatBuffer values = data.duplicate().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
     try (DataPlaneEndpoint endpoint = DataPlaneEndpoint.open(members.get(rank));
-        RingAllReduce ring = new RingAllReduce(endpoint, new RingSpec(1, rank, members), chunkBytes, 0)) {
+        RingAllReduce ring = new RingAllReduce(endpoint, new RingSpec(1, rank, members), chunkBytes,
+            socketBufferBytes)) {
       awaitListening(members);
       for (int round = 0; round < warmup + rounds; round++) {
         for (int i = 0; i < floats; i++) values.put(i, (rank + 1) * 1e-3f * (i % 1000));
