@@ -34,6 +34,8 @@ final class RingLink implements AutoCloseable {
   private RingAllReduce ring;
   private boolean closed;
   private boolean woken;
+  /** The ring of the training thread's last round; closed when it moves to a newer one. */
+  private volatile RingAllReduce inUse;
   /** The training thread's: the epoch whose members' parameters were aligned (allreduce). */
   private long alignedEpoch = Long.MIN_VALUE;
 
@@ -64,7 +66,11 @@ final class RingLink implements AutoCloseable {
     return endpoint.address();
   }
 
-  /** The run's newest ring (the actor thread): an older one is closed, which aborts a round in progress on it. */
+  /**
+   * The run's newest ring (the actor thread). A round in progress on an older ring is left to finish (a member that
+   * left because it completed has sent all it had to; one that died breaks its connections, and the round aborts at
+   * once): the training thread closes the older ring when it takes the newer one for its next round.
+   */
   void formed(WorkerCommand.RingFormed message) {
     int rank = -1;
     List<InetSocketAddress> members = new ArrayList<>();
@@ -73,19 +79,14 @@ final class RingLink implements AutoCloseable {
       members.add(InetSocketAddress.createUnresolved(peer.host(), peer.port()));
     }
     if (rank < 0) return; // not a member: the run has given this attempt up; its own report follows
-    List<InetSocketAddress> resolved = new ArrayList<>();
-    for (InetSocketAddress member : members) resolved.add(new InetSocketAddress(member.getHostString(), member.getPort()));
-    RingAllReduce next = new RingAllReduce(endpoint, new RingSpec(message.epoch(), rank, resolved),
+    // Unresolved: the round's thread resolves its neighbour's name, not this actor thread.
+    RingAllReduce next = new RingAllReduce(endpoint, new RingSpec(message.epoch(), rank, members),
         settings.chunkBytes(), settings.socketBufferBytes());
-    RingAllReduce previous;
     synchronized (this) {
       if (closed || (ring != null && ring.ring().epoch() >= message.epoch())) return;
-      previous = ring;
       ring = next;
       notifyAll();
     }
-    if (previous != null) previous.close();
-    endpoint.retireBelow(message.epoch());
   }
 
   /** A stop was requested: a wait for a ring ends now. */
@@ -103,6 +104,8 @@ final class RingLink implements AutoCloseable {
       notifyAll();
     }
     if (last != null) last.close();
+    RingAllReduce used = inUse;
+    if (used != null) used.close();
     endpoint.close();
   }
 
@@ -156,8 +159,19 @@ final class RingLink implements AutoCloseable {
     }
   }
 
-  /** The newest ring if it is usable, else waits for a newer one for at most {@code sync.timeout}; null if none. */
-  private synchronized RingAllReduce awaitRing() throws InterruptedException {
+  /**
+   * The newest ring if it is usable, else waits for a newer one for at most {@code sync.timeout}; null if none. The
+   * ring of the last round, when older, is closed now.
+   */
+  private RingAllReduce awaitRing() throws InterruptedException {
+    RingAllReduce next = newestUsable();
+    RingAllReduce previous = inUse;
+    if (previous != null && previous != next) previous.close();
+    inUse = next;
+    return next;
+  }
+
+  private synchronized RingAllReduce newestUsable() throws InterruptedException {
     long deadlineNs = System.nanoTime() + timeout.toNanos();
     while (!closed && !woken) {
       if (ring != null && ring.ended() == null) return ring;

@@ -46,9 +46,10 @@ public final class RingAllReduce implements AutoCloseable {
   private final float[] addLeft = new float[16 * 1024];
   private final float[] addRight = new float[16 * 1024];
   private ByteBuffer staging;
-  private Selector selector;
-  private SocketChannel right;
-  private SocketChannel left;
+  // Volatile: close() may come from another thread and must see what the round opened.
+  private volatile Selector selector;
+  private volatile SocketChannel right;
+  private volatile SocketChannel left;
   private SelectionKey rightKey;
   private SelectionKey leftKey;
   private long sequence;
@@ -151,7 +152,10 @@ public final class RingAllReduce implements AutoCloseable {
     }
     rightKey = right.register(selector, SelectionKey.OP_CONNECT);
     try {
-      if (!right.connect(ring.right())) {
+      // Resolved here, on the round's thread, not where the ring was published (a name may need DNS).
+      java.net.InetSocketAddress to = ring.right().isUnresolved()
+          ? new java.net.InetSocketAddress(ring.right().getHostString(), ring.right().getPort()) : ring.right();
+      if (!right.connect(to)) {
         while (!right.finishConnect()) await(deadlineNs, "connecting to the right neighbour at " + ring.right());
       }
     } catch (IOException e) {
