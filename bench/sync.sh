@@ -9,12 +9,15 @@
 #   bench/sync.sh [ROUNDS] [PARAM_COUNTS] [WORKER_COUNTS]
 #   defaults: 12 rounds (the first 2 of each worker are warm-up, not counted), "1000000 10000000", "2 4"
 #   QUARRY_BENCH_JAVA_OPTS   JVM options of every node (default here: -Xmx1g)
+#   SYNC_TRANSPORT           coordinator (default: the run actor averages) or ring (the workers' all-reduce ring, the
+#                            round as a trainer sees it through Quarry: copies, the ring, the division)
 set -euo pipefail
 export QUARRY_BENCH_JAVA_OPTS="${QUARRY_BENCH_JAVA_OPTS:--Xmx1g}"
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
 rounds="${1:-12}"
 params_counts="${2:-1000000 10000000}"
 counts="${3:-2 4}"
+transport="${SYNC_TRANSPORT:-coordinator}"
 need_bench_jar
 work="$(mktemp -d)"
 keep="${KEEP:-}"   # KEEP=1 keeps the run directories and logs
@@ -35,14 +38,14 @@ run_case() { # P N
   mkdir -p "$runs/logs"; logs_dir="$runs/logs"
   start_cluster "$n" "$runs"
   python3 "$tool" submit "http://127.0.0.1:$http" "$id" "" trainer=sync-bench "stub.samples=$p" "shards=$n" \
-    "batch-size=16777216" "epochs=$rounds" sync.mode=average sync.every=1 sync.timeout=60s telemetry.enabled=false
+    "batch-size=16777216" "epochs=$rounds" sync.mode=average "sync.transport=$transport" sync.every=1 sync.timeout=60s telemetry.enabled=false
   python3 "$tool" wait-run "http://127.0.0.1:$http" "$id" final 900 >"$runs/final.json"
   kill_nodes
   echo "  P=$p N=$n: $(python3 -c "import json; print(json.load(open('$runs/final.json')).get('state'))")"
 }
 
 machine_line
-echo "rounds $rounds per worker (2 warm-up), parameter counts [$params_counts], worker counts [$counts]"
+echo "rounds $rounds per worker (2 warm-up), parameter counts [$params_counts], worker counts [$counts], sync.transport $transport"
 for p in $params_counts; do
   for n in $counts; do run_case "$p" "$n"; done
 done

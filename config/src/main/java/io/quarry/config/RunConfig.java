@@ -113,13 +113,31 @@ public final class RunConfig {
   public record Telemetry(boolean enabled, int everySteps, int bufferSize, int batchSize, Duration batchInterval) {}
 
   /**
-   * {@code sync.*}: parameter averaging across the shards of a run.
+   * {@code sync.*}: how the shards of a run share one model.
    *
    * @param average true for {@code sync.mode = average}
-   * @param every steps between rounds
-   * @param timeout a round completes without the shards that have not answered within this
+   * @param every steps between averaging rounds
+   * @param timeout a round completes (averaging through the coordinator) or aborts (on the ring) without the shards
+   *     that have not answered within this
+   * @param allReduce true for {@code sync.mode = allreduce}: gradients averaged every step, on the ring
+   * @param viaCoordinator true for {@code sync.transport = coordinator}: averaging goes through the run actor
    */
-  public record Sync(boolean average, long every, Duration timeout) {}
+  public record Sync(boolean average, long every, Duration timeout, boolean allReduce, boolean viaCoordinator) {
+    /** Averaging ({@code average}) or none, on the ring. */
+    public Sync(boolean average, long every, Duration timeout) {
+      this(average, every, timeout, false, false);
+    }
+
+    /** Whether the run's shards exchange parameters or gradients peer to peer, on an all-reduce ring. */
+    public boolean ring() {
+      return allReduce || (average && !viaCoordinator);
+    }
+
+    /** Whether the run actor averages the shards' parameters ({@code sync.transport = coordinator}). */
+    public boolean coordinatorAverages() {
+      return average && viaCoordinator;
+    }
+  }
 
   /**
    * {@code init.from}: start every shard from another run's parameters (fine-tuning), at step 0 with a fresh
@@ -185,15 +203,23 @@ public final class RunConfig {
     sync = new Sync(
         config.getString("sync.mode").equals("average"),
         config.getLong("sync.every"),
-        config.getDuration("sync.timeout"));
+        config.getDuration("sync.timeout"),
+        config.getString("sync.mode").equals("allreduce"),
+        config.getString("sync.transport").equals("coordinator"));
+    if (sync.allReduce() && sync.viaCoordinator()) {
+      throw new RunConfigException("config key 'sync.transport': coordinator cannot carry sync.mode = allreduce (a "
+          + "round every step through the coordinator); allowed: sync.transport = ring with allreduce, or sync.mode = "
+          + "average with either transport");
+    }
     if (shards > 0 && minWorkers > shards) {
       throw new RunConfigException("config key 'min-workers': " + minWorkers + " is more than shards = " + shards
           + " (a worker trains one shard at a time, so the run could never use them all); allowed: 0 to " + shards);
     }
-    if (speculative && sync.average()) {
-      throw new RunConfigException("config key 'speculative': on cannot be combined with sync.mode = average (a "
-          + "speculative copy would send a second set of parameters for its shard to every averaging round); allowed: "
-          + "speculative = off with sync.mode = average, or sync.mode = none");
+    if (speculative && (sync.average() || sync.allReduce())) {
+      throw new RunConfigException("config key 'speculative': on cannot be combined with sync.mode = "
+          + (sync.allReduce() ? "allreduce" : "average") + " (a speculative copy would send a second set of parameters "
+          + "for its shard to every round); allowed: speculative = off with sync.mode = average or allreduce, or "
+          + "sync.mode = none");
     }
   }
 

@@ -36,8 +36,12 @@ public final class RunConfigSchema {
       ConfigKey.bool("speculative", "also run a straggler's shard on an idle worker; the first to finish wins"),
       ConfigKey.integer("checkpoint.every-steps", 1, Integer.MAX_VALUE, "checkpoint every this many shard steps"),
       ConfigKey.decimal("optimizer.lr", 0.0, 1e6, "base learning rate"),
-      ConfigKey.choice("sync.mode", List.of("none", "average"),
-          "none = a model per shard; average = parameters averaged across the run's shards (trainers that support it)"),
+      ConfigKey.choice("sync.mode", List.of("none", "average", "allreduce"),
+          "none = a model per shard; average = parameters averaged across the run's shards every sync.every steps; "
+              + "allreduce = gradients averaged every step before the optimizer step (trainers that support it)"),
+      ConfigKey.choice("sync.transport", List.of("ring", "coordinator"),
+          "ring = peer to peer between the workers' data planes; coordinator = averaging through the run actor "
+              + "(a fallback for workers that cannot reach each other; sync.mode = average only)"),
       ConfigKey.longInt("sync.every", 1, 1L << 40, "sync.mode = average: steps between averaging rounds"),
       ConfigKey.duration("sync.timeout", 10, 3_600_000, "an averaging round completes without shards that do not answer within this"),
       ConfigKey.integer("hard-examples.k", 1, 1 << 24, "size of each worker's buffer and of the merged buffer"),

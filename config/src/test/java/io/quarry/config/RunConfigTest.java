@@ -197,6 +197,26 @@ class RunConfigTest {
   }
 
   @Test
+  void allreduceAndTheTransportsReachTheTypedView() {
+    RunConfig.Sync allReduce = overrides("sync.mode=allreduce").sync;
+    assertTrue(allReduce.allReduce() && allReduce.ring() && !allReduce.average());
+    assertTrue(overrides("sync.mode=average").sync.ring(), "averaging goes on the ring by default");
+    RunConfig.Sync viaCoordinator = overrides("sync.mode=average", "sync.transport=coordinator").sync;
+    assertTrue(viaCoordinator.coordinatorAverages() && !viaCoordinator.ring());
+    assertFalse(overrides().sync.ring());
+  }
+
+  @Test
+  void allreduceCannotGoThroughTheCoordinator() {
+    RunConfigException e = assertThrows(RunConfigException.class,
+        () -> overrides("sync.mode=allreduce", "sync.transport=coordinator"));
+    for (String fragment : List.of("'sync.transport'", "allreduce", "allowed")) {
+      assertTrue(e.getMessage().contains(fragment), e.getMessage());
+    }
+    rejected("sync.transport=pigeon", "'sync.transport'", "pigeon");
+  }
+
+  @Test
   void speculativeCopiesCannotBeCombinedWithParameterAveraging() {
     RunConfigException e = assertThrows(RunConfigException.class, () -> overrides("sync.mode=average", "speculative=on"));
 

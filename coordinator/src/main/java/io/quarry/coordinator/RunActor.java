@@ -14,6 +14,7 @@ import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RankGroup;
+import io.quarry.coordinator.run.RingRoster;
 import io.quarry.coordinator.run.RunAlerts;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.RunMetrics;
@@ -31,10 +32,13 @@ import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.FrameBudget;
 import io.quarry.protocol.HardExamplePayload;
+import io.quarry.protocol.RingPeer;
 import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
 import io.quarry.protocol.RunCommand.MergedCredit;
 import io.quarry.protocol.RunCommand.RankEndpoint;
+import io.quarry.protocol.RunCommand.RingAborted;
+import io.quarry.protocol.RunCommand.RingJoin;
 import io.quarry.protocol.RunCommand.ShardCheckpointed;
 import io.quarry.protocol.RunCommand.ShardCompleted;
 import io.quarry.protocol.RunCommand.ShardFailed;
@@ -57,6 +61,8 @@ import io.quarry.protocol.ShardState;
 import io.quarry.protocol.TelemetryEvent;
 import io.quarry.protocol.WorkerCommand;
 import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -99,6 +105,14 @@ final class RunActor {
 
   /** An averaging round's {@code sync.timeout} has passed (also the timer's key). */
   private record SyncTimedOut(long round) implements RunCommand.Local {}
+
+  /** The first all-reduce ring has waited {@code sync.timeout} for the shards without a worker. */
+  private enum RingFormationDue implements RunCommand.Local {
+    INSTANCE
+  }
+
+  /** Time to put the members of aborted ring {@code epoch} on a new one (also the timer's key). */
+  private record RingReformDue(long epoch) implements RunCommand.Local {}
 
   /** The end of the wait for the final merge's payloads. */
   private enum PayloadsDeadline implements RunCommand.Local {
@@ -174,8 +188,10 @@ final class RunActor {
   private ActorRef<MergeAggregator.Command> gathering;
   /** Null unless the shards are the ranks of one process group ({@code process.distributed = torch}). */
   private final RankGroup<ActorRef<WorkerCommand>> group;
-  /** Null unless {@code sync.mode = average}. */
+  /** Null unless {@code sync.mode = average} with {@code sync.transport = coordinator}. */
   private final AveragingRelay<ActorRef<WorkerCommand>> averaging;
+  /** Who is on the run's all-reduce ring; null unless {@code sync.transport = ring} (average or allreduce). */
+  private final RingRoster<ActorRef<WorkerCommand>> ring;
   private final RunRecords records;
   private final RunDirectory directory;
   private final HardExamplePayloadFiles payloads;
@@ -218,7 +234,9 @@ final class RunActor {
     this.merges = new MergeRounds(MergeMode.fromConfig(config.hardExamples.mergeMode()), config.hardExamples.k(),
         config.hardExamples.thresholdQuantile(), totals.merges(), System::nanoTime);
     this.shares = new MergedShares(incarnation, runId, FrameBudget.messageBytes(context.getSystem().settings().config()));
-    this.averaging = config.sync.average() ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
+    this.averaging = config.sync.coordinatorAverages()
+        ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
+    this.ring = config.sync.ring() ? new RingRoster<>(incarnation) : null;
     this.group = config.groupRanks() > 0 ? new RankGroup<>(shards.size(), config.maxAttempts) : null;
     this.records = new RunRecords(runId, clock);
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
@@ -289,6 +307,10 @@ final class RunActor {
         .onMessage(TelemetryBatch.class, this::onTelemetryBatch)
         .onMessage(SyncChunk.class, this::onSyncChunk)
         .onMessage(SyncTimedOut.class, this::onSyncTimedOut)
+        .onMessage(RingJoin.class, this::onRingJoin)
+        .onMessage(RingAborted.class, this::onRingAborted)
+        .onMessageEquals(RingFormationDue.INSTANCE, this::onRingFormationDue)
+        .onMessage(RingReformDue.class, this::onRingReformDue)
         .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
         .onMessage(MergeCollected.class, this::onMergeCollected)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloads)
@@ -1078,9 +1100,69 @@ final class RunActor {
     return Behaviors.same();
   }
 
-  /** The shard's attempt ended or was given up on: the averaging rounds stop waiting for it. */
+  /** The shard's attempt ended or was given up on: the averaging rounds stop waiting for it, the ring goes on without. */
   private void leaveSync(int shard, boolean finished) {
     if (averaging != null) relay(averaging.leave(shard, finished));
+    if (ring != null) ring.leave(shard, unfinishedShards()).ifPresent(r -> publishRing(r, "member_left"));
+  }
+
+  // --- the all-reduce ring (sync.transport = ring): the run only says who is on it ---
+
+  private Behavior<RunCommand> onRingJoin(RingJoin join) {
+    if (ring == null || !shards.isActiveAttempt(join.shard(), join.attempt(), join.workerId())) return Behaviors.same();
+    boolean formed = ring.formed();
+    java.util.Optional<RingRoster.Ring<ActorRef<WorkerCommand>>> next = ring.join(new RingRoster.Member<>(join.shard(),
+        join.attempt(), join.replyTo(), join.host(), join.port()), unfinishedShards());
+    next.ifPresent(r -> publishRing(r, formed ? "member_joined" : "formed"));
+    if (next.isEmpty() && !ring.formed() && !timers.isTimerActive(RingFormationDue.INSTANCE)) {
+      timers.startSingleTimer(RingFormationDue.INSTANCE, config.sync.timeout());
+    }
+    return Behaviors.same();
+  }
+
+  private Behavior<RunCommand> onRingFormationDue() {
+    if (ring != null) ring.formationTimedOut().ifPresent(r -> publishRing(r, "formed"));
+    return Behaviors.same();
+  }
+
+  private Behavior<RunCommand> onRingAborted(RingAborted aborted) {
+    if (ring == null || !shards.isActiveAttempt(aborted.shard(), aborted.attempt(), aborted.workerId())) {
+      return Behaviors.same();
+    }
+    context.getLog().info("run {}: all-reduce ring epoch {} aborted on shard {}: {}", runId, aborted.epoch(),
+        aborted.shard(), aborted.reason());
+    if (ring.aborted(aborted.shard(), aborted.attempt(), aborted.epoch())) {
+      timers.startSingleTimer(new RingReformDue(aborted.epoch()), Duration.ofMillis(RingRoster.REFORM_DELAY_MS));
+    }
+    return Behaviors.same();
+  }
+
+  private Behavior<RunCommand> onRingReformDue(RingReformDue due) {
+    if (ring != null) ring.reform(due.epoch()).ifPresent(r -> publishRing(r, "round_aborted"));
+    return Behaviors.same();
+  }
+
+  /** Tells every member of the ring who is on it, and writes a {@code ring_formed} event. */
+  private void publishRing(RingRoster.Ring<ActorRef<WorkerCommand>> r, String why) {
+    timers.cancel(RingFormationDue.INSTANCE);
+    List<RingPeer> peers = new ArrayList<>();
+    for (RingRoster.Member<ActorRef<WorkerCommand>> m : r.members()) {
+      peers.add(new RingPeer(m.shard(), m.attempt(), m.host(), m.port()));
+    }
+    for (RingRoster.Member<ActorRef<WorkerCommand>> m : r.members()) {
+      m.replyTo().tell(new WorkerCommand.RingFormed(incarnation, runId, m.shard(), m.attempt(), r.epoch(), peers));
+    }
+    List<Integer> memberShards = peers.stream().map(RingPeer::shard).toList();
+    context.getLog().info("run {}: all-reduce ring epoch {} ({}): shards {}", runId, r.epoch(), why, memberShards);
+    directory.writeEvent(records.ringFormed(r.epoch(), memberShards, peers.stream().map(RingPeer::attempt).toList(),
+        why));
+  }
+
+  /** The run's shards that are not done, pending ones included. */
+  private int unfinishedShards() {
+    int unfinished = 0;
+    for (RunStatus.ShardStatus shard : shards.statuses()) if (shard.state() != ShardState.DONE) unfinished++;
+    return unfinished;
   }
 
   private void relay(AveragingRelay.Outcome<ActorRef<WorkerCommand>> outcome) {

@@ -21,7 +21,8 @@ import java.util.Random;
  * parameter averaging can be checked exactly. Sample {@code i} of the run's {@code stub.samples} is drawn from the
  * seed and {@code i} alone; a shard's steps take its samples in order, {@code batch-size} at a time; the parameters
  * start at 0. With {@code sync.mode = average} it averages after every {@code sync.every} steps (and after its last),
- * as a real trainer does. It writes its final parameters to {@code params.txt} in its checkpoint directory, one float
+ * as a real trainer does; with {@code sync.mode = allreduce} it averages its gradients with the other shards' every
+ * step before it updates, and trains a step again when the round aborted. It writes its final parameters to {@code params.txt} in its checkpoint directory, one float
  * per line. It honours {@code stub.step-time} and hangs (until stopped) at {@code stub.hang-at-step} on
  * {@code stub.fault-shards}, on the first {@code stub.fail-attempts} attempts.
  */
@@ -92,6 +93,7 @@ final class LinearSgdTrainer implements Trainer {
     float lr = (float) config.learningRate;
 
     float[] params = new float[FEATURES + 1];
+    int aborted = 0;
     float loss = Float.NaN;
     long samples = 0;
     for (long step = 0; step < totalSteps; step++) {
@@ -114,7 +116,20 @@ final class LinearSgdTrainer implements Trainer {
         squaredError += error * error;
       }
       long count = to - from;
-      for (int p = 0; p <= FEATURES; p++) params[p] -= lr * (float) (gradient[p] / count);
+      float[] mean = new float[FEATURES + 1];
+      for (int p = 0; p <= FEATURES; p++) mean[p] = (float) (gradient[p] / count);
+      if (config.sync.allReduce()) {
+        float[] current = params;
+        io.quarry.worker.trainer.GradientRound round = context.allReduceGradients(step, mean, () -> current.clone());
+        if (round.parameters() != null) params = round.parameters();
+        if (!round.step()) {
+          if (++aborted > 50) throw new IllegalStateException("50 all-reduce rounds in a row aborted");
+          step--; // the same batch again, on the next ring
+          continue;
+        }
+        aborted = 0;
+      }
+      for (int p = 0; p <= FEATURES; p++) params[p] -= lr * mean[p];
       loss = (float) (squaredError / count);
       samples += count;
       context.telemetry().step(step, (int) (step / stepsPerEpoch), loss, lr, 0f);

@@ -212,17 +212,23 @@ class LocalDjlRunTest {
     };
     RunConfig one = run.apply("one", List.of("shards=1", "batch-size=128"));
     float[] reference = finalParameters(one, "one").get(0);
-    for (int workers : new int[] {2, 4}) {
-      RunConfig config = run.apply("avg-" + workers, List.of("shards=" + workers, "batch-size=" + 128 / workers,
-          "sync.mode=average"));
-      java.util.List<float[]> shards = finalParameters(config, "avg-" + workers);
-      assertEquals(workers, shards.size());
-      for (float[] shard : shards) {
-        float max = 0;
-        for (int i = 0; i < reference.length; i++) max = Math.max(max, Math.abs(reference[i] - shard[i]));
-        System.out.printf("djl averaging: %d workers vs 1, max |difference| %.3g over %d parameters%n", workers, max,
-            reference.length);
-        assertTrue(max < 1e-5f, workers + " workers differ from 1 worker by " + max);
+    // average: parameters averaged on the ring after every step; allreduce: gradients averaged before every step;
+    // average through the coordinator: the fallback transport.
+    for (List<String> mode : List.of(List.of("sync.mode=average"), List.of("sync.mode=allreduce"),
+        List.of("sync.mode=average", "sync.transport=coordinator"))) {
+      for (int workers : new int[] {2, 4}) {
+        String runId = String.join("-", mode).replaceAll("[^a-z0-9-]", "") + "-" + workers;
+        RunConfig config = run.apply(runId, RunArgs.concat(List.of("shards=" + workers, "batch-size=" + 128 / workers),
+            mode));
+        java.util.List<float[]> shards = finalParameters(config, runId);
+        assertEquals(workers, shards.size());
+        for (float[] shard : shards) {
+          float max = 0;
+          for (int i = 0; i < reference.length; i++) max = Math.max(max, Math.abs(reference[i] - shard[i]));
+          System.out.printf("djl %s: %d workers vs 1, max |difference| %.3g over %d parameters%n", mode, workers, max,
+              reference.length);
+          assertTrue(max < 1e-5f, mode + ": " + workers + " workers differ from 1 worker by " + max);
+        }
       }
     }
     RunConfig apart = run.apply("apart", List.of("shards=4", "batch-size=32", "sync.mode=none"));

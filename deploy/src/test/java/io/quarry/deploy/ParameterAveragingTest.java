@@ -56,7 +56,7 @@ class ParameterAveragingTest {
   private RunSummary train(String runId, int shards, String syncMode) throws Exception {
     submit(runId, List.of("trainer=linear-sgd", "stub.samples=" + SAMPLES, "epochs=" + EPOCHS, "seed=11",
         "optimizer.lr=0.05", "stub.step-time=0", "shards=" + shards, "batch-size=" + SAMPLES / shards,
-        "sync.mode=" + syncMode, "sync.every=1"));
+        "sync.mode=" + syncMode, "sync.transport=coordinator", "sync.every=1"));
     RunSummary summary = cluster.follow(runId, p -> {}).get(90, TimeUnit.SECONDS);
     assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
     return summary;
@@ -118,7 +118,7 @@ class ParameterAveragingTest {
   void aWorkerThatStopsAnsweringHoldsRoundsUpForTheTimeoutOnlyAndItsShardIsReassigned() throws Exception {
     cluster = LocalCluster.start(3, runsDir, ConfigFactory.parseResources("application-test.conf"));
     String runId = submit("lost", List.of("trainer=linear-sgd", "stub.samples=200", "epochs=40", "batch-size=100",
-        "shards=2", "stub.step-time=20ms", "sync.mode=average", "sync.every=1", "sync.timeout=300ms",
+        "shards=2", "stub.step-time=20ms", "sync.mode=average", "sync.transport=coordinator", "sync.every=1", "sync.timeout=300ms",
         "stub.hang-at-step=5", "stub.fault-shards=[1]", "stub.fail-attempts=1", "telemetry.enabled=false"));
     CompletableFuture<RunSummary> end = cluster.follow(runId, p -> {});
     RunFiles files = new RunFiles(runsDir.resolve(runId));

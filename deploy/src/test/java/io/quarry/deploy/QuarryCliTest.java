@@ -119,7 +119,7 @@ class QuarryCliTest extends CliCapture {
     assertEquals("shapes", config.raw().getString("dataset.synthetic"));
     assertTrue(config.sync.average());
     RunFiles files = new RunFiles(tmp.resolve("main"));
-    assertFalse(files.events("sync_round").isEmpty());
+    assertFalse(files.events("ring_formed").isEmpty(), "the default job averages on the all-reduce ring");
     assertTrue(files.runCompleted().get("metrics").get("val_accuracy").isNumber());
     try (var pngs = Files.list(tmp.resolve("main/hard_examples"))) {
       assertTrue(pngs.anyMatch(f -> f.getFileName().toString().endsWith(".png")), "thumbnails of the hard examples");

@@ -21,6 +21,7 @@ import io.quarry.worker.checkpoint.CheckpointManifest;
 import io.quarry.worker.checkpoint.CheckpointStore;
 import io.quarry.worker.hardexamples.HardExampleSink;
 import io.quarry.worker.telemetry.TelemetryEmitter;
+import io.quarry.worker.trainer.GradientRound;
 import io.quarry.worker.trainer.Payload;
 import io.quarry.worker.trainer.PayloadRenderer;
 import io.quarry.worker.trainer.ShardResult;
@@ -75,6 +76,9 @@ public final class DjlTrainer implements Trainer {
   static final String EXTRA_VAL_ACCURACY = "djl.val-accuracy";
   private static final int EVAL_BATCH = 512;
   private static final long ORDER_SALT = 0x0D3E_12L;
+
+  /** An attempt fails when this many all-reduce rounds in a row abort (it never hangs, nor spins forever). */
+  private static final int MAX_ABORTED_ROUNDS = 50;
 
   /** One training step at a time in this JVM: DJL allows a single active gradient collector. */
   static final ReentrantLock STEP_LOCK = new ReentrantLock();
@@ -193,6 +197,9 @@ public final class DjlTrainer implements Trainer {
         long lastEmitNs = System.nanoTime();
         long samplesSinceEmit = 0;
         long syncEvery = config.sync.every();
+        // sync.mode = allreduce: gradients averaged across the shards every step, before the optimizer step.
+        boolean allReduce = config.sync.allReduce() && context.assignment().shards() > 1;
+        int abortedInARow = 0;
 
         while (step < totalSteps) {
           if (context.stopRequested()) return new ShardResult(step, stepsTrained, samplesTrained, finalLoss, true);
@@ -235,9 +242,29 @@ public final class DjlTrainer implements Trainer {
               }
               collector.backward(updater.lossToBackward(mean, lr));
             }
-            updater.step(lr);
+            if (!allReduce) updater.step(lr);
           } finally {
             STEP_LOCK.unlock();
+          }
+          if (allReduce) {
+            // Outside the step lock: the other workers of this JVM must reach the same round.
+            float[] gradients = Gradients.flatten(parameters);
+            GradientRound round = context.allReduceGradients(step, gradients, () -> Models.flatten(parameters));
+            if (round.parameters() != null) Models.assign(parameters, round.parameters());
+            if (!round.step()) {
+              // Aborted (a member lost mid-round): no update, so every member keeps its pre-round parameters; the
+              // same batch is trained again on the next ring.
+              Gradients.zero(parameters);
+              if (++abortedInARow >= MAX_ABORTED_ROUNDS) {
+                throw new IllegalStateException(abortedInARow + " all-reduce rounds in a row aborted at step " + step
+                    + " of shard " + shard + " (the worker log says why); allowed: sync.timeout long enough for a "
+                    + "round, and workers that can reach each other's data plane (quarry.worker.data-plane)");
+              }
+              continue;
+            }
+            abortedInARow = 0;
+            Gradients.assign(parameters, gradients);
+            updater.step(lr);
           }
           if (perSampleLosses) hardExamples.offer(sampleIds, losses, labels, predicted, n, step);
 

@@ -9,7 +9,8 @@ import org.apache.pekko.actor.typed.ActorRef;
  */
 public sealed interface RunCommand
     permits RunCommand.ShardReport, RunCommand.TelemetryBatch, RunCommand.SyncChunk, RunCommand.HardExamplePayloads,
-        RunCommand.MergedCredit, RunCommand.RankEndpoint, RunCommand.Local {
+        RunCommand.MergedCredit, RunCommand.RankEndpoint, RunCommand.RingJoin, RunCommand.RingAborted,
+        RunCommand.Local {
 
   /** Messages private to the coordinator's implementation; they never leave its JVM. */
   non-sealed interface Local extends RunCommand, LocalMessage {}
@@ -218,5 +219,19 @@ public sealed interface RunCommand
       int totalLength,
       float[] values,
       ActorRef<WorkerCommand> replyTo)
+      implements RunCommand, QuarryMessage {}
+
+  /**
+   * A shard attempt's data plane is listening at {@code host:port} ({@code sync.transport = ring}): the run puts it
+   * on the run's all-reduce ring and tells every member ({@link WorkerCommand.RingFormed}).
+   */
+  record RingJoin(String runId, int shard, int attempt, String workerId, String host, int port,
+      ActorRef<WorkerCommand> replyTo) implements RunCommand, QuarryMessage {}
+
+  /**
+   * A round of ring epoch {@code epoch} aborted on this shard attempt ({@code reason}): that ring is over, and the run
+   * forms a new one under a newer epoch.
+   */
+  record RingAborted(String runId, int shard, int attempt, String workerId, long epoch, String reason)
       implements RunCommand, QuarryMessage {}
 }

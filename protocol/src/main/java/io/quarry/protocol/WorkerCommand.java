@@ -22,7 +22,8 @@ public sealed interface WorkerCommand
           AdoptShard,
           AveragedChunk,
           AveragingFailed,
-          SizeRun {
+          SizeRun,
+          RingFormed {
     /** The incarnation of the coordinator that sent it. */
     long incarnation();
   }
@@ -144,4 +145,16 @@ public sealed interface WorkerCommand
   record AveragingFailed(
       long incarnation, String runId, int shard, int attempt, long round, String reason, boolean fatal)
       implements FromCoordinator {}
+
+  /**
+   * The run's all-reduce ring for shard attempt {@code shard}/{@code attempt} of run {@code runId}: its members in ring
+   * order (each sends to the next, the last to the first) under epoch {@code epoch}, larger than every earlier ring's
+   * of the run. A member forgets every older ring: a round in progress on one aborts.
+   */
+  record RingFormed(long incarnation, String runId, int shard, int attempt, long epoch, List<RingPeer> members)
+      implements FromCoordinator {
+    public RingFormed {
+      members = List.copyOf(members);
+    }
+  }
 }

@@ -87,6 +87,9 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   private volatile PendingAverage pendingAverage;
   /** The last progress report sent; the actor thread's. */
   private RunCommand.ShardProgressed lastProgress;
+  /** The attempt's place on the run's all-reduce ring ({@code sync.transport = ring}, more than one shard), or null. */
+  private final RingLink ring;
+  private final RingLinks ringLinks;
 
   /**
    * @param token tells this attempt's messages from an earlier one's
@@ -98,10 +101,11 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
    * @param syncWaitMargin {@code quarry.worker.sync-wait-margin}
    * @param resumePoints where the attempt may start, newest first ({@link ResumePoint#candidates}): it starts from
    *     the first
+   * @param ring opens the attempt's data plane when the run sums on a ring ({@link RingLinks}); null: never
    */
   ShardAttempt(long token, String workerId, String device, ActorRef<WorkerCommand> worker, RunConfig config,
       WorkerCommand.AssignShard assign, RunHardExamples hardExamples, TelemetryEmitter telemetry,
-      Duration syncWaitMargin, List<ResumePoint> resumePoints) {
+      Duration syncWaitMargin, List<ResumePoint> resumePoints, RingLinks ring) {
     if (resumePoints.isEmpty()) throw new IllegalArgumentException("no resume point, not even the shard's start");
     this.assign = assign;
     this.syncWaitMargin = syncWaitMargin;
@@ -119,6 +123,16 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     this.progress = new AttemptProgress(resumePoints.get(0).step());
     this.observedTelemetry = progress.observing(telemetry);
     this.averageWait = config.sync.timeout().multipliedBy(2).plus(syncWaitMargin);
+    this.ringLinks = ring;
+    this.ring = ring == null ? null : ring.open(config, assignment, this::reportRingAborted);
+  }
+
+  /** A round on the ring aborted (the training thread): the run forms a new ring. */
+  private void reportRingAborted(io.quarry.worker.collective.RingAbortedException e) {
+    LOG.warn("worker {}: all-reduce round aborted on shard {} of run {}: {}; keeping the pre-round values", workerId,
+        assignment.shard(), runId, e.getMessage());
+    run.tell(new RunCommand.RingAborted(runId, assignment.shard(), assignment.attempt(), workerId, e.epoch(),
+        e.getMessage()));
   }
 
   // ---- the worker's actor thread ----
@@ -142,6 +156,19 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     Path from = resumePoints.get(0).checkpoint();
     run.tell(new RunCommand.ShardStarted(runId, assignment.shard(), assignment.attempt(), workerId,
         resumePoints.get(0).step(), from == null ? null : from.toString()));
+    joinRing();
+  }
+
+  /** Gives the run this attempt's data-plane address, when it sums on a ring. */
+  private void joinRing() {
+    if (ring == null) return;
+    run.tell(new RunCommand.RingJoin(runId, assignment.shard(), assignment.attempt(), workerId,
+        ring.address().getHostString(), ring.address().getPort(), worker));
+  }
+
+  /** The run's newest all-reduce ring. */
+  void ringFormed(WorkerCommand.RingFormed message) {
+    if (ring != null) ring.formed(message);
   }
 
   /** Tells the run that checkpoint {@code path} of the shard could not be used, and why. */
@@ -167,8 +194,9 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   /** The same attempt, to start again from the next older point ({@code token}: the new try's). */
   ShardAttempt fallBack(long token) {
+    if (ring != null) ring.close();
     ShardAttempt next = new ShardAttempt(token, workerId, device, worker, config, assign, hardExamples, telemetry,
-        syncWaitMargin, resumePoints.subList(1, resumePoints.size()));
+        syncWaitMargin, resumePoints.subList(1, resumePoints.size()), ringLinks);
     next.renew(renewedAtNs, maxPauseNs);
     if (leased) next.lease(writeLeaseNs, heard ? probeAnsweredNs : null);
     return next;
@@ -184,6 +212,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     lastProgress = null;
     RunCommand.ShardCheckpointed checkpoint = lastCheckpoint;
     if (checkpoint != null) newRun.tell(checkpoint);
+    joinRing();
   }
 
   /**
@@ -271,6 +300,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     stopRequested = true;
     PendingAverage pending = pendingAverage;
     if (pending != null) pending.cancel();
+    if (ring != null) ring.wakeUp();
   }
 
   /** A chunk of the average of round {@code chunk.round()}, if the trainer waits for that round. */
@@ -318,6 +348,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
    * {@code ShardStopped}, or {@code ShardCompleted}.
    */
   RunCommand.ShardReport finalReport(TrainerRunner.Outcome outcome, RunCounters counters) {
+    if (ring != null) ring.close(); // the others' rounds with this attempt abort now, not at their deadline
     int shard = assignment.shard();
     int attempt = assignment.attempt();
     if (fenced != null) {
@@ -436,6 +467,11 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   public float[] averageParameters(long round, float[] params) throws InterruptedException {
     // A run of one shard has nothing to average with: no round trip.
     if (!config.sync.average() || assignment.shards() <= 1) return params;
+    if (ring != null) {
+      if (stopRequested) return params;
+      float[] average = ring.average(round, params);
+      return average == null ? params : average;
+    }
     PendingAverage pending = new PendingAverage(round, params.length);
     // Published before the stop flag is read: a stop requested from now on cancels the wait (requestStop).
     pendingAverage = pending;
@@ -478,5 +514,13 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
           runId, pending.noAverage());
     }
     return params;
+  }
+
+  @Override
+  public io.quarry.worker.trainer.GradientRound allReduceGradients(long round, float[] gradients,
+      java.util.function.Supplier<float[]> parameters) throws InterruptedException {
+    if (!config.sync.allReduce() || ring == null) return io.quarry.worker.trainer.GradientRound.ALONE;
+    if (stopRequested) return new io.quarry.worker.trainer.GradientRound(0, null);
+    return ring.allReduceGradients(round, gradients, parameters);
   }
 }

@@ -17,6 +17,7 @@ import io.quarry.protocol.WorkerCommand.CoordinatorAnnounced;
 import io.quarry.protocol.WorkerCommand.FromCoordinator;
 import io.quarry.protocol.WorkerCommand.MergedHardExamples;
 import io.quarry.protocol.WorkerCommand.ReleaseRun;
+import io.quarry.protocol.WorkerCommand.RingFormed;
 import io.quarry.protocol.WorkerCommand.SizeRun;
 import io.quarry.protocol.WorkerCommand.SnapshotCredit;
 import io.quarry.protocol.WorkerCommand.StopShard;
@@ -120,6 +121,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private final int messageBytes;
   /** Per node address, when the newest probe it answered was sent (System.nanoTime): the write lease's source. */
   private final Map<String, Long> probesAnswered = new HashMap<>();
+  /** Opens the data plane of attempts whose run sums on an all-reduce ring. */
+  private final RingLinks ringLinks;
 
   private long incarnation = Long.MIN_VALUE;
   private ActorRef<CoordinatorCommand> coordinator;
@@ -143,6 +146,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.payloadExecutor = executor(WorkerSettings.PAYLOAD_DISPATCHER);
     this.sizingExecutor = executor(WorkerSettings.SIZING_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);
+    this.ringLinks = new RingLinks(io.quarry.worker.collective.DataPlaneSettings.from(
+        context.getSystem().settings().config().getConfig("quarry.worker.data-plane")),
+        context.getSystem().address().getHost().orElse("127.0.0.1"));
     this.permissions = new RunPermissions(settings.allowance(), System.getenv("PATH"), Path.of("").toAbsolutePath());
     context.getSystem().receptionist().tell(Receptionist.register(ServiceKeys.WORKER, context.getSelf()));
     if (!settings.maxPause().isZero()) {
@@ -182,6 +188,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
         .onMessage(AveragedChunk.class, fenced(this::onAveragedChunk))
         .onMessage(AveragingFailed.class, fenced(this::onAveragingFailed))
         .onMessage(SizeRun.class, fenced(this::onSizeRun))
+        .onMessage(RingFormed.class, fenced(this::onRingFormed))
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessageEquals(LeaseTick.INSTANCE, this::onLeaseTick)
         .onMessageEquals(HostTick.INSTANCE, this::onHostTick)
@@ -269,7 +276,12 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
       requestWork();
       return this;
     }
-    start(message, config, trainer);
+    try {
+      start(message, config, trainer);
+    } catch (java.io.UncheckedIOException e) { // the attempt's data plane could not listen
+      refuse(message, e.getMessage());
+      requestWork();
+    }
     return this;
   }
 
@@ -294,7 +306,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
           resumePoints.get(0).step(), recorded, Files.isDirectory(Path.of(recorded)) ? "a newer one exists" : "it is gone");
     }
     current = new ShardAttempt(++nextToken, workerId, device, getContext().getSelf(), config, message, hardExamples,
-        telemetry(message, config), settings.syncWaitMargin(), resumePoints);
+        telemetry(message, config), settings.syncWaitMargin(), resumePoints, ringLinks);
     current.renew(System.nanoTime(), settings.maxPause().toNanos());
     lease(current);
     if (recorded != null && !Files.isDirectory(Path.of(recorded))) {
@@ -386,6 +398,11 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (current != null && current.is(failed.runId(), failed.shard(), failed.attempt())) {
       current.averagingFailed(failed);
     }
+    return this;
+  }
+
+  private Behavior<WorkerCommand> onRingFormed(RingFormed message) {
+    if (current != null && current.is(message.runId(), message.shard(), message.attempt())) current.ringFormed(message);
     return this;
   }
 

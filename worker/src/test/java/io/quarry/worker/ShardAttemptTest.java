@@ -64,7 +64,7 @@ class ShardAttemptTest {
     List<ResumePoint> points = resumeStep == 0 ? List.of(ResumePoint.START)
         : List.of(new ResumePoint(java.nio.file.Path.of(assignment.resumeFrom()), resumeStep), ResumePoint.START);
     return new ShardAttempt(7, "w1", "cpu", worker.getRef(), config, assign, hardExamples, telemetry,
-        Duration.ofMillis(100), points);
+        Duration.ofMillis(100), points, null);
   }
 
   private ShardAttempt attempt(String... overrides) {
@@ -82,7 +82,7 @@ class ShardAttemptTest {
     WorkerCommand.AssignShard assign =
         new WorkerCommand.AssignShard(3, new RunSpec("r1", config.toHocon()), assignment, run.getRef());
     return new ShardAttempt(7, "w1", "cpu", worker.getRef(), config, assign, hardExamples, TelemetryEmitter.DISABLED,
-        Duration.ofMillis(100), List.of(ResumePoint.START));
+        Duration.ofMillis(100), List.of(ResumePoint.START), null);
   }
 
   private static io.quarry.worker.checkpoint.CheckpointManifest manifest(long step) {
@@ -317,7 +317,7 @@ class ShardAttemptTest {
 
   @Test
   void sendsItsParametersInChunksAndReturnsTheAverageAssembledFromTheRunsChunks() throws Exception {
-    ShardAttempt attempt = attempt("sync.mode=average", "sync.timeout=1h");
+    ShardAttempt attempt = attempt("sync.mode=average", "sync.transport=coordinator", "sync.timeout=1h");
     int length = ParameterChunks.FLOATS_PER_CHUNK + 5;
     float[] params = vector(length, 1);
     CompletableFuture<float[]> returned = average(attempt, 4, params);
@@ -346,7 +346,7 @@ class ShardAttemptTest {
 
   @Test
   void aStopEndsTheWaitForAnAverage() throws Exception {
-    ShardAttempt attempt = attempt("sync.mode=average", "sync.timeout=1h");
+    ShardAttempt attempt = attempt("sync.mode=average", "sync.transport=coordinator", "sync.timeout=1h");
     float[] params = vector(10, 1);
     CompletableFuture<float[]> returned = average(attempt, 0, params);
     run.expectMessageClass(RunCommand.SyncChunk.class);
@@ -358,7 +358,7 @@ class ShardAttemptTest {
 
   @Test
   void aRefusedRoundFailsTheTrainerWithTheRunsReason() {
-    ShardAttempt attempt = attempt("sync.mode=average", "sync.timeout=1h");
+    ShardAttempt attempt = attempt("sync.mode=average", "sync.transport=coordinator", "sync.timeout=1h");
     CompletableFuture<float[]> returned = average(attempt, 2, vector(10, 1));
     run.expectMessageClass(RunCommand.SyncChunk.class);
 

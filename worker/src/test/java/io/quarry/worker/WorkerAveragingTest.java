@@ -109,7 +109,7 @@ class WorkerAveragingTest {
 
   @Test
   void sendsItsParametersInChunksAndContinuesFromTheAverage() throws Exception {
-    ActorRef<WorkerCommand> worker = worker("w-average", "sync.mode=average");
+    ActorRef<WorkerCommand> worker = worker("w-average", "sync.mode=average", "sync.transport=coordinator");
 
     List<RunCommand.SyncChunk> chunks = receiveChunks();
     for (int i = 0; i < 2; i++) {
@@ -137,7 +137,7 @@ class WorkerAveragingTest {
 
   @Test
   void goesOnFromItsOwnParametersWhenNoAverageArrivesInTime() throws Exception {
-    worker("w-no-answer", "sync.mode=average", "sync.timeout=50ms");
+    worker("w-no-answer", "sync.mode=average", "sync.transport=coordinator", "sync.timeout=50ms");
     receiveChunks();
     long startNs = System.nanoTime();
 
@@ -150,7 +150,7 @@ class WorkerAveragingTest {
 
   @Test
   void aRoundWithoutAnAverageLetsTheTrainerGoOnAtOnce() throws Exception {
-    ActorRef<WorkerCommand> worker = worker("w-no-average", "sync.mode=average");
+    ActorRef<WorkerCommand> worker = worker("w-no-average", "sync.mode=average", "sync.transport=coordinator");
     receiveChunks();
 
     worker.tell(new WorkerCommand.AveragingFailed(5, "r1", 1, 2, ROUND, "round 3 timed out", false));
@@ -161,7 +161,7 @@ class WorkerAveragingTest {
 
   @Test
   void aRefusalFailsTheAttemptWithTheRunsReason() {
-    ActorRef<WorkerCommand> worker = worker("w-refused", "sync.mode=average");
+    ActorRef<WorkerCommand> worker = worker("w-refused", "sync.mode=average", "sync.transport=coordinator");
     receiveChunks();
 
     worker.tell(new WorkerCommand.AveragingFailed(5, "r1", 1, 2, ROUND,
@@ -174,7 +174,7 @@ class WorkerAveragingTest {
 
   @Test
   void aStopEndsTheWait() throws Exception {
-    ActorRef<WorkerCommand> worker = worker("w-stopped", "sync.mode=average", "sync.timeout=1h");
+    ActorRef<WorkerCommand> worker = worker("w-stopped", "sync.mode=average", "sync.transport=coordinator", "sync.timeout=1h");
     receiveChunks();
 
     worker.tell(new WorkerCommand.StopShard(5, "r1", 1, "run stopped"));

@@ -57,6 +57,21 @@ public final class RunRecords {
     return event;
   }
 
+  /**
+   * The run published an all-reduce ring ({@code sync.transport = ring}): its epoch, its members' shards and attempts
+   * in ring order, and why ({@code formed}, {@code member_left}, {@code member_joined}, {@code round_aborted}).
+   */
+  public ObjectNode ringFormed(long epoch, List<Integer> shards, List<Integer> attempts, String why) {
+    ObjectNode event = event("ring_formed");
+    event.put("epoch", epoch);
+    ArrayNode members = event.putArray("shards");
+    shards.forEach(members::add);
+    ArrayNode tries = event.putArray("attempts");
+    attempts.forEach(tries::add);
+    event.put("why", why);
+    return event;
+  }
+
   /** The run's first shard was handed to a worker. */
   public ObjectNode runStarted() {
     return event("run_started");

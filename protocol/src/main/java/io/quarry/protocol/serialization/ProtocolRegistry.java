@@ -7,6 +7,7 @@ import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.HardExampleSnapshot;
 import io.quarry.protocol.HardExampleSnapshotPart;
 import io.quarry.protocol.HostLoad;
+import io.quarry.protocol.RingPeer;
 import io.quarry.protocol.RunCommand;
 import io.quarry.protocol.RunCounters;
 import io.quarry.protocol.RunMetricsSnapshot;
@@ -110,9 +111,13 @@ public final class ProtocolRegistry {
       HostLoad.Gpu.class,
       CoordinatorCommand.HostReported.class,
       CoordinatorCommand.WorkerHost.class,
-
       DistributedRank.class,
-      RunCommand.RankEndpoint.class);
+      RunCommand.RankEndpoint.class,
+
+      RingPeer.class,
+      RunCommand.RingJoin.class,
+      RunCommand.RingAborted.class,
+      WorkerCommand.RingFormed.class);
 
   private ProtocolRegistry() {}
 

@@ -92,4 +92,10 @@ public abstract class ForwardingTrainerContext implements TrainerContext {
   public float[] averageParameters(long round, float[] params) throws InterruptedException {
     return delegate.averageParameters(round, params);
   }
+
+  @Override
+  public GradientRound allReduceGradients(long round, float[] gradients,
+      java.util.function.Supplier<float[]> parameters) throws InterruptedException {
+    return delegate.allReduceGradients(round, gradients, parameters);
+  }
 }

@@ -88,7 +88,8 @@ public interface TrainerContext {
 
   /**
    * Parameter averaging ({@code sync.mode = average}): sends this shard's parameters for round {@code round} to the
-   * run, blocks the training thread until the run has averaged the parameters of its shards, and returns the average,
+   * run's all-reduce ring ({@code sync.transport = ring}: the members sum them peer to peer; a round that aborts returns
+   * {@code params}) or to the run actor ({@code sync.transport = coordinator}), blocks the training thread until the run has averaged the parameters of its shards, and returns the average,
    * from which the shard continues. Returns {@code params} itself, at once, when the run does not average
    * ({@code sync.mode = none}, the default here, or a run of one shard).
    *
@@ -112,5 +113,25 @@ public interface TrainerContext {
    */
   default float[] averageParameters(long round, float[] params) throws InterruptedException {
     return params;
+  }
+
+  /**
+   * Synchronous data parallel ({@code sync.mode = allreduce}): replaces {@code gradients} by the mean of the run's
+   * shards' gradients for this step, on the run's all-reduce ring, peer to peer. Call it every step, after the backward
+   * pass and before the optimizer step, with the gradients flattened in parameter order (every shard alike).
+   *
+   * <p>On the first round of a new ring (the run's first, or one re-formed after a member was lost) the members first
+   * average their parameters (asked of {@code parameters} only then) the same way, so that every replica continues
+   * from the same bits: {@link GradientRound#parameters} then holds them, to be written into the model. A round that aborts (a member lost
+   * mid-round, nothing within {@code sync.timeout}) returns 0 shards and leaves {@code gradients} as they were: the
+   * trainer skips the optimizer step (and may train the step again), and every member keeps its parameters from
+   * before the round. Returns
+   * {@link GradientRound#ALONE} at once when the run does not use all-reduce or has one shard.
+   *
+   * @throws InterruptedException when the training thread is interrupted while it waits
+   */
+  default GradientRound allReduceGradients(long round, float[] gradients,
+      java.util.function.Supplier<float[]> parameters) throws InterruptedException {
+    return GradientRound.ALONE;
   }
 }

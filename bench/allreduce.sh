@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# All-reduce of FLOATS floats between WORKERS processes on 127.0.0.1, side by side:
+#   ring          Quarry's ring all-reduce (worker/.../collective), one JVM per worker (io.quarry.bench.AllReduceBench
+#                 member), on one direct buffer; a round is timed from calling allReduce to its return
+#   bound         2(N-1)/N * 4F / B, with B the single-stream loopback bandwidth between two JVMs (one TCP connection,
+#                 direct buffers of 1 MiB), measured here, now (median of 3)
+#   gloo          torch.distributed.all_reduce with the Gloo backend (Debian's python3-torch, /usr/bin/python3)
+#   coordinator   today's averaging round through the run actor (bench/sync.sh, its median round); COORDINATOR_ROUNDS=0
+#                 skips it (it takes minutes, and more memory than 100M floats allow on a small machine)
+# Ring and Gloo alternate (REPS times each) so that both see the same load; per round the slowest rank counts, and the
+# median is over every timed round of every repetition.
+#   bench/allreduce.sh FLOATS WORKERS [ROUNDS]          ROUNDS timed rounds per repetition (default 10, after WARMUP=10 warm-up rounds)
+#   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 1 MiB),
+#   SOCKET_BUFFER_BYTES (the ring connections' SO_SNDBUF/SO_RCVBUF, default 0: the kernel's auto-tuning)
+# Ends with: allreduce floats=F workers=N median_ms=... bound_ms=... efficiency=... gloo_median_ms=...
+#            coordinator_average_ms=...
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$here/bench/build-lib.sh"
+floats="${1:?usage: bench/allreduce.sh FLOATS WORKERS [ROUNDS]}"
+workers="${2:?usage: bench/allreduce.sh FLOATS WORKERS [ROUNDS]}"
+rounds="${3:-10}"
+warmup="${WARMUP:-10}"
+reps="${REPS:-2}"
+coordinator_rounds="${COORDINATOR_ROUNDS:-7}"
+chunk_bytes="${CHUNK_BYTES:-1048576}"
+socket_buffer_bytes="${SOCKET_BUFFER_BYTES:-0}"
+python=/usr/bin/python3
+need_bench_jar
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+direct_mb=$(( (8 * floats) / 1048576 + 128 ))
+jvm=(java -Xmx256m "-XX:MaxDirectMemorySize=${direct_mb}m" -cp "$bench_jar" io.quarry.bench.AllReduceBench)
+
+# N consecutive free ports on 127.0.0.1; prints the first.
+free_ports() {
+  "$python" - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randint(20000, 60000 - n)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+        print(base); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
+bandwidth() { # prints bytes/s of one stream
+  local port bytes=$(( 16 * floats )) out="$work/bw.txt"
+  [ "$bytes" -lt 1073741824 ] && bytes=1073741824
+  [ "$bytes" -gt 4294967296 ] && bytes=4294967296
+  port=$(free_ports 1)
+  "${jvm[@]}" bandwidth-server "$port" "$bytes" >"$out" 2>&1 & pids+=($!)
+  local server=$!
+  for _ in $(seq 1 200); do grep -q listening "$out" && break; sleep 0.1; done
+  "${jvm[@]}" bandwidth-client "$port" "$bytes"
+  wait "$server"
+  sed -n 's/^bandwidth_bytes_per_s //p' "$out"
+}
+
+ring() { # appends "round_ms RANK I T" lines to $1
+  local port r
+  port=$(free_ports "$workers")
+  local members=()
+  for r in $(seq 0 $((workers - 1))); do
+    "${jvm[@]}" member "$r" "$workers" "$floats" "$rounds" "$warmup" "$port" "$chunk_bytes" "$socket_buffer_bytes" >"$work/ring-$r.txt" 2>&1 &
+    pids+=($!); members+=($!)
+  done
+  for r in "${!members[@]}"; do
+    if ! wait "${members[$r]}"; then echo "ring member $r failed:" >&2; cat "$work/ring-$r.txt" >&2; exit 1; fi
+    sed -n "s/^round_ms /round_ms $r /p" "$work/ring-$r.txt" >>"$1"
+  done
+}
+
+gloo() { # appends "round_ms RANK I T" lines to $1
+  local port
+  port=$(free_ports 1)
+  OMP_NUM_THREADS=1 "$python" "$here/bench/gloo_allreduce.py" "$floats" "$workers" "$rounds" "$warmup" "$port" \
+    | grep '^round_ms' >>"$1"
+}
+
+# Median over rounds of the slowest rank's time; rounds of different repetitions are kept apart.
+median_of() {
+  "$python" - "$1" <<'PY'
+import collections, statistics, sys
+rounds = collections.defaultdict(float)
+for line in open(sys.argv[1]):
+    _, rep, rank, i, ms = line.split()
+    key = (rep, i)
+    rounds[key] = max(rounds[key], float(ms))
+print(f"{statistics.median(rounds.values()):.2f}")
+PY
+}
+
+echo "# allreduce floats=$floats workers=$workers: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(java -version 2>&1 | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bws=()
+for _ in 1 2 3; do bws+=("$(bandwidth)"); done
+bw=$(printf '%s\n' "${bws[@]}" | sort -n | sed -n 2p)
+echo "# single-stream loopback bandwidth (bytes/s): ${bws[*]}; median $bw"
+: >"$work/ring.txt"; : >"$work/gloo.txt"
+for rep in $(seq 1 "$reps"); do
+  ring "$work/ring-rep.txt"; sed "s/^round_ms /round_ms $rep /" "$work/ring-rep.txt" >>"$work/ring.txt"; : >"$work/ring-rep.txt"
+  gloo "$work/gloo-rep.txt"; sed "s/^round_ms /round_ms $rep /" "$work/gloo-rep.txt" >>"$work/gloo.txt"; : >"$work/gloo-rep.txt"
+  echo "# repetition $rep: ring $(median_of "$work/ring.txt") ms, gloo $(median_of "$work/gloo.txt") ms (pooled so far), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+ring_ms=$(median_of "$work/ring.txt")
+gloo_ms=$(median_of "$work/gloo.txt")
+bound_ms=$("$python" -c "n=$workers; print(f'{2*(n-1)/n*4*$floats/$bw*1e3:.2f}')")
+efficiency=$("$python" -c "print(f'{$bound_ms/$ring_ms:.2f}')")
+
+coordinator_ms=skipped
+if [ "$coordinator_rounds" != 0 ]; then
+  sync_log="$work/sync.log"
+  if KEEP=1 "$here/bench/sync.sh" "$coordinator_rounds" "$floats" "$workers" >"$sync_log" 2>&1; then
+    kept=$(sed -n 's/^run directories kept in //p' "$sync_log")
+    coordinator_ms=$("$python" - "$kept" <<'PY'
+import json, os, statistics, sys
+rounds = []
+for root, _, files in os.walk(sys.argv[1]):
+    if "sync-bench.json" in files:
+        rounds += json.load(open(os.path.join(root, "sync-bench.json")))["round_ms"][2:]
+print(f"{statistics.median(rounds):.1f}" if rounds else "failed")
+PY
+)
+    rm -rf "$kept"
+  else
+    echo "# bench/sync.sh failed; its output:" >&2; cat "$sync_log" >&2; coordinator_ms=failed
+  fi
+fi
+echo "# done $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "allreduce floats=$floats workers=$workers median_ms=$ring_ms bound_ms=$bound_ms efficiency=$efficiency gloo_median_ms=$gloo_ms coordinator_average_ms=$coordinator_ms"

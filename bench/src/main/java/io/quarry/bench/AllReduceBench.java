@@ -1,0 +1,132 @@
+package io.quarry.bench;
+
+import io.quarry.worker.collective.DataPlaneEndpoint;
+import io.quarry.worker.collective.RingAbortedException;
+import io.quarry.worker.collective.RingAllReduce;
+import io.quarry.worker.collective.RingSpec;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * bench/allreduce.sh's JVM side, one process per role.
+ *
+ * <pre>
+ *   member RANK WORKERS FLOATS ROUNDS WARMUP PORT_BASE [CHUNK_BYTES [SOCKET_BUFFER_BYTES]]
+ *       one ring member on 127.0.0.1:PORT_BASE+RANK; prints "round_ms I T" for every timed round (the time from
+ *       calling allReduce to its return, on one direct buffer of FLOATS floats, as the data plane holds parameters)
+ *   bandwidth-server PORT BYTES      receives BYTES on one connection and prints "bandwidth_bytes_per_s B"
+ *   bandwidth-client PORT BYTES      sends BYTES from a direct buffer of 1 MiB
+ * </pre>
+ */
+public final class AllReduceBench {
+  private AllReduceBench() {}
+
+  public static void main(String[] args) throws Exception {
+    switch (args[0]) {
+      case "member" -> member(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+          Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6]),
+          args.length > 7 ? Integer.parseInt(args[7]) : RingAllReduce.DEFAULT_CHUNK_BYTES,
+          args.length > 8 ? Integer.parseInt(args[8]) : 0);
+      case "bandwidth-server" -> bandwidthServer(Integer.parseInt(args[1]), Long.parseLong(args[2]));
+      case "bandwidth-client" -> bandwidthClient(Integer.parseInt(args[1]), Long.parseLong(args[2]));
+      default -> throw new IllegalArgumentException("unknown mode " + args[0] + "; allowed: member, bandwidth-server, "
+          + "bandwidth-client");
+    }
+  }
+
+  private static void member(int rank, int workers, int floats, int rounds, int warmup, int portBase, int chunkBytes,
+      int socketBufferBytes) throws Exception {
+    List<InetSocketAddress> members = new ArrayList<>();
+    for (int i = 0; i < workers; i++) members.add(new InetSocketAddress("127.0.0.1", portBase + i));
+    ByteBuffer data = ByteBuffer.allocateDirect(4 * floats).order(ByteOrder.LITTLE_ENDIAN);
+    FloatBuffer values = data.duplicate().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    try (DataPlaneEndpoint endpoint = DataPlaneEndpoint.open(members.get(rank));
+        RingAllReduce ring = new RingAllReduce(endpoint, new RingSpec(1, rank, members), chunkBytes,
+            socketBufferBytes)) {
+      awaitListening(members);
+      for (int round = 0; round < warmup + rounds; round++) {
+        for (int i = 0; i < floats; i++) values.put(i, (rank + 1) * 1e-3f * (i % 1000));
+        // The first round connects; its deadline also covers the other JVMs' start.
+        Duration timeout = Duration.ofSeconds(round == 0 ? 120 : 60);
+        long start = System.nanoTime();
+        try {
+          ring.allReduce(data, round, timeout);
+        } catch (RingAbortedException e) {
+          System.out.println("aborted " + e.getMessage());
+          System.exit(2);
+        }
+        long ns = System.nanoTime() - start;
+        if (round >= warmup) System.out.printf("round_ms %d %.3f%n", round - warmup, ns / 1e6);
+      }
+      // Checks the last round's sum: member k added (k+1)·1e-3·(i mod 1000).
+      float expected = 0;
+      for (int k = 0; k < workers; k++) expected += (k + 1) * 1e-3f * 999;
+      float got = values.get(floats > 999 ? 999 : 0);
+      if (floats > 999 && Math.abs(got - expected) > 1e-3f * Math.abs(expected)) {
+        System.out.println("wrong sum " + got + ", expected " + expected);
+        System.exit(3);
+      }
+    }
+  }
+
+  /**
+   * Waits until every member's data plane accepts connections: the ring takes a refused connection for a dead
+   * neighbour, and the JVMs start at different times. The probes close at once (the endpoints drop them).
+   */
+  private static void awaitListening(List<InetSocketAddress> members) throws InterruptedException {
+    long deadline = System.nanoTime() + 120_000_000_000L;
+    for (InetSocketAddress member : members) {
+      while (true) {
+        try (SocketChannel probe = SocketChannel.open(member)) {
+          break;
+        } catch (java.io.IOException e) {
+          if (System.nanoTime() > deadline) throw new IllegalStateException(member + " never listened", e);
+          Thread.sleep(50);
+        }
+      }
+    }
+  }
+
+  private static void bandwidthServer(int port, long bytes) throws Exception {
+    try (ServerSocketChannel server = ServerSocketChannel.open()) {
+      server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+      server.bind(new InetSocketAddress("127.0.0.1", port));
+      System.out.println("listening");
+      try (SocketChannel channel = server.accept()) {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
+        long got = 0;
+        long start = 0;
+        while (got < bytes) {
+          buffer.clear();
+          int n = channel.read(buffer);
+          if (n < 0) throw new IllegalStateException("the sender closed after " + got + " of " + bytes + " bytes");
+          if (got == 0) start = System.nanoTime();
+          got += n;
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        System.out.printf("bandwidth_bytes_per_s %.0f%n", bytes / seconds);
+      }
+    }
+  }
+
+  private static void bandwidthClient(int port, long bytes) throws Exception {
+    try (SocketChannel channel = SocketChannel.open(new InetSocketAddress("127.0.0.1", port))) {
+      channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+      ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
+      long sent = 0;
+      while (sent < bytes) {
+        buffer.clear();
+        if (bytes - sent < buffer.capacity()) buffer.limit((int) (bytes - sent));
+        sent += channel.write(buffer);
+      }
+    }
+  }
+}
