@@ -15,17 +15,25 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** A worker sizes a djl run's data where the data is, for the coordinator (SizeRun), with the djl trainer's spec. */
 class WorkerSizingTest {
-  /** The workers of this test read data under the temporary directory (where the tests write their csv files) only. */
-  private static final ActorTestKit testKit = ActorTestKit.create(
-      ConfigFactory.parseString("pekko.actor.serialize-messages = on\nquarry.worker.data-roots = [\""
-          + Path.of(System.getProperty("java.io.tmpdir")).toAbsolutePath() + "\"]").withFallback(ConfigFactory.load()));
+  /**
+   * The workers of this test read data under this class's own temporary directory (where the tests write their csv
+   * files) only: not all of java.io.tmpdir, which may hold the checkout itself.
+   */
+  @TempDir static Path dir;
 
-  @TempDir Path dir;
+  private static ActorTestKit testKit;
+
+  @BeforeAll
+  static void startUp() {
+    testKit = ActorTestKit.create(ConfigFactory.parseString("pekko.actor.serialize-messages = on\n"
+        + "quarry.worker.data-roots = [\"" + dir.toAbsolutePath() + "\"]").withFallback(ConfigFactory.load()));
+  }
 
   @AfterAll
   static void shutDown() {
@@ -68,6 +76,7 @@ class WorkerSizingTest {
   @Test
   void dataOutsideTheWorkersDataRootsIsNotReadAndTheAnswerSaysWhy() {
     Path outside = Path.of("../data/digits/digits.csv.gz").toAbsolutePath().normalize();
+    assertTrue(Files.exists(outside) && !outside.startsWith(dir), "a readable file outside the roots: " + outside);
     WorkerCommand.RunSized answer = size("w-outside", csvRun(outside));
     assertEquals(-1, answer.samples());
     assertTrue(answer.error().contains("'dataset.path'") && answer.error().contains("outside this worker's data roots")
