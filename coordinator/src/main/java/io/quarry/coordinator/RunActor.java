@@ -1160,9 +1160,7 @@ final class RunActor {
 
   /** The run's shards that are not done, pending ones included. */
   private int unfinishedShards() {
-    int unfinished = 0;
-    for (RunStatus.ShardStatus shard : shards.statuses()) if (shard.state() != ShardState.DONE) unfinished++;
-    return unfinished;
+    return (int) shards.shards().stream().filter(shard -> shard.state() != ShardState.DONE).count();
   }
 
   private void relay(AveragingRelay.Outcome<ActorRef<WorkerCommand>> outcome) {

@@ -62,7 +62,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     INSTANCE
   }
 
-  /** Time to report the running attempt's progress. */
   /** Time to report the host's load ({@code quarry.worker.host-report-interval}). */
   private enum HostTick implements WorkerCommand.Local {
     INSTANCE
@@ -71,6 +70,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   /** The host's load, sampled off the actor's thread. */
   private record HostSampled(io.quarry.protocol.HostLoad load) implements WorkerCommand.Local {}
 
+  /** Time to report the running attempt's progress. */
   private enum ProgressTick implements WorkerCommand.Local {
     INSTANCE
   }
