@@ -221,6 +221,9 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     incarnation = message.incarnation();
     coordinator = message.coordinator();
     lease(current);
+    // A fenced attempt is stopping and writes nothing more: it is not offered for adoption (its end could reach only
+    // the old run actor). Once it ends the worker asks for work; the run requeues the shard at its claim deadline.
+    if (current != null && current.fenced() != null) return this;
     if (current != null) {
       // Keep training: the run adopts this attempt, or stops it if it has moved on (a new coordinator incarnation,
       // or this worker was taken for lost while it was unreachable and its shard went to another worker).
