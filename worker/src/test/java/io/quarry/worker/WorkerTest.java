@@ -139,6 +139,32 @@ class WorkerTest {
   }
 
   @Test
+  void aFencedAttemptIsNotOfferedToANewCoordinatorButItsEndIsRedeliveredThere() {
+    TestProbe<CoordinatorCommand> oldCoordinator = testKit.createTestProbe();
+    TestProbe<CoordinatorCommand> newCoordinator = testKit.createTestProbe();
+    TestProbe<RunCommand> oldRun = testKit.createTestProbe();
+    ActorRef<WorkerCommand> worker = testKit.spawn(Worker.create("w-fenced-over", "cpu"));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(1, oldCoordinator.getRef()));
+    oldCoordinator.expectMessageClass(CoordinatorCommand.RequestWork.class);
+    worker.tell(assign(1, run(oldRun), "stub.step-time=200ms", "epochs=50", "batch-size=10",
+        "checkpoint.every-steps=1"));
+    receiveUntil(oldRun, RunCommand.ShardCheckpointed.class);
+
+    // The old coordinator's node is lost; the new one announces itself while the attempt is still in its step.
+    worker.tell(new Worker.NodeUnreachable(oldCoordinator.getRef().path().address().toString()));
+    worker.tell(new WorkerCommand.CoordinatorAnnounced(2, newCoordinator.getRef()));
+    CoordinatorCommand first = newCoordinator.receiveMessage(Duration.ofSeconds(10));
+    assertTrue(first instanceof CoordinatorCommand.Redeliver, "no adoption offer, the end redelivered: " + first);
+    CoordinatorCommand.Redeliver redelivered = (CoordinatorCommand.Redeliver) first;
+    assertEquals(2, redelivered.incarnation());
+    RunCommand.ShardStopped stopped = (RunCommand.ShardStopped) redelivered.report();
+    assertEquals(List.of("r1", 0, 1), List.of(stopped.runId(), stopped.shard(), stopped.attempt()));
+    assertTrue(stopped.stepsTrained() >= 1 && stopped.endStep() == stopped.stepsTrained(), stopped.toString());
+    assertEquals(2, newCoordinator.expectMessageClass(CoordinatorCommand.RequestWork.class).incarnation());
+    receiveUntil(oldRun, RunCommand.ShardStopped.class); // sent where the attempt reported, too
+  }
+
+  @Test
   void aRunWhoseProgramTheWorkerDoesNotAllowIsRefusedOnceAndNothingRuns() {
     TestProbe<CoordinatorCommand> coordinator = testKit.createTestProbe();
     TestProbe<RunCommand> runProbe = testKit.createTestProbe();
