@@ -365,7 +365,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
   private Behavior<CoordinatorCommand> onRunAdmitted(RunAdmitted admitted) {
     String runId = admitted.spec().runId();
     admitting.remove(runId);
-    startRun(new RunActor.Setup(admitted.spec(), admitted.config(), admitted.shards(), admitted.directory(),
+    startRun(new RunSetup(admitted.spec(), admitted.config(), admitted.shards(), admitted.directory(),
         incarnation, getContext().getSelf(), clock, store, null, settings));
     admitted.replyTo().tell(new SubmitReply.Accepted(runId, admitted.directory().path().toString()));
     return this;
@@ -377,7 +377,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     return this;
   }
 
-  private void startRun(RunActor.Setup setup) {
+  private void startRun(RunSetup setup) {
     String runId = setup.spec().runId();
     RunRecord recovered = setup.recovered();
     // Until the run actor's first report arrives, a client asking about the run (it has its id already) must
@@ -403,7 +403,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     String runId = record.runId();
     try {
       RunRecovery.Recovered run = RunRecovery.recover(record, store, runsDir);
-      startRun(new RunActor.Setup(run.spec(), run.config(), run.shards(), run.directory(), incarnation,
+      startRun(new RunSetup(run.spec(), run.config(), run.shards(), run.directory(), incarnation,
           getContext().getSelf(), clock, store, record, settings));
       getContext().getLog().info("recovered run {} ({})", runId, record.status().wireName());
     } catch (IOException | RuntimeException e) {
@@ -457,7 +457,7 @@ public final class Coordinator extends AbstractBehavior<CoordinatorCommand> {
     RunResumption.Prepared run = prepared.run();
     String runId = run.spec().runId();
     admitting.remove(runId);
-    startRun(new RunActor.Setup(run.spec(), run.config(), run.shards(), run.directory(), incarnation,
+    startRun(new RunSetup(run.spec(), run.config(), run.shards(), run.directory(), incarnation,
         getContext().getSelf(), clock, store, run.record(), settings, run.resumed()));
     getContext().getLog().info("run {} resumed (was {}); shards {} continue from their checkpoints", runId,
         run.record().status().wireName(), run.resumed().pending());

@@ -11,7 +11,6 @@ import io.quarry.coordinator.merge.MergeMode;
 import io.quarry.coordinator.merge.MergeRounds;
 import io.quarry.coordinator.merge.MergedShares;
 import io.quarry.coordinator.plots.RunPlotter;
-import io.quarry.coordinator.run.AveragingRelay;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
 import io.quarry.coordinator.run.RankGroup;
 import io.quarry.coordinator.run.RingRoster;
@@ -22,16 +21,11 @@ import io.quarry.coordinator.run.RunProgress;
 import io.quarry.coordinator.run.RunRecords;
 import io.quarry.coordinator.run.RunTotals;
 import io.quarry.coordinator.run.ShardTable;
-import io.quarry.coordinator.run.StragglerDetector;
-import io.quarry.coordinator.run.SyncRounds;
-import io.quarry.coordinator.run.TelemetryBatches;
 import io.quarry.coordinator.store.RunRecord;
-import io.quarry.coordinator.store.RunStore;
 import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.FrameBudget;
-import io.quarry.protocol.HardExamplePayload;
 import io.quarry.protocol.RingPeer;
 import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
@@ -58,7 +52,6 @@ import io.quarry.protocol.RunSummary;
 import io.quarry.protocol.RunUpdate;
 import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.ShardState;
-import io.quarry.protocol.TelemetryEvent;
 import io.quarry.protocol.WorkerCommand;
 import java.time.Clock;
 import java.time.Duration;
@@ -69,6 +62,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.stream.Collectors;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -89,10 +83,11 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  *   <li>{@link #ended}: answers from the summary until the coordinator retires it.
  * </ul>
  *
- * The work is done by plain collaborators: the {@link ShardTable}, the {@link StragglerDetector}, the run's
- * {@link RunProgress}, its {@link MergeRounds}, its {@link AveragingRelay}, {@link RunRecords} (what every line
- * says) and {@link RunDirectory} (where it goes), and the {@link RunLedger} (the run store). Progress comes from the
- * lifecycle reports only; telemetry is written, never read. Runs on the coordinator's I/O dispatcher.
+ * The work is done by collaborators: the {@link ShardTable}; the run's {@link RunProgress}; its {@link RunHealth}
+ * (stragglers and alerts), its {@link RunTelemetry} (written, never read), its {@link RunMerges} (the hard-example
+ * all-gather and the final merge's gate) and its {@link RunAveraging} (averaging relayed through the coordinator);
+ * {@link RunRecords} (what every line says), {@link RunDirectory} (where it goes) and the {@link RunLedger} (the run
+ * store). Progress comes from the lifecycle reports only. Runs on the coordinator's I/O dispatcher.
  */
 final class RunActor {
   private enum MergeTick implements RunCommand.Local {
@@ -102,9 +97,6 @@ final class RunActor {
   private enum ProgressTick implements RunCommand.Local {
     INSTANCE
   }
-
-  /** An averaging round's {@code sync.timeout} has passed (also the timer's key). */
-  private record SyncTimedOut(long round) implements RunCommand.Local {}
 
   /** The first all-reduce ring has waited {@code sync.timeout} for the shards without a worker. */
   private enum RingFormationDue implements RunCommand.Local {
@@ -130,45 +122,6 @@ final class RunActor {
   /** How the run is to end: its final status and, unless it completed, why. */
   private record Ending(RunState status, String reason) {}
 
-  /** Dropped payloads logged one by one, per run; later ones are only counted (run_completed has the total). */
-  private static final int LOGGED_PAYLOAD_DROPS = 10;
-
-  /**
-   * Everything a run actor starts from.
-   *
-   * @param recovered the run as the store recorded it, when a new coordinator incarnation recovers it; else null
-   */
-  record Setup(
-      RunSpec spec,
-      RunConfig config,
-      ShardTable shards,
-      RunDirectory directory,
-      long incarnation,
-      ActorRef<CoordinatorCommand> coordinator,
-      Clock clock,
-      RunStore store,
-      RunRecord recovered,
-      CoordinatorSettings settings,
-      Resumed resumed) {
-    /** A run that is not resumed by a person ({@code resumed} null). */
-    Setup(RunSpec spec, RunConfig config, ShardTable shards, RunDirectory directory, long incarnation,
-        ActorRef<CoordinatorCommand> coordinator, Clock clock, RunStore store, RunRecord recovered,
-        CoordinatorSettings settings) {
-      this(spec, config, shards, directory, incarnation, coordinator, clock, store, recovered, settings, null);
-    }
-  }
-
-  /**
-   * A STOPPED or FAILED run a person resumed ({@code quarry resume}): its {@code recovered} record is the one it ended
-   * with, whose totals carry on.
-   *
-   * @param previousStatus how it had ended
-   * @param previousReason why it had stopped or failed
-   * @param overrides the keys changed on resume
-   * @param pending the shards that continue from their checkpoints
-   */
-  record Resumed(RunState previousStatus, String previousReason, List<String> overrides, List<Integer> pending) {}
-
   private final ActorContext<RunCommand> context;
   private final TimerScheduler<RunCommand> timers;
   private final String runId;
@@ -179,26 +132,22 @@ final class RunActor {
   private final Clock clock;
   private final CoordinatorSettings settings;
   private final ShardTable shards;
-  private final StragglerDetector stragglers;
+  /** Stragglers and alerts, judged from the lifecycle reports. */
+  private final RunHealth health;
   private final RunProgress progress;
-  private final MergeRounds merges;
-  /** What of each merged buffer goes back to each worker: its own entries and the threshold, in parts. */
-  private final MergedShares shares;
-  /** The all-gather in flight, or null: told of a worker lost meanwhile. */
-  private ActorRef<MergeAggregator.Command> gathering;
+  /** The hard-example all-gather: merge rounds, the shares sent back, the payloads and the final merge's gate. */
+  private final RunMerges merges;
   /** Null unless the shards are the ranks of one process group ({@code process.distributed = torch}). */
   private final RankGroup<ActorRef<WorkerCommand>> group;
   /** Null unless {@code sync.mode = average} with {@code sync.transport = coordinator}. */
-  private final AveragingRelay<ActorRef<WorkerCommand>> averaging;
+  private final RunAveraging averaging;
   /** Who is on the run's all-reduce ring; null unless {@code sync.transport = ring} (average or allreduce). */
   private final RingRoster<ActorRef<WorkerCommand>> ring;
   private final RunRecords records;
   private final RunDirectory directory;
-  private final HardExamplePayloadFiles payloads;
   private final RunLedger ledger;
-  private final TelemetryBatches batches = new TelemetryBatches();
+  private final RunTelemetry telemetry;
   private final RunMetrics metrics = new RunMetrics();
-  private final RunAlerts alerts;
   /** Workers that have trained a shard of this run and are not lost: the merge's participants. */
   private final Map<String, ActorRef<WorkerCommand>> participants = new LinkedHashMap<>();
   /** Every worker given an attempt of this run, lost or not: where stops and the release go. */
@@ -209,10 +158,8 @@ final class RunActor {
   /** How the run ends, once decided (a stop, a failure, or every shard done); null while it runs. */
   private Ending ending;
   private boolean progressChanged = true;
-  /** Telemetry the run directory could not take is logged once, then only counted. */
-  private boolean telemetryUnwrittenLogged;
 
-  private RunActor(ActorContext<RunCommand> context, TimerScheduler<RunCommand> timers, Setup setup) {
+  private RunActor(ActorContext<RunCommand> context, TimerScheduler<RunCommand> timers, RunSetup setup) {
     this.context = context;
     this.timers = timers;
     this.spec = setup.spec();
@@ -224,39 +171,42 @@ final class RunActor {
     this.settings = setup.settings();
     this.shards = setup.shards();
     this.directory = setup.directory();
-    this.stragglers = new StragglerDetector(config.stragglerFactor, config.stragglerWindow.toMillis());
     RunRecord recovered = setup.recovered();
     RunTotals totals = recovered == null ? RunTotals.ZERO : RunRecords.totals(recovered.finalMetricsJson());
     this.progress = recovered == null
         ? new RunProgress(clock.millis(), 0, totals)
         : new RunProgress(recovered.submittedUnixMs(),
             recovered.startedUnixMs() == null ? 0 : recovered.startedUnixMs(), totals);
-    this.merges = new MergeRounds(MergeMode.fromConfig(config.hardExamples.mergeMode()), config.hardExamples.k(),
-        config.hardExamples.thresholdQuantile(), totals.merges(), System::nanoTime);
-    this.shares = new MergedShares(incarnation, runId, FrameBudget.messageBytes(context.getSystem().settings().config()));
-    this.averaging = config.sync.coordinatorAverages()
-        ? new AveragingRelay<>(incarnation, runId, System::nanoTime) : null;
     this.ring = config.sync.ring() ? new RingRoster<>(incarnation) : null;
     this.group = config.groupRanks() > 0 ? new RankGroup<>(shards.size(), config.maxAttempts) : null;
     this.records = new RunRecords(runId, clock);
+    this.telemetry = new RunTelemetry(runId, directory, records, progress, context.getLog());
+    this.health = new RunHealth(runId, config, shards, directory, records, progress, clock, context.getLog());
+    this.averaging = config.sync.coordinatorAverages()
+        ? new RunAveraging(runId, incarnation, config, timers, progress, records, directory, context.getLog()) : null;
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
-    this.alerts = new RunAlerts(config.alerts.stalledAfter().toMillis(), clock.millis());
     shards.addStepsRedone(totals.stepsRedone());
     directory.whenUnwritable(reason -> context.getSelf().tell(new DirectoryUnwritable(reason)));
+    HardExamplePayloadFiles payloads;
     try {
-      this.payloads = HardExamplePayloadFiles.open(directory.path(), settings.payloadLimits());
+      payloads = HardExamplePayloadFiles.open(directory.path(), settings.payloadLimits());
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException("cannot read the hard-example payloads of run " + runId, e);
     }
+    this.merges = new RunMerges(context, runId, incarnation, config,
+        new MergeRounds(MergeMode.fromConfig(config.hardExamples.mergeMode()), config.hardExamples.k(),
+            config.hardExamples.thresholdQuantile(), totals.merges(), System::nanoTime),
+        new MergedShares(incarnation, runId, FrameBudget.messageBytes(context.getSystem().settings().config())),
+        payloads, progress, metrics, records, directory);
   }
 
-  static Behavior<RunCommand> create(Setup setup) {
+  static Behavior<RunCommand> create(RunSetup setup) {
     return Behaviors.setup(context -> Behaviors.withTimers(timers ->
         new RunActor(context, timers, setup).start(setup.recovered(), setup.resumed())));
   }
 
   /** Announces the run (or picks up a recovered one) and enters the phase it is in. */
-  private Behavior<RunCommand> start(RunRecord recovered, Resumed resumed) {
+  private Behavior<RunCommand> start(RunRecord recovered, RunSetup.Resumed resumed) {
     if (resumed != null) {
       directory.writeEvent(records.runResumed(resumed.previousStatus(), resumed.previousReason(), resumed.overrides(),
           resumed.pending(), shards.stepsReached()));
@@ -306,7 +256,7 @@ final class RunActor {
         .onMessageEquals(ClaimDeadline.INSTANCE, this::onClaimDeadline)
         .onMessage(TelemetryBatch.class, this::onTelemetryBatch)
         .onMessage(SyncChunk.class, this::onSyncChunk)
-        .onMessage(SyncTimedOut.class, this::onSyncTimedOut)
+        .onMessage(RunAveraging.SyncTimedOut.class, this::onSyncTimedOut)
         .onMessage(RingJoin.class, this::onRingJoin)
         .onMessage(RingAborted.class, this::onRingAborted)
         .onMessageEquals(RingFormationDue.INSTANCE, this::onRingFormationDue)
@@ -353,7 +303,7 @@ final class RunActor {
         .onMessage(ShardProgressed.class, this::onShardProgressed)
         .onMessage(AdoptAttempt.class, this::onAdoptAttempt)
         .onMessage(TelemetryBatch.class, this::onTelemetryBatch)
-        .onMessage(SyncTimedOut.class, this::onSyncTimedOut)
+        .onMessage(RunAveraging.SyncTimedOut.class, this::onSyncTimedOut)
         .onMessage(OfferWorker.class, this::declineOffer)
         .onMessage(Stop.class, this::refuseStop)
         .onMessage(Watch.class, this::onWatch)
@@ -440,7 +390,7 @@ final class RunActor {
   private boolean speculate(OfferWorker offer) {
     for (ShardTable.Shard shard : shards.active()) {
       if (shard.state() != ShardState.RUNNING || shard.backupWorkerId() != null
-          || !stragglers.isStraggler(shard.index) || offer.workerId().equals(shard.workerId())) {
+          || !health.isStraggler(shard.index) || offer.workerId().equals(shard.workerId())) {
         continue;
       }
       int attempt = shards.speculate(shard.index, offer.workerId());
@@ -472,7 +422,7 @@ final class RunActor {
       directory.writeEvent(records.shardStarted(report.shard(), report.attempt(), report.workerId(),
           report.startStep(), report.resumeFrom()));
       ledger.shard(shards.shard(report.shard()));
-      pace(report.shard(), report.attempt(), report.startStep());
+      health.pace(report.shard(), report.attempt(), report.startStep());
     }
     return Behaviors.same();
   }
@@ -481,21 +431,20 @@ final class RunActor {
     metrics.report(report, clock.millis());
     boolean current = shards.progressed(report.shard(), report.attempt(), report.step());
     progress.shardProgressed(report.workerId(), report.loss(), report.counters(), current);
-    if (current) pace(report.shard(), report.attempt(), report.step());
+    if (current) health.pace(report.shard(), report.attempt(), report.step());
     progressChanged = true;
     if (!current) return Behaviors.same();
-    return alerted(alerts.progressed(report.shard(), report.workerId(), report.step(), report.loss(),
-        report.counters().get(RunCounter.NONFINITE_LOSSES), clock.millis()));
+    return alerted(health.progressed(report));
   }
 
   private Behavior<RunCommand> onShardCheckpointed(ShardCheckpointed report) {
     if (shards.checkpointed(report.shard(), report.attempt(), report.workerId(), report.step(), report.path())) {
       progressChanged = true;
-      pace(report.shard(), report.attempt(), report.step());
+      health.pace(report.shard(), report.attempt(), report.step());
       ledger.shard(shards.shard(report.shard()));
       if (config.telemetryEnabled()) {
-        countUnwritten(directory.writeTelemetryEvent(records.checkpoint(report.shard(), report.attempt(),
-            report.workerId(), report.step(), report.path())));
+        telemetry.event(records.checkpoint(report.shard(), report.attempt(), report.workerId(), report.step(),
+            report.path()));
       }
     }
     return Behaviors.same();
@@ -510,7 +459,7 @@ final class RunActor {
       return Behaviors.same();
     }
     if (otherCopy != null) stopOtherCopy(report, otherCopy);
-    stragglers.finish(report.shard());
+    health.finished(report.shard());
     leaveSync(report.shard(), true);
     progress.shardCompleted(report.shard(), report.finalLoss(), report.valLoss(), report.valAccuracy());
     directory.writeEvent(records.shardCompleted(report.shard(), report.attempt(), report.workerId(), report.endStep(),
@@ -649,9 +598,7 @@ final class RunActor {
   /** The lost worker takes no more part in merges and owes no payloads; true if it was of this run. */
   private boolean forget(WorkerLost lost) {
     boolean involved = participants.remove(lost.workerId()) != null;
-    merges.workerLost(lost.workerId());
-    shares.workerLost(lost.workerId());
-    if (gathering != null) gathering.tell(new MergeAggregator.WorkerLost(lost.workerId(), lost.reason()));
+    merges.workerLost(lost.workerId(), lost.reason());
     involved |= shards.active().stream().anyMatch(shard -> lost.workerId().equals(shard.workerId()));
     if (involved) directory.writeEvent(records.workerLost(lost.workerId(), lost.reason()));
     return involved;
@@ -690,26 +637,7 @@ final class RunActor {
     return next();
   }
 
-  /** Feeds the straggler detector with the progress of a shard's main attempt (speculative copies are not judged). */
-  private void pace(int shard, int attempt, long step) {
-    if (shards.shard(shard).attempt() == attempt) stragglers.progress(shard, attempt, step, clock.millis());
-  }
-
-  private void findStragglers() {
-    Set<Integer> running = new HashSet<>();
-    for (ShardTable.Shard shard : shards.active()) if (shard.state() == ShardState.RUNNING) running.add(shard.index);
-    long now = clock.millis();
-    for (int index : stragglers.check(running, now)) {
-      ShardTable.Shard shard = shards.shard(index);
-      directory.writeEvent(records.straggler(index, shard.attempt(), shard.workerId(), stragglers.msPerStep(index, now),
-          stragglers.medianOfOthers(running, index, now), config.stragglerFactor, config.speculative));
-      context.getLog().warn("run {}: shard {} on {} is a straggler", runId, index, shard.workerId());
-      progressChanged = true;
-      if (config.speculative && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
-    }
-  }
-
-  // --- alerts ---
+  // --- alerts (a non-finite loss may stop the run) ---
 
   /**
    * Raises {@code alert} if there is one; a non-finite loss with {@code alerts.stop-on-nonfinite} also stops the run,
@@ -717,22 +645,15 @@ final class RunActor {
    */
   private Behavior<RunCommand> alerted(java.util.Optional<RunAlerts.Alert> alert) {
     if (alert.isEmpty()) return Behaviors.same();
-    boolean stop = alert.get().kind().equals(RunAlerts.NONFINITE_LOSS) && config.alerts.stopOnNonFinite()
-        && ending == null;
-    raise(alert.get(), stop);
+    boolean stop = health.stops(alert.get()) && ending == null;
+    health.raise(alert.get(), stop);
+    progressChanged = true;
     if (!stop) return Behaviors.same();
     String reason = "alerts.stop-on-nonfinite: " + alert.get().message();
     ending = new Ending(RunState.STOPPED, reason);
     markStopping(reason);
     stopActiveShards("run stopped: " + reason);
     return shards.anyActive() ? stopping() : finish(ending);
-  }
-
-  private void raise(RunAlerts.Alert alert, boolean stopping) {
-    directory.writeEvent(records.alert(alert, stopping));
-    progress.count(RunCounter.ALERTS, 1);
-    progressChanged = true;
-    context.getLog().warn("run {}: alert: {}", runId, alert.message());
   }
 
   // --- a process group (process.distributed = torch) ---
@@ -908,7 +829,7 @@ final class RunActor {
   /** A final merge when anything was trained and any worker can answer; else the run completes now. */
   private Behavior<RunCommand> finalMergeOrComplete() {
     if (progress.stepsTrained() + shards.stepsReached() > 0 && !participants.isEmpty()) {
-      gather(merges.startFinal());
+      merges.startFinal(participants);
       return finishing();
     }
     return complete();
@@ -920,15 +841,15 @@ final class RunActor {
     long wallMs = progress.finishedAtMs() - progress.submittedAtMs();
     RunTotals totals = totals();
     RunCounters counters = progress.counters();
-    String warning = hardExamplesWarning(counters);
+    String warning = merges.warning(counters);
     // Checked before and after run_completed: the run's own records, that one included, are part of its outcome.
     directory.failure().ifPresent(this::failedToRecord);
     directory.writeEvent(records.runCompleted(ending.status(), ending.reason(), shards.stepsReached(),
-        shards.totalSteps(), totals, payloads.written(), wallMs, counters, warning, merges.lastIncomplete()));
+        shards.totalSteps(), totals, merges.payloadsWritten(), wallMs, counters, warning, merges.lastIncomplete()));
     directory.failure().ifPresent(this::failedToRecord);
     if (!warning.isEmpty()) context.getLog().warn("run {}: {}", runId, warning);
     directory.close();
-    payloads.close();
+    merges.close();
     RunSummary summary = new RunSummary(runId, ending.status(), ending.reason(), shards.stepsReached(),
         shards.stepsRedone(), progress.samplesTrained(), wallMs, progress.droppedEvents(), merges.started(),
         merges.hardest(), directory.path().toString(), RunRecords.meanValLoss(totals),
@@ -969,29 +890,11 @@ final class RunActor {
     if (ending.status() != RunState.FAILED) ending = new Ending(RunState.FAILED, reason);
   }
 
-  /** Telemetry the run directory could not take is dropped: counted, and logged the first time. */
-  private void countUnwritten(RunDirectory.Unwritten unwritten) {
-    if (unwritten.lines() == 0) return;
-    if (!telemetryUnwrittenLogged) {
-      telemetryUnwrittenLogged = true;
-      context.getLog().warn("run {}: {}; telemetry that cannot be written is dropped and counted ({}), the run goes on",
-          runId, unwritten.reason(), RunCounter.TELEMETRY_UNWRITTEN.label());
-    }
-    progress.count(RunCounter.TELEMETRY_UNWRITTEN, unwritten.lines());
-    progressChanged = true;
-  }
-
   // --- hard-example all-gather and payloads ---
 
   private Behavior<RunCommand> onMergeTick() {
-    if (!merges.inFlight() && !participants.isEmpty()) gather(merges.start());
+    merges.tick(participants);
     return Behaviors.same();
-  }
-
-  /** A short-lived child asks every participant for its buffer and answers once. */
-  private void gather(int merge) {
-    gathering = context.spawn(MergeAggregator.create(runId, merge, incarnation, Map.copyOf(participants),
-        config.hardExamples.k(), config.hardExamples.mergeTimeout(), context.getSelf()), "merge-" + merge);
   }
 
   private Behavior<RunCommand> onMergeCollected(MergeCollected collected) {
@@ -1007,76 +910,30 @@ final class RunActor {
     return Behaviors.same();
   }
 
-  /**
-   * Merges what the all-gather brought, records it (with why each worker left out was) and sends each participant its
-   * share of the merged buffer: the threshold and its own entries, in parts that fit the frame.
-   */
   private void recordMerge(MergeCollected collected) {
-    gathering = null;
-    MergeRounds.Merged merged = merges.collected(collected.merge(), collected.snapshots(), collected.missingWhy(),
-        collected.parts());
-    long gatherMs = Math.round(merged.gatherMs());
-    progress.count(RunCounter.MERGES, 1);
-    progress.count(RunCounter.MERGE_WORKERS_MISSING, merged.missing().size());
-    if (!merged.missingWhy().isEmpty()) {
-      progress.count(RunCounter.MERGES_INCOMPLETE, 1);
-      if (merged.unanswered()) progress.count(RunCounter.MERGES_UNANSWERED, 1);
-      context.getLog().warn("run {}: merge {} left out {}", runId, merged.merge(), merged.missingWhy());
-    }
-    progress.count(RunCounter.MERGE_GATHER_MS_TOTAL, gatherMs);
-    progress.count(RunCounter.MERGE_GATHER_MS_MAX, gatherMs);
-    metrics.merged(merged.gatherMs() / 1000.0, merged.result().entries().size());
+    telemetry.count(merges.collected(collected, participants));
     progressChanged = true;
     persistRun();
-    directory.writeMerge(records.mergeRecord(merged, merges.mode().configName(), merges.k()));
-    if (config.telemetryEnabled()) countUnwritten(directory.writeTelemetryEvent(records.hardExamples(merged)));
-    shares.start(merged.merge(), merged.result().entries(), merged.result().threshold(), participants.keySet(),
-        context.getSelf()).forEach((workerId, parts) -> parts.forEach(participants.get(workerId)::tell));
-    merges.sent(merged, participants.keySet());
   }
 
   /** A worker has room for more parts of its share of a merged buffer. */
   private Behavior<RunCommand> onMergedCredit(MergedCredit credit) {
-    ActorRef<WorkerCommand> worker = participants.get(credit.workerId());
-    if (worker != null) shares.credit(credit.workerId(), credit.merge(), credit.upTo()).forEach(worker::tell);
+    merges.credit(credit, participants.get(credit.workerId()));
     return Behaviors.same();
   }
 
-  /** The run's {@code hard_examples_warning}: empty while every merge has heard from every worker. */
-  private String hardExamplesWarning(RunCounters counters) {
-    return merges.warning(counters.get(RunCounter.MERGES), counters.get(RunCounter.MERGES_INCOMPLETE),
-        counters.get(RunCounter.MERGES_UNANSWERED));
-  }
-
   private Behavior<RunCommand> onHardExamplePayloads(HardExamplePayloads message) {
-    writePayloads(message);
+    merges.payloads(message);
     return Behaviors.same();
   }
 
   private Behavior<RunCommand> onHardExamplePayloadsWhileFinishing(HardExamplePayloads message) {
-    writePayloads(message);
+    merges.payloads(message);
     return merges.gateOpen() ? complete() : Behaviors.same();
   }
 
-  private void writePayloads(HardExamplePayloads message) {
-    for (HardExamplePayload payload : message.payloads()) {
-      HardExamplePayloadFiles.Outcome outcome = payloads.write(payload, message.workerId(), message.merge());
-      if (outcome instanceof HardExamplePayloadFiles.Outcome.Dropped drop) {
-        progress.count(RunCounter.PAYLOADS_DROPPED, 1);
-        if (payloads.dropped() <= LOGGED_PAYLOAD_DROPS) {
-          context.getLog().warn("run {}: hard-example payload dropped: {}{}", runId, drop.reason(),
-              payloads.dropped() == LOGGED_PAYLOAD_DROPS ? " (further drops are only counted)" : "");
-        }
-      }
-    }
-    progress.set(RunCounter.PAYLOADS_WRITTEN, payloads.written());
-    merges.payloadsReceived(message.workerId(), message.merge(), message.last());
-  }
-
   private Behavior<RunCommand> onPayloadsDeadline() {
-    context.getLog().warn("run {}: completing without the hard-example payloads of {} (not sent within {})",
-        runId, merges.payloadsAwaited(), settings.payloadsFinalWait());
-    merges.giveUpOnPayloads();
+    merges.giveUpOnPayloads(settings.payloadsFinalWait());
     return complete();
   }
 
@@ -1084,25 +941,20 @@ final class RunActor {
 
   private Behavior<RunCommand> onSyncChunk(SyncChunk chunk) {
     // Only the shard's current attempt takes part; an attempt the run has given up on is being stopped.
-    if (averaging == null || !shards.isActiveAttempt(chunk.shard(), chunk.attempt(), chunk.workerId())) {
-      return Behaviors.same();
+    if (averaging != null && shards.isActiveAttempt(chunk.shard(), chunk.attempt(), chunk.workerId())) {
+      averaging.chunk(chunk, shards.active().stream().map(shard -> shard.index).collect(Collectors.toSet()));
     }
-    Set<Integer> active = new HashSet<>();
-    for (ShardTable.Shard shard : shards.active()) active.add(shard.index);
-    progress.count(RunCounter.SYNC_BYTES_RECEIVED, 4L * chunk.values().length);
-    relay(averaging.contribute(chunk.shard(), chunk.attempt(), chunk.replyTo(), chunk.round(), chunk.chunk(),
-        chunk.chunks(), chunk.totalLength(), chunk.values(), active));
     return Behaviors.same();
   }
 
-  private Behavior<RunCommand> onSyncTimedOut(SyncTimedOut timedOut) {
-    if (averaging != null) relay(averaging.timeOut(timedOut.round()));
+  private Behavior<RunCommand> onSyncTimedOut(RunAveraging.SyncTimedOut timedOut) {
+    if (averaging != null) averaging.timedOut(timedOut);
     return Behaviors.same();
   }
 
   /** The shard's attempt ended or was given up on: the averaging rounds stop waiting for it, the ring goes on without. */
   private void leaveSync(int shard, boolean finished) {
-    if (averaging != null) relay(averaging.leave(shard, finished));
+    if (averaging != null) averaging.leave(shard, finished);
     if (ring != null) ring.leave(shard, unfinishedShards()).ifPresent(r -> publishRing(r, "member_left"));
   }
 
@@ -1163,45 +1015,11 @@ final class RunActor {
     return (int) shards.shards().stream().filter(shard -> shard.state() != ShardState.DONE).count();
   }
 
-  private void relay(AveragingRelay.Outcome<ActorRef<WorkerCommand>> outcome) {
-    outcome.opened().ifPresent(round -> timers.startSingleTimer(new SyncTimedOut(round), config.sync.timeout()));
-    for (SyncRounds.Completed round : outcome.completed()) {
-      timers.cancel(new SyncTimedOut(round.round()));
-      recordSyncRound(round);
-    }
-    for (AveragingRelay.Delivery<ActorRef<WorkerCommand>> delivery : outcome.deliveries()) {
-      if (delivery.message() instanceof WorkerCommand.AveragedChunk averaged) {
-        progress.count(RunCounter.SYNC_BYTES_SENT, 4L * averaged.values().length);
-      }
-      delivery.to().tell(delivery.message());
-    }
-  }
-
-  /** A {@code sync_round} event: always when a shard was missing or there was no average, else unless in fast mode. */
-  private void recordSyncRound(SyncRounds.Completed round) {
-    progress.count(RunCounter.SYNC_ROUNDS, 1);
-    progress.count(RunCounter.SYNC_MS_TOTAL, round.wallMs());
-    if (!round.missing().isEmpty() || round.timedOut()) progress.count(RunCounter.SYNC_ROUNDS_INCOMPLETE, 1);
-    boolean notable = AveragingRelay.notable(round);
-    if (notable) {
-      context.getLog().warn("run {}: averaging round {} completed{}; missing shards {}; {}", runId, round.round(),
-          round.timedOut() ? " at its sync.timeout (" + config.sync.timeout().toMillis() + " ms)" : "",
-          round.missing(), round.averaged() ? "averaged over shards " + round.contributors() : "no average");
-    }
-    if (notable || config.telemetryEnabled()) directory.writeEvent(records.syncRound(round));
-  }
-
   // --- telemetry, watchers, status ---
 
   /** Written to the run directory; lifecycle never reads it. */
   private Behavior<RunCommand> onTelemetryBatch(TelemetryBatch batch) {
-    if (batches.isNew(batch.workerId(), batch.shard(), batch.attempt(), batch.seq())) {
-      for (TelemetryEvent event : batch.events()) {
-        directory.appendTelemetry(records.telemetry(batch.workerId(), event),
-            RunRecords.scalarsRow(batch.workerId(), event));
-      }
-      countUnwritten(directory.flushTelemetry());
-    }
+    progressChanged |= telemetry.batch(batch);
     batch.replyTo().tell(RunCommand.TelemetryAck.INSTANCE);
     return Behaviors.same();
   }
@@ -1213,9 +1031,11 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onProgressTick() {
-    findStragglers();
-    alerts.check(shards.active().stream().filter(shard -> shard.state() == ShardState.RUNNING).map(shard -> shard.index)
-        .toList(), shards.stepsReached(), clock.millis()).ifPresent(alert -> raise(alert, false));
+    RunHealth.Checked checked = health.check();
+    progressChanged |= checked.stragglers() > 0 || checked.alerted();
+    if (checked.stragglers() > 0 && config.speculative && ending == null) {
+      coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
+    }
     if (progressChanged) {
       RunUpdate.Progressed update = update();
       watchers.forEach(watcher -> watcher.tell(update));
@@ -1227,7 +1047,7 @@ final class RunActor {
 
   private Behavior<RunCommand> onPostStop(PostStop signal) {
     directory.close();
-    payloads.close();
+    merges.close();
     return Behaviors.same();
   }
 
@@ -1240,10 +1060,10 @@ final class RunActor {
     RunUpdate.Progressed update = update();
     return new RunStatus(runId, config.name, state, progress.submittedAtMs(), progress.startedAtMs(),
         progress.finishedAtMs(), update.steps(), update.totalSteps(), progress.lastLoss(), update.samplesPerSec(),
-        progress.droppedEvents(), merges.started(), statusReason(), shards.statuses(stragglers::isStraggler),
+        progress.droppedEvents(), merges.started(), statusReason(), shards.statuses(health::isStraggler),
         List.copyOf(participants.keySet()), directory.path().toString(),
         merges.hardest().subList(0, Math.min(5, merges.hardest().size())), progress.counters(),
-        hardExamplesWarning(progress.counters()), metrics.snapshot());
+        merges.warning(progress.counters()), metrics.snapshot());
   }
 
   private String reason() {

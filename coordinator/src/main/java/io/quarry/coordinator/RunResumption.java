@@ -39,7 +39,7 @@ final class RunResumption {
    * @param resumed what the run actor says in its {@code run_resumed} event
    */
   record Prepared(RunSpec spec, RunConfig config, ShardTable shards, RunDirectory directory, RunRecord record,
-      RunActor.Resumed resumed) {}
+      RunSetup.Resumed resumed) {}
 
   /** A resumption refused: what kind, and the one-line reason a person reads. */
   static final class Refused extends RuntimeException {
@@ -106,7 +106,7 @@ final class RunResumption {
     }
     List<Integer> pending = new ArrayList<>();
     for (ShardTable.Shard shard : table.shards()) if (shard.state() == ShardState.PENDING) pending.add(shard.index);
-    RunActor.Resumed resumed = new RunActor.Resumed(record.status(),
+    RunSetup.Resumed resumed = new RunSetup.Resumed(record.status(),
         record.failureReason() == null ? "" : record.failureReason(), overrides, pending);
     return new Prepared(new RunSpec(runId, config.toHocon()), config, table, directory, record, resumed);
   }
