@@ -142,7 +142,10 @@ public final class ShardTable {
     this.samples = slices.stream().mapToLong(ShardPlan.Slice::sampleCount).sum();
     this.batchSize = batchSize;
     this.epochs = epochs;
-    this.worldSize = shards.size();
+    // A table the store kept while its process group ran smaller holds the shards past its world size with no samples.
+    int holding = 0;
+    while (holding < slices.size() && slices.get(holding).sampleCount() > 0) holding++;
+    this.worldSize = Math.max(1, holding);
   }
 
   /** The shards that hold samples: {@link #size}, or the world size a process group last started with. */
@@ -260,7 +263,7 @@ public final class ShardTable {
     shard.progressStep = state == ShardState.DONE ? shard.totalSteps : checkpointStep;
     shard.endStep = state == ShardState.DONE ? shard.totalSteps : 0;
     shard.lastFailure = lastFailure == null ? "" : lastFailure;
-    shard.folded = false;
+    shard.folded = index >= worldSize && state == ShardState.DONE;
     shard.unclaimed = shard.active();
     if (shard.active() && workerId == null) requeue(shard);
   }
@@ -453,8 +456,9 @@ public final class ShardTable {
    *
    * <p>When the world size changes, steps change their size (a rank's step is a batch of its slice), so the
    * checkpoint's step becomes {@code step * oldRanks / ranks} (the same samples trained by the whole group, rounded
-   * down) and the attempts' step spans start anew there; what they trained beyond that point counts as redone, so
-   * steps trained = the run's steps + steps redone still holds. Returns the step the ranks resume from.
+   * down) and the attempts' step spans start anew there; what they had trained twice or past the checkpoint, and what
+   * the rounding gives back, counts as redone, so steps trained = the run's steps + steps redone still holds (as far
+   * as the attempts reported, as for any lost worker). Returns the step the ranks resume from.
    */
   public long regroup(int ranks) {
     if (ranks < 1 || ranks > shards.size()) {
@@ -465,9 +469,13 @@ public final class ShardTable {
     String from = zero.lastCheckpoint;
     long step = ranks == worldSize ? zero.checkpointStep : zero.checkpointStep * worldSize / ranks;
     if (ranks != worldSize) {
-      long trained = 0;
-      for (Shard shard : shards) trained += shard.spans.trained();
-      stepsRedoneBefore += Math.max(0, trained - step * ranks);
+      // Trained twice already, and trained past the checkpoint (the group trains those samples again), as far as the
+      // attempts reported; and the checkpoint's samples the rounding down gives back to train again.
+      long redone = zero.checkpointStep * worldSize - step * ranks;
+      for (Shard shard : shards) {
+        redone += shard.spans.redone() + Math.max(0, shard.spans.furthest() - zero.checkpointStep);
+      }
+      stepsRedoneBefore += redone;
     }
     List<ShardPlan.Slice> slices = ShardPlan.plan(samples, ranks);
     for (Shard shard : shards) {

@@ -37,13 +37,6 @@ final class StepSpans {
     if (span != null) span[1] = Math.max(span[1], span[0] + stepsTrained);
   }
 
-  /** Steps trained by all attempts together, those trained more than once counted each time. */
-  long trained() {
-    long total = 0;
-    for (long[] span : byAttempt.values()) total += span[1] - span[0];
-    return total;
-  }
-
   /** Forgets every attempt (the shard's steps were re-cut: a process group changed its world size). */
   void clear() {
     byAttempt.clear();

@@ -298,4 +298,19 @@ class ShardTableTest {
     assertTrue(table.allDone());
     assertEquals(trained, table.totalSteps() + table.stepsRedone(), "steps trained = the run's steps + steps redone");
   }
+
+  @Test
+  void aTableTheStoreKeptWhileItsGroupRanSmallerKnowsItsWorldSize() {
+    // As the store holds a 2-shard group that ran with one rank: shard 1 folded, with no samples.
+    ShardTable kept = new ShardTable(List.of(new ShardPlan.Slice(0, 0, 300), new ShardPlan.Slice(1, 300, 0)), 10, 2, 3);
+    kept.restore(0, ShardState.PENDING, 3, 1, null, "/ck/0/attempt-2/step-40", 40, "");
+    kept.restore(1, ShardState.DONE, 2, 0, null, null, 0, "");
+
+    assertEquals(1, kept.worldSize());
+    assertEquals(60, kept.totalSteps());
+    assertFalse(kept.anyCompleted(), "the folded shard is no completed rank");
+    assertEquals(20, kept.regroup(2), "step 40 of one rank is step 20 of two");
+    assertEquals(List.of(150L, 150L), List.of(kept.shard(1).firstSample, kept.shard(1).sampleCount));
+    assertEquals(ShardState.PENDING, kept.shard(1).state());
+  }
 }
