@@ -19,6 +19,10 @@ On stdout, every rank speaks Quarry's JSON-lines protocol (examples/README.md): 
 (reduction='none'), so Quarry's hard-example mining covers every rank; rank 0 also checkpoints (step-<N>/state.pt in
 $QUARRY_CHECKPOINT_DIR, else --checkpoint-dir) and says so. It resumes from $QUARRY_RESUME_FROM, or under torchrun
 (no QUARRY_* variables) from the newest step-<N> in --checkpoint-dir, so a torchrun --max-restarts restart resumes too.
+An elastic restart (Quarry's process.min-ranks, torchrun's --nnodes MIN:MAX) may resume with another WORLD_SIZE: a
+rank's step is one batch of its slice, so the checkpoint's step becomes step * old_world_size // WORLD_SIZE (the same
+samples trained by the whole group, rounded down; the step Quarry counts the restart from) and each rank takes its
+slice of the new split.
 At the end every rank prints its parameter checksum on stderr: "param_checksum rank=R sum=... abs=...".
 """
 import argparse
@@ -118,11 +122,17 @@ def newest_checkpoint(directory):
     return max(found)[1] if found else ""
 
 
-def save_checkpoint(directory, step, model, optimizer):
+def resume_step(step, saved_world_size, world_size):
+    """The step to resume at with another world size: the same samples trained by the whole group, rounded down."""
+    return step * saved_world_size // world_size
+
+
+def save_checkpoint(directory, step, world_size, model, optimizer):
     target = os.path.join(directory, "step-%d" % step)
     os.makedirs(target, exist_ok=True)
     tmp = os.path.join(target, "state.pt.tmp")
-    torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
+    torch.save({"step": step, "world_size": world_size, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict()}, tmp)
     os.replace(tmp, os.path.join(target, "state.pt"))
     emit({"type": "checkpoint", "step": step, "path": target})
 
@@ -166,8 +176,10 @@ def main(argv=None):
         state = torch.load(os.path.join(resume_from, "state.pt"), map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
-        log("rank %d: resumed from %s at step %d" % (rank, resume_from, step))
+        saved_world_size = state.get("world_size", world_size)
+        step = resume_step(state["step"], saved_world_size, world_size)
+        log("rank %d: resumed from %s at step %d (checkpoint step %d of world size %d, now %d)"
+            % (rank, resume_from, step, state["step"], saved_world_size, world_size))
     ddp = DistributedDataParallel(model, device_ids=[local_rank] if use_cuda else None)
 
     per_epoch = steps_per_epoch(world_size, args.samples, args.batch_size)
@@ -193,7 +205,7 @@ def main(argv=None):
             log("first_step_unix=%.3f rank=%d restart=%s" % (time.time(), rank, os.environ.get("TORCHELASTIC_RESTART_COUNT")))
         step += 1
         if rank == 0 and (step % args.checkpoint_every == 0 or step == total_steps):
-            save_checkpoint(checkpoint_dir, step, model, optimizer)
+            save_checkpoint(checkpoint_dir, step, world_size, model, optimizer)
         if args.step_delay > 0:
             time.sleep(args.step_delay)
 

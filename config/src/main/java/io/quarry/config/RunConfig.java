@@ -237,6 +237,19 @@ public final class RunConfig {
   }
 
   /**
+   * The fewest ranks a restart of the run's process group may start with ({@link TrainerSpec#minRanks}): below
+   * {@link #groupRanks} the group is elastic. 0 when the shards train on their own.
+   */
+  public int groupMinRanks() {
+    return groupRanks() > 0 ? trainerSpec().minRanks(this) : 0;
+  }
+
+  /** How long a restarting process group with fewer workers than ranks waits for more ({@link TrainerSpec#rankLastCall}). */
+  public Duration groupLastCall() {
+    return trainerSpec().rankLastCall(this);
+  }
+
+  /**
    * The workers the run must have at once before it starts (a gang): {@code min-workers}, or every rank of its process
    * group. 0 for any number.
    */

@@ -1,5 +1,6 @@
 package io.quarry.config;
 
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -44,6 +45,22 @@ public interface TrainerSpec {
    */
   default int ranks(RunConfig config) {
     return 0;
+  }
+
+  /**
+   * The fewest ranks a restart of the process group may start with when not every worker is free (elastic, as
+   * torchrun's {@code --nnodes MIN:MAX}); {@link #ranks} when the group restarts only whole. Reads no files.
+   */
+  default int minRanks(RunConfig config) {
+    return ranks(config);
+  }
+
+  /**
+   * How long a restarting process group that holds at least {@link #minRanks} workers, but not one per rank, waits
+   * for more before it starts smaller (torchrun's rendezvous {@code last_call_timeout}).
+   */
+  default Duration rankLastCall(RunConfig config) {
+    return Duration.ZERO;
   }
 
   /**

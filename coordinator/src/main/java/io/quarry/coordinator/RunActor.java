@@ -12,7 +12,6 @@ import io.quarry.coordinator.merge.MergeRounds;
 import io.quarry.coordinator.merge.MergedShares;
 import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
-import io.quarry.coordinator.run.RankGroup;
 import io.quarry.coordinator.run.RingRoster;
 import io.quarry.coordinator.run.RunAlerts;
 import io.quarry.coordinator.run.RunDirectory;
@@ -138,7 +137,7 @@ final class RunActor {
   /** The hard-example all-gather: merge rounds, the shares sent back, the payloads and the final merge's gate. */
   private final RunMerges merges;
   /** Null unless the shards are the ranks of one process group ({@code process.distributed = torch}). */
-  private final RankGroup<ActorRef<WorkerCommand>> group;
+  private final ProcessGroupRun group;
   /** Null unless {@code sync.mode = average} with {@code sync.transport = coordinator}. */
   private final RunAveraging averaging;
   /** Who is on the run's all-reduce ring; null unless {@code sync.transport = ring} (average or allreduce). */
@@ -178,13 +177,15 @@ final class RunActor {
         : new RunProgress(recovered.submittedUnixMs(),
             recovered.startedUnixMs() == null ? 0 : recovered.startedUnixMs(), totals);
     this.ring = config.sync.ring() ? new RingRoster<>(incarnation) : null;
-    this.group = config.groupRanks() > 0 ? new RankGroup<>(shards.size(), config.maxAttempts) : null;
     this.records = new RunRecords(runId, clock);
     this.telemetry = new RunTelemetry(runId, directory, records, progress, context.getLog());
     this.health = new RunHealth(runId, config, shards, directory, records, progress, clock, context.getLog());
     this.averaging = config.sync.coordinatorAverages()
         ? new RunAveraging(runId, incarnation, config, timers, progress, records, directory, context.getLog()) : null;
     this.ledger = new RunLedger(setup.store(), runId, context.getLog());
+    this.group = config.groupRanks() > 0 ? new ProcessGroupRun(shards.size(), config.groupMinRanks(),
+        config.maxAttempts, config.groupLastCall(), shards, new GroupSide(), context, timers, coordinator, directory,
+        records, ledger, progress, spec, incarnation) : null;
     shards.addStepsRedone(totals.stepsRedone());
     directory.whenUnwritable(reason -> context.getSelf().tell(new DirectoryUnwritable(reason)));
     HardExamplePayloadFiles payloads;
@@ -266,6 +267,7 @@ final class RunActor {
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloads)
         .onMessage(MergedCredit.class, this::onMergedCredit)
         .onMessage(RankEndpoint.class, this::onRankEndpoint)
+        .onMessageEquals(ProcessGroupRun.LastCall.INSTANCE, this::onLastCall)
         .onMessage(Watch.class, this::onWatch)
         .onMessageEquals(ProgressTick.INSTANCE, this::onProgressTick)
         .onMessage(DirectoryUnwritable.class, this::onDirectoryUnwritable)
@@ -344,7 +346,7 @@ final class RunActor {
   // --- shards and workers ---
 
   private Behavior<RunCommand> onOfferWorker(OfferWorker offer) {
-    if (group != null) return offerRank(offer);
+    if (group != null) return grouped(group.offer(offer, ending != null));
     OptionalInt pending = shards.nextPending();
     boolean accepted = pending.isPresent() ? assign(pending.getAsInt(), offer) : config.speculative && speculate(offer);
     coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
@@ -406,7 +408,7 @@ final class RunActor {
   }
 
   private ShardAssignment assignment(ShardTable.Shard shard, int attempt) {
-    return new ShardAssignment(shard.index, shards.size(), attempt, shard.firstSample, shard.sampleCount,
+    return new ShardAssignment(shard.index, shards.worldSize(), attempt, shard.firstSample, shard.sampleCount,
         directory.checkpointDir(shard.index, attempt).toAbsolutePath().toString(), shard.lastCheckpoint(),
         shard.checkpointStep());
   }
@@ -467,7 +469,7 @@ final class RunActor {
     ledger.shard(shards.shard(report.shard()));
     persistRun();
     progressChanged = true;
-    return group != null ? restartWhenStopped() : next();
+    return group != null ? grouped(group.restartWhenStopped(ending != null)) : next();
   }
 
   /** One copy of a speculated shard finished first: the other is stopped (its later reports are stale). */
@@ -484,7 +486,7 @@ final class RunActor {
   private Behavior<RunCommand> onShardFailed(ShardFailed report) {
     metrics.report(report, clock.millis());
     progress.attemptEnded(report.workerId(), report.stepsTrained(), report.samplesTrained(), report.counters());
-    if (group != null) return onRankFailed(report);
+    if (group != null) return grouped(group.onRankFailed(report, ending != null));
     ShardTable.FailureOutcome outcome =
         shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
     if (outcome == ShardTable.FailureOutcome.STALE) return Behaviors.same();
@@ -516,10 +518,7 @@ final class RunActor {
     leaveSync(report.shard(), false);
     directory.writeEvent(records.shardStopped(report.shard(), report.attempt(), report.workerId(), report.endStep()));
     ledger.shard(shards.shard(report.shard()));
-    if (group != null) {
-      return group.phase() == RankGroup.Phase.RESTARTING ? restartWhenStopped()
-          : rankLost("rank " + report.shard() + " was stopped on worker " + report.workerId());
-    }
+    if (group != null) return grouped(group.onRankStopped(report, ending != null));
     if (ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
@@ -570,7 +569,7 @@ final class RunActor {
   }
 
   private Behavior<RunCommand> onWorkerLost(WorkerLost lost) {
-    if (group != null) group.workerLost(lost.workerId());
+    if (group != null) group.workerLost(lost);
     if (!forget(lost)) return Behaviors.same();
     List<Integer> orphaned = shards.orphan(lost.workerId());
     for (int index : orphaned) {
@@ -582,10 +581,7 @@ final class RunActor {
     progress.count(RunCounter.SHARDS_REASSIGNED, orphaned.size());
     ledger.shards(shards, orphaned);
     progressChanged = true;
-    if (group != null) {
-      return orphaned.isEmpty() ? restartWhenStopped()
-          : rankLost("worker " + lost.workerId() + " of rank " + orphaned.get(0) + " was lost: " + lost.reason());
-    }
+    if (group != null) return grouped(group.onRanksOrphaned(lost, orphaned, ending != null));
     if (!orphaned.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
@@ -630,9 +626,7 @@ final class RunActor {
     progress.count(RunCounter.SHARDS_REASSIGNED, requeued.size());
     ledger.shards(shards, requeued);
     progressChanged = true;
-    if (group != null && !requeued.isEmpty()) {
-      return rankLost("rank(s) " + requeued + " were not reclaimed by their workers after a coordinator failover");
-    }
+    if (group != null && !requeued.isEmpty()) return grouped(group.onUnclaimed(requeued, ending != null));
     if (!requeued.isEmpty() && ending == null) coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
     return next();
   }
@@ -656,121 +650,52 @@ final class RunActor {
     return shards.anyActive() ? stopping() : finish(ending);
   }
 
-  // --- a process group (process.distributed = torch) ---
+  // --- a process group (process.distributed = torch): ProcessGroupRun ---
 
-  /** A worker offered to a process group is held for a rank; once there is one per rank, the group starts. */
-  private Behavior<RunCommand> offerRank(OfferWorker offer) {
-    boolean accepted = ending == null
-        && group.offer(offer.workerId(), offer.worker().path().address().getHost().orElse(""), offer.worker());
-    coordinator.tell(new CoordinatorProtocol.OfferAnswered(runId, offer.workerId(), accepted, offer.offerId()));
-    progressChanged |= accepted;
-    if (accepted && group.full() && !shards.anyActive()) {
-      shards.resumeAllFrom(0); // every rank from rank 0's checkpoint, also in a run resumed or recovered
-      List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.start();
-      for (int rank = 0; rank < members.size(); rank++) {
-        assign(rank, members.get(rank).workerId(), members.get(rank).worker(), group.rank(rank));
-      }
-    }
-    return Behaviors.same();
-  }
-
-  /** Rank 0's worker picked the rendezvous port: the other ranks go out with it. */
   private Behavior<RunCommand> onRankEndpoint(RankEndpoint endpoint) {
-    if (group == null || ending != null
-        || !shards.isActiveAttempt(endpoint.shard(), endpoint.attempt(), endpoint.workerId())
-        || !group.endpoint(endpoint.host(), endpoint.port())) {
-      return Behaviors.same();
-    }
-    List<RankGroup.Member<ActorRef<WorkerCommand>>> members = group.members();
-    for (int rank = 1; rank < members.size(); rank++) {
-      ShardTable.Shard shard = shards.shard(rank);
-      members.get(rank).worker().tell(new WorkerCommand.AssignShard(incarnation, spec,
-          assignment(shard, shard.attempt()).withRank(group.rank(rank)), context.getSelf()));
-    }
-    directory.writeEvent(records.groupStarted(group.restartCount(), endpoint.host(), endpoint.port(),
-        members.stream().map(RankGroup.Member::workerId).toList(), shards.shard(0).checkpointStep()));
-    return Behaviors.same();
+    return group == null ? Behaviors.same() : grouped(group.onEndpoint(endpoint, ending != null));
   }
 
-  /**
-   * A rank's program failed: the first loss of a start restarts the group (or fails the run once the group has
-   * started max-attempts times); a rank that fails while the group restarts only ends its part.
-   */
-  private Behavior<RunCommand> onRankFailed(ShardFailed report) {
-    if (group.phase() == RankGroup.Phase.RESTARTING) {
-      if (shards.released(report.shard(), report.attempt(), report.workerId(), report.stepsTrained())) {
-        ShardTable.Shard shard = shards.shard(report.shard());
-        directory.writeEvent(records.shardStopped(report.shard(), report.attempt(), report.workerId(),
-            shard.progressStep()));
-        ledger.shard(shard);
-      }
-      return restartWhenStopped();
-    }
-    ShardTable.FailureOutcome outcome =
-        shards.failed(report.shard(), report.attempt(), report.workerId(), report.stepsTrained(), report.reason());
-    if (outcome == ShardTable.FailureOutcome.STALE) return Behaviors.same();
-    ShardTable.Shard shard = shards.shard(report.shard());
-    directory.writeEvent(records.shardFailed(report.shard(), report.attempt(), report.workerId(), report.reason(),
-        shard.failures(), config.maxAttempts));
-    ledger.shard(shard);
-    persistRun();
-    if (outcome == ShardTable.FailureOutcome.EXHAUSTED) {
-      return fail("rank " + report.shard() + " failed " + shard.failures() + " time(s) (max-attempts = "
-          + config.maxAttempts + "); last error: " + report.reason());
-    }
-    return rankLost("rank " + report.shard() + " failed on worker " + report.workerId() + ": " + report.reason());
+  private Behavior<RunCommand> onLastCall() {
+    return group == null ? Behaviors.same() : grouped(group.onLastCall(ending != null));
   }
 
-  /** The group lost a rank ({@code cause}): every other rank is stopped at once (SIGTERM, SIGKILL after the grace). */
-  private Behavior<RunCommand> rankLost(String cause) {
-    if (ending != null || !group.rankLost(cause)) return restartWhenStopped();
-    if (group.exhausted()) {
-      return fail("the process group started " + config.maxAttempts + " time(s) (max-attempts = " + config.maxAttempts
-          + ") and lost a rank again: " + cause);
-    }
-    context.getLog().warn("run {}: process group restarts: {}", runId, cause);
-    stopActiveShards("the process group restarts: " + cause);
-    return restartWhenStopped();
+  /** After a group handler: the run fails with the reason it gave, or goes on. */
+  private Behavior<RunCommand> grouped(java.util.Optional<String> failure) {
+    return failure.isPresent() ? fail(failure.get()) : next();
   }
 
-  /**
-   * Ranks 1.. that never went out (rank 0's endpoint had not come) have nothing to stop: their attempts end here, and
-   * their workers, which were told nothing, are given back.
-   */
-  private void releaseUnsentRanks() {
-    List<String> unused = new java.util.ArrayList<>();
-    List<RankGroup.Member<ActorRef<WorkerCommand>>> unsent = group.unsent();
-    for (int i = 0; i < unsent.size(); i++) {
-      int rank = i + 1;
-      ShardTable.Shard shard = shards.shard(rank);
-      if (shards.released(rank, shard.attempt(), unsent.get(i).workerId(), 0)) {
-        participants.remove(unsent.get(i).workerId());
-        unused.add(unsent.get(i).workerId());
-        ledger.shard(shard);
-      }
+  /** What the process group asks of the run. */
+  private final class GroupSide implements ProcessGroupRun.RunSide {
+    @Override
+    public void assign(int shard, String workerId, ActorRef<WorkerCommand> worker, DistributedRank rank) {
+      RunActor.this.assign(shard, workerId, worker, rank);
     }
-    if (!unused.isEmpty()) coordinator.tell(new CoordinatorProtocol.WorkersUnused(runId, unused));
-  }
 
-  /** Once no rank of a restarting group is active, every shard starts again from rank 0's last checkpoint. */
-  private Behavior<RunCommand> restartWhenStopped() {
-    if (ending != null || group.phase() != RankGroup.Phase.RESTARTING || shards.anyActive()) return next();
-    if (shards.shards().stream().anyMatch(shard -> shard.state() == ShardState.DONE)) {
-      return fail("the process group lost a rank after other ranks had completed, so it cannot start again: "
-          + group.cause());
+    @Override
+    public ShardAssignment assignment(ShardTable.Shard shard) {
+      return RunActor.this.assignment(shard, shard.attempt());
     }
-    long lost = Math.max(0, shards.progressSteps().get(0) - shards.shard(0).checkpointStep());
-    shards.resumeAllFrom(0);
-    String cause = group.restart();
-    progress.count(RunCounter.GROUP_RESTARTS, 1);
-    ShardTable.Shard zero = shards.shard(0);
-    directory.writeEvent(records.groupRestarted(group.restartCount(), group.maxRestarts(), cause,
-        zero.checkpointStep(), zero.lastCheckpoint(), lost));
-    ledger.shards(shards, shards.shards().stream().map(shard -> shard.index).toList());
-    persistRun();
-    progressChanged = true;
-    coordinator.tell(new CoordinatorProtocol.WantsWorkers(runId));
-    return Behaviors.same();
+
+    @Override
+    public void stopActiveShards(String reason) {
+      RunActor.this.stopActiveShards(reason);
+    }
+
+    @Override
+    public void unlist(String workerId) {
+      participants.remove(workerId);
+    }
+
+    @Override
+    public void persist() {
+      persistRun();
+    }
+
+    @Override
+    public void changed() {
+      progressChanged = true;
+    }
   }
 
   // --- stop, fail, end ---
@@ -810,7 +735,7 @@ final class RunActor {
   }
 
   private void stopActiveShards(String reason) {
-    if (group != null) releaseUnsentRanks();
+    if (group != null) group.releaseUnsentRanks();
     for (ShardTable.Shard shard : shards.active()) {
       ActorRef<WorkerCommand> worker = assigned.get(shard.workerId());
       if (worker != null) worker.tell(new WorkerCommand.StopShard(incarnation, runId, shard.index, reason));
@@ -859,9 +784,7 @@ final class RunActor {
     persistRun();
     WorkerCommand.ReleaseRun release = new WorkerCommand.ReleaseRun(incarnation, runId);
     assigned.values().forEach(worker -> worker.tell(release));
-    if (group != null && !group.held().isEmpty()) {
-      coordinator.tell(new CoordinatorProtocol.WorkersUnused(runId, group.held()));
-    }
+    if (group != null) group.giveBackHeld();
     // The coordinator first: a watcher that acts on the end (resumes the run) then finds it ended.
     coordinator.tell(new CoordinatorProtocol.RunEnded(runId, summary, status()));
     RunUpdate.Finished finished = new RunUpdate.Finished(runId, summary);
@@ -1072,7 +995,7 @@ final class RunActor {
 
   /** Why the run is where it is, for clients: its end's reason, or what its process group still waits for. */
   private String statusReason() {
-    return ending == null && group != null && group.missing() > 0 ? group.waitingFor() : reason();
+    return ending == null && group != null ? group.waitingFor().orElse(reason()) : reason();
   }
 
   private RunTotals totals() {

@@ -290,6 +290,67 @@ class RunLifecycleTest {
   }
 
   @Test
+  void anElasticGroupThatLostAWorkerRestartsSmallerAfterTheLastCallAndGrowsBackAtTheNextRestart() {
+    Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
+    monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));
+    monitors.put("b", spawnWorker("b", Script.MANUAL.allowingAnyProgram()));
+    // 200 samples, batches of 10, 1 epoch: 10 steps a rank of 2, 20 for a rank alone.
+    submit("elastic", PROCESS_GROUP + "process.min-ranks = 1\nprocess.last-call = 200ms\nmax-attempts = 3");
+    TestProbe<RunUpdate> updates = watch("elastic");
+    Map.Entry<String, WorkerCommand.AssignShard> zero = nextAssign(monitors);
+    rankEndpoint(zero.getKey(), zero.getValue(), 29_521);
+    Map.Entry<String, WorkerCommand.AssignShard> one = nextAssign(monitors);
+    tell(zero.getKey(), new ScriptedWorker.Progress(4, 1.5f, RunCounters.ZERO));
+    tell(zero.getKey(), new ScriptedWorker.Checkpoint(4));
+    tell(zero.getKey(), new ScriptedWorker.Progress(6, 1.4f, RunCounters.ZERO));
+    tell(one.getKey(), new ScriptedWorker.Progress(6, 1.4f, RunCounters.ZERO));
+    awaitCheckpoint("elastic", 4);
+
+    testKit.stop(refs.get(one.getKey())); // no other worker is free: after the last call, rank 0's worker alone
+
+    WorkerCommand.AssignShard alone = next(monitors.get(zero.getKey()), WorkerCommand.AssignShard.class);
+    assertEquals(1, alone.assignment().rank().worldSize());
+    assertEquals(1, alone.assignment().rank().restartCount());
+    assertEquals(1, alone.assignment().shards(), "QUARRY_SHARDS is the world size");
+    assertEquals(List.of(0L, 200L), List.of(alone.assignment().firstSample(), alone.assignment().sampleCount()),
+        "RANK 0 of WORLD_SIZE 1 takes every sample");
+    assertEquals(8, alone.assignment().resumeStep(), "step 4 of 2 ranks is step 8 of one");
+    assertEquals(zero.getValue().assignment().checkpointDir() + "/step-4", alone.assignment().resumeFrom());
+    rankEndpoint(zero.getKey(), alone, 29_522);
+    tell(zero.getKey(), new ScriptedWorker.Progress(12, 1.2f, RunCounters.ZERO));
+    tell(zero.getKey(), new ScriptedWorker.Checkpoint(12));
+    tell(zero.getKey(), new ScriptedWorker.Progress(14, 1.1f, RunCounters.ZERO));
+    monitors.remove(one.getKey());
+    monitors.put("c", spawnWorker("c", Script.MANUAL.allowingAnyProgram()));
+
+    tell(zero.getKey(), new ScriptedWorker.Fail("gloo: connection reset"));
+
+    Map.Entry<String, WorkerCommand.AssignShard> zeroAgain = nextAssign(monitors);
+    assertEquals(2, zeroAgain.getValue().assignment().rank().worldSize(), "grown back at the next restart");
+    assertEquals(6, zeroAgain.getValue().assignment().resumeStep(), "step 12 of one rank is step 6 of 2");
+    rankEndpoint(zeroAgain.getKey(), zeroAgain.getValue(), 29_523);
+    Map.Entry<String, WorkerCommand.AssignShard> oneAgain = nextAssign(monitors);
+    assertNotEquals(zeroAgain.getKey(), oneAgain.getKey());
+    assertEquals(List.of(100L, 100L), List.of(oneAgain.getValue().assignment().firstSample(),
+        oneAgain.getValue().assignment().sampleCount()));
+    assertEquals(2, oneAgain.getValue().assignment().shards());
+    tell(zeroAgain.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+    tell(oneAgain.getKey(), new ScriptedWorker.Complete(RunCounters.ZERO));
+
+    RunSummary summary = finished(updates);
+    assertEquals(RunState.COMPLETED, summary.status(), summary.reason());
+    assertEquals(2, summary.counters().get(RunCounter.GROUP_RESTARTS));
+    assertEquals(20, summary.steps(), "10 steps of each of the 2 ranks");
+    assertEquals(2 * 2 + 2, summary.stepsRedone(),
+        "steps 5-6 of both ranks of the first start, and steps 13-14 of the rank alone");
+    List<JsonNode> groups = events("elastic", "group_started");
+    assertEquals(List.of(2, 1, 2), groups.stream().map(group -> group.get("world_size").asInt()).toList());
+    assertEquals(2, groups.get(1).get("ranks").asInt());
+    assertTrue(groups.get(1).get("smaller_because").asText().contains("process.min-ranks = 1"), groups.toString());
+    assertFalse(groups.get(2).has("smaller_because"), groups.toString());
+  }
+
+  @Test
   void aRankZeroLostBeforeItsEndpointEndsTheOtherRanksUntoldAndTheGroupStartsAgain() {
     Map<String, TestProbe<WorkerCommand>> monitors = new java.util.LinkedHashMap<>();
     monitors.put("a", spawnWorker("a", Script.MANUAL.allowingAnyProgram()));

@@ -17,6 +17,11 @@ import java.util.Map;
  * active the group gathers again). Shard {@code r} is rank {@code r}; ranks on one host are consecutive, as torchrun
  * numbers them, so {@code LOCAL_RANK} and {@code GROUP_RANK} follow from the hosts of the gathered workers.
  *
+ * <p>Elastic ({@code process.min-ranks} below the ranks): a restart that holds at least {@code minRanks} workers but not
+ * one per rank {@link #mayStartSmaller may start smaller} (the caller decides when: after the last call); its world
+ * size is then the workers it holds. Every start gathers for all the ranks again, so a smaller group grows back at its
+ * next restart when workers are free. The first start is always whole (the run is a gang).
+ *
  * @param <W> how the run reaches a worker (an actor ref in the run actor, anything in tests)
  */
 public final class RankGroup<W> {
@@ -32,6 +37,7 @@ public final class RankGroup<W> {
   public record Member<W>(String workerId, String host, W worker) {}
 
   private final int ranks;
+  private final int minRanks;
   private final int maxAttempts;
   private final List<Member<W>> members = new ArrayList<>();
   private Phase phase = Phase.GATHERING;
@@ -43,13 +49,24 @@ public final class RankGroup<W> {
   /** Ranks 1.. of the current start have gone out (rank 0's endpoint came). */
   private boolean othersSent;
 
+  /** A group that restarts only whole ({@code minRanks = ranks}). */
+  public RankGroup(int ranks, int maxAttempts) {
+    this(ranks, ranks, maxAttempts);
+  }
+
   /**
    * @param ranks the group's ranks, one shard and one worker each
+   * @param minRanks the fewest ranks a restart may start with ({@code process.min-ranks}); {@code ranks}: only whole
    * @param maxAttempts how many times the group may start (the run's {@code max-attempts}): restarts are one fewer
    */
-  public RankGroup(int ranks, int maxAttempts) {
+  public RankGroup(int ranks, int minRanks, int maxAttempts) {
     if (ranks < 1) throw new IllegalArgumentException("a process group needs at least one rank, not " + ranks);
+    if (minRanks < 1 || minRanks > ranks) {
+      throw new IllegalArgumentException("a process group of " + ranks + " ranks needs min-ranks 1 to " + ranks
+          + ", not " + minRanks);
+    }
     this.ranks = ranks;
+    this.minRanks = minRanks;
     this.maxAttempts = Math.max(1, maxAttempts);
   }
 
@@ -59,6 +76,20 @@ public final class RankGroup<W> {
 
   public int ranks() {
     return ranks;
+  }
+
+  public int minRanks() {
+    return minRanks;
+  }
+
+  /** The ranks of the current start ({@code WORLD_SIZE}): {@link #ranks}, or fewer for an elastic restart. */
+  public int worldSize() {
+    return phase == Phase.GATHERING ? ranks : members.size();
+  }
+
+  /** The workers held while gathering; the ranks of the start otherwise. */
+  public int holding() {
+    return members.size();
   }
 
   /** {@code TORCHELASTIC_RESTART_COUNT} of the group's current (or next) start. */
@@ -92,6 +123,14 @@ public final class RankGroup<W> {
     return members.size() == ranks;
   }
 
+  /**
+   * A restart (never the first start) gathers and holds at least {@code minRanks} workers, but not one per rank: it
+   * may start with those it holds. The caller decides when (after the last call, so the missing may come back).
+   */
+  public boolean mayStartSmaller() {
+    return phase == Phase.GATHERING && starts > 0 && members.size() >= minRanks && members.size() < ranks;
+  }
+
   /** How many workers the group still waits for before it can start; 0 once it has started. */
   public int missing() {
     return phase == Phase.GATHERING ? ranks - members.size() : 0;
@@ -103,16 +142,20 @@ public final class RankGroup<W> {
    */
   public String waitingFor() {
     String restart = starts == 0 ? "" : " (restart " + restartCount() + " of at most " + maxRestarts() + ": " + cause + ")";
+    String elastic = starts == 0 || minRanks == ranks ? ""
+        : "; with process.min-ranks = " + minRanks + " it starts with fewer once it holds at least " + minRanks
+            + " and the rest do not come within process.last-call";
     return "waiting for " + missing() + " more of the " + ranks + " workers its process group needs at once "
-        + "(process.distributed = torch starts every rank together)" + restart;
+        + "(process.distributed = torch starts every rank together)" + restart + elastic;
   }
 
   /**
    * The held workers in rank order (those of one host consecutive, hosts in the order their first worker came), and
-   * the group {@link Phase#STARTING}: rank 0 goes out first, the others once its endpoint is known.
+   * the group {@link Phase#STARTING}: rank 0 goes out first, the others once its endpoint is known. The group starts
+   * whole, or smaller when it {@link #mayStartSmaller may}: its world size is the workers it holds.
    */
   public List<Member<W>> start() {
-    if (phase != Phase.GATHERING || !full()) {
+    if (phase != Phase.GATHERING || !(full() || mayStartSmaller())) {
       throw new IllegalStateException("the group cannot start: " + phase + " with " + members.size() + " of " + ranks);
     }
     Map<String, List<Member<W>>> byHost = new LinkedHashMap<>();
@@ -149,7 +192,7 @@ public final class RankGroup<W> {
         localWorldSize++;
       }
     }
-    return new DistributedRank(rank, ranks, localRank, localWorldSize, hosts.indexOf(self.host()), hosts.size(),
+    return new DistributedRank(rank, members.size(), localRank, localWorldSize, hosts.indexOf(self.host()), hosts.size(),
         masterAddr, masterPort, restartCount(), maxRestarts());
   }
 

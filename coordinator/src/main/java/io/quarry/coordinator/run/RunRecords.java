@@ -229,17 +229,22 @@ public final class RunRecords {
    * The run's process group ({@code process.distributed = torch}) started: every rank handed out, with rank 0's
    * rendezvous.
    *
-   * @param workers the workers of the ranks, in rank order
+   * @param workers the workers of the ranks, in rank order: {@code world_size} is their count
+   * @param ranks the group's configured ranks ({@code process.ranks})
+   * @param smallerBecause why the group started with fewer ranks than that (elastic); null or empty when whole
    */
   public ObjectNode groupStarted(int restartCount, String masterAddr, int masterPort, List<String> workers,
-      long startStep) {
+      long startStep, int ranks, String smallerBecause) {
     ObjectNode event = event("group_started");
     event.put("restart_count", restartCount);
+    event.put("world_size", workers.size());
+    event.put("ranks", ranks);
+    if (smallerBecause != null && !smallerBecause.isEmpty()) event.put("smaller_because", smallerBecause);
     event.put("master_addr", masterAddr);
     event.put("master_port", masterPort);
     event.put("start_step", startStep);
-    var ranks = event.putArray("workers");
-    workers.forEach(ranks::add);
+    var ranked = event.putArray("workers");
+    workers.forEach(ranked::add);
     return event;
   }
 

@@ -16,9 +16,12 @@ public final class ShardTable {
   /** One shard's state. Fields are read by the run actor; only this table changes them. */
   public static final class Shard {
     public final int index;
-    public final long firstSample;
-    public final long sampleCount;
-    public final long totalSteps;
+    /** The shard's slice and steps; a process group that starts with fewer ranks re-cuts them ({@link #regroup}). */
+    public long firstSample;
+    public long sampleCount;
+    public long totalSteps;
+    /** Past the world size of a smaller process group: no samples, DONE with 0 of 0 steps until the group regrows. */
+    boolean folded;
     ShardState state = ShardState.PENDING;
     int attempt = 1;
     int failures;
@@ -120,6 +123,11 @@ public final class ShardTable {
 
   private final List<Shard> shards;
   private final int maxAttempts;
+  private final long samples;
+  private final int batchSize;
+  private final int epochs;
+  /** The shards that hold samples: all of them, unless a process group runs with fewer ranks ({@link #regroup}). */
+  private int worldSize;
   /** Steps redone that an earlier coordinator incarnation of the run counted. */
   private long stepsRedoneBefore;
 
@@ -131,6 +139,18 @@ public final class ShardTable {
     }
     this.shards = List.copyOf(list);
     this.maxAttempts = maxAttempts;
+    this.samples = slices.stream().mapToLong(ShardPlan.Slice::sampleCount).sum();
+    this.batchSize = batchSize;
+    this.epochs = epochs;
+    // A table the store kept while its process group ran smaller holds the shards past its world size with no samples.
+    int holding = 0;
+    while (holding < slices.size() && slices.get(holding).sampleCount() > 0) holding++;
+    this.worldSize = Math.max(1, holding);
+  }
+
+  /** The shards that hold samples: {@link #size}, or the world size a process group last started with. */
+  public int worldSize() {
+    return worldSize;
   }
 
   public List<Shard> shards() {
@@ -243,6 +263,7 @@ public final class ShardTable {
     shard.progressStep = state == ShardState.DONE ? shard.totalSteps : checkpointStep;
     shard.endStep = state == ShardState.DONE ? shard.totalSteps : 0;
     shard.lastFailure = lastFailure == null ? "" : lastFailure;
+    shard.folded = index >= worldSize && state == ShardState.DONE;
     shard.unclaimed = shard.active();
     if (shard.active() && workerId == null) requeue(shard);
   }
@@ -425,6 +446,77 @@ public final class ShardTable {
       shard.checkpointStep = from.checkpointStep;
       shard.progressStep = from.checkpointStep;
     }
+  }
+
+  /**
+   * A process group starts with {@code ranks} ranks, every one from shard 0's (rank 0's) last checkpoint: shards
+   * {@code 0 .. ranks-1} hold the samples as {@link ShardPlan} cuts them into {@code ranks} (the slices a sampler
+   * splitting by {@code RANK}/{@code WORLD_SIZE} takes) and are PENDING; the others are folded: DONE with no samples
+   * and 0 of 0 steps. Nothing may be active.
+   *
+   * <p>When the world size changes, steps change their size (a rank's step is a batch of its slice), so the
+   * checkpoint's step becomes {@code step * oldRanks / ranks} (the same samples trained by the whole group, rounded
+   * down) and the attempts' step spans start anew there; what they had trained twice or past the checkpoint, and what
+   * the rounding gives back, counts as redone, so steps trained = the run's steps + steps redone still holds (as far
+   * as the attempts reported, as for any lost worker). Returns the step the ranks resume from.
+   */
+  public long regroup(int ranks) {
+    if (ranks < 1 || ranks > shards.size()) {
+      throw new IllegalArgumentException("a process group of " + shards.size() + " shards cannot start " + ranks + " ranks");
+    }
+    if (anyActive()) throw new IllegalStateException("a process group cannot regroup while ranks are active");
+    Shard zero = shards.get(0);
+    String from = zero.lastCheckpoint;
+    long step = ranks == worldSize ? zero.checkpointStep : zero.checkpointStep * worldSize / ranks;
+    if (ranks != worldSize) {
+      // Trained twice already, and trained past the checkpoint (the group trains those samples again), as far as the
+      // attempts reported; and the checkpoint's samples the rounding down gives back to train again.
+      long redone = zero.checkpointStep * worldSize - step * ranks;
+      for (Shard shard : shards) {
+        redone += shard.spans.redone() + Math.max(0, shard.spans.furthest() - zero.checkpointStep);
+      }
+      stepsRedoneBefore += redone;
+    }
+    List<ShardPlan.Slice> slices = ShardPlan.plan(samples, ranks);
+    for (Shard shard : shards) {
+      if (shard.index < ranks) {
+        boolean recut = ranks != worldSize;
+        if (recut) {
+          ShardPlan.Slice slice = slices.get(shard.index);
+          shard.firstSample = slice.firstSample();
+          shard.sampleCount = slice.sampleCount();
+          shard.totalSteps = ShardPlan.stepsFor(slice.sampleCount(), batchSize, epochs);
+          shard.spans.clear();
+          if (step > 0) shard.spans.end(0, step, step);
+        }
+        if (shard.state == ShardState.DONE) requeue(shard); // folded before (or the store had it so)
+        shard.folded = false;
+        shard.endStep = 0;
+        shard.lastCheckpoint = from;
+        shard.checkpointStep = step;
+        shard.progressStep = step;
+      } else {
+        shard.folded = true;
+        shard.state = ShardState.DONE;
+        shard.workerId = null;
+        shard.firstSample = samples;
+        shard.sampleCount = 0;
+        shard.totalSteps = 0;
+        shard.spans.clear();
+        shard.lastCheckpoint = null;
+        shard.checkpointStep = 0;
+        shard.progressStep = 0;
+        shard.endStep = 0;
+      }
+    }
+    worldSize = ranks;
+    return step;
+  }
+
+  /** True when a shard that holds samples completed (not one folded by a smaller process group). */
+  public boolean anyCompleted() {
+    for (Shard shard : shards) if (shard.state == ShardState.DONE && !shard.folded) return true;
+    return false;
   }
 
   /** Every active shard of a lost worker goes back to PENDING; returns their indices. */

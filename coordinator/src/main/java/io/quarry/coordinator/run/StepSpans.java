@@ -37,6 +37,11 @@ final class StepSpans {
     if (span != null) span[1] = Math.max(span[1], span[0] + stepsTrained);
   }
 
+  /** Forgets every attempt (the shard's steps were re-cut: a process group changed its world size). */
+  void clear() {
+    byAttempt.clear();
+  }
+
   /** The furthest step any attempt trained to; 0 when none did. */
   long furthest() {
     long furthest = 0;

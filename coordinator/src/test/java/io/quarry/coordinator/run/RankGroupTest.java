@@ -175,6 +175,51 @@ class RankGroupTest {
     assertFalse(group.rankLost("not started"), "a group that has not started loses nothing");
   }
 
+  @Test
+  void anElasticRestartMayStartWithAtLeastMinRanksAndGrowsBackAtTheNext() {
+    RankGroup<String> group = new RankGroup<>(2, 1, 3);
+    group.offer("w0", "a", "");
+    assertFalse(group.mayStartSmaller(), "the first start is whole: the run is a gang");
+    group.offer("w1", "b", "");
+    assertEquals(2, group.start().size());
+    group.rankLost("worker w1 was lost");
+    group.restart();
+
+    assertTrue(group.offer("w0", "a", ""));
+    assertTrue(group.mayStartSmaller());
+    assertTrue(group.waitingFor().contains("process.min-ranks = 1"), group.waitingFor());
+    assertEquals(List.of("w0"), group.start().stream().map(RankGroup.Member::workerId).toList());
+    assertEquals(1, group.worldSize());
+    DistributedRank alone = group.rank(0);
+    assertEquals(1, alone.worldSize());
+    assertEquals(1, alone.localWorldSize());
+    assertEquals(1, alone.groupWorldSize());
+    assertEquals(1, alone.restartCount());
+
+    group.endpoint("127.0.0.1", 29_500);
+    group.rankLost("rank 0 failed");
+    group.restart();
+    group.offer("w0", "a", "");
+    group.offer("w2", "c", "");
+    assertTrue(group.full());
+    assertFalse(group.mayStartSmaller(), "a full group starts whole");
+    assertEquals(2, group.start().size());
+    assertEquals(2, group.rank(1).worldSize(), "grown back at the next restart");
+  }
+
+  @Test
+  void aGroupWithoutMinRanksBelowItsRanksNeverStartsSmaller() {
+    RankGroup<String> group = started(new RankGroup<>(2, 3));
+    group.rankLost("worker w1 was lost");
+    group.restart();
+    group.offer("w0", "", "");
+
+    assertFalse(group.mayStartSmaller());
+    assertThrows(IllegalStateException.class, group::start);
+    assertThrows(IllegalArgumentException.class, () -> new RankGroup<>(2, 3, 1), "min-ranks above the ranks");
+    assertThrows(IllegalArgumentException.class, () -> new RankGroup<>(2, 0, 1));
+  }
+
   private static RankGroup<String> started(RankGroup<String> group) {
     group.offer("w0", "", "");
     group.offer("w1", "", "");

@@ -245,4 +245,72 @@ class ShardTableTest {
     for (int i = 0; i < 3; i++) table.completed(i, 2, "w" + i, 20, 16);
     assertEquals(3 * 2, table.stepsRedone(), "steps 4 and 5 of every rank were trained twice");
   }
+
+  @Test
+  void aSmallerGroupReCutsSamplesAndStepsAndCountsWhatItTrainsAgainAndGrowsBack() {
+    // 300 samples in 3 shards of 100, batches of 10, 2 epochs: 20 steps a shard.
+    for (int i = 0; i < 3; i++) {
+      table.assign(i, "w" + i);
+      table.started(i, 1, "w" + i);
+      table.progressed(i, 1, 8);
+    }
+    table.checkpointed(0, 1, "w0", 6, "/ck/0/attempt-1/step-6");
+    for (int i = 0; i < 3; i++) table.released(i, 1, "w" + i, 8);
+    table.resumeAllFrom(0);
+
+    assertEquals(9, table.regroup(2), "step 6 of 3 ranks is step 9 of 2: the same samples trained by the group");
+
+    assertEquals(2, table.worldSize());
+    assertEquals(List.of(0L, 150L), List.of(table.shard(0).firstSample, table.shard(1).firstSample));
+    assertEquals(150, table.shard(1).sampleCount, "RANK 1 of WORLD_SIZE 2's slice");
+    assertEquals(30, table.shard(1).totalSteps);
+    ShardTable.Shard folded = table.shard(2);
+    assertEquals(ShardState.DONE, folded.state(), "past the world size: no samples, nothing to train");
+    assertEquals(List.of(0L, 0L, 0L), List.of(folded.sampleCount, folded.totalSteps, folded.progressStep()));
+    assertFalse(table.anyCompleted(), "a folded shard is not a completed rank");
+    assertEquals(60, table.totalSteps());
+    assertEquals(18, table.stepsReached());
+    assertEquals("/ck/0/attempt-1/step-6", table.shard(1).lastCheckpoint());
+    assertEquals(3 * 2, table.stepsRedone(), "steps 7 and 8 of the three ranks");
+
+    for (int i = 0; i < 2; i++) {
+      table.assign(i, "w" + i);
+      table.started(i, 2, "w" + i);
+      table.progressed(i, 2, 12);
+    }
+    table.checkpointed(0, 2, "w0", 11, "/ck/0/attempt-2/step-11");
+    for (int i = 0; i < 2; i++) table.released(i, 2, "w" + i, 3);
+    table.resumeAllFrom(0);
+
+    assertEquals(7, table.regroup(3), "step 11 of 2 ranks is step 7 of 3, rounded down");
+
+    assertEquals(ShardState.PENDING, table.shard(2).state(), "grown back");
+    assertEquals(List.of(200L, 100L, 20L), List.of(table.shard(2).firstSample, table.shard(2).sampleCount,
+        table.shard(2).totalSteps));
+    assertEquals(21, table.stepsReached());
+    assertEquals(6 + 3, table.stepsRedone(), "and the 24 steps trained at world size 2 less the 21 kept");
+    long trained = 3 * 8 + 2 * 3;
+    for (int i = 0; i < 3; i++) {
+      ShardTable.Shard shard = table.assign(i, "w" + i);
+      assertTrue(table.completed(i, shard.attempt(), "w" + i, 20, 13));
+      trained += 13;
+    }
+    assertTrue(table.allDone());
+    assertEquals(trained, table.totalSteps() + table.stepsRedone(), "steps trained = the run's steps + steps redone");
+  }
+
+  @Test
+  void aTableTheStoreKeptWhileItsGroupRanSmallerKnowsItsWorldSize() {
+    // As the store holds a 2-shard group that ran with one rank: shard 1 folded, with no samples.
+    ShardTable kept = new ShardTable(List.of(new ShardPlan.Slice(0, 0, 300), new ShardPlan.Slice(1, 300, 0)), 10, 2, 3);
+    kept.restore(0, ShardState.PENDING, 3, 1, null, "/ck/0/attempt-2/step-40", 40, "");
+    kept.restore(1, ShardState.DONE, 2, 0, null, null, 0, "");
+
+    assertEquals(1, kept.worldSize());
+    assertEquals(60, kept.totalSteps());
+    assertFalse(kept.anyCompleted(), "the folded shard is no completed rank");
+    assertEquals(20, kept.regroup(2), "step 40 of one rank is step 20 of two");
+    assertEquals(List.of(150L, 150L), List.of(kept.shard(1).firstSample, kept.shard(1).sampleCount));
+    assertEquals(ShardState.PENDING, kept.shard(1).state());
+  }
 }

@@ -4,6 +4,7 @@ import io.quarry.config.ConfigKey;
 import io.quarry.config.RunConfig;
 import io.quarry.config.RunConfigException;
 import io.quarry.config.TrainerSpec;
+import java.time.Duration;
 import java.util.List;
 
 /** {@code trainer = process}: the section of the run config the program-per-shard trainer reads ({@code process.*}). */
@@ -37,7 +38,13 @@ public final class ProcessTrainerSpec implements TrainerSpec {
             "trainer = process: torch = the shards are the ranks of one torch.distributed group (torchrun's "
                 + "environment, gang start, group restart); none = each shard on its own"),
         ConfigKey.integer("process.ranks", 0, 100_000,
-            "trainer = process, process.distributed = torch: the group's ranks (one shard each); 0 = shards"));
+            "trainer = process, process.distributed = torch: the group's ranks (one shard each); 0 = shards"),
+        ConfigKey.integer("process.min-ranks", 0, 100_000,
+            "trainer = process, process.distributed = torch: the fewest ranks a restart may start with when workers "
+                + "are missing (elastic); 0 = process.ranks (restart only whole)"),
+        ConfigKey.duration("process.last-call", 0, 3_600_000,
+            "trainer = process, process.min-ranks below the ranks: how long a restarting group with at least "
+                + "min-ranks workers waits for the rest before it starts smaller"));
   }
 
   @Override
@@ -63,6 +70,12 @@ public final class ProcessTrainerSpec implements TrainerSpec {
           + " ranks of the process group (one worker each, and the run starts with all of them at once); allowed: 0 to "
           + groupRanks);
     }
+    int minRanks = config.raw().getInt("process.min-ranks");
+    if (minRanks > groupRanks) {
+      throw new RunConfigException("config key 'process.min-ranks': " + minRanks + " is more than the " + groupRanks
+          + " ranks of the process group (the fewest a restart may start with); allowed: 1 to " + groupRanks
+          + ", or 0 for all of them");
+    }
     if (config.speculative) {
       throw new RunConfigException("config key 'speculative': on cannot be combined with process.distributed = torch "
           + "(a copy of a rank would join the process group twice); allowed: speculative = off");
@@ -79,6 +92,19 @@ public final class ProcessTrainerSpec implements TrainerSpec {
     if (!distributed(config)) return 0;
     int ranks = config.raw().getInt("process.ranks");
     return ranks > 0 ? ranks : config.shards;
+  }
+
+  /** {@code process.min-ranks}, or every rank when it is 0. */
+  @Override
+  public int minRanks(RunConfig config) {
+    int ranks = ranks(config);
+    int minRanks = ranks == 0 ? 0 : config.raw().getInt("process.min-ranks");
+    return minRanks > 0 ? Math.min(minRanks, ranks) : ranks;
+  }
+
+  @Override
+  public Duration rankLastCall(RunConfig config) {
+    return config.raw().getDuration("process.last-call");
   }
 
   private static boolean distributed(RunConfig config) {

@@ -46,6 +46,28 @@ class TorchrunEnvironmentTest {
   }
 
   @Test
+  void minRanksMakesTheGroupElasticBetweenItAndTheRanks() {
+    RunConfig elastic = config("process.distributed=torch", "process.ranks=4", "process.min-ranks=2",
+        "process.last-call=5s");
+    RunConfig whole = config("process.distributed=torch", "process.ranks=4");
+
+    assertEquals(2, elastic.groupMinRanks());
+    assertEquals(java.time.Duration.ofSeconds(5), elastic.groupLastCall());
+    assertEquals(4, elastic.gangSize(), "the first start is still the whole gang");
+    assertEquals(4, whole.groupMinRanks(), "min-ranks 0: a restart waits for every rank");
+    assertEquals(java.time.Duration.ofSeconds(30), whole.groupLastCall(), "torchrun's last_call_timeout");
+    assertEquals(0, config("shards=2", "process.min-ranks=1").groupMinRanks(), "no group, no min-ranks");
+
+    RunConfigException above = assertThrows(RunConfigException.class,
+        () -> config("process.distributed=torch", "process.ranks=2", "process.min-ranks=3"));
+    assertTrue(above.getMessage().contains("'process.min-ranks'") && above.getMessage().contains("1 to 2"),
+        above.getMessage());
+    RunConfigException negative = assertThrows(RunConfigException.class,
+        () -> config("process.distributed=torch", "process.ranks=2", "process.min-ranks=-1"));
+    assertTrue(negative.getMessage().contains("process.min-ranks"), negative.getMessage());
+  }
+
+  @Test
   void refusesConfigsThatCannotFormOneGroup() {
     RunConfigException disagree = assertThrows(RunConfigException.class,
         () -> config("process.distributed=torch", "process.ranks=3", "shards=2"));
