@@ -2,10 +2,10 @@
 """examples/pytorch/ddp_train.py (2 ranks, Gloo on CPU) under Quarry's process trainer and under torchrun, measured
 together on this machine, runs interleaved (BENCHMARKS.md: "PyTorch DDP runs").
 
-  /usr/bin/python3 bench/ddp.py [--reps 3] [--epochs 4]      (from the repository root, after mvn install)
+  /usr/bin/python3 bench/ddp.py [--reps 3] [--epochs 4] [--ranks 2]   (from the repository root, after mvn install)
 
 Throughput: the script's own train_steps_per_s (steps after the first over their time, so neither the JVM's nor
-Python's start-up nor the rendezvous counts), the mean of the two ranks, per run; the median over --reps runs of
+Python's start-up nor the rendezvous counts), the mean of the ranks, per run; the median over --reps runs of
 each launcher, alternating which goes first. Restart: SIGKILL to rank 1 once rank 0 wrote its step-50 checkpoint;
 the time from the kill to the restarted group's first step (the later rank's first_step_unix with restart count 1);
 torchrun with --max_restarts 1 and its default --monitor_interval.
@@ -73,17 +73,20 @@ def descends(pid, ancestor):
     return False
 
 
+RANKS = 2
+
+
 def launch(launcher, work, epochs, restarts, warm=False):
     if launcher == "quarry":
         os.symlink(os.path.join(REPO, "examples"), os.path.join(work, "examples"))
         # warm: a sweep of two runs in one JVM, a 2-epoch warm-up and then the measured one (a cluster's JVMs are
         # long-lived: what a run meets there is a warm JVM).
         epochs_key = ["--multirun", "epochs=2,%d" % epochs] if warm else ["epochs=%d" % epochs]
-        command = ["java", "-jar", JAR, "local", "--workers", "2", "examples/pytorch/ddp.conf",
-                   "max-attempts=%d" % (restarts + 1)] + epochs_key
+        command = ["java", "-jar", JAR, "local", "--workers", str(RANKS), "examples/pytorch/ddp.conf",
+                   "process.ranks=%d" % RANKS, "max-attempts=%d" % (restarts + 1)] + epochs_key
     else:
         command = [PYTHON, "-m", "torch.distributed.run", "--redirects", "2", "--tee", "2", "--log_dir",
-                   os.path.join(work, "torchrun-logs"), "--nproc_per_node", "2", "--max_restarts", str(restarts),
+                   os.path.join(work, "torchrun-logs"), "--nproc_per_node", str(RANKS), "--max_restarts", str(restarts),
                    SCRIPT, "--epochs", str(epochs), "--checkpoint-dir", os.path.join(work, "checkpoints")] + ARGS
     out = open(os.path.join(work, "out.txt"), "w")
     return subprocess.Popen(command, cwd=work, env=env(), stdout=out, stderr=subprocess.STDOUT)
@@ -113,8 +116,8 @@ def throughput(launcher, epochs, warm):
             raise SystemExit("%s failed; see %s" % (launcher, work))
         wall = time.monotonic() - started
         rates = [float(m) for m in re.findall(r"train_steps_per_s=([0-9.]+)", rank_logs(launcher, work, warm))]
-        if len(rates) != 2:
-            raise SystemExit("%s: expected 2 ranks' train_steps_per_s, got %s (%s)" % (launcher, rates, work))
+        if len(rates) != RANKS:
+            raise SystemExit("%s: expected %d ranks' train_steps_per_s, got %s (%s)" % (launcher, RANKS, rates, work))
         return statistics.mean(rates), wall
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -151,7 +154,13 @@ def main():
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--restart-reps", type=int, default=2)
     p.add_argument("--cold", action="store_true", help="Quarry's JVM starts with the measured run (default: warm)")
+    p.add_argument("--ranks", type=int, default=2,
+                   help="ranks of the group (default 2; 1 leaves this 2-core machine a core to spare for the launcher)")
     args = p.parse_args()
+    global RANKS
+    RANKS = args.ranks
+    if RANKS < 2 and args.restart_reps > 0:
+        raise SystemExit("--restart-reps needs a rank 1 to kill: use --ranks 2 or more, or --restart-reps 0")
     rates = {"quarry": [], "torchrun": []}
     walls = {"quarry": [], "torchrun": []}
     for rep in range(args.reps):
