@@ -15,10 +15,11 @@
 # Ring and Gloo alternate (REPS times each) so that both see the same load; per round the slowest rank counts, and the
 # median is over every timed round of every repetition.
 #   bench/allreduce.sh FLOATS WORKERS [ROUNDS]          ROUNDS timed rounds per repetition (default 10, after WARMUP=10 warm-up rounds)
-#   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 1 MiB),
+#   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 4 MiB),
 #   SOCKET_BUFFER_BYTES (the ring connections' SO_SNDBUF/SO_RCVBUF, default 0: the kernel's auto-tuning),
-#   PROFILE=1 (the members time their phases: socket writes, reads, additions, selector waits, and the ring thread's
-#   CPU time; printed per member as medians over the timed rounds)
+#   BENCH_JAR (a benchmarks jar to use instead of building this tree's), PROFILE=1 (the members time their phases:
+#   socket writes, reads, additions, selector waits, and the round thread's CPU time; printed per member as medians
+#   over the timed rounds)
 # Ends with: allreduce floats=F workers=N median_ms=... bound_ms=... efficiency=... gloo_median_ms=...
 #            coordinator_average_ms=... ring_bound_ms=... ring_efficiency=... single_stream_bytes_per_s=...
 #            ring_stream_bytes_per_s=...
@@ -34,7 +35,8 @@ coordinator_rounds="${COORDINATOR_ROUNDS:-7}"
 chunk_bytes="${CHUNK_BYTES:-4194304}"
 socket_buffer_bytes="${SOCKET_BUFFER_BYTES:-0}"
 python=/usr/bin/python3
-need_bench_jar
+# BENCH_JAR: another build's benchmarks jar (e.g. a copy made before a change, to compare in one session).
+if [ -n "${BENCH_JAR:-}" ]; then bench_jar="$BENCH_JAR"; else need_bench_jar; fi
 work="$(mktemp -d)"
 pids=()
 cleanup() {
