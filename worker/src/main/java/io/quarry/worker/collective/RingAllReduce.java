@@ -9,29 +9,26 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
-import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * One member of one ring epoch: sums float vectors with the other members ({@link RingSchedule}: reduce-scatter, then
  * all-gather) over two TCP connections, one to the right neighbour (opened here, on the first round) and one from the
  * left (accepted by this member's {@link DataPlaneEndpoint}).
  *
- * <p>Two threads per member: the caller's reads what arrives from the left, on a non-blocking channel under a
- * selector, and adds it in; a {@link RingSender} of its own writes to the right on a blocking channel. A segment is
- * forwarded as it arrives: at step {@code t+1} a member sends the bytes of the segment it has finished receiving (and
- * adding) at step {@code t}, so the round is one pipeline, not {@code 2(N−1)} phases one after the other, and the
- * sender copies chunk k out to the kernel while the caller's thread adds chunk k+1. (One thread doing both, as this
- * class did first, left the outgoing link idle whenever it read or added: profiled at 10M floats, 2 members, the
- * round's writes, reads and additions added up to about the round, with no overlap.) The vector lives in one direct
- * buffer; received reduce-scatter bytes pass through a scratch buffer of {@code chunkBytes}, all-gather bytes are
- * read straight into place.
+ * <p>One thread does it all, on non-blocking channels: it writes what it may, reads what has arrived and adds it in,
+ * and waits on a selector only when neither can go on. Sending and receiving overlap, and a segment is forwarded as it
+ * arrives: at step {@code t+1} a member may send the bytes of the segment it has finished receiving (and adding) at
+ * step {@code t} — the round is one pipeline, not {@code 2(N−1)} phases one after the other. The kernel moves bytes
+ * while this thread adds. (A second thread writing to the right while this one reads and adds was tried: no gain
+ * measured on 2 vCPUs, where the members already fill the cores; BENCHMARKS.md.) The vector lives in one direct buffer; received reduce-scatter bytes pass through a scratch
+ * buffer of {@code chunkBytes}, all-gather bytes are read straight into place.
  *
  * <p>Every round has a deadline. A neighbour that closes its connection or dies (its kernel resets the connection)
  * aborts the round at once; one that goes silent (a partition, a stopped process) aborts it at the deadline. An aborted
  * round ends the epoch on this member: both connections are closed, so its neighbours abort too, within the round's
  * deadline at the latest, and every later round of this epoch fails at once. A new ring (a new epoch) goes on.
  *
- * <p>Not thread-safe: one thread runs the rounds (the sender is internal); {@link #close} may come from any thread and aborts a round in
+ * <p>Not thread-safe: one thread runs the rounds; {@link #close} may come from any thread and aborts a round in
  * progress.
  */
 public final class RingAllReduce implements AutoCloseable {
@@ -42,6 +39,7 @@ public final class RingAllReduce implements AutoCloseable {
   private final RingSpec ring;
   private final int chunkBytes;
   private final int socketBufferBytes;
+  private final ByteBuffer sendHeader = ByteBuffer.allocate(RingWire.HEADER_BYTES);
   private final ByteBuffer receiveHeader = ByteBuffer.allocate(RingWire.HEADER_BYTES);
   private final ByteBuffer scratch;
   private final FloatBuffer scratchFloats;
@@ -55,7 +53,6 @@ public final class RingAllReduce implements AutoCloseable {
   private volatile SocketChannel left;
   private SelectionKey rightKey;
   private SelectionKey leftKey;
-  private volatile RingSender sender;
   private long sequence;
   private volatile String ended;
   /** Per-phase time of this member's rounds, kept only with {@code -Dquarry.ring.profile=true} (bench/allreduce.sh). */
@@ -189,11 +186,6 @@ public final class RingAllReduce implements AutoCloseable {
       left.setOption(StandardSocketOptions.SO_RCVBUF, socketBufferBytes);
     }
     leftKey = left.register(selector, 0);
-    // The sender writes on its own thread, blocking: the connection leaves the selector first.
-    rightKey.cancel();
-    selector.selectNow();
-    right.configureBlocking(true);
-    sender = new RingSender(right, selector::wakeup, times, "ring-sender-" + ring.epoch() + "-" + ring.rank());
   }
 
   /** The round's loop; see the class comment. Data-path code: no allocation per chunk. */
@@ -201,33 +193,72 @@ public final class RingAllReduce implements AutoCloseable {
     long floats = data.limit() / 4;
     RingSchedule schedule = new RingSchedule(ring.size(), ring.rank(), floats);
     int steps = schedule.steps();
-    // Per step, bytes of the received segment that are final (added, or in place): the sender forwards them.
-    AtomicLongArray done = new AtomicLongArray(steps);
+    long[] done = new long[steps]; // per step, bytes of the received segment finished (added, or in place)
+    ByteBuffer sendView = data.duplicate();
     ByteBuffer receiveView = data.duplicate();
     FloatBuffer dataFloats = data.duplicate().order(ByteOrder.LITTLE_ENDIAN).clear().asFloatBuffer();
-    sender.send(new RingSender.Round(data.duplicate(), schedule, done, ring.epoch(), sequence, round));
+    int sendStep = 0;
+    boolean sendHeaderDue = true;
+    long sent = 0;
     int receiveStep = 0;
     boolean receiveHeaderDue = true;
     long received = 0; // payload bytes read at receiveStep
     receiveHeader.clear();
     scratch.clear();
-    leftKey.interestOps(SelectionKey.OP_READ);
-    // Receive: per step the header, then the segment, added in (reduce-scatter) or read in place (all-gather).
-    while (receiveStep < steps) {
+    while (sendStep < steps || receiveStep < steps) {
       boolean moved = false;
-      int segment = schedule.receiveSegment(receiveStep);
-      long segmentBytes = 4 * schedule.segmentLength(segment);
-      if (receiveHeaderDue) {
-        int n = left.read(receiveHeader);
-        if (n < 0) throw closedByLeft(round);
-        if (!receiveHeader.hasRemaining()) {
+      boolean socketFull = false;
+      // Send: the header, then as much of the segment as is final.
+      while (sendStep < steps) {
+        int segment = schedule.sendSegment(sendStep);
+        long segmentBytes = 4 * schedule.segmentLength(segment);
+        if (sendHeaderDue) {
+          if (sendHeader.position() == 0 || !sendHeader.hasRemaining()) {
+            RingWire.header(sendHeader, ring.epoch(), sequence, sendStep, round, (int) segmentBytes);
+          }
+          long t0 = times != null ? System.nanoTime() : 0;
+          right.write(sendHeader);
+          if (times != null) times.write += System.nanoTime() - t0;
+          if (sendHeader.hasRemaining()) {
+            socketFull = true;
+            break;
+          }
+          sendHeader.clear();
+          sendHeaderDue = false;
+          moved = true;
+        }
+        long allowed = sendStep == 0 ? segmentBytes : done[sendStep - 1];
+        if (sent < allowed) {
+          int base = (int) (4 * schedule.segmentStart(segment));
+          sendView.limit(base + (int) allowed).position(base + (int) sent);
+          long t0 = times != null ? System.nanoTime() : 0;
+          int n = right.write(sendView);
+          if (times != null) times.write += System.nanoTime() - t0;
+          sent += n;
+          if (n > 0) moved = true;
+          if (sent < allowed) {
+            socketFull = true;
+            break;
+          }
+        }
+        if (sent < segmentBytes) break; // waits for the bytes still arriving from the left
+        sendStep++;
+        sendHeaderDue = true;
+        sent = 0;
+      }
+      // Receive: the header, then the segment, added in (reduce-scatter) or in place (all-gather).
+      while (receiveStep < steps) {
+        int segment = schedule.receiveSegment(receiveStep);
+        long segmentBytes = 4 * schedule.segmentLength(segment);
+        if (receiveHeaderDue) {
+          int n = left.read(receiveHeader);
+          if (n < 0) throw closedByLeft(round);
+          if (n > 0) moved = true;
+          if (receiveHeader.hasRemaining()) break;
           checkHeader(round, receiveStep, segment, segmentBytes);
           receiveHeader.clear();
           receiveHeaderDue = false;
-          moved = true;
         }
-      }
-      if (!receiveHeaderDue) {
         int base = (int) (4 * schedule.segmentStart(segment));
         if (received < segmentBytes) {
           int n;
@@ -240,18 +271,14 @@ public final class RingAllReduce implements AutoCloseable {
             if (n < 0) throw closedByLeft(round);
             received += Math.max(0, n);
             int whole = scratch.position() / 4;
-            if (whole > 0) {
-              long at = done.get(receiveStep);
-              add(dataFloats, (base + (int) at) / 4, whole);
-              done.set(receiveStep, at + 4L * whole);
-              sender.progressed();
-              scratch.limit(scratch.position()).position(4 * whole);
-              scratch.compact();
-            }
+            add(dataFloats, (base + (int) done[receiveStep]) / 4, whole);
             if (times != null) {
               times.read += t1 - t0;
               times.add += System.nanoTime() - t1;
             }
+            done[receiveStep] += 4L * whole;
+            scratch.limit(scratch.position()).position(4 * whole);
+            scratch.compact();
           } else {
             receiveView.limit(base + (int) segmentBytes).position(base + (int) received);
             long t0 = times != null ? System.nanoTime() : 0;
@@ -259,36 +286,20 @@ public final class RingAllReduce implements AutoCloseable {
             if (times != null) times.read += System.nanoTime() - t0;
             if (n < 0) throw closedByLeft(round);
             received += Math.max(0, n);
-            if (n > 0) {
-              done.set(receiveStep, received);
-              sender.progressed();
-            }
+            done[receiveStep] = received;
           }
           if (n > 0) moved = true;
+          if (received < segmentBytes) break;
         }
-        if (received == segmentBytes) {
-          receiveStep++;
-          receiveHeaderDue = true;
-          received = 0;
-          moved = true;
-        }
+        receiveStep++;
+        receiveHeaderDue = true;
+        received = 0;
       }
-      checkSender(round);
-      if (!moved) await(deadlineNs, "round " + round + " (step " + receiveStep + " of " + steps + ")");
-    }
-    leftKey.interestOps(0);
-    while (!sender.finished(sequence)) {
-      checkSender(round);
-      await(deadlineNs, "round " + round + ": sending to the right neighbour at " + ring.right());
-    }
-  }
-
-  private void checkSender(long round) throws RingAbortedException {
-    if (ended != null) throw new RingAbortedException(ring.epoch(), ended);
-    Throwable failed = sender.failure();
-    if (failed != null) {
-      throw new RingAbortedException(ring.epoch(), "round " + round + " of ring epoch " + ring.epoch()
-          + ": sending to the right neighbour (rank " + (ring.rank() + 1) % ring.size() + ") failed: " + failed, failed);
+      if (ended != null) throw new RingAbortedException(ring.epoch(), ended);
+      if (moved) continue;
+      rightKey.interestOps(socketFull ? SelectionKey.OP_WRITE : 0);
+      leftKey.interestOps(receiveStep < steps ? SelectionKey.OP_READ : 0);
+      await(deadlineNs, "round " + round + " (step " + Math.min(sendStep, receiveStep) + " of " + steps + ")");
     }
   }
 
@@ -358,8 +369,6 @@ public final class RingAllReduce implements AutoCloseable {
 
   private void end(String reason) {
     if (ended == null) ended = reason;
-    RingSender s0 = sender;
-    if (s0 != null) s0.stop();
     DataPlaneEndpoint.quietly(right);
     DataPlaneEndpoint.quietly(left);
     Selector s = selector;
