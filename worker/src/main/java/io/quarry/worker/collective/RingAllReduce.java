@@ -20,8 +20,9 @@ import java.time.Duration;
  * arrives: at step {@code t+1} a member may send the bytes of the segment it has finished receiving (and adding) at
  * step {@code t} — the round is one pipeline, not {@code 2(N−1)} phases one after the other. The kernel moves bytes
  * while this thread adds. (A second thread writing to the right while this one reads and adds was tried: no gain
- * measured on 2 vCPUs, where the members already fill the cores; BENCHMARKS.md.) The vector lives in one direct buffer; received reduce-scatter bytes pass through a scratch
- * buffer of {@code chunkBytes}, all-gather bytes are read straight into place.
+ * measured on 2 vCPUs, where the members already fill the cores; BENCHMARKS.md.) The vector lives in one direct
+ * buffer; received reduce-scatter bytes pass through a scratch buffer of {@code chunkBytes}, all-gather bytes are
+ * read straight into place.
  *
  * <p>Every round has a deadline. A neighbour that closes its connection or dies (its kernel resets the connection)
  * aborts the round at once; one that goes silent (a partition, a stopped process) aborts it at the deadline. An aborted
