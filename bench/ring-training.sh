@@ -4,7 +4,8 @@
 #   cluster   a coordinator and WORKERS worker JVMs on 127.0.0.1 (one cpu device each): the ring between JVMs
 #   local     `quarry local --workers WORKERS` (all workers in one JVM: they sum in memory, HierarchicalRing)
 # for sync.mode = allreduce and none, alternating, ROUNDS times each. A run's steps/s is its steps over the time from
-# run_started to run_completed (events.jsonl).
+# run_started to run_completed (events.jsonl). One untimed run of each mode first on each side: the first run on fresh
+# JVMs pays their warm-up (DJL's native library, the JIT) and ran at less than half the speed of the later ones.
 #   bench/ring-training.sh [ROUNDS] [WORKERS]      (defaults 2 and 2)
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
@@ -48,12 +49,14 @@ local_run() { # MODE ROUND
 }
 
 machine_line
+for mode in allreduce none; do cluster_run "$mode" warmup >/dev/null; done
 for r in $(seq 1 "$rounds"); do
   for mode in allreduce none; do
     echo "cluster $mode round $r: $(cluster_run "$mode" "$r") (steps/s, steps), load average $(cut -d' ' -f1-3 /proc/loadavg)"
   done
 done
 kill_nodes
+for mode in allreduce none; do local_run "$mode" warmup >/dev/null; done
 for r in $(seq 1 "$rounds"); do
   for mode in allreduce none; do
     echo "local $mode round $r: $(local_run "$mode" "$r") (steps/s, steps), load average $(cut -d' ' -f1-3 /proc/loadavg)"
