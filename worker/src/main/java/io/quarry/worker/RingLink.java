@@ -18,8 +18,8 @@ import java.util.function.Supplier;
  * One shard attempt's place on its run's all-reduce ring ({@code sync.transport = ring}): its data plane (listening
  * from the attempt's start, shared with the run's other attempts in this JVM ({@link SharedDataPlanes}), which then
  * sum among themselves first and put one member on the ring between JVMs ({@link HierarchicalRing}); the run learns
- * the address from {@link io.quarry.protocol.RunCommand.RingJoin}) and the
- * newest ring the run published ({@link #formed}, on the worker's actor thread). The training thread sums through it
+ * the address from {@link io.quarry.protocol.RunCommand.RingJoin}) and the newest ring the run published
+ * ({@link #formed}, on the worker's actor thread). The training thread sums through it
  * ({@link #average}, {@link #allReduceGradients}): it waits for a usable ring at most {@code sync.timeout}; a round
  * that aborts leaves the trainer's arrays as they were and is reported ({@code onAbort}), so the run forms a new ring.
  */
