@@ -4,16 +4,25 @@
 #                 member), on one direct buffer; a round is timed from calling allReduce to its return
 #   bound         2(N-1)/N * 4F / B, with B the single-stream loopback bandwidth between two JVMs (one TCP connection,
 #                 direct buffers of 1 MiB), measured here, now (median of 3)
+#   ring bound    the same with B_N, the per-stream share of the aggregate loopback bandwidth of N concurrent streams,
+#                 measured here, now (median of 3): WORKERS JVMs laid out like the ring, each sending to its right
+#                 neighbour (a thread of its own) while receiving from its left, all at once; aggregate = N * bytes /
+#                 (last byte received anywhere - first byte received anywhere), B_N = aggregate / N. On one machine the
+#                 N links of a ring share the same cores and the same loopback, so this is what a ring can reach here.
 #   gloo          torch.distributed.all_reduce with the Gloo backend (Debian's python3-torch, /usr/bin/python3)
 #   coordinator   today's averaging round through the run actor (bench/sync.sh, its median round); COORDINATOR_ROUNDS=0
 #                 skips it (it takes minutes, and more memory than 100M floats allow on a small machine)
 # Ring and Gloo alternate (REPS times each) so that both see the same load; per round the slowest rank counts, and the
 # median is over every timed round of every repetition.
 #   bench/allreduce.sh FLOATS WORKERS [ROUNDS]          ROUNDS timed rounds per repetition (default 10, after WARMUP=10 warm-up rounds)
-#   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 1 MiB),
-#   SOCKET_BUFFER_BYTES (the ring connections' SO_SNDBUF/SO_RCVBUF, default 0: the kernel's auto-tuning)
+#   REPS (default 2), COORDINATOR_ROUNDS (default 7: 2 warm-up + 5), CHUNK_BYTES (the ring's read size, default 4 MiB),
+#   SOCKET_BUFFER_BYTES (the ring connections' SO_SNDBUF/SO_RCVBUF, default 0: the kernel's auto-tuning),
+#   BENCH_JAR (a benchmarks jar to use instead of building this tree's), PROFILE=1 (the members time their phases:
+#   socket writes, reads, additions, selector waits, and the round thread's CPU time; printed per member as medians
+#   over the timed rounds)
 # Ends with: allreduce floats=F workers=N median_ms=... bound_ms=... efficiency=... gloo_median_ms=...
-#            coordinator_average_ms=...
+#            coordinator_average_ms=... ring_bound_ms=... ring_efficiency=... single_stream_bytes_per_s=...
+#            ring_stream_bytes_per_s=...
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/bench/build-lib.sh"
@@ -23,10 +32,11 @@ rounds="${3:-10}"
 warmup="${WARMUP:-10}"
 reps="${REPS:-2}"
 coordinator_rounds="${COORDINATOR_ROUNDS:-7}"
-chunk_bytes="${CHUNK_BYTES:-1048576}"
+chunk_bytes="${CHUNK_BYTES:-4194304}"
 socket_buffer_bytes="${SOCKET_BUFFER_BYTES:-0}"
 python=/usr/bin/python3
-need_bench_jar
+# BENCH_JAR: another build's benchmarks jar (e.g. a copy made before a change, to compare in one session).
+if [ -n "${BENCH_JAR:-}" ]; then bench_jar="$BENCH_JAR"; else need_bench_jar; fi
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -37,7 +47,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 direct_mb=$(( (8 * floats) / 1048576 + 128 ))
-jvm=(java -Xmx256m "-XX:MaxDirectMemorySize=${direct_mb}m" -cp "$bench_jar" io.quarry.bench.AllReduceBench)
+profile_flag=()
+[ -n "${PROFILE:-}" ] && profile_flag=(-Dquarry.ring.profile=true)
+jvm=(java -Xmx256m "-XX:MaxDirectMemorySize=${direct_mb}m" "${profile_flag[@]}" -cp "$bench_jar" io.quarry.bench.AllReduceBench)
 
 # N consecutive free ports on 127.0.0.1; prints the first.
 free_ports() {
@@ -71,6 +83,27 @@ bandwidth() { # prints bytes/s of one stream
   sed -n 's/^bandwidth_bytes_per_s //p' "$out"
 }
 
+ring_bandwidth() { # prints bytes/s of one of N concurrent streams laid out like the ring (aggregate / N)
+  local port r bytes=$(( 16 * floats ))
+  [ "$bytes" -lt 1073741824 ] && bytes=1073741824
+  [ "$bytes" -gt 4294967296 ] && bytes=4294967296
+  bytes=$(( bytes / workers ))
+  port=$(free_ports "$workers")
+  local members=()
+  for r in $(seq 0 $((workers - 1))); do
+    "${jvm[@]}" bandwidth-ring "$r" "$workers" "$port" "$bytes" >"$work/bwr-$r.txt" 2>&1 &
+    pids+=($!); members+=($!)
+  done
+  for r in "${!members[@]}"; do
+    if ! wait "${members[$r]}"; then echo "bandwidth-ring member $r failed:" >&2; cat "$work/bwr-$r.txt" >&2; exit 1; fi
+  done
+  cat "$work"/bwr-*.txt | "$python" -c "
+import sys
+spans = [tuple(map(int, l.split()[1:])) for l in sys.stdin if l.startswith('ring_stream_ns')]
+wall = (max(e for _, e in spans) - min(s for s, _ in spans)) / 1e9
+print(f'{$bytes / wall:.0f}')"
+}
+
 ring() { # appends "round_ms RANK I T" lines to $1
   local port r
   port=$(free_ports "$workers")
@@ -82,6 +115,7 @@ ring() { # appends "round_ms RANK I T" lines to $1
   for r in "${!members[@]}"; do
     if ! wait "${members[$r]}"; then echo "ring member $r failed:" >&2; cat "$work/ring-$r.txt" >&2; exit 1; fi
     sed -n "s/^round_ms /round_ms $r /p" "$work/ring-$r.txt" >>"$1"
+    [ -n "${PROFILE:-}" ] && sed -n "s/^phases /phases $r /p" "$work/ring-$r.txt" >>"$work/phases.txt"
   done
 }
 
@@ -110,6 +144,11 @@ bws=()
 for _ in 1 2 3; do bws+=("$(bandwidth)"); done
 bw=$(printf '%s\n' "${bws[@]}" | sort -n | sed -n 2p)
 echo "# single-stream loopback bandwidth (bytes/s): ${bws[*]}; median $bw"
+rbws=()
+for _ in 1 2 3; do rbws+=("$(ring_bandwidth)"); done
+rbw=$(printf '%s\n' "${rbws[@]}" | sort -n | sed -n 2p)
+echo "# per-stream bandwidth of $workers concurrent streams laid out like the ring (bytes/s): ${rbws[*]}; median $rbw (aggregate $("$python" -c "print(f'{$rbw*$workers:.0f}')")), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$work/phases.txt"
 : >"$work/ring.txt"; : >"$work/gloo.txt"
 for rep in $(seq 1 "$reps"); do
   ring "$work/ring-rep.txt"; sed "s/^round_ms /round_ms $rep /" "$work/ring-rep.txt" >>"$work/ring.txt"; : >"$work/ring-rep.txt"
@@ -120,6 +159,22 @@ ring_ms=$(median_of "$work/ring.txt")
 gloo_ms=$(median_of "$work/gloo.txt")
 bound_ms=$("$python" -c "n=$workers; print(f'{2*(n-1)/n*4*$floats/$bw*1e3:.2f}')")
 efficiency=$("$python" -c "print(f'{$bound_ms/$ring_ms:.2f}')")
+ring_bound_ms=$("$python" -c "n=$workers; print(f'{2*(n-1)/n*4*$floats/$rbw*1e3:.2f}')")
+ring_efficiency=$("$python" -c "print(f'{$ring_bound_ms/$ring_ms:.2f}')")
+if [ -n "${PROFILE:-}" ]; then
+  "$python" - "$work/phases.txt" <<'PY'
+import collections, statistics, sys
+per = collections.defaultdict(lambda: collections.defaultdict(list))
+for line in open(sys.argv[1]):
+    f = line.split()
+    for kv in f[3:]:
+        k, v = kv.split("=")
+        per[f[1]][k].append(float(v))
+for member in sorted(per):
+    print(f"# profile member {member} (medians over timed rounds): " + " ".join(
+        f"{k}={statistics.median(v):.2f}" for k, v in per[member].items()))
+PY
+fi
 
 coordinator_ms=skipped
 if [ "$coordinator_rounds" != 0 ]; then
@@ -141,4 +196,4 @@ PY
   fi
 fi
 echo "# done $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "allreduce floats=$floats workers=$workers median_ms=$ring_ms bound_ms=$bound_ms efficiency=$efficiency gloo_median_ms=$gloo_ms coordinator_average_ms=$coordinator_ms"
+echo "allreduce floats=$floats workers=$workers median_ms=$ring_ms bound_ms=$bound_ms efficiency=$efficiency gloo_median_ms=$gloo_ms coordinator_average_ms=$coordinator_ms ring_bound_ms=$ring_bound_ms ring_efficiency=$ring_efficiency single_stream_bytes_per_s=$bw ring_stream_bytes_per_s=$rbw"

@@ -24,8 +24,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The all-reduce ring end to end in local mode (every message through the Kryo serializer, every shard attempt with a
- * data plane of its own on 127.0.0.1), with the test trainer {@code linear-sgd}: N workers with batch B and
+ * The all-reduce ring end to end in local mode (every message through the Kryo serializer; the shard attempts, all in
+ * this JVM, share one data plane and sum among themselves without a socket: the hierarchical reduction of {@code
+ * io.quarry.worker.collective.HierarchicalRing}), with the test trainer {@code linear-sgd}: N workers with batch B and
  * {@code allreduce} every step, or {@code average} with {@code sync.every = 1}, train the model one worker trains
  * with batch N·B; the coordinator only publishes rings (no averaging round goes through it).
  */

@@ -2,11 +2,9 @@ package io.quarry.worker;
 
 import io.quarry.protocol.RingPeer;
 import io.quarry.protocol.WorkerCommand;
-import io.quarry.worker.collective.DataPlaneEndpoint;
 import io.quarry.worker.collective.DataPlaneSettings;
+import io.quarry.worker.collective.HierarchicalRing;
 import io.quarry.worker.collective.RingAbortedException;
-import io.quarry.worker.collective.RingAllReduce;
-import io.quarry.worker.collective.RingSpec;
 import io.quarry.worker.trainer.GradientRound;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -18,30 +16,35 @@ import java.util.function.Supplier;
 
 /**
  * One shard attempt's place on its run's all-reduce ring ({@code sync.transport = ring}): its data plane (listening
- * from the attempt's start; the run learns the address from {@link io.quarry.protocol.RunCommand.RingJoin}) and the
- * newest ring the run published ({@link #formed}, on the worker's actor thread). The training thread sums through it
+ * from the attempt's start, shared with the run's other attempts in this JVM ({@link SharedDataPlanes}), which then
+ * sum among themselves first and put one member on the ring between JVMs ({@link HierarchicalRing}); the run learns
+ * the address from {@link io.quarry.protocol.RunCommand.RingJoin}) and the newest ring the run published
+ * ({@link #formed}, on the worker's actor thread). The training thread sums through it
  * ({@link #average}, {@link #allReduceGradients}): it waits for a usable ring at most {@code sync.timeout}; a round
  * that aborts leaves the trainer's arrays as they were and is reported ({@code onAbort}), so the run forms a new ring.
  */
 final class RingLink implements AutoCloseable {
-  private final DataPlaneEndpoint endpoint;
+  /** This member on one ring epoch: the JVM's shared view of it and this member's rank in the published ring. */
+  private record Place(HierarchicalRing ring, int rank) {}
+
+  private final SharedDataPlanes.Plane plane;
   private final DataPlaneSettings settings;
   private final int shard;
   private final int attempt;
   private final Duration timeout;
   private final Consumer<RingAbortedException> onAbort;
   /** Guarded by {@code this}. */
-  private RingAllReduce ring;
+  private Place ring;
   private boolean closed;
   private boolean woken;
   /** The ring of the training thread's last round; closed when it moves to a newer one. */
-  private volatile RingAllReduce inUse;
+  private volatile Place inUse;
   /** The training thread's: the epoch whose members' parameters were aligned (allreduce). */
   private long alignedEpoch = Long.MIN_VALUE;
 
-  private RingLink(DataPlaneEndpoint endpoint, DataPlaneSettings settings, int shard, int attempt, Duration timeout,
+  private RingLink(SharedDataPlanes.Plane plane, DataPlaneSettings settings, int shard, int attempt, Duration timeout,
       Consumer<RingAbortedException> onAbort) {
-    this.endpoint = endpoint;
+    this.plane = plane;
     this.settings = settings;
     this.shard = shard;
     this.attempt = attempt;
@@ -54,16 +57,16 @@ final class RingLink implements AutoCloseable {
    *
    * @param timeout the run's {@code sync.timeout}: a round's deadline, and the longest wait for a ring
    */
-  static RingLink open(DataPlaneSettings settings, String nodeHost, int shard, int attempt, Duration timeout,
-      Consumer<RingAbortedException> onAbort) throws IOException {
+  static RingLink open(DataPlaneSettings settings, String nodeHost, String runId, int shard, int attempt,
+      Duration timeout, Consumer<RingAbortedException> onAbort) throws IOException {
     String host = settings.host().isBlank() ? nodeHost : settings.host();
-    DataPlaneEndpoint endpoint = DataPlaneEndpoint.open(new InetSocketAddress(host, settings.port()));
-    return new RingLink(endpoint, settings, shard, attempt, timeout, onAbort);
+    SharedDataPlanes.Plane plane = SharedDataPlanes.acquire(runId, host, settings.port());
+    return new RingLink(plane, settings, shard, attempt, timeout, onAbort);
   }
 
   /** Where the other members reach this attempt. */
   InetSocketAddress address() {
-    return endpoint.address();
+    return plane.address();
   }
 
   /**
@@ -80,11 +83,9 @@ final class RingLink implements AutoCloseable {
     }
     if (rank < 0) return; // not a member: the run has given this attempt up; its own report follows
     // Unresolved: the round's thread resolves its neighbour's name, not this actor thread.
-    RingAllReduce next = new RingAllReduce(endpoint, new RingSpec(message.epoch(), rank, members),
-        settings.chunkBytes(), settings.socketBufferBytes());
     synchronized (this) {
       if (closed || (ring != null && ring.ring().epoch() >= message.epoch())) return;
-      ring = next;
+      ring = new Place(plane.ring(message.epoch(), members, rank, settings), rank);
       notifyAll();
     }
   }
@@ -97,16 +98,17 @@ final class RingLink implements AutoCloseable {
 
   @Override
   public void close() {
-    RingAllReduce last;
+    Place last;
     synchronized (this) {
       closed = true;
       last = ring;
       notifyAll();
     }
-    if (last != null) last.close();
-    RingAllReduce used = inUse;
-    if (used != null) used.close();
-    endpoint.close();
+    // The others' rounds with this member abort now (this JVM's members too: they share the ring object).
+    if (last != null) last.ring().close();
+    Place used = inUse;
+    if (used != null) used.ring().close();
+    plane.release();
   }
 
   /**
@@ -114,12 +116,12 @@ final class RingLink implements AutoCloseable {
    * {@code values} is never changed.
    */
   float[] average(long round, float[] values) throws InterruptedException {
-    RingAllReduce current = awaitRing();
+    Place current = awaitRing();
     if (current == null) return null;
     if (current.ring().size() == 1) return values;
     float[] sum = values.clone();
     try {
-      current.allReduce(sum, round, timeout);
+      current.ring().allReduce(current.rank(), sum, round, timeout);
     } catch (RingAbortedException e) {
       onAbort.accept(e);
       return null;
@@ -131,7 +133,7 @@ final class RingLink implements AutoCloseable {
   /** See {@link io.quarry.worker.trainer.TrainerContext#allReduceGradients}. */
   GradientRound allReduceGradients(long round, float[] gradients, Supplier<float[]> parameters)
       throws InterruptedException {
-    RingAllReduce current = awaitRing();
+    Place current = awaitRing();
     if (current == null) return new GradientRound(0, null);
     int size = current.ring().size();
     long epoch = current.ring().epoch();
@@ -141,7 +143,7 @@ final class RingLink implements AutoCloseable {
         if (size > 1) {
           // Every member of a new ring does this first, so the rings' rounds stay in step.
           float[] mean = parameters.get().clone();
-          current.allReduce(mean, round, timeout);
+          current.ring().allReduce(current.rank(), mean, round, timeout);
           divide(mean, size);
           aligned = mean;
         }
@@ -149,7 +151,7 @@ final class RingLink implements AutoCloseable {
       }
       if (size == 1) return new GradientRound(1, aligned);
       float[] sum = gradients.clone();
-      current.allReduce(sum, round, timeout);
+      current.ring().allReduce(current.rank(), sum, round, timeout);
       divide(sum, size);
       System.arraycopy(sum, 0, gradients, 0, sum.length);
       return new GradientRound(size, aligned);
@@ -163,18 +165,18 @@ final class RingLink implements AutoCloseable {
    * The newest ring if it is usable, else waits for a newer one for at most {@code sync.timeout}; null if none. The
    * ring of the last round, when older, is closed now.
    */
-  private RingAllReduce awaitRing() throws InterruptedException {
-    RingAllReduce next = newestUsable();
-    RingAllReduce previous = inUse;
-    if (previous != null && previous != next) previous.close();
+  private Place awaitRing() throws InterruptedException {
+    Place next = newestUsable();
+    Place previous = inUse;
+    if (previous != null && (next == null || previous.ring() != next.ring())) previous.ring().close();
     inUse = next;
     return next;
   }
 
-  private synchronized RingAllReduce newestUsable() throws InterruptedException {
+  private synchronized Place newestUsable() throws InterruptedException {
     long deadlineNs = System.nanoTime() + timeout.toNanos();
     while (!closed && !woken) {
-      if (ring != null && ring.ended() == null) return ring;
+      if (ring != null && ring.ring().ended() == null) return ring;
       long waitNs = deadlineNs - System.nanoTime();
       if (waitNs <= 0) return null;
       wait(Math.max(1, waitNs / 1_000_000));

@@ -19,10 +19,10 @@ record RingLinks(DataPlaneSettings settings, String nodeHost) {
    *
    * @throws UncheckedIOException when the data plane cannot listen (the attempt fails with it)
    */
-  RingLink open(RunConfig config, ShardAssignment assignment, Consumer<RingAbortedException> onAbort) {
+  RingLink open(RunConfig config, String runId, ShardAssignment assignment, Consumer<RingAbortedException> onAbort) {
     if (!config.sync.ring() || assignment.shards() <= 1) return null;
     try {
-      return RingLink.open(settings, nodeHost, assignment.shard(), assignment.attempt(), config.sync.timeout(),
+      return RingLink.open(settings, nodeHost, runId, assignment.shard(), assignment.attempt(), config.sync.timeout(),
           onAbort);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open the all-reduce data plane on " + (settings.host().isBlank()

@@ -124,7 +124,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     this.observedTelemetry = progress.observing(telemetry);
     this.averageWait = config.sync.timeout().multipliedBy(2).plus(syncWaitMargin);
     this.ringLinks = ring;
-    this.ring = ring == null ? null : ring.open(config, assignment, this::reportRingAborted);
+    this.ring = ring == null ? null : ring.open(config, runId, assignment, this::reportRingAborted);
   }
 
   /** A round on the ring aborted (the training thread): the run forms a new ring. */

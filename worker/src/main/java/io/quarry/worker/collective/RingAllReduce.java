@@ -19,8 +19,10 @@ import java.time.Duration;
  * and waits on a selector only when neither can go on. Sending and receiving overlap, and a segment is forwarded as it
  * arrives: at step {@code t+1} a member may send the bytes of the segment it has finished receiving (and adding) at
  * step {@code t} — the round is one pipeline, not {@code 2(N−1)} phases one after the other. The kernel moves bytes
- * while this thread adds. The vector lives in one direct buffer; received reduce-scatter bytes pass through a scratch
- * buffer of {@code chunkBytes}, all-gather bytes are read straight into place.
+ * while this thread adds. (A second thread writing to the right while this one reads and adds was tried: no gain
+ * measured on 2 vCPUs, where the members already fill the cores; BENCHMARKS.md.) The vector lives in one direct
+ * buffer; received reduce-scatter bytes pass through a scratch buffer of {@code chunkBytes}, all-gather bytes are
+ * read straight into place.
  *
  * <p>Every round has a deadline. A neighbour that closes its connection or dies (its kernel resets the connection)
  * aborts the round at once; one that goes silent (a partition, a stopped process) aborts it at the deadline. An aborted
@@ -32,7 +34,7 @@ import java.time.Duration;
  */
 public final class RingAllReduce implements AutoCloseable {
   /** Default bytes read and added per step of the loop. */
-  public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
+  public static final int DEFAULT_CHUNK_BYTES = 4 << 20;
 
   private final DataPlaneEndpoint endpoint;
   private final RingSpec ring;
@@ -54,6 +56,8 @@ public final class RingAllReduce implements AutoCloseable {
   private SelectionKey leftKey;
   private long sequence;
   private volatile String ended;
+  /** Per-phase time of this member's rounds, kept only with {@code -Dquarry.ring.profile=true} (bench/allreduce.sh). */
+  private final RingPhaseTimes times = RingPhaseTimes.PROFILE ? new RingPhaseTimes() : null;
 
   /**
    * @param endpoint this member's listening side, where its left neighbour connects
@@ -213,7 +217,9 @@ public final class RingAllReduce implements AutoCloseable {
           if (sendHeader.position() == 0 || !sendHeader.hasRemaining()) {
             RingWire.header(sendHeader, ring.epoch(), sequence, sendStep, round, (int) segmentBytes);
           }
+          long t0 = times != null ? System.nanoTime() : 0;
           right.write(sendHeader);
+          if (times != null) times.write += System.nanoTime() - t0;
           if (sendHeader.hasRemaining()) {
             socketFull = true;
             break;
@@ -226,7 +232,9 @@ public final class RingAllReduce implements AutoCloseable {
         if (sent < allowed) {
           int base = (int) (4 * schedule.segmentStart(segment));
           sendView.limit(base + (int) allowed).position(base + (int) sent);
+          long t0 = times != null ? System.nanoTime() : 0;
           int n = right.write(sendView);
+          if (times != null) times.write += System.nanoTime() - t0;
           sent += n;
           if (n > 0) moved = true;
           if (sent < allowed) {
@@ -258,17 +266,25 @@ public final class RingAllReduce implements AutoCloseable {
           if (schedule.reduces(receiveStep)) {
             int carry = scratch.position();
             scratch.limit((int) Math.min(chunkBytes, carry + (segmentBytes - received)));
+            long t0 = times != null ? System.nanoTime() : 0;
             n = left.read(scratch);
+            long t1 = times != null ? System.nanoTime() : 0;
             if (n < 0) throw closedByLeft(round);
             received += Math.max(0, n);
             int whole = scratch.position() / 4;
             add(dataFloats, (base + (int) done[receiveStep]) / 4, whole);
+            if (times != null) {
+              times.read += t1 - t0;
+              times.add += System.nanoTime() - t1;
+            }
             done[receiveStep] += 4L * whole;
             scratch.limit(scratch.position()).position(4 * whole);
             scratch.compact();
           } else {
             receiveView.limit(base + (int) segmentBytes).position(base + (int) received);
+            long t0 = times != null ? System.nanoTime() : 0;
             n = left.read(receiveView);
+            if (times != null) times.read += System.nanoTime() - t0;
             if (n < 0) throw closedByLeft(round);
             received += Math.max(0, n);
             done[receiveStep] = received;
@@ -339,7 +355,12 @@ public final class RingAllReduce implements AutoCloseable {
     if (remainingNs <= 0) {
       throw new RingAbortedException(ring.epoch(), "ring epoch " + ring.epoch() + ": timed out " + doing);
     }
+    long t0 = times != null ? System.nanoTime() : 0;
     selector.select(Math.max(1, remainingNs / 1_000_000));
+    if (times != null) {
+      times.wait += System.nanoTime() - t0;
+      times.waits++;
+    }
     selector.selectedKeys().clear();
     if (ended != null) throw new RingAbortedException(ring.epoch(), ended);
     if (Thread.currentThread().isInterrupted()) {
@@ -360,6 +381,14 @@ public final class RingAllReduce implements AutoCloseable {
         // closing anyway
       }
     }
+  }
+
+  /** Time spent per phase since the last call, and resets it; null unless profiling ({@link RingPhaseTimes}). */
+  public RingPhaseTimes takePhaseTimes() {
+    if (times == null) return null;
+    RingPhaseTimes taken = times.copy();
+    times.reset();
+    return taken;
   }
 
   /** Ends this epoch on this member: a round in progress aborts, later ones fail. */
