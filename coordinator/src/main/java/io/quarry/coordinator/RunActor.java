@@ -12,7 +12,6 @@ import io.quarry.coordinator.merge.MergeRounds;
 import io.quarry.coordinator.merge.MergedShares;
 import io.quarry.coordinator.plots.RunPlotter;
 import io.quarry.coordinator.run.HardExamplePayloadFiles;
-import io.quarry.coordinator.run.RingRoster;
 import io.quarry.coordinator.run.RunAlerts;
 import io.quarry.coordinator.run.RunDirectory;
 import io.quarry.coordinator.run.RunMetrics;
@@ -25,7 +24,6 @@ import io.quarry.protocol.CoordinatorCommand.StopReply;
 import io.quarry.protocol.CoordinatorCommand;
 import io.quarry.protocol.DistributedRank;
 import io.quarry.protocol.FrameBudget;
-import io.quarry.protocol.RingPeer;
 import io.quarry.protocol.RunCommand.CheckpointUnusable;
 import io.quarry.protocol.RunCommand.HardExamplePayloads;
 import io.quarry.protocol.RunCommand.MergedCredit;
@@ -53,8 +51,6 @@ import io.quarry.protocol.ShardAssignment;
 import io.quarry.protocol.ShardState;
 import io.quarry.protocol.WorkerCommand;
 import java.time.Clock;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -84,9 +80,11 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  *
  * The work is done by collaborators: the {@link ShardTable}; the run's {@link RunProgress}; its {@link RunHealth}
  * (stragglers and alerts), its {@link RunTelemetry} (written, never read), its {@link RunMerges} (the hard-example
- * all-gather and the final merge's gate) and its {@link RunAveraging} (averaging relayed through the coordinator);
- * {@link RunRecords} (what every line says), {@link RunDirectory} (where it goes) and the {@link RunLedger} (the run
- * store). Progress comes from the lifecycle reports only. Runs on the coordinator's I/O dispatcher.
+ * all-gather and the final merge's gate), its {@link RunAveraging} (averaging relayed through the coordinator), its
+ * {@link RunRing} (who is on the all-reduce ring) and its {@link ProcessGroupRun} (a DDP process group's starts and
+ * restarts); {@link RunRecords} (what every line says), {@link RunDirectory} (where it goes) and the
+ * {@link RunLedger} (the run store). Progress comes from the lifecycle reports only. Runs on the coordinator's I/O
+ * dispatcher.
  */
 final class RunActor {
   private enum MergeTick implements RunCommand.Local {
@@ -96,14 +94,6 @@ final class RunActor {
   private enum ProgressTick implements RunCommand.Local {
     INSTANCE
   }
-
-  /** The first all-reduce ring has waited {@code sync.timeout} for the shards without a worker. */
-  private enum RingFormationDue implements RunCommand.Local {
-    INSTANCE
-  }
-
-  /** Time to put the members of aborted ring {@code epoch} on a new one (also the timer's key). */
-  private record RingReformDue(long epoch) implements RunCommand.Local {}
 
   /** The end of the wait for the final merge's payloads. */
   private enum PayloadsDeadline implements RunCommand.Local {
@@ -141,7 +131,7 @@ final class RunActor {
   /** Null unless {@code sync.mode = average} with {@code sync.transport = coordinator}. */
   private final RunAveraging averaging;
   /** Who is on the run's all-reduce ring; null unless {@code sync.transport = ring} (average or allreduce). */
-  private final RingRoster<ActorRef<WorkerCommand>> ring;
+  private final RunRing ring;
   private final RunRecords records;
   private final RunDirectory directory;
   private final RunLedger ledger;
@@ -176,8 +166,9 @@ final class RunActor {
         ? new RunProgress(clock.millis(), 0, totals)
         : new RunProgress(recovered.submittedUnixMs(),
             recovered.startedUnixMs() == null ? 0 : recovered.startedUnixMs(), totals);
-    this.ring = config.sync.ring() ? new RingRoster<>(incarnation) : null;
     this.records = new RunRecords(runId, clock);
+    this.ring = config.sync.ring()
+        ? new RunRing(runId, incarnation, config, shards, timers, directory, records, context.getLog()) : null;
     this.telemetry = new RunTelemetry(runId, directory, records, progress, context.getLog());
     this.health = new RunHealth(runId, config, shards, directory, records, progress, clock, context.getLog());
     this.averaging = config.sync.coordinatorAverages()
@@ -260,8 +251,8 @@ final class RunActor {
         .onMessage(RunAveraging.SyncTimedOut.class, this::onSyncTimedOut)
         .onMessage(RingJoin.class, this::onRingJoin)
         .onMessage(RingAborted.class, this::onRingAborted)
-        .onMessageEquals(RingFormationDue.INSTANCE, this::onRingFormationDue)
-        .onMessage(RingReformDue.class, this::onRingReformDue)
+        .onMessageEquals(RunRing.FormationDue.INSTANCE, this::onRingFormationDue)
+        .onMessage(RunRing.ReformDue.class, this::onRingReformDue)
         .onMessageEquals(MergeTick.INSTANCE, this::onMergeTick)
         .onMessage(MergeCollected.class, this::onMergeCollected)
         .onMessage(HardExamplePayloads.class, this::onHardExamplePayloads)
@@ -878,64 +869,31 @@ final class RunActor {
   /** The shard's attempt ended or was given up on: the averaging rounds stop waiting for it, the ring goes on without. */
   private void leaveSync(int shard, boolean finished) {
     if (averaging != null) averaging.leave(shard, finished);
-    if (ring != null) ring.leave(shard, unfinishedShards()).ifPresent(r -> publishRing(r, "member_left"));
+    if (ring != null) ring.leave(shard);
   }
 
   // --- the all-reduce ring (sync.transport = ring): the run only says who is on it ---
 
   private Behavior<RunCommand> onRingJoin(RingJoin join) {
-    if (ring == null || !shards.isActiveAttempt(join.shard(), join.attempt(), join.workerId())) return Behaviors.same();
-    boolean formed = ring.formed();
-    java.util.Optional<RingRoster.Ring<ActorRef<WorkerCommand>>> next = ring.join(new RingRoster.Member<>(join.shard(),
-        join.attempt(), join.replyTo(), join.host(), join.port()), unfinishedShards());
-    next.ifPresent(r -> publishRing(r, formed ? "member_joined" : "formed"));
-    if (next.isEmpty() && !ring.formed() && !timers.isTimerActive(RingFormationDue.INSTANCE)) {
-      timers.startSingleTimer(RingFormationDue.INSTANCE, config.sync.timeout());
-    }
+    if (ring != null && shards.isActiveAttempt(join.shard(), join.attempt(), join.workerId())) ring.join(join);
     return Behaviors.same();
   }
 
   private Behavior<RunCommand> onRingFormationDue() {
-    if (ring != null) ring.formationTimedOut().ifPresent(r -> publishRing(r, "formed"));
+    if (ring != null) ring.formationDue();
     return Behaviors.same();
   }
 
   private Behavior<RunCommand> onRingAborted(RingAborted aborted) {
-    if (ring == null || !shards.isActiveAttempt(aborted.shard(), aborted.attempt(), aborted.workerId())) {
-      return Behaviors.same();
-    }
-    context.getLog().info("run {}: all-reduce ring epoch {} aborted on shard {}: {}", runId, aborted.epoch(),
-        aborted.shard(), aborted.reason());
-    if (ring.aborted(aborted.shard(), aborted.attempt(), aborted.epoch())) {
-      timers.startSingleTimer(new RingReformDue(aborted.epoch()), Duration.ofMillis(RingRoster.REFORM_DELAY_MS));
+    if (ring != null && shards.isActiveAttempt(aborted.shard(), aborted.attempt(), aborted.workerId())) {
+      ring.aborted(aborted);
     }
     return Behaviors.same();
   }
 
-  private Behavior<RunCommand> onRingReformDue(RingReformDue due) {
-    if (ring != null) ring.reform(due.epoch()).ifPresent(r -> publishRing(r, "round_aborted"));
+  private Behavior<RunCommand> onRingReformDue(RunRing.ReformDue due) {
+    if (ring != null) ring.reformDue(due);
     return Behaviors.same();
-  }
-
-  /** Tells every member of the ring who is on it, and writes a {@code ring_formed} event. */
-  private void publishRing(RingRoster.Ring<ActorRef<WorkerCommand>> r, String why) {
-    timers.cancel(RingFormationDue.INSTANCE);
-    List<RingPeer> peers = new ArrayList<>();
-    for (RingRoster.Member<ActorRef<WorkerCommand>> m : r.members()) {
-      peers.add(new RingPeer(m.shard(), m.attempt(), m.host(), m.port()));
-    }
-    for (RingRoster.Member<ActorRef<WorkerCommand>> m : r.members()) {
-      m.replyTo().tell(new WorkerCommand.RingFormed(incarnation, runId, m.shard(), m.attempt(), r.epoch(), peers));
-    }
-    List<Integer> memberShards = peers.stream().map(RingPeer::shard).toList();
-    context.getLog().info("run {}: all-reduce ring epoch {} ({}): shards {}", runId, r.epoch(), why, memberShards);
-    directory.writeEvent(records.ringFormed(r.epoch(), memberShards, peers.stream().map(RingPeer::attempt).toList(),
-        why));
-  }
-
-  /** The run's shards that are not done, pending ones included. */
-  private int unfinishedShards() {
-    return (int) shards.shards().stream().filter(shard -> shard.state() != ShardState.DONE).count();
   }
 
   // --- telemetry, watchers, status ---
