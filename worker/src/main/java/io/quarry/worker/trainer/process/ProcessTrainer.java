@@ -48,6 +48,10 @@ public final class ProcessTrainer implements Trainer {
 
   private static final Logger LOG = LoggerFactory.getLogger(ProcessTrainer.class);
   private static final int QUEUED_LINES = 1024;
+  /** How often the stdout reader takes what the program wrote (the pipe holds 64 KiB meanwhile). */
+  static final long READ_TICK_MS = 10;
+  /** Large enough that one tick's lines are read in one go. */
+  private static final int READ_BUFFER_CHARS = 64 * 1024;
   // Identity-compared end-of-stream marker: never equal to a line the program printed.
   @SuppressWarnings("StringOperationCanBeSimplified")
   private static final String END_OF_STDOUT = new String("<end of stdout>");
@@ -261,9 +265,17 @@ public final class ProcessTrainer implements Trainer {
     }
 
     private void read(Process process) {
-      try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+      try (BufferedReader reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8),
+          READ_BUFFER_CHARS)) {
         String line;
-        while ((line = reader.readLine()) != null) {
+        while (true) {
+          // Lines are taken in bursts, once a tick: a blocking read would wake this thread for every line a rank
+          // flushes, and each wake-up can preempt the rank (or the rank a DDP group waits for) on a busy host.
+          if (!reader.ready() && process.isAlive()) {
+            Thread.sleep(READ_TICK_MS);
+            continue;
+          }
+          if ((line = reader.readLine()) == null) break;
           lastLineNs = System.nanoTime();
           if (!enqueue(line)) return;
         }
