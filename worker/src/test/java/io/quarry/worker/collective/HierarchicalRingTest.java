@@ -100,20 +100,6 @@ class HierarchicalRingTest {
     return inputs;
   }
 
-  /** Values whose sum depends on the order of the additions. */
-  private static List<float[]> awkward(int members, int length, long seed) {
-    SplittableRandom random = new SplittableRandom(seed);
-    List<float[]> inputs = new ArrayList<>();
-    for (int m = 0; m < members; m++) {
-      float[] values = new float[length];
-      for (int i = 0; i < length; i++) {
-        values[i] = (float) ((random.nextDouble() - 0.5) * Math.pow(10, random.nextInt(-3, 4)));
-      }
-      inputs.add(values);
-    }
-    return inputs;
-  }
-
   private static float[] plainSum(List<float[]> inputs, int length) {
     float[] sum = new float[length];
     for (float[] values : inputs) for (int i = 0; i < length; i++) sum[i] += values[i];
@@ -149,7 +135,7 @@ class HierarchicalRingTest {
     float[] first = null;
     for (int run = 0; run < 2; run++) {
       try (Groups groups = new Groups(2, 2)) {
-        List<float[]> in = awkward(4, 50_001, 7);
+        List<float[]> in = RingMembers.orderSensitiveInputs(4, 50_001, 7);
         List<HierarchicalRing> ring = groups.ring(1);
         for (int round = 0; round < 3; round++) {
           for (Result result : groups.round(ring, in, round, TIMEOUT, null)) {

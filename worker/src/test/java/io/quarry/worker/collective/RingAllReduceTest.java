@@ -13,25 +13,10 @@ import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 class RingAllReduceTest {
   private static final Duration TIMEOUT = Duration.ofSeconds(30);
-
-  /** Values whose sum depends on the order of the additions: wide magnitudes, both signs. */
-  private static List<float[]> inputs(int members, int length, long seed) {
-    SplittableRandom random = new SplittableRandom(seed);
-    List<float[]> inputs = new ArrayList<>();
-    for (int m = 0; m < members; m++) {
-      float[] values = new float[length];
-      for (int i = 0; i < length; i++) {
-        values[i] = (float) ((random.nextDouble() - 0.5) * Math.pow(10, random.nextInt(-3, 4)));
-      }
-      inputs.add(values);
-    }
-    return inputs;
-  }
 
   /** The plain loop in the ring's order: segment k summed from member k on, around the ring. */
   private static float[] ringOrderSum(List<float[]> inputs, int length) {
@@ -51,7 +36,7 @@ class RingAllReduceTest {
   }
 
   private static void assertSums(int members, int length) throws Exception {
-    List<float[]> in = inputs(members, length, 31L * members + length);
+    List<float[]> in = RingMembers.orderSensitiveInputs(members, length, 31L * members + length);
     try (RingMembers ring = new RingMembers(members)) {
       List<RingMembers.Result> results = ring.round(ring.ring(1), in, 0, TIMEOUT);
       float[] expected = ringOrderSum(in, length);
@@ -90,7 +75,7 @@ class RingAllReduceTest {
 
   @Test
   void givesTheSameBitsOnEveryMemberAndInEveryRun() throws Exception {
-    List<float[]> in = inputs(4, 50_001, 7);
+    List<float[]> in = RingMembers.orderSensitiveInputs(4, 50_001, 7);
     float[] first = null;
     for (int run = 0; run < 2; run++) {
       try (RingMembers ring = new RingMembers(4)) {
@@ -108,7 +93,7 @@ class RingAllReduceTest {
 
   @Test
   void dropsConnectionsOfAnOldEpoch() throws Exception {
-    List<float[]> in = inputs(2, 10_001, 3);
+    List<float[]> in = RingMembers.orderSensitiveInputs(2, 10_001, 3);
     try (RingMembers ring = new RingMembers(2)) {
       // A member of epoch 1 connects to member 1 as its left neighbour and sends a frame of garbage.
       try (SocketChannel stale = staleMember(ring.endpoints.get(1).address(), 1)) {
@@ -144,7 +129,7 @@ class RingAllReduceTest {
   @Test
   void aMemberThatDiesMidRoundAbortsEveryOtherAndTheRingReforms() throws Exception {
     int length = 2_000_000;
-    List<float[]> in = inputs(3, length, 11);
+    List<float[]> in = RingMembers.orderSensitiveInputs(3, length, 11);
     try (RingMembers ring = new RingMembers(3)) {
       List<RingAllReduce> members = ring.ring(5);
       // Member 2 dies mid-round: it greets member 0, sends half of its first segment, and its sockets close.
@@ -200,7 +185,7 @@ class RingAllReduceTest {
 
   @Test
   void aSilentMemberAbortsTheRoundAtItsDeadline() throws Exception {
-    List<float[]> in = inputs(2, 1000, 5);
+    List<float[]> in = RingMembers.orderSensitiveInputs(2, 1000, 5);
     try (RingMembers ring = new RingMembers(2)) {
       List<RingAllReduce> members = ring.ring(1);
       // Member 1 connects (as a stopped process's kernel would keep its sockets) but never sends a byte.

@@ -4,6 +4,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -61,5 +62,19 @@ final class RingMembers implements AutoCloseable {
   public void close() {
     threads.shutdownNow();
     endpoints.forEach(DataPlaneEndpoint::close);
+  }
+
+  /** Values whose sum depends on the order of the additions: wide magnitudes, both signs. */
+  static List<float[]> orderSensitiveInputs(int members, int length, long seed) {
+    SplittableRandom random = new SplittableRandom(seed);
+    List<float[]> inputs = new ArrayList<>();
+    for (int m = 0; m < members; m++) {
+      float[] values = new float[length];
+      for (int i = 0; i < length; i++) {
+        values[i] = (float) ((random.nextDouble() - 0.5) * Math.pow(10, random.nextInt(-3, 4)));
+      }
+      inputs.add(values);
+    }
+    return inputs;
   }
 }
