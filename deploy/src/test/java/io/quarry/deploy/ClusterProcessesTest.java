@@ -47,6 +47,7 @@ class ClusterProcessesTest {
   private void startWorker(String name, String seeds) throws Exception {
     nodes.start(name, Map.of(), "worker", "--seed-nodes", seeds, "--devices", "cpu");
     nodes.awaitLog(name, "quarry worker node up", Duration.ofSeconds(60));
+    nodes.awaitMemberUp(name, Duration.ofSeconds(60));
   }
 
   /** The operate token the first coordinator made in the runs directory at its start (a coordinator node's default). */

@@ -42,6 +42,7 @@ class DdpClusterTest {
   private void startWorker(String name, String seed) throws Exception {
     nodes.start(name, env, "worker", "--seed-nodes", seed, "--devices", "cpu", "--allow-program", python);
     nodes.awaitLog(name, "quarry worker node up", Duration.ofSeconds(90));
+    nodes.awaitMemberUp(name, Duration.ofSeconds(90));
   }
 
   /** A coordinator and two worker JVMs; returns the API client. */

@@ -138,6 +138,24 @@ final class NodeProcesses implements AutoCloseable {
     throw new AssertionError(name + " did not log '" + text + "' within " + timeout + ":\n" + tail(name));
   }
 
+  /**
+   * Waits until the cluster's leader has moved node {@code name} to Up (whichever node led logs it). A fault test
+   * needs this before its fault: the split-brain resolver counts only Up members, so a node still Joining when another
+   * is lost can leave the side that should win without its majority (2 Up members, one lost: a tie, which keep-majority
+   * breaks by address, possibly downing the coordinator).
+   */
+  void awaitMemberUp(String name, Duration timeout) throws InterruptedException {
+    java.util.regex.Matcher at = java.util.regex.Pattern.compile("node up at (\\S+:\\d+)").matcher(logText(name));
+    if (!at.find()) throw new IllegalStateException(name + " has not logged its address ('node up at HOST:PORT')");
+    String movedUp = "Leader is moving node [pekko://quarry@" + at.group(1) + "] to [Up]";
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      for (String node : processes.keySet()) if (logText(node).contains(movedUp)) return;
+      Thread.sleep(100);
+    }
+    throw new AssertionError("no node logged '" + movedUp + "' within " + timeout + ":\n" + tail(name));
+  }
+
   String logText(String name) {
     try {
       return Files.exists(log(name)) ? Files.readString(log(name)) : "";

@@ -66,6 +66,7 @@ class RingFailoverTest {
       nodes.start(worker, Map.of(), "worker", "--seed-nodes", "127.0.0.1:" + artery, "--devices", "cpu");
     }
     for (String worker : workers) nodes.awaitLog(worker, "quarry worker node up", Duration.ofSeconds(60));
+    for (String worker : workers) nodes.awaitMemberUp(worker, Duration.ofSeconds(60));
     ApiClient api = new ApiClient("http://127.0.0.1:" + http, token(), null);
     Thread.sleep(2000); // the third worker registers too
 
