@@ -62,6 +62,8 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
   private final List<ResumePoint> resumePoints;
 
   private volatile ActorRef<RunCommand> run;
+  /** The coordinator incarnation whose run actor {@link #run} is. */
+  private long runIncarnation;
   private volatile boolean stopRequested;
   /**
    * Why this attempt may write nothing more (no checkpoint, no report of one), or null: its worker lost the
@@ -118,6 +120,7 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
     this.assignment = assign.assignment();
     this.worker = worker;
     this.run = assign.run();
+    this.runIncarnation = assign.incarnation();
     this.hardExamples = hardExamples;
     this.telemetry = telemetry;
     this.progress = new AttemptProgress(resumePoints.get(0).step());
@@ -206,8 +209,9 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
    * A newer coordinator incarnation has recovered the run: reports and telemetry go to {@code newRun} from now on,
    * and it gets the latest checkpoint (the old run actor may have died with it) and the next progress report.
    */
-  void adoptedBy(ActorRef<RunCommand> newRun) {
+  void adoptedBy(ActorRef<RunCommand> newRun, long incarnation) {
     run = newRun;
+    runIncarnation = incarnation;
     telemetry.retarget(newRun);
     lastProgress = null;
     RunCommand.ShardCheckpointed checkpoint = lastCheckpoint;
@@ -371,6 +375,11 @@ final class ShardAttempt implements TrainerContext, HardExampleSink {
 
   private static String reason(Throwable failure) {
     return failure.getMessage() == null ? failure.getClass().getName() : failure.getMessage();
+  }
+
+  /** The coordinator incarnation whose run actor the attempt reports to. */
+  long runIncarnation() {
+    return runIncarnation;
   }
 
   /** Sends {@code report} to the run actor that holds the attempt now. */

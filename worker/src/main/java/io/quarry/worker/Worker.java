@@ -130,11 +130,6 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
   private ShardAttempt current;
   /** The last attempt's final report, sent again to every new coordinator incarnation (runs ignore duplicates). */
   private RunCommand.ShardReport lastOutcome;
-  /**
-   * The token of a fenced attempt that was still stopping when a newer coordinator incarnation announced itself: its
-   * final report goes to that coordinator too, for the steps it trained to count (its run actor died with the old one).
-   */
-  private long fencedAcrossIncarnations = -1;
   private long nextToken;
 
   private Worker(ActorContext<WorkerCommand> context, TimerScheduler<WorkerCommand> timers, String workerId,
@@ -229,10 +224,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     // A fenced attempt is stopping and writes nothing more: it is not offered for adoption. Once it ends, its final
     // report goes to the new coordinator as a redelivery (the run requeues the shard, or counts a stale attempt's
     // steps) and the worker asks for work.
-    if (current != null && current.fenced() != null) {
-      if (newIncarnation) fencedAcrossIncarnations = current.token();
-      return this;
-    }
+    if (current != null && current.fenced() != null) return this;
     if (current != null) {
       // Keep training: the run adopts this attempt, or stops it if it has moved on (a new coordinator incarnation,
       // or this worker was taken for lost while it was unreachable and its shard went to another worker).
@@ -355,7 +347,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     if (current != null && current.is(message.runId(), message.shard(), message.attempt())) {
       getContext().getLog().info("worker {}: shard {} of run {} adopted by coordinator incarnation {}", workerId,
           message.shard(), message.runId(), message.incarnation());
-      current.adoptedBy(message.run());
+      current.adoptedBy(message.run(), message.incarnation());
     }
     return this;
   }
@@ -561,7 +553,8 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
           failed.runId(), failed.attempt(), failed.reason());
     }
     attempt.report(lastOutcome);
-    if (attempt.token() == fencedAcrossIncarnations && coordinator != null) {
+    if (attempt.runIncarnation() < incarnation && coordinator != null) {
+      // Its run actor is an older coordinator's, which may be gone: the current one gets the report too.
       coordinator.tell(new CoordinatorCommand.Redeliver(incarnation, lastOutcome));
     }
     requestWork();

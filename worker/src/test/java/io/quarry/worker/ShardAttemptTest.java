@@ -247,7 +247,7 @@ class ShardAttemptTest {
     assertEquals(10, run.expectMessageClass(RunCommand.ShardProgressed.class).step());
 
     TestProbe<RunCommand> recovered = testKit.createTestProbe();
-    attempt.adoptedBy(recovered.getRef());
+    attempt.adoptedBy(recovered.getRef(), 2);
 
     assertEquals(checkpointed, recovered.expectMessageClass(RunCommand.ShardCheckpointed.class));
     assertEquals(List.of(recovered.getRef()), telemetry.retargets, "its telemetry follows");
