@@ -69,7 +69,9 @@ class LocalProcessRunTest {
   void aProgramsStepsAndHardestSamplesReachTheRunDirectory() throws Exception {
     Path script = Files.writeString(tmp.resolve("train.sh"), TRAIN_SCRIPT);
 
-    RunSummary summary = runToEnd("proc", script);
+    // The last merge is read below: a slow machine must not leave a worker out of it for answering after the
+    // default 2 s (the run would still report the right hardest, kept from the merge before, but this record not).
+    RunSummary summary = runToEnd("proc", script, "hard-examples.merge-timeout=30s");
 
     assertEquals(RunState.COMPLETED, summary.status(), summary::reason);
     RunFiles files = new RunFiles(tmp.resolve("runs/proc"));

@@ -13,8 +13,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,10 +23,13 @@ import org.slf4j.LoggerFactory;
  * and follows it through its stdout; see {@link ProgramOutput} for what it understands and examples/README.md
  * for the protocol a program speaks.
  *
- * <p>Threads: a daemon reader thread per stream. The stdout reader only queues lines (a bounded queue, so a
- * program that prints faster than Quarry consumes is slowed by its own pipe); this training thread takes them,
- * talks to the context, and between lines watches for a stop (every {@value #POLL_MS} ms), for silence
- * ({@code process.hang-timeout}) and for the program's exit. stderr goes to {@code <run dir>/logs/<shard>.log}.
+ * <p>Threads: a daemon reader thread per stream. The stdout reader takes what the program wrote once every
+ * {@value #READ_TICK_MS} ms and hands each line to {@link ProgramOutput} itself (so a program that prints faster
+ * than Quarry handles its lines is slowed by its own pipe); this training thread only watches, every
+ * {@value #WATCH_MS} ms, for a stop, for silence ({@code process.hang-timeout}) and for the program's exit, and takes
+ * the output over from the reader when the attempt ends. Few wake-ups per step is the point: on a host whose cores
+ * the programs fill (a DDP group), every wake-up of a JVM thread can preempt a rank that the others then wait for.
+ * stderr goes to {@code <run dir>/logs/<shard>.log}.
  *
  * <p>Endings: exit 0 completes the shard; any other exit code fails the attempt (the retry policy applies) with a
  * message naming the command, the code and the last stderr lines; silence for {@code process.hang-timeout} kills
@@ -38,7 +40,9 @@ import org.slf4j.LoggerFactory;
 public final class ProcessTrainer implements Trainer {
   /** The {@code trainer} key value that selects this trainer. */
   public static final String NAME = "process";
-  /** How often the training thread looks at the stop flag while the program is quiet. */
+  /** How often the training thread looks at the stop flag, the program's silence and its exit. */
+  static final long WATCH_MS = 50;
+  /** How often a stop waits for the program to go, within {@code process.grace}. */
   static final long POLL_MS = 10;
   /**
    * How long stdout may stay open after the program exited or was stopped (a leftover child holding the pipe) before
@@ -47,14 +51,10 @@ public final class ProcessTrainer implements Trainer {
   static final long DRAIN_AFTER_EXIT_MS = 2_000;
 
   private static final Logger LOG = LoggerFactory.getLogger(ProcessTrainer.class);
-  private static final int QUEUED_LINES = 1024;
   /** How often the stdout reader takes what the program wrote (the pipe holds 64 KiB meanwhile). */
   static final long READ_TICK_MS = 10;
   /** Large enough that one tick's lines are read in one go. */
   private static final int READ_BUFFER_CHARS = 64 * 1024;
-  // Identity-compared end-of-stream marker: never equal to a line the program printed.
-  @SuppressWarnings("StringOperationCanBeSimplified")
-  private static final String END_OF_STDOUT = new String("<end of stdout>");
 
   private final RunConfig config;
   private final ProcessSettings process;
@@ -96,23 +96,29 @@ public final class ProcessTrainer implements Trainer {
       process.getOutputStream().close();
       String threadSuffix = context.runId() + "-" + assignment.shard() + "-" + assignment.attempt();
       stderr.pump(process.getErrorStream(), "quarry-process-stderr-" + threadSuffix);
-      StdoutReader stdout = new StdoutReader(process, "quarry-process-stdout-" + threadSuffix);
+      StdoutReader stdout = new StdoutReader(process, output, "quarry-process-stdout-" + threadSuffix);
 
       Ending ending;
       try {
-        ending = follow(process, stdout, output, context, hangTimeout);
+        ending = follow(process, stdout, context, hangTimeout);
       } catch (InterruptedException e) {
-        stdout.abandoned = true;
+        stdout.abandon();
         terminate(process, Duration.ZERO);
         throw e;
       }
-      boolean killed = (ending == Ending.STOPPED || ending == Ending.SILENT) && terminate(process, grace);
+      boolean killed = ending != Ending.EXITED && terminate(process, grace);
       try {
-        drain(stdout, output, ending == Ending.EXITED ? 0 : DRAIN_AFTER_EXIT_MS);
+        // After a stop or a hang, what the program prints until its stdout ends still counts (a checkpoint it
+        // reports on SIGTERM).
+        if (ending != Ending.EXITED) stdout.awaitEnd(DRAIN_AFTER_EXIT_MS);
       } finally {
-        stdout.abandoned = true;
+        stdout.abandon();
       }
       stderr.awaitEnd(ending == Ending.EXITED ? 1_000 : 200);
+      if (stdout.failure() != null) {
+        throw new ProcessTrainerException("handling the output of " + command + " failed (" + where + ", "
+            + summary(output) + "): " + stdout.failure(), stdout.failure());
+      }
 
       long unparsed = output.unparsedLines();
       if (unparsed > 0) {
@@ -146,29 +152,22 @@ public final class ProcessTrainer implements Trainer {
   private enum Ending {
     EXITED,
     STOPPED,
-    SILENT
+    SILENT,
+    /** Handling a line failed (a bug of Quarry's, not the program's): the program is stopped. */
+    BROKEN
   }
 
-  /** Follows the program until it exits (and its stdout ends), a stop is requested, or it stays silent too long. */
-  private static Ending follow(Process process, StdoutReader stdout, ProgramOutput output, TrainerContext context,
-      Duration hangTimeout) throws InterruptedException {
+  /** Watches the program until it exits (and its stdout ends), a stop is requested, or it stays silent too long. */
+  private static Ending follow(Process process, StdoutReader stdout, TrainerContext context, Duration hangTimeout)
+      throws InterruptedException {
     long hangNs = hangTimeout.toNanos();
-    boolean stdoutOpen = true;
     long exitSeenNs = 0;
     while (true) {
       if (context.stopRequested()) return Ending.STOPPED;
-      if (stdoutOpen) {
-        String line = stdout.lines.poll(POLL_MS, TimeUnit.MILLISECONDS);
-        if (line == END_OF_STDOUT) {
-          stdoutOpen = false;
-          continue;
-        }
-        if (line != null) {
-          output.accept(line);
-          continue;
-        }
-      } else if (process.waitFor(POLL_MS, TimeUnit.MILLISECONDS)) {
-        return Ending.EXITED;
+      if (stdout.failure() != null) return Ending.BROKEN;
+      if (stdout.awaitEnd(WATCH_MS)) {
+        if (stdout.failure() != null) return Ending.BROKEN;
+        if (process.waitFor(WATCH_MS, TimeUnit.MILLISECONDS)) return Ending.EXITED;
       }
       long now = System.nanoTime();
       if (process.isAlive()) {
@@ -179,20 +178,6 @@ public final class ProcessTrainer implements Trainer {
         // The program is gone but something it started still holds its stdout open: stop reading.
         return Ending.EXITED;
       }
-    }
-  }
-
-  /**
-   * Handles the lines not handled yet: those queued and, after a stop or a hang, those the program prints until its
-   * stdout ends (a checkpoint it reports on SIGTERM still counts), waiting at most {@code waitForEndMs} for that end.
-   */
-  private static void drain(StdoutReader stdout, ProgramOutput output, long waitForEndMs) throws InterruptedException {
-    long deadlineNs = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitForEndMs);
-    while (true) {
-      long leftNs = deadlineNs - System.nanoTime();
-      String line = leftNs > 0 ? stdout.lines.poll(leftNs, TimeUnit.NANOSECONDS) : stdout.lines.poll();
-      if (line == null || line == END_OF_STDOUT) return;
-      output.accept(line);
     }
   }
 
@@ -251,14 +236,20 @@ public final class ProcessTrainer implements Trainer {
     return duration.toMillis() % 1000 == 0 ? duration.toSeconds() + "s" : duration.toMillis() + "ms";
   }
 
-  /** Reads stdout on a daemon thread into a bounded queue, and notes when the last line arrived. */
+  /**
+   * Reads stdout on a daemon thread and hands each line to the program's output on that thread, until stdout ends or
+   * the training thread takes the output over ({@link #abandon}); notes when the last line arrived.
+   */
   private static final class StdoutReader {
-    final BlockingQueue<String> lines = new ArrayBlockingQueue<>(QUEUED_LINES);
+    private final ProgramOutput output;
+    private final CountDownLatch ended = new CountDownLatch(1);
     volatile long lastLineNs = System.nanoTime();
-    /** Set once the training thread has stopped taking lines, so a reader waiting on a full queue gives up. */
-    volatile boolean abandoned;
+    private volatile RuntimeException failure;
+    /** Guarded by this: once set, the output is the training thread's and no line reaches it from here. */
+    private boolean abandoned;
 
-    StdoutReader(Process process, String threadName) {
+    StdoutReader(Process process, ProgramOutput output, String threadName) {
+      this.output = output;
       Thread thread = new Thread(() -> read(process), threadName);
       thread.setDaemon(true);
       thread.start();
@@ -277,26 +268,38 @@ public final class ProcessTrainer implements Trainer {
           }
           if ((line = reader.readLine()) == null) break;
           lastLineNs = System.nanoTime();
-          if (!enqueue(line)) return;
+          if (!handle(line)) return;
         }
       } catch (IOException e) {
         // The pipe closed under us (the program was killed): the end of stdout all the same.
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        return;
-      }
-      try {
-        enqueue(END_OF_STDOUT);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+      } catch (RuntimeException e) {
+        failure = e;
+      } finally {
+        ended.countDown();
       }
     }
 
-    private boolean enqueue(String line) throws InterruptedException {
-      while (!lines.offer(line, 100, TimeUnit.MILLISECONDS)) {
-        if (abandoned) return false;
-      }
+    private synchronized boolean handle(String line) {
+      if (abandoned) return false;
+      output.accept(line);
       return true;
+    }
+
+    /** Waits up to {@code ms} for the end of stdout (or of its reading, on a failure); true once it has ended. */
+    boolean awaitEnd(long ms) throws InterruptedException {
+      return ended.await(ms, TimeUnit.MILLISECONDS);
+    }
+
+    /** The exception handling a line threw, or null; reading stopped there. */
+    RuntimeException failure() {
+      return failure;
+    }
+
+    /** From now on no line reaches the output from this thread: the output is the caller's. */
+    synchronized void abandon() {
+      abandoned = true;
     }
   }
 

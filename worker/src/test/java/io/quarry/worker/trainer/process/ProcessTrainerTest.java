@@ -217,6 +217,27 @@ class ProcessTrainerTest {
   }
 
   @Test
+  void aFailureHandlingALineFailsTheAttemptAndStopsTheProgram() throws Exception {
+    Path marker = tmp.resolve("sigterm.txt");
+    Path script = script("""
+        trap 'echo "SIGTERM at step $i" > %s; exit 42' TERM
+        i=0
+        while true; do echo "{\\"type\\":\\"step\\",\\"step\\":$i,\\"loss\\":1.0}"; i=$((i+1)); sleep 0.05; done
+        """.formatted(marker));
+    TestTrainerContext context = context(config(script, "process.grace=30s"), 0, 1);
+    // Lines are handled on the stdout reader's thread: what goes wrong there still reaches the training thread.
+    context.onStep(step -> {
+      if (step.step() == 2) throw new IllegalStateException("a bug in handling step 2");
+    });
+
+    ProcessTrainerException e = assertThrows(ProcessTrainerException.class, () -> new ProcessTrainer(context.config()).train(context));
+
+    assertTrue(e.getMessage().contains("handling the output of") && e.getMessage().contains("a bug in handling step 2"),
+        e.getMessage());
+    assertTrue(written(marker).startsWith("SIGTERM at step "), "the program was stopped, not left running: " + written(marker));
+  }
+
+  @Test
   void aProgramIgnoringSigtermIsKilledAfterTheGrace() throws Exception {
     Path marker = tmp.resolve("sigterm.txt");
     Path script = script("""
