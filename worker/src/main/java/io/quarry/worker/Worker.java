@@ -26,6 +26,7 @@ import io.quarry.worker.telemetry.StreamTelemetryEmitter;
 import io.quarry.worker.telemetry.TelemetryEmitter;
 import io.quarry.worker.trainer.Trainer;
 import io.quarry.worker.trainer.TrainerRegistry;
+import io.quarry.worker.trainer.process.ProgramsFirst;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -143,6 +144,7 @@ public final class Worker extends AbstractBehavior<WorkerCommand> {
     this.messageBytes = FrameBudget.messageBytes(context.getSystem().settings().config());
     this.settings = WorkerSettings.from(context.getSystem().settings().config().getConfig("quarry.worker"))
         .fitTo(messageBytes);
+    ProgramsFirst.configure(settings.programsFirst());
     this.payloadExecutor = executor(WorkerSettings.PAYLOAD_DISPATCHER);
     this.sizingExecutor = executor(WorkerSettings.SIZING_DISPATCHER);
     this.outcomeAdapter = context.messageAdapter(TrainerRunner.Outcome.class, TrainerEnded::new);

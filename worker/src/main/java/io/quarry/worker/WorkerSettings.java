@@ -19,6 +19,7 @@ import java.util.List;
  * @param allowance what this worker's operator allows its runs: programs and data roots
  * @param payloads the limits on hard-example payloads
  * @param hostReportInterval how often the host's load is reported to the coordinator; zero = never
+ * @param programsFirst whether this JVM's threads yield the CPU to the programs it starts (see ProgramsFirst)
  */
 record WorkerSettings(
     Duration telemetryDrainTimeout,
@@ -29,7 +30,8 @@ record WorkerSettings(
     Duration writeLease,
     WorkerAllowance allowance,
     PayloadRendering.Limits payloads,
-    Duration hostReportInterval) {
+    Duration hostReportInterval,
+    boolean programsFirst) {
   /** Trainers run here: a thread of its own per attempt. */
   static final String TRAINER_DISPATCHER = "quarry.worker.trainer-dispatcher";
   /** Payload renderers run here. */
@@ -49,13 +51,14 @@ record WorkerSettings(
         new WorkerAllowance(worker.getBoolean("allow-any-program"), absolute(worker, "allow-programs"),
             absolute(worker, "data-roots"), worker.getString("only-run")),
         PayloadRendering.Limits.from(worker.getConfig("payloads")),
-        worker.getDuration("host-report-interval"));
+        worker.getDuration("host-report-interval"),
+        worker.getBoolean("programs-first"));
   }
 
   /** These settings with every message they size kept within {@code messageBytes} (this node's frame's budget). */
   WorkerSettings fitTo(int messageBytes) {
     return new WorkerSettings(telemetryDrainTimeout, telemetryAckTimeout, syncWaitMargin, progressInterval, maxPause,
-        writeLease, allowance, payloads.fitTo(messageBytes), hostReportInterval);
+        writeLease, allowance, payloads.fitTo(messageBytes), hostReportInterval, programsFirst);
   }
 
   /** The paths under {@code key}, each made absolute and normalized (relative ones against the working directory). */

@@ -88,7 +88,7 @@ public final class ProcessTrainer implements Trainer {
         "=== " + Instant.now() + " " + where + " on worker " + context.workerId() + ": " + command + " ===")) {
       Process process;
       try {
-        process = builder.start();
+        process = ProgramsFirst.start(builder);
       } catch (IOException e) {
         String dir = builder.directory() == null ? "the worker's working directory" : builder.directory().toString();
         throw new ProcessTrainerException("cannot start process.command " + command + " in " + dir + ": " + e.getMessage(), e);
