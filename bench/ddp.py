@@ -2,7 +2,8 @@
 """examples/pytorch/ddp_train.py (2 ranks, Gloo on CPU) under Quarry's process trainer and under torchrun, measured
 together on this machine, runs interleaved (BENCHMARKS.md: "PyTorch DDP runs").
 
-  /usr/bin/python3 bench/ddp.py [--reps 3] [--epochs 4] [--ranks 2]   (from the repository root, after mvn install)
+  /usr/bin/python3 bench/ddp.py [--reps 3] [--epochs 4] [--ranks 2] [--baseline-jar OTHER.jar]
+  (from the repository root, after mvn install; --baseline-jar adds a third launcher, Quarry from another build)
 
 Throughput: the script's own train_steps_per_s (steps after the first over their time, so neither the JVM's nor
 Python's start-up nor the rendezvous counts), the mean of the ranks, per run; the median over --reps runs of
@@ -74,27 +75,30 @@ def descends(pid, ancestor):
 
 
 RANKS = 2
+BASELINE_JAR = None
+BASELINE_ENV = {}
 
 
 def launch(launcher, work, epochs, restarts, warm=False):
-    if launcher == "quarry":
+    if launcher in ("quarry", "baseline"):
         os.symlink(os.path.join(REPO, "examples"), os.path.join(work, "examples"))
         # warm: a sweep of two runs in one JVM, a 2-epoch warm-up and then the measured one (a cluster's JVMs are
         # long-lived: what a run meets there is a warm JVM).
         epochs_key = ["--multirun", "epochs=2,%d" % epochs] if warm else ["epochs=%d" % epochs]
-        command = ["java", "-jar", JAR, "local", "--workers", str(RANKS), "examples/pytorch/ddp.conf",
+        command = ["java", "-jar", JAR if launcher == "quarry" else BASELINE_JAR, "local", "--workers", str(RANKS), "examples/pytorch/ddp.conf",
                    "process.ranks=%d" % RANKS, "max-attempts=%d" % (restarts + 1)] + epochs_key
     else:
         command = [PYTHON, "-m", "torch.distributed.run", "--redirects", "2", "--tee", "2", "--log_dir",
                    os.path.join(work, "torchrun-logs"), "--nproc_per_node", str(RANKS), "--max_restarts", str(restarts),
                    SCRIPT, "--epochs", str(epochs), "--checkpoint-dir", os.path.join(work, "checkpoints")] + ARGS
     out = open(os.path.join(work, "out.txt"), "w")
-    return subprocess.Popen(command, cwd=work, env=env(), stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, cwd=work, env=dict(env(), **(BASELINE_ENV if launcher == "baseline" else {})),
+                            stdout=out, stderr=subprocess.STDOUT)
 
 
 def rank_logs(launcher, work, warm=False):
     """All the ranks' stderr, as one text (of the measured run of a warm sweep)."""
-    if launcher == "quarry":
+    if launcher in ("quarry", "baseline"):
         files = glob.glob(os.path.join(work, "runs", "*-1" if warm else "*", "logs", "*.log"))
     else:
         files = [os.path.join(work, "out.txt")]
@@ -156,15 +160,22 @@ def main():
     p.add_argument("--cold", action="store_true", help="Quarry's JVM starts with the measured run (default: warm)")
     p.add_argument("--ranks", type=int, default=2,
                    help="ranks of the group (default 2; 1 leaves this 2-core machine a core to spare for the launcher)")
+    p.add_argument("--baseline-jar", help="also run Quarry from this jar (another build) in every rep, in rotation")
+    p.add_argument("--baseline-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an environment variable for the baseline's JVM only (e.g. QUARRY_PROGRAMS_FIRST=false)")
     args = p.parse_args()
-    global RANKS
+    global RANKS, BASELINE_JAR
     RANKS = args.ranks
+    BASELINE_JAR = args.baseline_jar
+    BASELINE_ENV.update(kv.split("=", 1) for kv in args.baseline_env)
     if RANKS < 2 and args.restart_reps > 0:
         raise SystemExit("--restart-reps needs a rank 1 to kill: use --ranks 2 or more, or --restart-reps 0")
-    rates = {"quarry": [], "torchrun": []}
-    walls = {"quarry": [], "torchrun": []}
+    launchers = ["quarry", "torchrun"] + (["baseline"] if BASELINE_JAR else [])
+    rates = {launcher: [] for launcher in launchers}
+    walls = {launcher: [] for launcher in launchers}
     for rep in range(args.reps):
-        for launcher in (["quarry", "torchrun"] if rep % 2 == 0 else ["torchrun", "quarry"]):
+        # Each launcher goes first in turn (with two: Quarry first in even reps, torchrun in odd ones).
+        for launcher in launchers[rep % len(launchers):] + launchers[:rep % len(launchers)]:
             rate, wall = throughput(launcher, args.epochs, not args.cold)
             rates[launcher].append(rate)
             walls[launcher].append(wall)
@@ -177,6 +188,14 @@ def main():
             print("restart rep %d %-8s %.2f s from SIGKILL to the group's next step" % (rep, launcher, seconds), flush=True)
     q, t = statistics.median(rates["quarry"]), statistics.median(rates["torchrun"])
     print("median steps/s: quarry %.2f, torchrun %.2f, ratio quarry/torchrun %.3f" % (q, t, q / t))
+    if BASELINE_JAR:
+        b = statistics.median(rates["baseline"])
+        print("median steps/s: baseline %.2f (%s %s), ratio baseline/torchrun %.3f, quarry/baseline %.3f"
+              % (b, BASELINE_JAR, " ".join("%s=%s" % kv for kv in BASELINE_ENV.items()), b / t, q / b))
+        for launcher in ("quarry", "baseline"):
+            paired = [x / y for x, y in zip(rates[launcher], rates["torchrun"])]
+            print("paired %s/torchrun per rep: median %.3f (%s)" % (launcher, statistics.median(paired),
+                                                                    " ".join("%.2f" % r for r in paired)))
     print("median wall s:  quarry %.1f, torchrun %.1f" % (statistics.median(walls["quarry"]), statistics.median(walls["torchrun"])))
     if args.restart_reps > 0:
         print("median restart s: quarry %.2f, torchrun %.2f" % (statistics.median(restarts["quarry"]),

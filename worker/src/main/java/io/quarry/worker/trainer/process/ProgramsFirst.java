@@ -23,8 +23,9 @@ import org.slf4j.LoggerFactory;
  * as before, but a thread that wakes does not preempt a running one; it runs when the program next waits (a
  * collective, I/O) or at the scheduler's next tick. Threads created later inherit the policy from their creators.
  * Each program is started from a thread that is back under {@code SCHED_OTHER} for that moment, so the program and
- * everything it starts run under the normal policy. No privilege is needed: a thread may always move between
- * {@code SCHED_OTHER} and {@code SCHED_BATCH} at its nice value.
+ * everything it starts run under the normal policy (so does the JDK's "process reaper" thread created in that moment;
+ * it wakes only when a program exits). No privilege is needed: a thread may always move between {@code SCHED_OTHER}
+ * and {@code SCHED_BATCH} at its nice value.
  *
  * <p>{@code quarry.worker.programs-first = false} turns it off. Where it cannot be had (not Linux, no C library
  * through JNA, a refused call) it is off, said once in the log, and programs start as they would without it.
