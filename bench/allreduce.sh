@@ -26,7 +26,7 @@
 #   TRANSPORTS (default "tcp"; "tcp aeron-ipc aeron-udp" adds the Aeron rings, in that order in each repetition; tcp is
 #   always run), AERON_TERM_LENGTH (the driver's IPC and UDP term buffer, default 16 MiB), AERON_MTU (default 65504, the
 #   largest: one message of up to MTU-32 bytes per tryClaim), AERON_MAX_PARK_NS (the members' and the driver's
-#   BackoffIdleStrategy park ceiling, default 100000 = 100 us), AERON_IDLE_SECONDS (default 10: a fresh driver's CPU,
+#   BackoffIdleStrategy park ceiling, default 1000000 = 1 ms), AERON_IDLE_SECONDS (default 10: a fresh driver's CPU,
 #   idle, with no client, from /proc/PID/stat; 0 skips it),
 #   BENCH_JAR (a benchmarks jar to use instead of building this tree's), PROFILE=1 (the members time their phases:
 #   socket writes, reads, additions, selector waits, and the round thread's CPU time; printed per member as medians
@@ -52,7 +52,7 @@ python=/usr/bin/python3
 transports="${TRANSPORTS:-tcp}"
 aeron_term_length="${AERON_TERM_LENGTH:-16777216}"
 aeron_mtu="${AERON_MTU:-65504}"
-aeron_max_park_ns="${AERON_MAX_PARK_NS:-100000}"
+aeron_max_park_ns="${AERON_MAX_PARK_NS:-1000000}"
 aeron_idle_seconds="${AERON_IDLE_SECONDS:-10}"
 for t in $transports; do
   case "$t" in tcp|aeron-ipc|aeron-udp) ;; *) echo "TRANSPORTS: unknown transport $t; allowed: tcp aeron-ipc aeron-udp" >&2; exit 2 ;; esac
