@@ -25,6 +25,12 @@ import java.util.List;
  *   member RANK WORKERS FLOATS ROUNDS WARMUP PORT_BASE [CHUNK_BYTES [SOCKET_BUFFER_BYTES]]
  *       one ring member on 127.0.0.1:PORT_BASE+RANK; prints "round_ms I T" for every timed round (the time from
  *       calling allReduce to its return, on one direct buffer of FLOATS floats, as the data plane holds parameters)
+ *       and, after the last round, "checksum H" (RingInputs: the result checked bit for bit against a plain loop)
+ *   aeron-member ipc|udp RANK WORKERS FLOATS ROUNDS WARMUP AERON_DIR PORT_BASE MAX_PARK_NS
+ *       the same over Aeron (AeronRingAllReduce) through the media driver of AERON_DIR: aeron:ipc, or aeron:udp with
+ *       member r subscribed on 127.0.0.1:PORT_BASE+r; the same "round_ms" and "checksum" lines
+ *   aeron-driver AERON_DIR TERM_LENGTH MTU MAX_PARK_NS
+ *       the host's media driver for aeron-member (AeronBenchDriver); prints "ready", runs until SIGTERM
  *   bandwidth-server PORT BYTES      receives BYTES on one connection and prints "bandwidth_bytes_per_s B"
  *   bandwidth-client PORT BYTES      sends BYTES from a direct buffer of 1 MiB
  *   bandwidth-ring RANK N PORT_BASE BYTES
@@ -44,12 +50,17 @@ public final class AllReduceBench {
           Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6]),
           args.length > 7 ? Integer.parseInt(args[7]) : RingAllReduce.DEFAULT_CHUNK_BYTES,
           args.length > 8 ? Integer.parseInt(args[8]) : 0);
+      case "aeron-member" -> AeronBenchMember.run(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+          Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6]), args[7],
+          Integer.parseInt(args[8]), Long.parseLong(args[9]));
+      case "aeron-driver" -> AeronBenchDriver.run(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+          Long.parseLong(args[4]));
       case "bandwidth-ring" -> bandwidthRing(Integer.parseInt(args[1]), Integer.parseInt(args[2]),
           Integer.parseInt(args[3]), Long.parseLong(args[4]));
       case "bandwidth-server" -> bandwidthServer(Integer.parseInt(args[1]), Long.parseLong(args[2]));
       case "bandwidth-client" -> bandwidthClient(Integer.parseInt(args[1]), Long.parseLong(args[2]));
-      default -> throw new IllegalArgumentException("unknown mode " + args[0] + "; allowed: member, bandwidth-server, "
-          + "bandwidth-ring, bandwidth-client");
+      default -> throw new IllegalArgumentException("unknown mode " + args[0] + "; allowed: member, aeron-member, "
+          + "aeron-driver, bandwidth-server, bandwidth-ring, bandwidth-client");
     }
   }
 
@@ -57,14 +68,14 @@ public final class AllReduceBench {
       int socketBufferBytes) throws Exception {
     List<InetSocketAddress> members = new ArrayList<>();
     for (int i = 0; i < workers; i++) members.add(new InetSocketAddress("127.0.0.1", portBase + i));
+    ByteBuffer input = RingInputs.input(rank, floats);
     ByteBuffer data = ByteBuffer.allocateDirect(4 * floats).order(ByteOrder.LITTLE_ENDIAN);
-    FloatBuffer values = data.duplicate().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
     try (DataPlaneEndpoint endpoint = DataPlaneEndpoint.open(members.get(rank));
         RingAllReduce ring = new RingAllReduce(endpoint, new RingSpec(1, rank, members), chunkBytes,
             socketBufferBytes)) {
       awaitListening(members);
       for (int round = 0; round < warmup + rounds; round++) {
-        for (int i = 0; i < floats; i++) values.put(i, (rank + 1) * 1e-3f * (i % 1000));
+        data.clear().put(input.duplicate()).clear();
         // The first round connects; its deadline also covers the other JVMs' start.
         Duration timeout = Duration.ofSeconds(round == 0 ? 120 : 60);
         long cpuStart = THREADS.getCurrentThreadCpuTime();
@@ -83,15 +94,18 @@ public final class AllReduceBench {
           if (phases != null) System.out.printf("phases %d cpu_ms=%.2f %s%n", round - warmup, cpuNs / 1e6, phases);
         }
       }
-      // Checks the last round's sum: member k added (k+1)·1e-3·(i mod 1000).
-      float expected = 0;
-      for (int k = 0; k < workers; k++) expected += (k + 1) * 1e-3f * 999;
-      float got = values.get(floats > 999 ? 999 : 0);
-      if (floats > 999 && Math.abs(got - expected) > 1e-3f * Math.abs(expected)) {
-        System.out.println("wrong sum " + got + ", expected " + expected);
-        System.exit(3);
-      }
+      report(data, workers);
     }
+  }
+
+  /** Checks the last round's result against the plain loop (exit 3 if it differs) and prints its checksum. */
+  static void report(ByteBuffer data, int workers) {
+    String wrong = RingInputs.verify(data, workers);
+    if (wrong != null) {
+      System.out.println("wrong sum: " + wrong);
+      System.exit(3);
+    }
+    System.out.println("checksum " + RingInputs.checksum(data));
   }
 
   /**
