@@ -193,14 +193,19 @@ class ProcessTrainerTest {
     assertTrue(System.nanoTime() - startNs < 20_000_000_000L, "killed long before the program's own 30 s");
   }
 
-  @Test
-  void stopEndsARunningProgramWithinTheGrace() throws Exception {
-    Path marker = tmp.resolve("sigterm.txt");
-    Path script = script("""
+  /** A program that prints a step every 50 ms until SIGTERM, on which it writes its step to {@code marker}, exits 42. */
+  private Path stepsUntilSigterm(Path marker) throws Exception {
+    return script("""
         trap 'echo "SIGTERM at step $i" > %s; exit 42' TERM
         i=0
         while true; do echo "{\\"type\\":\\"step\\",\\"step\\":$i,\\"loss\\":1.0}"; i=$((i+1)); sleep 0.05; done
         """.formatted(marker));
+  }
+
+  @Test
+  void stopEndsARunningProgramWithinTheGrace() throws Exception {
+    Path marker = tmp.resolve("sigterm.txt");
+    Path script = stepsUntilSigterm(marker);
     // A grace no slow machine reaches: the log says whether SIGKILL was needed, and it must not have been.
     TestTrainerContext context = context(config(script, "process.grace=30s"), 0, 1);
     context.onStep(step -> {
@@ -219,11 +224,7 @@ class ProcessTrainerTest {
   @Test
   void aFailureHandlingALineFailsTheAttemptAndStopsTheProgram() throws Exception {
     Path marker = tmp.resolve("sigterm.txt");
-    Path script = script("""
-        trap 'echo "SIGTERM at step $i" > %s; exit 42' TERM
-        i=0
-        while true; do echo "{\\"type\\":\\"step\\",\\"step\\":$i,\\"loss\\":1.0}"; i=$((i+1)); sleep 0.05; done
-        """.formatted(marker));
+    Path script = stepsUntilSigterm(marker);
     TestTrainerContext context = context(config(script, "process.grace=30s"), 0, 1);
     // Lines are handled on the stdout reader's thread: what goes wrong there still reaches the training thread.
     context.onStep(step -> {
