@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Quarry's tests use, when they are missing; does nothing when all are there.
-# Called by scripts/test.sh (the README's test command) and by .ci/run. Needs root or sudo for apt-get.
+# Called by scripts/test.sh (the README's test command, which is all .ci/run runs). Needs root or sudo for apt-get.
 #
+#   openjdk-17-jdk-headless, maven   only where no java / mvn is on the PATH: the build itself
 #   python3-torch         real PyTorch for the process trainer's example (examples/pytorch) and the benchmarks
 #   libopenblas0-openmp   the BLAS that python3-torch is measured with in bench/ (OpenMP threads, as libtorch uses)
 #   iproute2              `ip netns` and veth pairs: deploy's PartitionTest makes a second host out of a network
@@ -17,6 +18,8 @@ set -euo pipefail
 
 packages=(python3-torch libopenblas0-openmp iproute2 prometheus fontconfig fonts-dejavu-core chromium chromium-driver)
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
