@@ -69,16 +69,6 @@ public final class ProgramsFirst {
     return yielding;
   }
 
-  /** The scheduling policy of the calling thread (field 41 of /proc/thread-self/stat); -1 where unknown. */
-  static int callingThreadPolicy() {
-    try {
-      String stat = Files.readString(Path.of("/proc/thread-self/stat"));
-      return Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[38]);
-    } catch (IOException | RuntimeException e) {
-      return -1;
-    }
-  }
-
   private static boolean moveThisJvmToBatch() {
     if (!System.getProperty("os.name", "").startsWith("Linux")) {
       LOG.info("programs first (quarry.worker.programs-first): not on {}, only on Linux; programs start as they are",

@@ -3,7 +3,10 @@ package io.quarry.worker.trainer.process;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -28,12 +31,22 @@ class ProgramsFirstTest {
 
     assertTrue(ProgramsFirst.yielding(), "on Linux with the C library, the JVM's threads are moved");
     assertEquals(List.of("0", "0"), out.lines().toList(), "the program and its child run under SCHED_OTHER (0)");
-    assertEquals(ProgramsFirst.SCHED_BATCH, ProgramsFirst.callingThreadPolicy(),
+    assertEquals(ProgramsFirst.SCHED_BATCH, callingThreadPolicy(),
         "the thread that started the program is back under SCHED_BATCH");
     AtomicInteger newThreadPolicy = new AtomicInteger(-2);
-    Thread later = new Thread(() -> newThreadPolicy.set(ProgramsFirst.callingThreadPolicy()));
+    Thread later = new Thread(() -> newThreadPolicy.set(callingThreadPolicy()));
     later.start();
     later.join();
     assertEquals(ProgramsFirst.SCHED_BATCH, newThreadPolicy.get(), "a thread created afterwards inherits SCHED_BATCH");
+  }
+
+  /** The scheduling policy of the calling thread (field 41 of /proc/thread-self/stat); -1 where unknown. */
+  private static int callingThreadPolicy() {
+    try {
+      String stat = Files.readString(Path.of("/proc/thread-self/stat"));
+      return Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[38]);
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
   }
 }
